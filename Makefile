@@ -1,0 +1,35 @@
+# VoiceDesk: `make run` starts the product, `make test` runs the whole suite.
+SHELL := /bin/bash
+PY := .venv/bin/python
+ENV := set -a; source var/services.env; set +a;
+
+.PHONY: setup services migrate run test lint bench demo-call
+
+setup:
+	@scripts/bootstrap.sh
+	@$(MAKE) --no-print-directory services
+
+services:
+	@.venv/bin/python scripts/services.py
+
+migrate: setup
+	@$(ENV) $(PY) manage.py migrate_schemas --executor=standard -v 0
+	@$(ENV) $(PY) manage.py platform_init
+
+run: migrate
+	@$(ENV) $(PY) manage.py seed_demo
+	@$(ENV) exec .venv/bin/honcho -f Procfile start
+
+test: setup
+	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	@.venv/bin/ruff check .
+	@.venv/bin/ruff format --check .
+	@$(ENV) .venv/bin/mypy .
+
+bench: migrate
+	@for script in bench/*.py; do echo "== $$script"; $(ENV) $(PY) $$script || exit 1; done
+
+demo-call: migrate
+	@$(ENV) $(PY) manage.py simulate_call --scenario ../shared/scenarios/acme-leak-basic.yaml --base-url http://localhost:8000

@@ -1,0 +1,134 @@
+"""Tenant-schema models: the agent's configuration, calls and what was said."""
+
+from __future__ import annotations
+
+from django.db import models
+
+COLLECTABLE_FIELDS = ("name", "callback_number", "reason", "address", "email", "preferred_time")
+
+
+def default_collect() -> list[str]:
+    return ["name", "callback_number", "reason"]
+
+
+def default_categories() -> list[str]:
+    return ["general"]
+
+
+class AgentConfig(models.Model):
+    """How the receptionist behaves for this tenant. One row per schema."""
+
+    business_name = models.CharField(max_length=200)
+    greeting = models.TextField(blank=True, help_text="Empty: a greeting is built from the business name.")
+    persona = models.TextField(blank=True)
+    voice = models.CharField(max_length=50, default="offline")
+    stt_provider = models.CharField(max_length=50, default="whisper")
+    tts_provider = models.CharField(max_length=50, default="offline")
+    dialogue_provider = models.CharField(max_length=50, default="receptionist")
+    collect = models.JSONField(default=default_collect)
+    categories = models.JSONField(default=default_categories)
+    urgent_keywords = models.JSONField(default=list, blank=True)
+    vocabulary = models.JSONField(default=list, blank=True, help_text="Words that help speech recognition.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Agent for {self.business_name}"
+
+
+class FaqEntry(models.Model):
+    question = models.CharField(max_length=500)
+    answer = models.TextField()
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "FAQ entry"
+        verbose_name_plural = "FAQ entries"
+
+    def __str__(self) -> str:
+        return self.question
+
+
+class Call(models.Model):
+    class Status(models.TextChoices):
+        RINGING = "ringing", "Ringing"
+        IN_PROGRESS = "in_progress", "In progress"
+        COMPLETED = "completed", "Completed"
+        ABANDONED = "abandoned", "Abandoned"
+        FAILED = "failed", "Failed"
+
+    class Carrier(models.TextChoices):
+        TWILIO = "twilio", "Twilio Media Streams"
+        LIVEKIT = "livekit", "LiveKit"
+        BROWSER = "browser", "Browser"
+
+    carrier = models.CharField(max_length=20, choices=Carrier.choices, default=Carrier.TWILIO)
+    carrier_call_id = models.CharField(max_length=64, db_index=True)
+    stream_id = models.CharField(max_length=64, blank=True)
+    from_number = models.CharField(max_length=32)
+    to_number = models.CharField(max_length=32)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.RINGING)
+    end_reason = models.CharField(max_length=50, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    answered_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    captured = models.JSONField(default=dict, blank=True)
+    recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["carrier", "carrier_call_id"], name="call_carrier_id_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Call {self.carrier_call_id} from {self.from_number}"
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.ended_at is None or self.answered_at is None:
+            return None
+        return (self.ended_at - self.answered_at).total_seconds()
+
+
+class Utterance(models.Model):
+    class Speaker(models.TextChoices):
+        CALLER = "caller", "Caller"
+        AGENT = "agent", "Agent"
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="utterances")
+    speaker = models.CharField(max_length=10, choices=Speaker.choices)
+    text = models.TextField()
+    # Seconds from the start of the call.
+    start_s = models.FloatField()
+    end_s = models.FloatField()
+    confidence = models.FloatField(null=True, blank=True)
+    # For the agent: cut short by the caller; ``text`` then holds what was heard.
+    interrupted = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["call", "start_s", "id"]
+        indexes = [models.Index(fields=["call", "start_s"])]
+
+    def __str__(self) -> str:
+        return f"{self.speaker}: {self.text[:40]}"
+
+
+class TurnLatency(models.Model):
+    """Timings of one caller turn, in milliseconds after the caller stopped speaking."""
+
+    call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turn_latencies")
+    turn_index = models.PositiveIntegerField()
+    transcript_ms = models.FloatField(help_text="End of speech to final transcript.")
+    decision_ms = models.FloatField(help_text="End of speech to dialogue decision.")
+    first_audio_ms = models.FloatField(help_text="End of speech to first synthesized audio.")
+    first_frame_ms = models.FloatField(help_text="End of speech to first audio frame sent.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["call", "turn_index"]
+        constraints = [
+            models.UniqueConstraint(fields=["call", "turn_index"], name="turn_latency_call_turn_unique"),
+        ]

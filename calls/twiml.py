@@ -1,0 +1,47 @@
+"""TwiML documents and the signed token that ties a media stream to its call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.core import signing
+from twilio.twiml.voice_response import Connect, VoiceResponse
+
+from calls.models import Call
+from tenants.models import Tenant
+
+_TOKEN_SALT = "calls.twilio.stream"
+# The carrier connects within seconds of our answer; a stale token is refused.
+STREAM_TOKEN_MAX_AGE_S = 300
+
+
+@dataclass(frozen=True, slots=True)
+class StreamGrant:
+    schema_name: str
+    call_id: int
+
+
+def stream_token_issue(*, tenant: Tenant, call: Call) -> str:
+    return signing.dumps({"s": tenant.schema_name, "c": call.pk}, salt=_TOKEN_SALT, compress=True)
+
+
+def stream_token_verify(token: str) -> StreamGrant:
+    """Return the grant in ``token``; raise ``signing.BadSignature`` when forged or stale."""
+    data = signing.loads(token, salt=_TOKEN_SALT, max_age=STREAM_TOKEN_MAX_AGE_S)
+    return StreamGrant(schema_name=str(data["s"]), call_id=int(data["c"]))
+
+
+def connect_stream(url: str, *, tenant: Tenant, call: Call) -> str:
+    response = VoiceResponse()
+    connect = Connect()
+    stream = connect.stream(url=url)
+    stream.parameter(name="token", value=stream_token_issue(tenant=tenant, call=call))
+    response.append(connect)
+    return str(response)
+
+
+def unknown_number() -> str:
+    response = VoiceResponse()
+    response.say("Sorry, the number you have called is not in service. Goodbye.")
+    response.hangup()
+    return str(response)

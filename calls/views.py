@@ -1,0 +1,43 @@
+"""The carrier's voice webhook: verify, find the tenant, answer with TwiML."""
+
+from __future__ import annotations
+
+import structlog
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+
+from calls import twiml
+from calls.services import call_start
+from tenants.selectors import tenant_for_phone_number
+
+logger = structlog.get_logger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def twilio_voice_webhook(request: HttpRequest) -> HttpResponse:
+    token = settings.TWILIO_AUTH_TOKEN
+    signature = request.headers.get("X-Twilio-Signature", "")
+    params = {key: request.POST.get(key, "") for key in request.POST}
+    if not token or not RequestValidator(token).validate(request.build_absolute_uri(), params, signature):
+        logger.warning("twilio_signature_invalid", path=request.path)
+        return HttpResponseForbidden("Invalid signature.")
+
+    call_sid, from_number, to_number = params.get("CallSid", ""), params.get("From", ""), params.get("To", "")
+    tenant = tenant_for_phone_number(number=to_number) if to_number else None
+    if tenant is None or not call_sid:
+        logger.info("twilio_call_rejected", to=to_number, call_sid=call_sid)
+        return HttpResponse(twiml.unknown_number(), content_type="text/xml")
+
+    call = call_start(tenant=tenant, carrier="twilio", carrier_call_id=call_sid, from_number=from_number, to_number=to_number)
+    stream_url = settings.TWILIO_STREAM_URL or _stream_url_for(request)
+    logger.info("twilio_call_accepted", tenant=tenant.schema_name, call_id=call.pk, call_sid=call_sid)
+    return HttpResponse(twiml.connect_stream(stream_url, tenant=tenant, call=call), content_type="text/xml")
+
+
+def _stream_url_for(request: HttpRequest) -> str:
+    scheme = "wss" if request.is_secure() else "ws"
+    return f"{scheme}://{request.get_host()}/ws/twilio/stream"

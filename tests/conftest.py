@@ -1,0 +1,70 @@
+"""Test-run fixtures: two tenants, created once per run on real PostgreSQL.
+
+Every test that touches the database runs in a transaction that is rolled
+back, so the tenants and their schemas are shared, never mutated for good.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django_tenants.utils import tenant_context
+
+from tenants.models import Tenant, User
+
+PASSWORD = "correct horse battery staple"
+
+
+@dataclass(frozen=True)
+class TenantFixture:
+    tenant: Tenant
+    owner: User
+    host: str
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> None:  # type: ignore[misc]
+    from tenants.services import phone_number_register, tenant_create
+
+    with django_db_blocker.unblock():  # type: ignore[attr-defined]
+        call_command("platform_init", stdout=open("/dev/null", "w"))  # noqa: SIM115
+        for slug, name, number in (("alpha", "Alpha Plumbing", "+15550001001"), ("beta", "Beta Dental", "+15550001002")):
+            owner = User.objects.create_user(email=f"owner@{slug}.test", password=PASSWORD)
+            tenant = tenant_create(name=name, slug=slug, owner=owner)
+            phone_number_register(tenant=tenant, number=number)
+
+
+def _tenant_fixture(slug: str) -> TenantFixture:
+    tenant = Tenant.objects.get(schema_name=slug)
+    return TenantFixture(tenant=tenant, owner=User.objects.get(email=f"owner@{slug}.test"), host=f"{slug}.localhost")
+
+
+@pytest.fixture
+def tenant_a(db: None) -> TenantFixture:
+    return _tenant_fixture("alpha")
+
+
+@pytest.fixture
+def tenant_b(db: None) -> TenantFixture:
+    return _tenant_fixture("beta")
+
+
+@pytest.fixture
+def in_tenant_a(tenant_a: TenantFixture) -> Iterator[TenantFixture]:
+    """Run the test body with tenant A's schema active, and reset it afterwards."""
+    with tenant_context(tenant_a.tenant):
+        yield tenant_a
+    connection.set_schema_to_public()
+
+
+@pytest.fixture
+def client_a(tenant_a: TenantFixture) -> Client:
+    """A client signed in as tenant A's owner, talking to tenant A's host."""
+    client = Client(HTTP_HOST=tenant_a.host)
+    client.force_login(tenant_a.owner)
+    return client

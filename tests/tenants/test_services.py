@@ -1,0 +1,78 @@
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django_tenants.utils import schema_exists, tenant_context
+
+from calls.models import AgentConfig, FaqEntry
+from calls.services import DEFAULT_FAQS
+from tenants.models import AuditEvent, Domain, Membership, PhoneNumber, Tenant, User
+from tenants.services import phone_number_normalize, phone_number_register, tenant_create
+
+
+@pytest.fixture
+def owner(db: None) -> User:
+    return User.objects.create_user(email="new-owner@example.com", password="x" * 12)
+
+
+def test_tenant_create_provisions_schema_domain_owner_and_agent(owner: User) -> None:
+    tenant = tenant_create(name="  Gamma Heating ", slug="gamma-heat", owner=owner)
+
+    assert tenant.schema_name == "gamma_heat"
+    assert tenant.name == "Gamma Heating"
+    assert schema_exists("gamma_heat")
+    assert list(Domain.objects.filter(tenant=tenant).values_list("domain", "is_primary")) == [
+        ("gamma-heat.localhost", True)
+    ]
+    assert list(Membership.objects.filter(tenant=tenant).values_list("user__email", "role")) == [
+        ("new-owner@example.com", "owner")
+    ]
+    assert AuditEvent.objects.filter(action="tenant.created", tenant=tenant, actor=owner).count() == 1
+    with tenant_context(tenant):
+        config = AgentConfig.objects.get()
+        assert config.business_name == "Gamma Heating"
+        assert config.collect == ["name", "callback_number", "reason"]
+        assert list(FaqEntry.objects.values_list("question", "answer")) == list(DEFAULT_FAQS)
+    assert connection.schema_name == "public"
+
+
+@pytest.mark.parametrize(
+    ("slug", "code"),
+    [("ab", "invalid_slug"), ("Has Space", "invalid_slug"), ("9lives", "invalid_slug"), ("www", "reserved_slug"),
+     ("alpha", "slug_taken"), ("pg_foo", "invalid_slug")],
+)
+def test_tenant_create_rejects_bad_slugs_and_creates_nothing(owner: User, slug: str, code: str) -> None:
+    before = (Tenant.objects.count(), Domain.objects.count(), Membership.objects.count())
+    with pytest.raises(ValidationError) as excinfo:
+        tenant_create(name="Whatever", slug=slug, owner=owner)
+    assert excinfo.value.code == code
+    assert (Tenant.objects.count(), Domain.objects.count(), Membership.objects.count()) == before
+
+
+def test_tenant_create_requires_a_name(owner: User) -> None:
+    with pytest.raises(ValidationError, match="business name is required"):
+        tenant_create(name="  ", slug="nameless", owner=owner)
+    assert not Tenant.objects.filter(schema_name="nameless").exists()
+    assert not schema_exists("nameless")
+
+
+@pytest.mark.parametrize(
+    ("raw", "e164"), [("+1 555 010 0100", "+15550100100"), ("(555) 201-3344", "+15552013344"), ("+44 20 7946 0958", "+442079460958")]
+)
+def test_phone_number_normalize(raw: str, e164: str) -> None:
+    assert phone_number_normalize(raw) == e164
+
+
+@pytest.mark.parametrize("raw", ["", "hello", "123", "+1 555"])
+def test_phone_number_normalize_rejects_non_numbers(raw: str) -> None:
+    with pytest.raises(ValidationError):
+        phone_number_normalize(raw)
+
+
+def test_phone_number_register_maps_one_number_to_one_tenant(tenant_a, tenant_b) -> None:
+    phone = phone_number_register(tenant=tenant_a.tenant, number="(555) 777-0001", label="Main line")
+    assert (phone.e164, phone.tenant_id, phone.label) == ("+15557770001", tenant_a.tenant.pk, "Main line")
+    # Registering it again for the same tenant is a no-op; for another, an error.
+    assert phone_number_register(tenant=tenant_a.tenant, number="+15557770001").pk == phone.pk
+    with pytest.raises(ValidationError, match="already belongs to another business"):
+        phone_number_register(tenant=tenant_b.tenant, number="+1 555 777 0001")
+    assert list(PhoneNumber.objects.filter(e164="+15557770001").values_list("tenant__schema_name", flat=True)) == ["alpha"]

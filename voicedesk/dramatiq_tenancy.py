@@ -1,0 +1,61 @@
+"""Dramatiq middleware that runs every message in the schema it was sent from.
+
+The schema is stamped on the message when it is enqueued, activated in the
+worker thread before the actor runs, and reset to public afterwards, so a
+task never inherits the tenant of the task before it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import structlog
+from django.db import connection, transaction
+from django_tenants.utils import get_public_schema_name, get_tenant_model
+
+OPTION = "tenant_schema"
+
+
+class TenantMiddleware(dramatiq.Middleware):
+    @property
+    def actor_options(self) -> set[str]:
+        return {OPTION}
+
+    def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int) -> None:
+        message.options.setdefault(OPTION, connection.schema_name)
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        schema = message.options.get(OPTION) or get_public_schema_name()
+        if schema == get_public_schema_name():
+            connection.set_schema_to_public()
+        else:
+            tenant = get_tenant_model().objects.get(schema_name=schema)
+            connection.set_tenant(tenant)
+        structlog.contextvars.bind_contextvars(tenant=schema, message_id=message.message_id)
+
+    def after_process_message(
+        self,
+        broker: dramatiq.Broker,
+        message: dramatiq.Message[Any],
+        *,
+        result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        connection.set_schema_to_public()
+        structlog.contextvars.unbind_contextvars("tenant", "message_id")
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        self.after_process_message(broker, message)
+
+
+def send_on_commit(actor: dramatiq.Actor[Any, Any], *args: Any, **kwargs: Any) -> None:
+    """Send ``actor`` once the current transaction commits, in the current schema.
+
+    The schema is captured now: by the time the callback runs, the connection
+    may have moved on to another tenant.
+    """
+    schema = connection.schema_name
+    send: Callable[[], object] = lambda: actor.send_with_options(args=args, kwargs=kwargs, **{OPTION: schema})  # noqa: E731
+    transaction.on_commit(send)

@@ -1,0 +1,90 @@
+"""Request plumbing: request ids, health probes, tenant access and log context."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+import structlog
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse
+from django_tenants.utils import get_public_schema_name
+
+from voicedesk import health
+
+Handler = Callable[[HttpRequest], HttpResponse]
+_REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+class RequestIdMiddleware:
+    """Give each request an id (the caller's ``X-Request-ID`` when sane) and log it."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        supplied = request.headers.get("X-Request-ID", "")
+        request_id = supplied if _REQUEST_ID_RE.match(supplied) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            structlog.contextvars.clear_contextvars()
+        response["X-Request-ID"] = request_id
+        return response
+
+
+class HealthCheckMiddleware:
+    """Serve the probes before tenant resolution, so they answer on any host."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path == "/healthz":
+            return health.liveness(request)
+        if request.path == "/readyz":
+            return health.readiness(request)
+        return self.get_response(request)
+
+
+class TenantAccessMiddleware:
+    """A signed-in user only reaches tenants they belong to; others get 404.
+
+    Missing and forbidden look the same, so a tenant's existence is not leaked.
+    Anonymous visitors are sent to sign in by the views themselves; the
+    carrier's webhook authenticates by signature, not by session.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        from tenants.selectors import tenant_membership_get
+
+        tenant = getattr(request, "tenant", None)
+        request.membership = None  # type: ignore[attr-defined]
+        if tenant is not None and tenant.schema_name != get_public_schema_name():
+            user = request.user
+            if user.is_authenticated:
+                membership = tenant_membership_get(user=user, tenant=tenant)  # type: ignore[arg-type]
+                if membership is None and not request.path.startswith("/accounts/logout"):
+                    raise Http404("No such page.")
+                request.membership = membership  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
+class LogContextMiddleware:
+    """Bind the tenant schema and user to every log line of the request."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        structlog.contextvars.bind_contextvars(
+            tenant=connection.schema_name,
+            user_id=request.user.pk if request.user.is_authenticated else None,
+        )
+        return self.get_response(request)

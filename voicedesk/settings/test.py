@@ -1,0 +1,19 @@
+"""Tests: real PostgreSQL and Redis, fast hashing, mail kept in memory."""
+
+import os
+
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-insecure-key")
+os.environ.setdefault("LOG_FORMAT", "console")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+os.environ.setdefault("DRAMATIQ_NAMESPACE", "voicedesk-test")
+os.environ.setdefault("CHANNELS_PREFIX", "vd-test-asgi")
+os.environ.setdefault("CACHE_KEY_PREFIX", "vd-test")
+
+from .base import *  # noqa: E402,F403
+from .base import ALLOWED_HOSTS, BASE_DIR, env  # noqa: E402
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
+MEDIA_ROOT = BASE_DIR / "var" / "test-media"
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="test-twilio-auth-token")

@@ -1,0 +1,18 @@
+"""URLs of the public site: sign-up, login, the owner's admin."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from calls import views as call_views
+from tenants import views as tenant_views
+
+urlpatterns = [
+    path("", tenant_views.home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    # Carriers post here for every number; the dialled number picks the tenant.
+    path("twilio/voice", call_views.twilio_voice_webhook, name="twilio-voice"),
+]
+
+handler404 = "voicedesk.views.page_not_found"
+handler500 = "voicedesk.views.server_error"

@@ -1,0 +1,13 @@
+"""URLs served on a tenant's own host (``<slug>.<base domain>``)."""
+
+from django.urls import include, path
+
+from tenants import views as tenant_views
+
+urlpatterns = [
+    path("", tenant_views.dashboard, name="dashboard"),
+    path("accounts/", include("allauth.urls")),
+]
+
+handler404 = "voicedesk.views.page_not_found"
+handler500 = "voicedesk.views.server_error"
