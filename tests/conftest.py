@@ -6,8 +6,10 @@ back, so the tenants and their schemas are shared, never mutated for good.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.core.management import call_command
@@ -28,15 +30,23 @@ class TenantFixture:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: None, django_db_blocker: pytest.FixtureRequest) -> None:  # type: ignore[misc]
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     from tenants.services import phone_number_register, tenant_create
 
-    with django_db_blocker.unblock():  # type: ignore[attr-defined]
-        call_command("platform_init", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    with django_db_blocker.unblock():
+        call_command("platform_init", stdout=io.StringIO())
         for slug, name, number in (("alpha", "Alpha Plumbing", "+15550001001"), ("beta", "Beta Dental", "+15550001002")):
             owner = User.objects.create_user(email=f"owner@{slug}.test", password=PASSWORD)
             tenant = tenant_create(name=name, slug=slug, owner=owner)
             phone_number_register(tenant=tenant, number=number)
+    yield
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        # Thread-pool connections of async tests cannot be closed from here;
+        # end them so the test database can be dropped.
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
 
 
 def _tenant_fixture(slug: str) -> TenantFixture:

@@ -1,13 +1,16 @@
 """Tests: real PostgreSQL and Redis, fast hashing, mail kept in memory."""
 
 import os
+import uuid
 
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-insecure-key")
 os.environ.setdefault("LOG_FORMAT", "console")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 os.environ.setdefault("DRAMATIQ_NAMESPACE", "voicedesk-test")
 os.environ.setdefault("CHANNELS_PREFIX", "vd-test-asgi")
-os.environ.setdefault("CACHE_KEY_PREFIX", "vd-test")
+# Each test process gets its own cache namespace: rate limits and cached
+# values never leak between runs or xdist workers.
+os.environ.setdefault("CACHE_KEY_PREFIX", f"vd-test-{uuid.uuid4().hex[:12]}")
 
 from .base import *  # noqa: E402,F403
 from .base import ALLOWED_HOSTS, BASE_DIR, env  # noqa: E402
@@ -17,3 +20,6 @@ EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="test-twilio-auth-token")
+# Worker and consumer threads open their own connections; closing them after
+# each unit of work lets the test database be dropped at the end of the run.
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405

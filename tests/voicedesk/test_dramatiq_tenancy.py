@@ -1,0 +1,57 @@
+"""Messages run in the schema they were sent from, and never leak it onward."""
+
+import uuid
+from collections.abc import Iterator
+
+import dramatiq
+import pytest
+from django.conf import settings
+from django.db import connection
+from django_tenants.utils import tenant_context
+from django_dramatiq.middleware import DbConnectionsMiddleware
+from dramatiq import Worker
+from dramatiq.brokers.redis import RedisBroker
+from redis import Redis
+
+from voicedesk.dramatiq_tenancy import OPTION, TenantMiddleware
+
+
+@pytest.fixture
+def broker() -> Iterator[RedisBroker]:
+    """A real Redis broker in a namespace of its own, with our tenant middleware."""
+    broker = RedisBroker(url=settings.REDIS_URL, namespace=f"vd-test-{uuid.uuid4().hex[:8]}")
+    broker.add_middleware(DbConnectionsMiddleware())
+    broker.add_middleware(TenantMiddleware())
+    previous = dramatiq.get_broker()
+    dramatiq.set_broker(broker)
+    try:
+        yield broker
+    finally:
+        broker.flush_all()
+        broker.close()
+        dramatiq.set_broker(previous)
+
+
+def test_task_runs_in_the_sender_schema_and_the_next_in_public(db, tenant_a, broker) -> None:
+    results_key = f"vd-test:schemas:{uuid.uuid4().hex}"
+    redis = Redis.from_url(settings.REDIS_URL)
+
+    @dramatiq.actor(broker=broker, queue_name="tenancy-test", max_retries=0)
+    def record_schema() -> None:
+        redis.rpush(results_key, connection.schema_name)
+
+    with tenant_context(tenant_a.tenant):
+        first = record_schema.send()
+    second = record_schema.send()
+
+    worker = Worker(broker, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        broker.join("tenancy-test", timeout=10_000)
+        worker.join()
+    finally:
+        worker.stop()
+    assert first.options[OPTION] == "alpha"
+    assert second.options[OPTION] == "public"
+    assert [v.decode() for v in redis.lrange(results_key, 0, -1)] == ["alpha", "public"]
+    redis.delete(results_key)
