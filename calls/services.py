@@ -132,3 +132,26 @@ def call_finish(
         send_on_commit(ticket_generate, call.pk)
     logger.info("call_finished", call_id=call.pk, status=call.status, end_reason=end_reason)
     return call
+
+
+def agent_config_update(*, config: AgentConfig, **changes: Any) -> AgentConfig:
+    """Change the agent's configuration; unknown attributes or fields are refused."""
+    allowed = {"business_name", "greeting", "persona", "voice", "stt_provider", "tts_provider", "collect",
+               "categories", "urgent_keywords", "vocabulary"}
+    unknown_attrs = set(changes) - allowed
+    if unknown_attrs:
+        raise ValueError(f"Unknown agent settings: {sorted(unknown_attrs)}")
+    unknown_fields = set(changes.get("collect", [])) - set(COLLECTABLE_FIELDS)
+    if unknown_fields:
+        raise ValueError(f"Unknown fields to collect: {sorted(unknown_fields)}")
+    for name, value in changes.items():
+        setattr(config, name, value)
+    config.save()
+    return config
+
+
+def faq_entries_replace(*, entries: list[dict[str, str]]) -> list[FaqEntry]:
+    """Replace the whole FAQ with ``entries`` (each ``{"q": ..., "a": ...}``)."""
+    with transaction.atomic():
+        FaqEntry.objects.all().delete()
+        return FaqEntry.objects.bulk_create(FaqEntry(question=e["q"], answer=e["a"]) for e in entries)
