@@ -29,16 +29,48 @@ class TenantFixture:
     host: str
 
 
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+TEST_TENANTS = (("alpha", "Alpha Plumbing", "+15550001001"), ("beta", "Beta Dental", "+15550001002"))
+
+
+def _schema_drop(schema: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def ensure_test_platform() -> None:
+    """Create the public site and the two test tenants unless they exist.
+
+    Transactional tests end with a flush that empties tables but leaves
+    schemas behind, so missing tenants are rebuilt (schemas included) and
+    missing agent configurations restored.
+    """
+    from calls.models import AgentConfig
+    from calls.services import agent_config_create_default
     from tenants.services import phone_number_register, tenant_create
 
+    present = Tenant.objects.filter(schema_name__in=[slug for slug, _, _ in TEST_TENANTS])
+    if len(present) == len(TEST_TENANTS):
+        for tenant in present:
+            with tenant_context(tenant):
+                if not AgentConfig.objects.exists():
+                    agent_config_create_default(business_name=tenant.name)
+        return
+    call_command("platform_init", stdout=io.StringIO())
+    for slug, name, number in TEST_TENANTS:
+        if Tenant.objects.filter(schema_name=slug).exists():
+            continue
+        _schema_drop(slug)
+        owner, _ = User.objects.get_or_create(email=f"owner@{slug}.test")
+        owner.set_password(PASSWORD)
+        owner.save()
+        tenant = tenant_create(name=name, slug=slug, owner=owner)
+        phone_number_register(tenant=tenant, number=number)
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
     with django_db_blocker.unblock():
-        call_command("platform_init", stdout=io.StringIO())
-        for slug, name, number in (("alpha", "Alpha Plumbing", "+15550001001"), ("beta", "Beta Dental", "+15550001002")):
-            owner = User.objects.create_user(email=f"owner@{slug}.test", password=PASSWORD)
-            tenant = tenant_create(name=name, slug=slug, owner=owner)
-            phone_number_register(tenant=tenant, number=number)
+        ensure_test_platform()
     yield
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         # Thread-pool connections of async tests cannot be closed from here;
@@ -50,6 +82,7 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
 
 
 def _tenant_fixture(slug: str) -> TenantFixture:
+    ensure_test_platform()
     tenant = Tenant.objects.get(schema_name=slug)
     return TenantFixture(tenant=tenant, owner=User.objects.get(email=f"owner@{slug}.test"), host=f"{slug}.localhost")
 

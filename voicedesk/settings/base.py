@@ -117,7 +117,12 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": env("CHANNELS_PREFIX", default="vd-asgi")},
+        "CONFIG": {
+            # channels-redis blocks 5 s in BZPOPMIN; the socket must wait longer
+            # than that, or an idle consumer dies with a read timeout.
+            "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+            "prefix": env("CHANNELS_PREFIX", default="vd-asgi"),
+        },
     }
 }
 

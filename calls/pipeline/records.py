@@ -1,0 +1,79 @@
+"""Writes a call's records from the event loop, in order, in the tenant's schema.
+
+Writes go through one queue per call and run in a worker thread, so the
+audio path never waits on the database, and each utterance is stored as
+soon as it is final: a crash loses at most the one in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+from channels.db import database_sync_to_async
+from django_tenants.utils import tenant_context
+
+from calls import services
+from tenants.models import Tenant
+
+logger = structlog.get_logger(__name__)
+
+
+class DatabaseCallRecords:
+    """The ``CallRecords`` of a real call: services run under ``tenant_context``."""
+
+    def __init__(self, *, tenant: Tenant, call_id: int) -> None:
+        self.tenant = tenant
+        self.call_id = call_id
+        self._queue: asyncio.Queue[Callable[[], Any] | None] = asyncio.Queue()
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="call-records")
+
+    def _in_tenant(self, write: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with tenant_context(self.tenant):
+                return write()
+
+        return run
+
+    async def _write_loop(self) -> None:
+        while (write := await self._queue.get()) is not None:
+            try:
+                await database_sync_to_async(self._in_tenant(write))()
+            except Exception:
+                logger.exception("call_record_write_failed", call_id=self.call_id)
+
+    def utterance(
+        self, *, speaker: str, text: str, start_s: float, end_s: float, confidence: float | None, interrupted: bool
+    ) -> None:
+        self._queue.put_nowait(
+            lambda: services.utterance_record(
+                call_id=self.call_id, speaker=speaker, text=text, start_s=start_s, end_s=end_s,
+                confidence=confidence, interrupted=interrupted,
+            )
+        )
+
+    def turn_latency(
+        self, *, turn_index: int, transcript_ms: float, decision_ms: float, first_audio_ms: float, first_frame_ms: float
+    ) -> None:
+        self._queue.put_nowait(
+            lambda: services.turn_latency_record(
+                call_id=self.call_id, turn_index=turn_index, transcript_ms=transcript_ms, decision_ms=decision_ms,
+                first_audio_ms=first_audio_ms, first_frame_ms=first_frame_ms,
+            )
+        )
+
+    async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording_wav: bytes) -> None:
+        self._queue.put_nowait(None)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._writer), timeout=10)
+        await database_sync_to_async(
+            self._in_tenant(
+                lambda: services.call_finish(
+                    call_id=self.call_id, end_reason=end_reason, outcome=outcome, completed=completed,
+                    recording_wav=recording_wav,
+                )
+            )
+        )()

@@ -1,0 +1,455 @@
+"""One phone call: caller audio in, agent audio out, and everything recorded.
+
+The session is transport-agnostic. A transport (the Twilio consumer today,
+LiveKit or the browser tomorrow) feeds it 8 kHz PCM with ``feed`` and gives
+it an ``AudioSink``; the session runs VAD and endpointing, speech
+recognition, the dialogue policy and speech synthesis as tasks on the
+transport's event loop. Heavy work (STT, retrieval) runs in threads.
+
+Barge-in is two-phase: caller speech during playback pauses the agent at
+once; only a transcript that is more than a backchannel cancels the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import time
+from collections.abc import Callable, Coroutine
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import structlog
+
+from calls.audio import FrameChunker, Resampler, mulaw_encode, resample
+from calls.dialogue.extract import is_backchannel
+from calls.pipeline.output import AudioSink, PacedOutput, Segment
+from calls.pipeline.protocols import (
+    CallOutcome,
+    DialoguePolicy,
+    Pcm16,
+    Reply,
+    SpeechToText,
+    TextToSpeech,
+    Transcript,
+)
+from calls.pipeline.recording import StereoRecorder
+from calls.pipeline.turns import TurnDetector, TurnEvent, endpoint_delay
+
+logger = structlog.get_logger(__name__)
+
+CALL_RATE = 8000
+SILENCE_TIMEOUT_S = 5.0
+# A decision slower than this gets a quick spoken acknowledgement first.
+FILLER_AFTER_S = 1.5
+MAX_CALL_S = 15 * 60
+TEARDOWN_TIMEOUT_S = 3.0
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
+# Sentences longer than this are synthesized clause by clause, so the first
+# audio of a long answer is not held back by its tail.
+LONG_SENTENCE_CHARS = 60
+# Whisper follows the style of its prompt: an example of what is expected
+# makes it write digits as digits and spelled letters as letters. Names get
+# no prompt: business words in the prompt pull names towards them.
+STT_PROMPTS: dict[str, str] = {
+    "digits": "My number is 555 201 3344.",
+    "spelling": "M-A-R-I-A, G-O-N-Z-A-L-E-Z.",
+    "email": "My email is john.smith@example.com.",
+    "name": "",
+}
+
+
+class CallRecords(Protocol):
+    """Where the session writes what happens, as it happens."""
+
+    def utterance(
+        self, *, speaker: str, text: str, start_s: float, end_s: float, confidence: float | None, interrupted: bool
+    ) -> None: ...
+
+    def turn_latency(
+        self, *, turn_index: int, transcript_ms: float, decision_ms: float, first_audio_ms: float, first_frame_ms: float
+    ) -> None: ...
+
+    async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording_wav: bytes) -> None: ...
+
+
+@dataclass(slots=True)
+class SessionDeps:
+    stt: SpeechToText
+    tts: TextToSpeech
+    turn_detector: TurnDetector
+    policy: DialoguePolicy
+    summarize: Callable[[CallOutcome], str]
+    stt_prompt: str = ""
+
+
+@dataclass(slots=True)
+class _TurnTiming:
+    index: int
+    speech_end_wall: float  # monotonic time the caller's last voiced frame arrived
+    transcript_at: float = 0.0
+    decision_at: float = 0.0
+    first_audio_at: float = 0.0
+
+
+class CallSession:
+    """Runs one call. ``start``, then ``feed`` per inbound frame, then ``finish``."""
+
+    def __init__(
+        self,
+        *,
+        deps: SessionDeps,
+        sink: AudioSink,
+        records: CallRecords,
+        hangup: Callable[[], Coroutine[Any, Any, None]],
+    ) -> None:
+        self.deps = deps
+        self.output = PacedOutput(_RecordingSink(sink, self))
+        self.records = records
+        self._hangup = hangup
+        self.recorder = StereoRecorder(CALL_RATE)
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._turn_task: asyncio.Task[None] | None = None
+        self._speak_task: asyncio.Task[None] | None = None
+        self._expect = "free"
+        self._turn_index = 0
+        self._started_wall = 0.0
+        self._last_activity = 0.0
+        self._last_voiced_wall = 0.0
+        self._finished = asyncio.Event()
+        self._finishing = False
+        self._ending = False
+        self._silence_prompts = 0
+        self.log = logger
+
+    # -- lifecycle ---------------------------------------------------------
+    def start(self, log_context: dict[str, Any] | None = None) -> None:
+        self.log = logger.bind(**(log_context or {}))
+        self._started_wall = self._last_activity = time.monotonic()
+        self._spawn(self.output.run(), "output")
+        self._spawn(self._watchdog(), "watchdog")
+        self._speak(self.deps.policy.greet(), timing=None)
+
+    @property
+    def finished(self) -> bool:
+        return self._finishing
+
+    def call_seconds(self, wall: float | None = None) -> float:
+        return (wall if wall is not None else time.monotonic()) - self._started_wall
+
+    def feed(self, pcm: Pcm16) -> None:
+        """One inbound frame of caller audio (8 kHz). Cheap: runs on the event loop."""
+        if self._finishing:
+            return
+        self.recorder.caller(pcm)
+        detector = self.deps.turn_detector
+        voiced_before = detector.state.last_speech_at
+        for event in detector.push(pcm):
+            self._on_turn_event(event)
+        if detector.state.last_speech_at != voiced_before:
+            self._last_voiced_wall = time.monotonic()
+            self._last_activity = self._last_voiced_wall
+
+    def on_mark(self, name: str) -> None:
+        self.output.mark_confirm(name)
+
+    async def finish(self, reason: str) -> None:
+        """End the call once: keep what was captured, store it, make the ticket. Bounded."""
+        if self._finishing:
+            await self._finished.wait()
+            return
+        self._finishing = True
+        try:
+            await self._salvage_turn_in_flight()
+            current = asyncio.current_task()
+            tasks = [t for t in self._tasks if t is not current]
+            for task in tasks:
+                task.cancel()
+            if tasks:
+                _, stragglers = await asyncio.wait(tasks, timeout=TEARDOWN_TIMEOUT_S)
+                if stragglers:
+                    self.log.warning("call_teardown_stragglers", tasks=[t.get_name() for t in stragglers])
+            outcome = self.deps.policy.outcome()
+            data = asdict(outcome)
+            data["summary"] = self.deps.summarize(outcome)
+            data["frames_sent"] = self.output.stats.frames_sent
+            data["frames_late"] = self.output.stats.frames_late
+            await self.records.finish(
+                end_reason=reason,
+                outcome=data,
+                completed=outcome.completed,
+                recording_wav=self.recorder.wav_bytes(),
+            )
+            self.log.info("call_session_finished", reason=reason, completed=outcome.completed)
+        finally:
+            self._finished.set()
+
+    # -- caller turns --------------------------------------------------------
+    def _on_turn_event(self, event: TurnEvent) -> None:
+        if event is TurnEvent.STARTED:
+            self._silence_prompts = 0
+            if self.output.busy and not self.output.paused and not self._ending:
+                # Phase one of barge-in: stop talking now, decide later.
+                self._spawn(self.output.pause(), "barge-in-pause")
+        elif event is TurnEvent.PAUSED:
+            self._cancel_turn_task()
+            self._turn_task = self._spawn(self._turn(), "turn")
+        elif event is TurnEvent.RESUMED:
+            self._cancel_turn_task()
+
+    def _cancel_turn_task(self) -> None:
+        if self._turn_task is not None and not self._turn_task.done():
+            self._turn_task.cancel()
+        self._turn_task = None
+
+    async def _transcribe(self, audio: Pcm16) -> Transcript:
+        wide = resample(audio, CALL_RATE, self.deps.stt.sample_rate)
+        prompt = STT_PROMPTS.get(self._expect, self.deps.stt_prompt)
+        return await self.deps.stt.transcribe(wide, prompt=prompt)
+
+    async def _turn(self) -> None:
+        detector = self.deps.turn_detector
+        state = detector.state
+        speech_end_wall = self._last_voiced_wall
+        transcript = await self._transcribe(detector.take_audio())
+        transcript_at = time.monotonic()
+        # Wait out the rest of the endpoint delay; speech resuming cancels us.
+        delay = endpoint_delay(self._expect, transcript.text)  # type: ignore[arg-type]
+        remaining = state.last_speech_at + delay - detector.clock_s
+        if remaining > 0:
+            await asyncio.sleep(remaining)
+        start_s = self.call_seconds(speech_end_wall) - (state.last_speech_at - state.started_at)
+        end_s = self.call_seconds(speech_end_wall)
+        detector.end_turn()
+        self._turn_task = None
+        text = transcript.text.strip()
+
+        if self.output.paused:
+            if not text or is_backchannel(text):
+                # Phase two, false alarm: carry on where the caller stopped hearing.
+                self.log.info("barge_in_ignored", text=text)
+                self.output.resume()
+                if text:
+                    self._record_caller(text, start_s, end_s, transcript.confidence)
+                return
+            await self._interrupt_agent()
+        if not text:
+            return
+        self._record_caller(text, start_s, end_s, transcript.confidence)
+        if self._ending:
+            return
+        self._turn_index += 1
+        timing = _TurnTiming(index=self._turn_index, speech_end_wall=speech_end_wall, transcript_at=transcript_at)
+        reply = await self._decide(transcript, timing)
+        timing.decision_at = time.monotonic()
+        self._speak(reply, timing=timing)
+
+    async def _decide(self, transcript: Transcript, timing: _TurnTiming) -> Reply:
+        loop = asyncio.get_running_loop()
+        decision = loop.run_in_executor(None, self.deps.policy.respond, transcript)
+        budget = FILLER_AFTER_S - (time.monotonic() - timing.speech_end_wall)
+        done, _ = await asyncio.wait({decision}, timeout=max(0.0, budget))
+        if not done:
+            self._speak(Reply(text="Okay."), timing=None)
+        return await decision
+
+    async def _interrupt_agent(self) -> None:
+        """Phase two, real interruption: drop the rest of the reply, keep what was heard."""
+        if self._speak_task is not None:
+            self._speak_task.cancel()
+        cut = await self.output.cancel()
+        heard = " ".join(_heard_text(segment, fraction) for segment, fraction in cut).strip()
+        self.log.info("barge_in_committed", heard=heard)
+
+    async def _salvage_turn_in_flight(self) -> None:
+        """On hang-up, a turn still being spoken or endpointed is transcribed and kept."""
+        detector = self.deps.turn_detector
+        if not detector.state.started or detector.state.voiced_s < 0.2:
+            return
+        self._cancel_turn_task()
+        try:
+            transcript = await asyncio.wait_for(self._transcribe(detector.take_audio()), timeout=5)
+        except (TimeoutError, asyncio.CancelledError):
+            return
+        if transcript.text.strip():
+            end_s = self.call_seconds()
+            self._record_caller(transcript.text.strip(), end_s - detector.state.duration_s, end_s, transcript.confidence)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(None, self.deps.policy.respond, transcript)
+        detector.end_turn()
+
+    def _record_caller(self, text: str, start_s: float, end_s: float, confidence: float) -> None:
+        self.records.utterance(
+            speaker="caller", text=text, start_s=max(0.0, start_s), end_s=end_s, confidence=confidence, interrupted=False
+        )
+        self.log.info("caller_said", text=text, confidence=round(confidence, 2))
+
+    # -- agent speech --------------------------------------------------------
+    def _speak(self, reply: Reply, timing: _TurnTiming | None) -> None:
+        self._expect = reply.expect
+        if reply.end_call:
+            self._ending = True
+        previous = self._speak_task
+        self._speak_task = self._spawn(self._say(reply, timing, previous), "speak")
+
+    async def _say(self, reply: Reply, timing: _TurnTiming | None, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            # Replies never overlap: the new one queues behind the last.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(previous)
+        turn = timing.index if timing else self._turn_index
+        self.output.first_frame_at = None
+        segments: list[Segment] = []
+        try:
+            for sentence in speech_chunks(reply.text):
+                segment = self.output.segment_open(sentence, turn)
+                segments.append(segment)
+                await self._synthesize_into(sentence, segment, timing)
+                self.output.segment_close(segment)
+            if timing is not None:
+                self._spawn(self._record_latency(timing), "latency")
+            await self.output.wait_idle(timeout=120)
+        except asyncio.CancelledError:
+            self._record_agent(segments, interrupted=True)
+            raise
+        self._record_agent(segments, interrupted=False)
+        self._last_activity = time.monotonic()
+        if reply.end_call:
+            await asyncio.sleep(0.3)
+            self.log.info("agent_hung_up")
+            self._spawn(self._hangup(), "hangup")
+
+    async def _synthesize_into(self, sentence: str, segment: Segment, timing: _TurnTiming | None) -> None:
+        tts = self.deps.tts
+        resampler = Resampler(tts.sample_rate, CALL_RATE)
+        chunker = FrameChunker()
+        async for chunk in tts.synthesize(sentence):
+            if timing is not None and not timing.first_audio_at:
+                timing.first_audio_at = time.monotonic()
+            frames = chunker.push(mulaw_encode(resampler.process(chunk)))
+            if frames:
+                self.output.segment_feed(segment, frames)
+        tail = chunker.push(mulaw_encode(resampler.flush()))
+        last = chunker.flush()
+        self.output.segment_feed(segment, [*tail, *([last] if last else [])])
+
+    def _record_agent(self, segments: list[Segment], *, interrupted: bool) -> None:
+        now = time.monotonic()
+        heard = [_heard_text(s, s.heard_fraction(now)) for s in segments] if interrupted else [s.text for s in segments]
+        text = " ".join(h for h in heard if h).strip()
+        sent = [s for s in segments if s.first_sent_at is not None]
+        if not text or not sent:
+            return
+        first = sent[0].first_sent_at
+        assert first is not None
+        end = min(now, max(s.play_end_at for s in sent))
+        self.records.utterance(
+            speaker="agent",
+            text=text,
+            start_s=self.call_seconds(first),
+            end_s=self.call_seconds(end),
+            confidence=None,
+            interrupted=interrupted,
+        )
+
+    async def _record_latency(self, timing: _TurnTiming) -> None:
+        deadline = time.monotonic() + 10
+        while self.output.first_frame_at is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        first_frame = self.output.first_frame_at
+        if first_frame is None:
+            return
+
+        def ms(at: float) -> float:
+            return (at - timing.speech_end_wall) * 1000
+
+        self.records.turn_latency(
+            turn_index=timing.index,
+            transcript_ms=ms(timing.transcript_at),
+            decision_ms=ms(timing.decision_at),
+            first_audio_ms=ms(timing.first_audio_at or first_frame),
+            first_frame_ms=ms(first_frame),
+        )
+        self.log.info("turn_latency", turn=timing.index, first_frame_ms=round(ms(first_frame)))
+
+    # -- silence and limits ------------------------------------------------------
+    async def _watchdog(self) -> None:
+        while True:
+            await asyncio.sleep(0.1)
+            now = time.monotonic()
+            if now - self._started_wall > MAX_CALL_S:
+                self.log.warning("call_max_duration")
+                self._spawn(self._hangup(), "hangup")
+                return
+            quiet = (
+                not self.output.busy
+                and not self.deps.turn_detector.state.started
+                and self._turn_task is None
+                and (self._speak_task is None or self._speak_task.done())
+                and not self._ending
+            )
+            if quiet and now - self._last_activity >= SILENCE_TIMEOUT_S:
+                self._silence_prompts += 1
+                self._last_activity = now
+                self._speak(self.deps.policy.on_silence(), timing=None)
+
+    # -- plumbing ------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("call_task_failed", task=task.get_name(), exc_info=task.exception())
+
+
+class _RecordingSink:
+    """Tees outbound frames into the call recording as they are sent."""
+
+    def __init__(self, sink: AudioSink, session: CallSession) -> None:
+        self._sink = sink
+        self._session = session
+
+    async def send_frame(self, frame: bytes) -> None:
+        self._session.recorder.agent(frame, self._session.call_seconds())
+        await self._sink.send_frame(frame)
+
+    async def send_mark(self, name: str) -> None:
+        await self._sink.send_mark(name)
+
+    async def clear(self) -> None:
+        await self._sink.clear()
+
+
+def speech_chunks(text: str) -> list[str]:
+    """Split a reply into the pieces synthesized one after another."""
+    chunks: list[str] = []
+    for sentence in _SENTENCE_END.split(text.strip()):
+        if len(sentence) <= LONG_SENTENCE_CHARS:
+            chunks.append(sentence)
+            continue
+        current = ""
+        for clause in _CLAUSE_END.split(sentence):
+            current = f"{current} {clause}".strip()
+            if len(current) >= 20:
+                chunks.append(current)
+                current = ""
+        if current:
+            if chunks:
+                chunks[-1] = f"{chunks[-1]} {current}"
+            else:
+                chunks.append(current)
+    return [c for c in chunks if c]
+
+
+def _heard_text(segment: Segment, fraction: float) -> str:
+    if fraction >= 1.0:
+        return segment.text
+    words = segment.text.split()
+    return " ".join(words[: round(len(words) * fraction)])
+

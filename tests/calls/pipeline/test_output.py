@@ -1,0 +1,116 @@
+"""Pacing, marks, pause/resume and cancel of agent audio, against a recording sink."""
+
+import asyncio
+import time
+
+import pytest
+
+from calls.pipeline.output import FRAME_S, PacedOutput
+
+
+class RecordingSink:
+    """A transport stand-in that timestamps what the output sends."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str, bytes | str]] = []
+
+    async def send_frame(self, frame: bytes) -> None:
+        self.events.append((time.monotonic(), "frame", frame))
+
+    async def send_mark(self, name: str) -> None:
+        self.events.append((time.monotonic(), "mark", name))
+
+    async def clear(self) -> None:
+        self.events.append((time.monotonic(), "clear", ""))
+
+    def kinds(self) -> list[str]:
+        return [kind for _, kind, _ in self.events]
+
+
+def _frames(n: int, tag: int) -> list[bytes]:
+    return [bytes([tag]) * 160 for _ in range(n)]
+
+
+@pytest.mark.asyncio
+async def test_frames_go_out_in_real_time_with_a_small_lead_and_a_mark_per_segment() -> None:
+    sink = RecordingSink()
+    output = PacedOutput(sink, lead_s=0.08)
+    runner = asyncio.create_task(output.run())
+    started = time.monotonic()
+    segment = output.segment_open("Hello there.", turn=1)
+    output.segment_feed(segment, _frames(25, 1))
+    output.segment_close(segment)
+    assert await output.wait_idle(timeout=3)
+    runner.cancel()
+
+    frame_times = [t - started for t, kind, _ in sink.events if kind == "frame"]
+    assert len(frame_times) == 25
+    assert sink.kinds()[-1] == "mark"
+    assert sink.events[-1][2] == segment.mark
+    # Frame n may leave at most the lead before its play time n * 20 ms.
+    for n, sent in enumerate(frame_times):
+        assert sent >= n * FRAME_S - 0.08 - 0.005
+    assert frame_times[-1] == pytest.approx(24 * FRAME_S - 0.08, abs=0.03)
+    assert output.stats.frames_sent == 25
+    assert output.stats.frames_late == 0
+
+
+@pytest.mark.asyncio
+async def test_pause_clears_the_carrier_and_resume_resends_what_was_not_heard() -> None:
+    sink = RecordingSink()
+    output = PacedOutput(sink, lead_s=0.08)
+    runner = asyncio.create_task(output.run())
+    segment = output.segment_open("A sentence long enough to interrupt.", turn=1)
+    output.segment_feed(segment, [bytes([i]) * 160 for i in range(50)])
+    output.segment_close(segment)
+    await asyncio.sleep(0.3)
+    await output.pause()
+    sent_before = [frame for _, kind, frame in sink.events if kind == "frame"]
+    heard = segment.cursor
+    await asyncio.sleep(0.1)
+    assert [kind for kind in sink.kinds() if kind != "frame"] == ["clear"]
+    output.resume()
+    assert await output.wait_idle(timeout=3)
+    runner.cancel()
+
+    resent = [frame for _, kind, frame in sink.events[len(sent_before) + 1 :] if kind == "frame"]
+    # Everything from the first unheard frame is sent again, in order, to the end.
+    assert resent == [bytes([i]) * 160 for i in range(heard, 50)]
+    assert len(sent_before) - heard in range(3, 6)  # the frames inside the 80 ms lead
+
+
+@pytest.mark.asyncio
+async def test_cancel_drops_the_rest_and_reports_how_much_was_heard() -> None:
+    sink = RecordingSink()
+    output = PacedOutput(sink, lead_s=0.08)
+    runner = asyncio.create_task(output.run())
+    first = output.segment_open("First sentence.", turn=1)
+    output.segment_feed(first, _frames(10, 1))
+    output.segment_close(first)
+    second = output.segment_open("Second sentence here.", turn=1)
+    output.segment_feed(second, _frames(100, 2))
+    output.segment_close(second)
+    await asyncio.sleep(0.6)
+
+    cut = await output.cancel()
+    await asyncio.sleep(0.1)
+    runner.cancel()
+
+    assert [segment for segment, _ in cut] == [second]
+    assert 0.1 < cut[0][1] < 0.5
+    assert sink.kinds()[-1] == "clear"
+    assert not output.busy
+
+
+@pytest.mark.asyncio
+async def test_mark_echo_confirms_a_segment_except_while_paused() -> None:
+    output = PacedOutput(RecordingSink())
+    segment = output.segment_open("Hi.", turn=1)
+    output.segment_close(segment)
+    assert output.mark_confirm(segment.mark) is segment
+    assert segment.confirmed is True
+    await output.pause()
+    other = output.segment_open("Again.", turn=2)
+    output.segment_close(other)
+    assert output.mark_confirm(other.mark) is None
+    assert other.confirmed is False

@@ -1,0 +1,128 @@
+"""The Media Streams consumer: protocol handling, bad input, and the call record."""
+
+import base64
+import json
+import wave
+from io import BytesIO
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
+from django_tenants.utils import tenant_context
+
+from calls.consumers import TwilioMediaStreamConsumer
+from calls.models import Call, Utterance
+from calls.services import call_start
+from calls.twiml import stream_token_issue
+
+FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+
+
+def _start(token: str, call_sid: str, media_format: dict | None = None) -> str:
+    return json.dumps({
+        "event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
+        "start": {"streamSid": "MZ1", "accountSid": "AC1", "callSid": call_sid, "tracks": ["inbound"],
+                  "customParameters": {"token": token}, "mediaFormat": media_format or FORMAT},
+    })
+
+
+def _media(payload: bytes, seq: int = 2) -> str:
+    return json.dumps({"event": "media", "sequenceNumber": str(seq), "streamSid": "MZ1",
+                       "media": {"track": "inbound", "chunk": str(seq), "timestamp": str(seq * 20),
+                                 "payload": base64.b64encode(payload).decode()}})
+
+
+async def _connect() -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(TwilioMediaStreamConsumer.as_asgi(), "/ws/twilio/stream")
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.send_to(text_data=json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+    return communicator
+
+
+@pytest.fixture
+def ringing_call(tenant_a):
+    call = call_start(tenant=tenant_a.tenant, carrier="twilio", carrier_call_id="CA-test-1",
+                      from_number="+15557654321", to_number="+15550001001")
+    return tenant_a.tenant, call, stream_token_issue(tenant=tenant_a.tenant, call=call)
+
+
+@database_sync_to_async
+def _call(tenant, pk):
+    with tenant_context(tenant):
+        return Call.objects.get(pk=pk)
+
+
+@database_sync_to_async
+def _utterances(tenant, pk):
+    with tenant_context(tenant):
+        return list(Utterance.objects.filter(call_id=pk))
+
+
+@database_sync_to_async
+def _wav_header(call):
+    with call.recording.open("rb") as fh, wave.open(BytesIO(fh.read())) as wav:
+        return wav.getnchannels(), wav.getframerate(), wav.getsampwidth()
+
+
+@pytest.mark.parametrize(
+    ("message", "why"),
+    [
+        ("not json", "invalid JSON"),
+        ('["a list"]', "not a JSON object"),
+        (_media(b"\xff" * 160), "media before start"),
+        ('{"event": "mark", "mark": {"name": "x"}}', "mark before start"),
+        ('{"event": "surprise"}', "unknown event"),
+        ("x" * 20_000, "exceeds"),
+    ],
+)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_malformed_or_out_of_order_input_closes_cleanly(message: str, why: str, caplog) -> None:
+    communicator = await _connect()
+    await communicator.send_to(text_data=message)
+    closed = await communicator.receive_output(timeout=10)
+    assert closed == {"type": "websocket.close", "code": 1008}
+    await communicator.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_forged_token_and_wrong_encoding_are_refused_without_touching_the_call(ringing_call) -> None:
+    tenant, call, token = ringing_call
+    for start in (_start(token + "x", "CA-test-1"), _start(token, "CA-other"),
+                  _start(token, "CA-test-1", {"encoding": "audio/x-l16", "sampleRate": 16000, "channels": 1})):
+        communicator = await _connect()
+        await communicator.send_to(text_data=start)
+        assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 1008}
+        await communicator.wait()
+    assert (await _call(tenant, call.pk)).status == "ringing"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_call_greets_records_and_is_kept_when_the_caller_hangs_up(ringing_call) -> None:
+    tenant, call, token = ringing_call
+    communicator = await _connect()
+    await communicator.send_to(text_data=_start(token, "CA-test-1"))
+    frames = []
+    for seq in range(60):  # 1.2 s of caller silence while the greeting plays
+        await communicator.send_to(text_data=_media(b"\xff" * 160, seq + 2))
+        while not communicator.output_queue.empty():
+            frames.append(json.loads((await communicator.receive_output())["text"]))
+    while len([f for f in frames if f["event"] == "media"]) < 20:
+        frames.append(json.loads((await communicator.receive_output(timeout=30))["text"]))
+    await communicator.send_to(text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {"callSid": "CA-test-1"}}))
+    await communicator.wait(timeout=10)
+
+    media = [f for f in frames if f["event"] == "media"]
+    assert {f["streamSid"] for f in frames} == {"MZ1"}
+    assert all(len(base64.b64decode(f["media"]["payload"])) == 160 for f in media)
+    stored = await _call(tenant, call.pk)
+    assert (stored.status, stored.end_reason, stored.stream_id) == ("abandoned", "caller_hangup", "MZ1")
+    assert stored.captured["completed"] is False
+    assert stored.captured["frames_sent"] >= 20
+    assert await _wav_header(stored) == (2, 8000, 2)
+    [greeting] = await _utterances(tenant, call.pk)
+    assert (greeting.speaker, greeting.interrupted) == ("agent", True)
+    assert "Thanks for calling Alpha Plumbing. How can I help?".startswith(greeting.text)
