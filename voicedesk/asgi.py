@@ -29,6 +29,13 @@ from calls.routing import carrier_websocket_urlpatterns  # noqa: E402
 from voicedesk.channels_tenancy import TenantWebsocketMiddleware  # noqa: E402
 from voicedesk.routing import dashboard_websocket_urlpatterns  # noqa: E402
 
+if os.environ.get("VOICEDESK_WARM_UP", "1") == "1":
+    import threading
+
+    from calls.pipeline.factory import engines_warm_up
+
+    threading.Thread(target=engines_warm_up, name="engines-warm-up", daemon=True).start()
+
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,

@@ -94,3 +94,33 @@ def _build(tenant: Tenant, call: Call) -> SessionDeps:
 async def session_deps_for_call(*, tenant: Tenant, call: Call) -> SessionDeps:
     """Everything a ``CallSession`` needs for ``call``, configured for ``tenant``."""
     return await database_sync_to_async(_build)(tenant, call)
+
+
+def engines_warm_up() -> None:
+    """Load the default engines now, so the first caller does not wait for them.
+
+    Runs in a background thread of each ASGI process; failures only mean the
+    first call loads them itself.
+    """
+    import asyncio
+
+    import structlog
+
+    log = structlog.get_logger(__name__)
+    try:
+        stt = shared_stt(settings.VOICEDESK_STT)
+        tts = shared_tts(settings.VOICEDESK_TTS)
+
+        async def warm() -> None:
+            for engine in (stt, tts):
+                warm_engine = getattr(engine, "warm_up", None)
+                if warm_engine is not None:
+                    await warm_engine()
+            async for _ in tts.synthesize("Hello."):
+                pass
+
+        asyncio.run(warm())
+        shared_embedder().embed(["warm up"])
+        log.info("engines_warmed_up", stt=stt.name, tts=tts.name)
+    except Exception:
+        log.exception("engines_warm_up_failed")
