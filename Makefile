@@ -32,4 +32,4 @@ bench: migrate
 	@for script in bench/*.py; do echo "== $$script"; $(ENV) $(PY) $$script || exit 1; done
 
 demo-call: migrate
-	@$(ENV) $(PY) manage.py simulate_call --scenario ../shared/scenarios/acme-leak-basic.yaml --base-url http://localhost:8000
+	@$(ENV) $(PY) manage.py simulate_call --scenario scenarios/demo-call.yaml --base-url http://localhost:8000 --record-dir var/demo-calls

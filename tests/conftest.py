@@ -111,3 +111,10 @@ def client_a(tenant_a: TenantFixture) -> Client:
     client = Client(HTTP_HOST=tenant_a.host)
     client.force_login(tenant_a.owner)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _public_schema_after_each_test() -> Iterator[None]:
+    """Requests to tenant hosts leave their schema on the connection; reset it."""
+    yield
+    connection.set_schema_to_public()

@@ -52,6 +52,8 @@ def build_logging_config(fmt: str, level: str) -> dict[str, Any]:
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             "django.db.backends": {"level": "WARNING"},
+            # The scheduler logs every run of every job at INFO.
+            "apscheduler": {"level": "WARNING"},
             "daphne": {"level": "WARNING" if level == "INFO" else level},
         },
     }

@@ -12,6 +12,7 @@ from django.db import transaction
 from tenants.models import Tenant, User
 from tenants.services import phone_number_register, tenant_create
 
+OWNER_EMAIL = "owner@voicedesk.localhost"
 DEMO_SLUG = "acme"
 DEMO_EMAIL = "admin@acme.localhost"
 DEMO_NUMBER = "+15550100100"
@@ -41,22 +42,10 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         secret_file = Path(options["credentials_file"])
-        user = User.objects.filter(email=DEMO_EMAIL).first()
-        if user is None or not secret_file.exists():
-            password = secrets.token_urlsafe(12)
-            with transaction.atomic():
-                if user is None:
-                    user = User.objects.create_user(email=DEMO_EMAIL, password=password, first_name="Demo")
-                else:
-                    user.set_password(password)
-                    user.save(update_fields=["password"])
-                EmailAddress.objects.update_or_create(
-                    user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True}
-                )
-            secret_file.parent.mkdir(parents=True, exist_ok=True)
-            secret_file.write_text(password)
-            secret_file.chmod(0o600)
-        password = secret_file.read_text().strip()
+        user, password = _user_with_password(DEMO_EMAIL, secret_file, superuser=False)
+        _, owner_password = _user_with_password(
+            OWNER_EMAIL, secret_file.with_name(secret_file.name + "-owner"), superuser=True
+        )
 
         tenant = Tenant.objects.filter(schema_name=DEMO_SLUG).first()
         if tenant is None:
@@ -73,8 +62,28 @@ class Command(BaseCommand):
                     f"  Sign in:    {DEMO_EMAIL}",
                     f"  Password:   {password}",
                     f"  Phone line: {DEMO_NUMBER} (Twilio webhook: http://{settings.VOICEDESK_BASE_DOMAIN}:{port}/twilio/voice)",
-                    f"  Public site and owner admin: http://{settings.VOICEDESK_BASE_DOMAIN}:{port}/ and /admin/",
+                    f"  Owner admin: http://{settings.VOICEDESK_BASE_DOMAIN}:{port}/admin/"
+                    f"  ({OWNER_EMAIL} / {owner_password})",
                     "",
                 ]
             )
         )
+
+
+def _user_with_password(email: str, secret_file: Path, *, superuser: bool) -> tuple[User, str]:
+    """The user ``email`` with a verified address; its password is kept in ``secret_file``."""
+    user = User.objects.filter(email=email).first()
+    if user is None or not secret_file.exists():
+        password = secrets.token_urlsafe(12)
+        with transaction.atomic():
+            if user is None:
+                create = User.objects.create_superuser if superuser else User.objects.create_user
+                user = create(email=email, password=password)
+            else:
+                user.set_password(password)
+                user.save(update_fields=["password"])
+            EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
+        secret_file.parent.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(password)
+        secret_file.chmod(0o600)
+    return user, secret_file.read_text().strip()
