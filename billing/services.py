@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 
 import structlog
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from billing.models import UsageRecord
 from calls.models import Call
 from tenants.models import Tenant
+from voicedesk.tenancy import current_schema
 
 logger = structlog.get_logger(__name__)
 
@@ -20,8 +21,8 @@ def usage_record_call(*, tenant: Tenant, call_id: int) -> UsageRecord | None:
     Calls are billed by the started minute's seconds rounded up, from answer
     to hang-up. Unanswered calls cost nothing and are not recorded.
     """
-    if connection.schema_name != tenant.schema_name:
-        raise RuntimeError(f"usage_record_call for {tenant.schema_name} with schema {connection.schema_name} active")
+    if current_schema() != tenant.schema_name:
+        raise RuntimeError(f"usage_record_call for {tenant.schema_name} with schema {current_schema()} active")
     existing = UsageRecord.objects.filter(tenant=tenant, call_id=call_id).first()
     if existing is not None:
         return existing

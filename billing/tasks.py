@@ -1,22 +1,23 @@
 """Usage metering actors. The tenant schema comes from the message (TenantMiddleware)."""
 
 import dramatiq
-from django.db import connection
 from django_tenants.utils import get_tenant_model, schema_context
 from dramatiq_crontab import cron
 
 from billing.services import usage_record_call, usage_unmetered_call_ids
+from voicedesk.tenancy import current_tenant
 
 
 @dramatiq.actor(max_retries=5, min_backoff=1_000, max_backoff=60_000)
 def usage_meter_call(call_id: int) -> None:
-    usage_record_call(tenant=connection.tenant, call_id=call_id)
+    usage_record_call(tenant=current_tenant(), call_id=call_id)
 
 
 @dramatiq.actor(max_retries=3)
 def usage_meter_tenant() -> None:
-    for call_id in usage_unmetered_call_ids(tenant=connection.tenant):
-        usage_record_call(tenant=connection.tenant, call_id=call_id)
+    tenant = current_tenant()
+    for call_id in usage_unmetered_call_ids(tenant=tenant):
+        usage_record_call(tenant=tenant, call_id=call_id)
 
 
 @cron("*/10 * * * *")

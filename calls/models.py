@@ -132,3 +132,6 @@ class TurnLatency(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["call", "turn_index"], name="turn_latency_call_turn_unique"),
         ]
+
+    def __str__(self) -> str:
+        return f"Turn {self.turn_index}: {self.first_frame_ms:.0f} ms"

@@ -20,6 +20,7 @@ logger = structlog.get_logger(__name__)
 class CallStateError(Exception):
     """A state change that the call's current state does not allow."""
 
+
 DEFAULT_FAQS: tuple[tuple[str, str], ...] = (
     ("What are your opening hours?", "We are open Monday to Friday from 9 am to 5 pm."),
     ("Where are you located?", "Please ask us for directions and we will send them to you."),
@@ -27,7 +28,9 @@ DEFAULT_FAQS: tuple[tuple[str, str], ...] = (
 )
 
 
-def agent_config_create_default(*, business_name: str, faqs: list[dict[str, str]] | None = None, **overrides: Any) -> AgentConfig:
+def agent_config_create_default(
+    *, business_name: str, faqs: list[dict[str, str]] | None = None, **overrides: Any
+) -> AgentConfig:
     """Create the agent configuration a new tenant starts with, with example FAQs."""
     unknown = set(overrides.get("collect", [])) - set(COLLECTABLE_FIELDS)
     if unknown:
@@ -88,7 +91,13 @@ def utterance_record(
 
 
 def turn_latency_record(
-    *, call_id: int, turn_index: int, transcript_ms: float, decision_ms: float, first_audio_ms: float, first_frame_ms: float
+    *,
+    call_id: int,
+    turn_index: int,
+    transcript_ms: float,
+    decision_ms: float,
+    first_audio_ms: float,
+    first_frame_ms: float,
 ) -> TurnLatency:
     latency, _ = TurnLatency.objects.update_or_create(
         call_id=call_id,
@@ -138,8 +147,18 @@ def call_finish(
 
 def agent_config_update(*, config: AgentConfig, **changes: Any) -> AgentConfig:
     """Change the agent's configuration; unknown attributes or fields are refused."""
-    allowed = {"business_name", "greeting", "persona", "voice", "stt_provider", "tts_provider", "collect",
-               "categories", "urgent_keywords", "vocabulary"}
+    allowed = {
+        "business_name",
+        "greeting",
+        "persona",
+        "voice",
+        "stt_provider",
+        "tts_provider",
+        "collect",
+        "categories",
+        "urgent_keywords",
+        "vocabulary",
+    }
     unknown_attrs = set(changes) - allowed
     if unknown_attrs:
         raise ValueError(f"Unknown agent settings: {sorted(unknown_attrs)}")

@@ -32,7 +32,9 @@ def twilio_voice_webhook(request: HttpRequest) -> HttpResponse:
         logger.info("twilio_call_rejected", to=to_number, call_sid=call_sid)
         return HttpResponse(twiml.unknown_number(), content_type="text/xml")
 
-    call = call_start(tenant=tenant, carrier="twilio", carrier_call_id=call_sid, from_number=from_number, to_number=to_number)
+    call = call_start(
+        tenant=tenant, carrier="twilio", carrier_call_id=call_sid, from_number=from_number, to_number=to_number
+    )
     stream_url = settings.TWILIO_STREAM_URL or _stream_url_for(request)
     logger.info("twilio_call_accepted", tenant=tenant.schema_name, call_id=call.pk, call_sid=call_sid)
     return HttpResponse(twiml.connect_stream(stream_url, tenant=tenant, call=call), content_type="text/xml")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, ClassVar
 
 from django.contrib.auth.models import AbstractUser, UserManager
@@ -42,7 +43,7 @@ class User(AbstractUser):
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
-    objects: ClassVar[EmailUserManager] = EmailUserManager()  # type: ignore[assignment]
+    objects: ClassVar[EmailUserManager] = EmailUserManager()
 
     def __str__(self) -> str:
         return self.email
@@ -51,11 +52,11 @@ class User(AbstractUser):
 class Tenant(TenantMixin):
     """A business that uses VoiceDesk. ``schema_name`` doubles as its subdomain."""
 
-    name = models.CharField(max_length=200)
+    name: models.CharField[str, str] = models.CharField(max_length=200)
     # The migrated, empty schema new tenants are cloned from. It has no domain,
     # so no request can ever resolve to it.
-    is_template = models.BooleanField(default=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    is_template: models.BooleanField[bool, bool] = models.BooleanField(default=False)
+    created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now_add=True)
 
     auto_create_schema = True
 

@@ -15,11 +15,7 @@ def tenant_membership_get(*, user: User, tenant: Tenant) -> Membership | None:
 
 
 def tenant_list_for_user(*, user: User) -> QuerySet[Tenant]:
-    return (
-        Tenant.objects.filter(memberships__user=user, is_template=False)
-        .prefetch_related("domains")
-        .order_by("name")
-    )
+    return Tenant.objects.filter(memberships__user=user, is_template=False).prefetch_related("domains").order_by("name")
 
 
 def tenant_for_phone_number(*, number: str) -> Tenant | None:

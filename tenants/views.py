@@ -11,7 +11,7 @@ from tenants.selectors import tenant_list_for_user
 
 def home(request: HttpRequest) -> HttpResponse:
     """Landing page on the public host; signed-in users see their businesses."""
-    tenants = tenant_list_for_user(user=request.user) if request.user.is_authenticated else []  # type: ignore[arg-type]
+    tenants = tenant_list_for_user(user=request.user) if request.user.is_authenticated else []
     return render(request, "tenants/home.html", {"tenants": tenants})
 
 

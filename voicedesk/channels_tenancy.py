@@ -44,4 +44,3 @@ class TenantWebsocketMiddleware:
             await send({"type": "websocket.close", "code": 4404})
             return None
         return await self.app({**scope, "tenant": tenant}, receive, send)
-

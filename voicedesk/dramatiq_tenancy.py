@@ -7,13 +7,14 @@ task never inherits the tenant of the task before it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import dramatiq
 import structlog
-from django.db import connection, transaction
+from django.db import transaction
 from django_tenants.utils import get_public_schema_name, get_tenant_model
+
+from voicedesk.tenancy import current_schema, schema_activate
 
 OPTION = "tenant_schema"
 
@@ -24,29 +25,26 @@ class TenantMiddleware(dramatiq.Middleware):
         return {OPTION}
 
     def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int) -> None:
-        message.options.setdefault(OPTION, connection.schema_name)
+        message.options.setdefault(OPTION, current_schema())
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         schema = message.options.get(OPTION) or get_public_schema_name()
-        if schema == get_public_schema_name():
-            connection.set_schema_to_public()
-        else:
-            tenant = get_tenant_model().objects.get(schema_name=schema)
-            connection.set_tenant(tenant)
+        tenant = None if schema == get_public_schema_name() else get_tenant_model().objects.get(schema_name=schema)
+        schema_activate(tenant)
         structlog.contextvars.bind_contextvars(tenant=schema, message_id=message.message_id)
 
     def after_process_message(
         self,
         broker: dramatiq.Broker,
-        message: dramatiq.Message[Any],
+        message: dramatiq.MessageProxy,
         *,
         result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        connection.set_schema_to_public()
+        schema_activate(None)
         structlog.contextvars.unbind_contextvars("tenant", "message_id")
 
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         self.after_process_message(broker, message)
 
 
@@ -56,6 +54,6 @@ def send_on_commit(actor: dramatiq.Actor[Any, Any], *args: Any, **kwargs: Any) -
     The schema is captured now: by the time the callback runs, the connection
     may have moved on to another tenant.
     """
-    schema = connection.schema_name
-    send: Callable[[], object] = lambda: actor.send_with_options(args=args, kwargs=kwargs, **{OPTION: schema})  # noqa: E731
-    transaction.on_commit(send)
+    schema = current_schema()
+    options: dict[str, Any] = {OPTION: schema}
+    transaction.on_commit(lambda: actor.send_with_options(args=args, kwargs=kwargs, **options))

@@ -21,9 +21,7 @@ _SHARED_PROCESSORS: list[Any] = [
 def build_logging_config(fmt: str, level: str) -> dict[str, Any]:
     """Configure structlog and return the matching ``LOGGING`` dict."""
     renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if fmt == "json"
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

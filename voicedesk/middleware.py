@@ -7,11 +7,11 @@ import uuid
 from collections.abc import Callable
 
 import structlog
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django_tenants.utils import get_public_schema_name
 
 from voicedesk import health
+from voicedesk.tenancy import current_schema
 
 Handler = Callable[[HttpRequest], HttpResponse]
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -69,7 +69,7 @@ class TenantAccessMiddleware:
         if tenant is not None and tenant.schema_name != get_public_schema_name():
             user = request.user
             if user.is_authenticated:
-                membership = tenant_membership_get(user=user, tenant=tenant)  # type: ignore[arg-type]
+                membership = tenant_membership_get(user=user, tenant=tenant)
                 if membership is None and not request.path.startswith("/accounts/logout"):
                     raise Http404("No such page.")
                 request.membership = membership  # type: ignore[attr-defined]
@@ -84,7 +84,7 @@ class LogContextMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         structlog.contextvars.bind_contextvars(
-            tenant=connection.schema_name,
+            tenant=current_schema(),
             user_id=request.user.pk if request.user.is_authenticated else None,
         )
         return self.get_response(request)

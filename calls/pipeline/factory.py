@@ -16,7 +16,8 @@ from django_tenants.utils import tenant_context
 from calls.dialogue.faq import FaqEntry, FaqIndex
 from calls.dialogue.policy import AgentSettings, ReceptionistPolicy
 from calls.dialogue.summary import summary
-from calls.models import AgentConfig, Call, FaqEntry as FaqEntryRow
+from calls.models import AgentConfig, Call
+from calls.models import FaqEntry as FaqEntryRow
 from calls.pipeline.protocols import SpeechToText, TextEmbedder, TextToSpeech
 from calls.pipeline.session import SessionDeps
 from calls.pipeline.turns import TurnDetector
@@ -74,13 +75,17 @@ def faq_index_for(schema_name: str, faqs: list[FaqEntry]) -> FaqIndex:
 def _build(tenant: Tenant, call: Call) -> SessionDeps:
     with tenant_context(tenant):
         config = AgentConfig.objects.get()
-        faqs = [FaqEntry(id=str(row.pk), question=row.question, answer=row.answer)
-                for row in FaqEntryRow.objects.filter(is_active=True)]
+        faqs = [
+            FaqEntry(id=str(row.pk), question=row.question, answer=row.answer)
+            for row in FaqEntryRow.objects.filter(is_active=True)
+        ]
     agent = agent_settings_load(config, faqs)
     policy = ReceptionistPolicy(
         agent, caller_id=call.from_number, embedder=shared_embedder(), faq_index=faq_index_for(tenant.schema_name, faqs)
     )
-    prompt = f"{config.business_name}. {', '.join(config.vocabulary)}." if config.vocabulary else f"{config.business_name}."
+    prompt = (
+        f"{config.business_name}. {', '.join(config.vocabulary)}." if config.vocabulary else f"{config.business_name}."
+    )
     return SessionDeps(
         stt=shared_stt(config.stt_provider or settings.VOICEDESK_STT),
         tts=shared_tts(config.tts_provider or settings.VOICEDESK_TTS),

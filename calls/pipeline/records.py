@@ -50,8 +50,13 @@ class DatabaseCallRecords:
     ) -> None:
         self._queue.put_nowait(
             lambda: services.utterance_record(
-                call_id=self.call_id, speaker=speaker, text=text, start_s=start_s, end_s=end_s,
-                confidence=confidence, interrupted=interrupted,
+                call_id=self.call_id,
+                speaker=speaker,
+                text=text,
+                start_s=start_s,
+                end_s=end_s,
+                confidence=confidence,
+                interrupted=interrupted,
             )
         )
 
@@ -60,8 +65,12 @@ class DatabaseCallRecords:
     ) -> None:
         self._queue.put_nowait(
             lambda: services.turn_latency_record(
-                call_id=self.call_id, turn_index=turn_index, transcript_ms=transcript_ms, decision_ms=decision_ms,
-                first_audio_ms=first_audio_ms, first_frame_ms=first_frame_ms,
+                call_id=self.call_id,
+                turn_index=turn_index,
+                transcript_ms=transcript_ms,
+                decision_ms=decision_ms,
+                first_audio_ms=first_audio_ms,
+                first_frame_ms=first_frame_ms,
             )
         )
 
@@ -72,7 +81,10 @@ class DatabaseCallRecords:
         await database_sync_to_async(
             self._in_tenant(
                 lambda: services.call_finish(
-                    call_id=self.call_id, end_reason=end_reason, outcome=outcome, completed=completed,
+                    call_id=self.call_id,
+                    end_reason=end_reason,
+                    outcome=outcome,
+                    completed=completed,
                     recording_wav=recording_wav,
                 )
             )

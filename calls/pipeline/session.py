@@ -72,7 +72,9 @@ class CallRecords(Protocol):
         self, *, turn_index: int, transcript_ms: float, decision_ms: float, first_audio_ms: float, first_frame_ms: float
     ) -> None: ...
 
-    async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording_wav: bytes) -> None: ...
+    async def finish(
+        self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording_wav: bytes
+    ) -> None: ...
 
 
 @dataclass(slots=True)
@@ -275,14 +277,21 @@ class CallSession:
             return
         if transcript.text.strip():
             end_s = self.call_seconds()
-            self._record_caller(transcript.text.strip(), end_s - detector.state.duration_s, end_s, transcript.confidence)
+            self._record_caller(
+                transcript.text.strip(), end_s - detector.state.duration_s, end_s, transcript.confidence
+            )
             loop = asyncio.get_running_loop()
             await loop.run_in_executor(None, self.deps.policy.respond, transcript)
         detector.end_turn()
 
     def _record_caller(self, text: str, start_s: float, end_s: float, confidence: float) -> None:
         self.records.utterance(
-            speaker="caller", text=text, start_s=max(0.0, start_s), end_s=end_s, confidence=confidence, interrupted=False
+            speaker="caller",
+            text=text,
+            start_s=max(0.0, start_s),
+            end_s=end_s,
+            confidence=confidence,
+            interrupted=False,
         )
         self.log.info("caller_said", text=text, confidence=round(confidence, 2))
 
@@ -452,4 +461,3 @@ def _heard_text(segment: Segment, fraction: float) -> str:
         return segment.text
     words = segment.text.split()
     return " ".join(words[: round(len(words) * fraction)])
-

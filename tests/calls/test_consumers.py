@@ -19,17 +19,37 @@ FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
 
 
 def _start(token: str, call_sid: str, media_format: dict | None = None) -> str:
-    return json.dumps({
-        "event": "start", "sequenceNumber": "1", "streamSid": "MZ1",
-        "start": {"streamSid": "MZ1", "accountSid": "AC1", "callSid": call_sid, "tracks": ["inbound"],
-                  "customParameters": {"token": token}, "mediaFormat": media_format or FORMAT},
-    })
+    return json.dumps(
+        {
+            "event": "start",
+            "sequenceNumber": "1",
+            "streamSid": "MZ1",
+            "start": {
+                "streamSid": "MZ1",
+                "accountSid": "AC1",
+                "callSid": call_sid,
+                "tracks": ["inbound"],
+                "customParameters": {"token": token},
+                "mediaFormat": media_format or FORMAT,
+            },
+        }
+    )
 
 
 def _media(payload: bytes, seq: int = 2) -> str:
-    return json.dumps({"event": "media", "sequenceNumber": str(seq), "streamSid": "MZ1",
-                       "media": {"track": "inbound", "chunk": str(seq), "timestamp": str(seq * 20),
-                                 "payload": base64.b64encode(payload).decode()}})
+    return json.dumps(
+        {
+            "event": "media",
+            "sequenceNumber": str(seq),
+            "streamSid": "MZ1",
+            "media": {
+                "track": "inbound",
+                "chunk": str(seq),
+                "timestamp": str(seq * 20),
+                "payload": base64.b64encode(payload).decode(),
+            },
+        }
+    )
 
 
 async def _connect() -> WebsocketCommunicator:
@@ -42,8 +62,13 @@ async def _connect() -> WebsocketCommunicator:
 
 @pytest.fixture
 def ringing_call(tenant_a):
-    call = call_start(tenant=tenant_a.tenant, carrier="twilio", carrier_call_id="CA-test-1",
-                      from_number="+15557654321", to_number="+15550001001")
+    call = call_start(
+        tenant=tenant_a.tenant,
+        carrier="twilio",
+        carrier_call_id="CA-test-1",
+        from_number="+15557654321",
+        to_number="+15550001001",
+    )
     return tenant_a.tenant, call, stream_token_issue(tenant=tenant_a.tenant, call=call)
 
 
@@ -90,8 +115,11 @@ async def test_malformed_or_out_of_order_input_closes_cleanly(message: str, why:
 @pytest.mark.asyncio
 async def test_forged_token_and_wrong_encoding_are_refused_without_touching_the_call(ringing_call) -> None:
     tenant, call, token = ringing_call
-    for start in (_start(token + "x", "CA-test-1"), _start(token, "CA-other"),
-                  _start(token, "CA-test-1", {"encoding": "audio/x-l16", "sampleRate": 16000, "channels": 1})):
+    for start in (
+        _start(token + "x", "CA-test-1"),
+        _start(token, "CA-other"),
+        _start(token, "CA-test-1", {"encoding": "audio/x-l16", "sampleRate": 16000, "channels": 1}),
+    ):
         communicator = await _connect()
         await communicator.send_to(text_data=start)
         assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 1008}
@@ -112,7 +140,9 @@ async def test_a_call_greets_records_and_is_kept_when_the_caller_hangs_up(ringin
             frames.append(json.loads((await communicator.receive_output())["text"]))
     while len([f for f in frames if f["event"] == "media"]) < 20:
         frames.append(json.loads((await communicator.receive_output(timeout=30))["text"]))
-    await communicator.send_to(text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {"callSid": "CA-test-1"}}))
+    await communicator.send_to(
+        text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {"callSid": "CA-test-1"}})
+    )
     await communicator.wait(timeout=10)
 
     media = [f for f in frames if f["event"] == "media"]

@@ -61,7 +61,8 @@ def test_unknown_number_gets_a_polite_goodbye(tenant_a, tenant_b, to: str) -> No
     assert response.status_code == 200
     assert [child.tag for child in root] == ["Say", "Hangup"]
     assert "not in service" in root.find("Say").text
-    assert _calls(tenant_a.tenant) == [] and _calls(tenant_b.tenant) == []
+    assert _calls(tenant_a.tenant) == []
+    assert _calls(tenant_b.tenant) == []
 
 
 def test_webhook_is_post_only(db) -> None:

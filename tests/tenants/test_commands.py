@@ -27,8 +27,14 @@ def test_seed_demo_is_rerunnable_and_its_credentials_sign_in(tenant_a, tmp_path)
 
 def test_tenant_create_command_uses_the_provisioning_service(db) -> None:
     out = io.StringIO()
-    call_command("tenant_create", "echo-hvac", name="Echo HVAC", owner_email="Boss@Echo.test",
-                 owner_password="a-long-enough-passphrase", stdout=out)
+    call_command(
+        "tenant_create",
+        "echo-hvac",
+        name="Echo HVAC",
+        owner_email="Boss@Echo.test",
+        owner_password="a-long-enough-passphrase",
+        stdout=out,
+    )
     assert "Created Echo HVAC at echo-hvac.localhost" in out.getvalue()
     assert Membership.objects.get(tenant__schema_name="echo_hvac").user.email == "boss@echo.test"
 

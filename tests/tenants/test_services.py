@@ -37,8 +37,14 @@ def test_tenant_create_provisions_schema_domain_owner_and_agent(owner: User) -> 
 
 @pytest.mark.parametrize(
     ("slug", "code"),
-    [("ab", "invalid_slug"), ("Has Space", "invalid_slug"), ("9lives", "invalid_slug"), ("www", "reserved_slug"),
-     ("alpha", "slug_taken"), ("pg_foo", "invalid_slug")],
+    [
+        ("ab", "invalid_slug"),
+        ("Has Space", "invalid_slug"),
+        ("9lives", "invalid_slug"),
+        ("www", "reserved_slug"),
+        ("alpha", "slug_taken"),
+        ("pg_foo", "invalid_slug"),
+    ],
 )
 def test_tenant_create_rejects_bad_slugs_and_creates_nothing(owner: User, slug: str, code: str) -> None:
     before = (Tenant.objects.count(), Domain.objects.count(), Membership.objects.count())
@@ -56,7 +62,8 @@ def test_tenant_create_requires_a_name(owner: User) -> None:
 
 
 @pytest.mark.parametrize(
-    ("raw", "e164"), [("+1 555 010 0100", "+15550100100"), ("(555) 201-3344", "+15552013344"), ("+44 20 7946 0958", "+442079460958")]
+    ("raw", "e164"),
+    [("+1 555 010 0100", "+15550100100"), ("(555) 201-3344", "+15552013344"), ("+44 20 7946 0958", "+442079460958")],
 )
 def test_phone_number_normalize(raw: str, e164: str) -> None:
     assert phone_number_normalize(raw) == e164
@@ -75,4 +82,6 @@ def test_phone_number_register_maps_one_number_to_one_tenant(tenant_a, tenant_b)
     assert phone_number_register(tenant=tenant_a.tenant, number="+15557770001").pk == phone.pk
     with pytest.raises(ValidationError, match="already belongs to another business"):
         phone_number_register(tenant=tenant_b.tenant, number="+1 555 777 0001")
-    assert list(PhoneNumber.objects.filter(e164="+15557770001").values_list("tenant__schema_name", flat=True)) == ["alpha"]
+    assert list(PhoneNumber.objects.filter(e164="+15557770001").values_list("tenant__schema_name", flat=True)) == [
+        "alpha"
+    ]

@@ -80,6 +80,8 @@ def test_login_password_reset_and_totp_activation(tenant_a) -> None:
 def test_login_on_tenant_host_with_email_and_password(tenant_a) -> None:
     EmailAddress.objects.create(user=tenant_a.owner, email=tenant_a.owner.email, verified=True, primary=True)
     client = Client(HTTP_HOST="alpha.localhost")
-    response = client.post("/accounts/login/", {"login": "owner@alpha.test", "password": "correct horse battery staple"})
+    response = client.post(
+        "/accounts/login/", {"login": "owner@alpha.test", "password": "correct horse battery staple"}
+    )
     assert response.status_code == 302
     assert client.get("/").status_code == 200

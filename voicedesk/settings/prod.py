@@ -1,6 +1,6 @@
 """Production: secrets from the environment only, secure cookies, HSTS, DEBUG off."""
 
-from .base import *  # noqa: F403
+from .base import *
 from .base import env
 
 DEBUG = False

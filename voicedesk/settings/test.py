@@ -12,8 +12,8 @@ os.environ.setdefault("CHANNELS_PREFIX", "vd-test-asgi")
 # values never leak between runs or xdist workers.
 os.environ.setdefault("CACHE_KEY_PREFIX", f"vd-test-{uuid.uuid4().hex[:12]}")
 
-from .base import *  # noqa: E402,F403
-from .base import ALLOWED_HOSTS, BASE_DIR, env  # noqa: E402
+from .base import *
+from .base import ALLOWED_HOSTS, BASE_DIR, env
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
@@ -22,4 +22,4 @@ MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="test-twilio-auth-token")
 # Worker and consumer threads open their own connections; closing them after
 # each unit of work lets the test database be dropped at the end of the run.
-DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+DATABASES["default"]["CONN_MAX_AGE"] = 0

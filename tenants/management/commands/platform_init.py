@@ -16,6 +16,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         public, _ = Tenant.objects.get_or_create(schema_name=get_public_schema_name(), defaults={"name": "VoiceDesk"})
         for host in {settings.VOICEDESK_BASE_DOMAIN, "127.0.0.1"}:
-            Domain.objects.get_or_create(domain=host, defaults={"tenant": public, "is_primary": host == settings.VOICEDESK_BASE_DOMAIN})
+            Domain.objects.get_or_create(
+                domain=host, defaults={"tenant": public, "is_primary": host == settings.VOICEDESK_BASE_DOMAIN}
+            )
         tenant_template_ensure()
         self.stdout.write("Platform ready: public site and tenant template.")

@@ -22,12 +22,18 @@ DEMO_AGENT: dict[str, Any] = {
     "urgent_keywords": ["flood", "flooding", "gas", "no heat", "sparks"],
     "vocabulary": ["Acme", "boiler", "plumber", "drain", "leak"],
     "faqs": [
-        {"q": "What are your opening hours?",
-         "a": "We are open Monday to Friday from 8 am to 6 pm, and Saturday from 9 am to 1 pm."},
-        {"q": "Do you offer emergency service?",
-         "a": "Yes, we have a plumber on call 24 hours a day for emergencies like floods and gas leaks."},
-        {"q": "How much is a call-out?",
-         "a": "Our standard call-out fee is 89 dollars, which includes the first half hour of work."},
+        {
+            "q": "What are your opening hours?",
+            "a": "We are open Monday to Friday from 8 am to 6 pm, and Saturday from 9 am to 1 pm.",
+        },
+        {
+            "q": "Do you offer emergency service?",
+            "a": "Yes, we have a plumber on call 24 hours a day for emergencies like floods and gas leaks.",
+        },
+        {
+            "q": "How much is a call-out?",
+            "a": "Our standard call-out fee is 89 dollars, which includes the first half hour of work.",
+        },
         {"q": "Which areas do you cover?", "a": "We cover Springfield and every town within 25 miles of it."},
         {"q": "Which payment methods do you accept?", "a": "We accept cash, all major credit cards and bank transfer."},
     ],
@@ -49,7 +55,9 @@ class Command(BaseCommand):
 
         tenant = Tenant.objects.filter(schema_name=DEMO_SLUG).first()
         if tenant is None:
-            tenant = tenant_create(name="Acme Plumbing & Heating", slug=DEMO_SLUG, owner=user, agent_defaults=DEMO_AGENT)
+            tenant = tenant_create(
+                name="Acme Plumbing & Heating", slug=DEMO_SLUG, owner=user, agent_defaults=DEMO_AGENT
+            )
         phone_number_register(tenant=tenant, number=DEMO_NUMBER, label="Main line")
 
         port = "8000"

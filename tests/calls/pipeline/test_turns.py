@@ -59,7 +59,7 @@ def test_detector_reports_start_pause_and_resume_on_real_speech(spoken) -> None:
 
 def test_detector_ignores_silence_and_keeps_audio_from_before_the_start(spoken) -> None:
     detector = TurnDetector(vad_for(8000))
-    for i in range(0, 16000, 160):
+    for _ in range(0, 16000, 160):
         assert detector.push(np.zeros(160, dtype=np.int16)) == []
     assert detector.state.started is False
     for i in range(0, len(spoken), 160):
