@@ -55,7 +55,7 @@ LONG_SENTENCE_CHARS = 60
 # no prompt: business words in the prompt pull names towards them.
 STT_PROMPTS: dict[str, str] = {
     "digits": "My number is 555 201 3344.",
-    "spelling": "M-A-R-I-A, G-O-N-Z-A-L-E-Z.",
+    "spelling": "Spelled letters: J, O, H, N. S, M, I, T, H.",
     "email": "My email is john.smith@example.com.",
     "name": "",
 }

@@ -1,0 +1,470 @@
+"""Field and intent extraction from Whisper-style transcripts.
+
+Many inputs are what Whisper tiny.en actually wrote for piper speech over an
+8 kHz mu-law line (noted "heard"); the rest are forms callers use.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from calls.dialogue.extract import (
+    categorize,
+    content_words,
+    correction_fields,
+    digit_runs,
+    digits_near,
+    extract_address,
+    extract_digits,
+    extract_email,
+    extract_name,
+    extract_phone,
+    extract_preferred_time,
+    is_affirmative,
+    is_backchannel,
+    is_correction,
+    is_goodbye,
+    is_pleasantry,
+    is_refusal,
+    is_repeat_request,
+    matches_urgent,
+    mentioned_fields,
+    mentions_caller_id,
+    priority_for,
+    reason_text,
+    spelled_letters,
+    spelled_name,
+    split_sentences,
+    wants_human,
+    without_human_request,
+)
+from calls.providers.minilm import MiniLMEmbedder
+
+ACME = ["leak", "heating", "drains", "installation", "billing", "general"]
+HELPIT = ["outage", "account", "hardware", "software", "billing", "general"]
+BRIGHTSMILE = ["appointment", "emergency", "billing", "insurance", "general"]
+ACME_URGENT = ["flood", "flooding", "gas", "no heat", "sparks"]
+
+
+@pytest.mark.parametrize(
+    ("text", "e164"),
+    [
+        ("555 201 3344", "+15552013344"),
+        ("555-201-3344", "+15552013344"),
+        ("(555) 201-3344", "+15552013344"),
+        ("My number is 555-201-3344.", "+15552013344"),  # heard
+        ("five five five two zero one three three four four", "+15552013344"),
+        ("five five five, two oh one, three three double four", "+15552013344"),
+        ("five, five, five, eight six seven, five three zero nine", "+15558675309"),
+        ("5-5-5-2-0-1-3-3-4-4", "+15552013344"),
+        ("five fifty-five, two oh one, thirty-three forty-four", "+15552013344"),
+        ("five hundred fifty five, two hundred one, three thousand three hundred forty four", "+15552013344"),
+        ("one eight hundred five five five one two one two", "+18005551212"),
+        ("plus 44 20 7946 0958", "+442079460958"),
+        ("Call me on 555. 201. 3344.", "+15552013344"),
+        ("555 201 3344, 555 201 3344", "+15552013344"),  # said twice
+        ("No, the number is 555-867-5390.", "+15558675390"),  # heard
+        ("Hi, this is James Wilson. My number is 555-444-3333. And I'd like a quote.", "+15554443333"),  # heard
+    ],
+)
+def test_extract_phone(text: str, e164: str) -> None:
+    assert extract_phone(text) == e164
+
+
+@pytest.mark.parametrize(
+    ("text", "e164"),
+    [
+        ("five five five for one oh seven seven eight eight", "+15554107788"),  # "for" = 4
+        ("five five five, to oh one, three three four four", "+15552013344"),  # "to" = 2
+        ("five five five two oh one three three for four", "+15552013344"),
+        ("My number is 555 201 3344 for sure.", "+15552013344"),  # a trailing "for" is a word
+    ],
+)
+def test_extract_phone_digit_homophones(text: str, e164: str) -> None:
+    assert extract_phone(text) == e164
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "it's 201 3344",  # no area code
+        "My number is 555-888-000",  # heard: a zero lost
+        "My number is 555-4434333 3 3",  # heard: garbled, 12 digits
+        "I've had no heat for 3 days",
+        "The address is 42 Oak Street.",
+        "",
+    ],
+)
+def test_extract_phone_rejects_incomplete_or_garbled_numbers(text: str) -> None:
+    assert extract_phone(text) is None
+
+
+def test_digit_runs_and_longest_digits() -> None:
+    assert digit_runs("Not 555 867 5309, it's plus 1 555 867 5390") == [("5558675309", False), ("15558675390", True)]
+    assert extract_digits("My number is 555-888-000") == "555888000"
+    assert extract_digits("no digits here") == ""
+
+
+@pytest.mark.parametrize(
+    ("text", "caller_id", "near"),
+    [
+        ("My number is 555-888-000", "+15558880000", True),  # heard: one digit dropped
+        ("My number is 555-11122222", "+15551112222", True),  # heard: one digit doubled
+        ("My number is 555 201 3344", "+15557654321", False),
+        ("It's 555", "+15555550000", False),  # too few digits to judge
+    ],
+)
+def test_digits_near(text: str, caller_id: str, near: bool) -> None:
+    assert digits_near(text, caller_id) is near
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Yes, this number is fine.", True),
+        ("The one I'm calling from.", True),
+        ("My number is 555 201 3344.", False),
+    ],
+)
+def test_mentions_caller_id(text: str, expected: bool) -> None:
+    assert mentions_caller_id(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Hi, this is James Wilson, my number is 555 444 3333, and I'd like a quote.", "James Wilson"),
+        ("My name is Robert Chen.", "Robert Chen"),
+        ("my name is robert chen", "Robert Chen"),
+        ("it's maria gonzalez", "Maria Gonzalez"),
+        ("No, my name is Aisha Patel.", "Aisha Patel"),
+        ("Hello, it's Sarah from next door.", "Sarah"),
+        ("This is Dr. Smith.", "Smith"),
+        ("I'm Maria.", "Maria"),
+        ("It's flooding.", None),
+        ("it's flooding", None),
+        ("this is urgent", None),
+        ("I'm calling about my bill", None),
+        ("Sorry, yes, I'm here. My toilet keeps running.", None),
+        ("Our whole office network is down and nobody can work.", None),
+    ],
+)
+def test_extract_name_volunteered(text: str, name: str | None) -> None:
+    assert extract_name(text) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("Maria Gonzalez.", "Maria Gonzalez"),
+        ("Yeah, it's Maria Gonzalez.", "Maria Gonzalez"),
+        ("Sure. Linda Okafor.", "Linda Okafor"),
+        ("Um, Nora Lindqvist.", "Nora Lindqvist"),
+        ("It's, um, Maria.", "Maria"),
+        ("Asia Petal.", "Asia Petal"),
+        ("o'brien", "O'Brien"),
+        ("They should petal.", None),  # heard for "Aisha Patel": not a name
+        ("Then you'll can.", None),  # heard for "Daniel Kim"
+        ("Do you offer emergency service?", None),
+        ("Sorry, I'd rather not say.", None),
+        ("My number is 555 201 3344.", None),
+    ],
+)
+def test_extract_name_when_asked(text: str, name: str | None) -> None:
+    assert extract_name(text, asked=True) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "groups"),
+    [
+        ("M, A, R, I, A. G, O, N, Z, A, L, E, Z.", ["maria", "gonzalez"]),
+        ("M-A-R-I-A G-O-N-Z-A-L-E-Z", ["maria", "gonzalez"]),
+        ("M. A. R. I. A. G. O. N. Z. A. L. E. Z.", ["mariagonzalez"]),
+        ("em a ar i a", ["maria"]),
+        ("P as in Peter, A as in apple, T, E, L", ["patel"]),
+        ("Sure, I spell it M, A, R, I, A.", ["maria"]),
+        ("M, A, R, I, A, last name G, O, N, Z, A, L, E, Z", ["maria", "gonzalez"]),
+        ("Double-U, I, L, S, O, N", ["wilson"]),
+        ("R, O, double S, I", ["rossi"]),
+        ("Maria Gonzalez.", []),
+    ],
+)
+def test_spelled_letters(text: str, groups: list[str]) -> None:
+    assert ["".join(g) for g in spelled_letters(text)] == groups
+
+
+@pytest.mark.parametrize(
+    ("text", "heard", "confidence", "name"),
+    [
+        ("M, A, R, I, A. G, O, N, Z, A, L, E, Z.", "", 0.0, "Maria Gonzalez"),
+        ("A, I, S, H, A. P, A, T, E, L.", "Asia Petal", 0.0, "Aisha Patel"),
+        ("A I S H A P A T E L", "Asia Petal", 0.0, "Aisha Patel"),  # run together: split like the heard name
+        ("P, A, T, E, L", "Asia Petal", 0.0, "Asia Patel"),  # only the surname spelled
+        ("G, R, E, G, N, O, V, A, K", "", 0.0, "Greg Novak"),  # two known names
+        ("S, O, F, I, A, R, O, S, S, I.", "Hope You're Rusty", 0.0, "Sofia Rossi"),  # heard garbage
+        ("S, O, S, I, A, R, O, S, S, I.", "Sophia Rossi", 0.29, "Sofia Rossi"),  # heard: S for F
+        ("R, L, V, E, R, T, T, H, T, N.", "Robert Chin", 0.55, "Robert Chin"),  # heard: letters garbled
+        ("R, L, B, D, R, T. C, H, E, N.", "Robert Chin", 0.55, "Robert Chen"),  # bad word kept, good word taken
+        ("A, I, F, H, A, T, A, T, E, L.", "Aisha Patel", 0.34, "Aisha Patel"),  # heard: blurred letters
+        ("N, O, R, A. L, I, N, D, Q, V, I, S, T.", "Mora Luntquist", 0.12, "Nora Lindqvist"),
+        ("D, A, N, I, T, L. K, I, N.", "Daniel Kim", 0.73, "Daniel Kim"),  # confident hearing wins
+        ("Maria Gonzalez.", "", 0.0, None),
+        ("Okay.", "", 0.0, None),
+    ],
+)
+def test_spelled_name(text: str, heard: str, confidence: float, name: str | None) -> None:
+    assert spelled_name(text, heard=heard, heard_confidence=confidence) == name
+
+
+@pytest.mark.parametrize(
+    ("text", "asked", "email"),
+    [
+        ("sofia dot rossi at example dot com", False, "sofia.rossi@example.com"),
+        ("My email is sofia dot rossi at example dot com.", False, "sofia.rossi@example.com"),
+        ("Sofia.Rossi@example.com", False, "sofia.rossi@example.com"),
+        ("It's sofia.rossi at example.com.", False, "sofia.rossi@example.com"),
+        ("you can reach me at sofia dot rossi at example dot com", False, "sofia.rossi@example.com"),
+        ("sofia underscore rossi at example dot co dot uk", False, "sofia_rossi@example.co.uk"),
+        ("It's Sophia.Rociete.example.com", True, "sophia.rociete@example.com"),  # heard: "at" lost
+        ("It's Sophia.Rociete.example.com", False, None),
+        ("My sink is leaking at the back", False, None),
+    ],
+)
+def test_extract_email(text: str, asked: bool, email: str | None) -> None:
+    assert extract_email(text, asked=asked) == email
+
+
+@pytest.mark.parametrize(
+    ("text", "asked", "time"),
+    [
+        ("Tuesday afternoon would be best.", True, "Tuesday afternoon"),
+        ("Tuesday afternoon.", True, "Tuesday afternoon"),
+        ("Anytime after lunch, please.", True, "Anytime after lunch"),
+        ("I'd like to book a cleaning appointment for Tuesday afternoon.", False, "Tuesday afternoon"),
+        ("Can you come next Tuesday at 2 pm?", False, "Next Tuesday at 2 pm"),
+        ("I'm free on Fridays", False, "Fridays"),
+        ("Our boiler stopped working this morning", False, None),
+        ("My sink is leaking", False, None),
+    ],
+)
+def test_extract_preferred_time(text: str, asked: bool, time: str | None) -> None:
+    assert extract_preferred_time(text, asked=asked) == time
+
+
+@pytest.mark.parametrize(
+    ("text", "asked", "address"),
+    [
+        ("The address is 42 Oak Street.", True, "42 Oak Street"),
+        ("It's 42 Oak Street, Springfield.", True, "42 Oak Street, Springfield"),
+        ("I live at 42 Oak Street, and my number is 555", False, "42 Oak Street"),
+        ("The leak is at 42 Oak Street", False, "42 Oak Street"),
+        ("my sink is leaking", False, None),
+    ],
+)
+def test_extract_address(text: str, asked: bool, address: str | None) -> None:
+    assert extract_address(text, asked=asked) == address
+
+
+@pytest.mark.parametrize(
+    ("text", "yes", "correction"),
+    [
+        ("Yes.", True, False),
+        ("Yes, that's right.", True, False),
+        ("Yeah, that's correct.", True, False),
+        ("Correct.", True, False),
+        ("That's right.", True, False),
+        ("Uh-huh.", True, False),
+        ("Okay.", True, False),
+        ("No.", False, True),
+        ("No, that's not right.", False, True),
+        ("No, the number is 555 867 5390.", False, True),
+        ("Actually it's 555 867 5390", False, True),
+        ("Yes, but the number is wrong", False, True),
+    ],
+)
+def test_yes_and_corrections(text: str, yes: bool, correction: bool) -> None:
+    assert is_affirmative(text) is yes
+    assert is_correction(text) is correction
+
+
+@pytest.mark.parametrize(
+    ("text", "fields"),
+    [
+        ("No, the number is 555 867 5390.", {"callback_number": "555 867 5390"}),
+        (
+            "No, the number is 555 867 5390, and the name is Aisha Patel.",
+            {"callback_number": "555 867 5390", "name": "Aisha Patel"},
+        ),
+        ("No, my name is Aisha Patel.", {"name": "Aisha Patel"}),
+        ("No, the number should be 555 867 5390", {"callback_number": "555 867 5390"}),
+        ("No, the email is sofia at example dot com.", {"email": "sofia at example dot com"}),
+        ("No, it's 555 867 5390", {}),
+    ],
+)
+def test_correction_fields(text: str, fields: dict[str, str]) -> None:
+    assert correction_fields(text) == fields
+
+
+def test_mentioned_fields() -> None:
+    assert mentioned_fields("The number is wrong") == ["callback_number"]
+    assert mentioned_fields("the name and the email") == ["name", "email"]
+    assert mentioned_fields("no") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I need to talk to someone about the bill you sent me.", True),
+        ("Can I speak to a real person, please?", True),
+        ("Can I talk to a human?", True),
+        ("Let me talk to somebody", True),
+        ("put me through to the manager", True),
+        ("Talk to you later", False),
+        ("My toilet keeps running", False),
+    ],
+)
+def test_wants_human(text: str, expected: bool) -> None:
+    assert wants_human(text) is expected
+
+
+def test_what_a_human_request_says_besides() -> None:
+    assert content_words(without_human_request("I need to talk to someone about the bill you sent me.")) == [
+        "bill",
+        "sent",
+    ]
+    assert content_words(without_human_request("Can I speak to a real person, please?")) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "backchannel", "goodbye", "repeat"),
+    [
+        ("Uh-huh.", True, False, False),
+        ("Mm-hmm", True, False, False),
+        ("Okay, yeah.", True, False, False),
+        ("No, that's all.", False, True, False),
+        ("Nope.", False, True, False),
+        ("No thanks, bye.", False, True, False),
+        ("That's it, thank you.", False, True, False),
+        ("Sorry, could you repeat that?", False, False, True),
+        ("Come again?", False, False, True),
+        ("Sorry?", False, False, True),
+        ("Sorry, yes, I'm here.", False, False, False),
+        ("My sink is leaking.", False, False, False),
+    ],
+)
+def test_short_intents(text: str, backchannel: bool, goodbye: bool, repeat: bool) -> None:
+    assert is_backchannel(text) is backchannel
+    assert is_goodbye(text) is goodbye
+    assert is_repeat_request(text) is repeat
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Sorry, I'd rather not say.", True),
+        ("I don't know.", True),
+        ("I don't have one.", True),
+        ("42 Oak Street", False),
+    ],
+)
+def test_is_refusal(text: str, expected: bool) -> None:
+    assert is_refusal(text) is expected
+
+
+def test_sentences_and_pleasantries() -> None:
+    assert split_sentences("Sorry, yes, I'm here. My toilet keeps running and won't stop.") == [
+        "Sorry, yes, I'm here.",
+        "My toilet keeps running and won't stop.",
+    ]
+    assert is_pleasantry("Hi, I just have a couple of questions.")
+    assert is_pleasantry("Hello, are you there?")
+    assert not is_pleasantry("My toilet keeps running.")
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (
+            "Hi, this is James Wilson, my number is 555 444 3333, and I'd like a quote to install a new water heater.",
+            "I'd like a quote to install a new water heater",
+        ),
+        (
+            "Hi, this is James Wilson. My number is 555-44-333 and I'd like a quote to install a new water heater.",
+            "I'd like a quote to install a new water heater",
+        ),
+        ("Sorry, yes, I'm here. My toilet keeps running and won't stop.", "My toilet keeps running and won't stop"),
+        (
+            "There's water coming through my ceiling from the flat upstairs, it's flooding.",
+            "There's water coming through my ceiling from the flat upstairs, it's flooding",
+        ),
+        ("Hi, my kitchen sink is leaking all over the floor.", "My kitchen sink is leaking all over the floor"),
+        ("Hello.", ""),
+    ],
+)
+def test_reason_text(text: str, reason: str) -> None:
+    assert reason_text(text, name="James Wilson") == reason
+
+
+@pytest.mark.parametrize(
+    ("reason", "categories", "category"),
+    [
+        ("Hi, my kitchen sink is leaking all over the floor.", ACME, "leak"),
+        ("There's water coming through my ceiling from the flat upstairs, it's flooding.", ACME, "leak"),
+        ("Our boiler stopped working this morning and we have no heat in the house.", ACME, "heating"),
+        ("My toilet keeps running and won't stop.", ACME, "drains"),
+        ("Hello, my shower drain is completely blocked.", ACME, "drains"),
+        ("I'd like a quote to install a new water heater.", ACME, "installation"),
+        ("The water heater is leaking", ACME, "leak"),
+        ("I need to talk to someone about the bill you sent me.", ACME, "billing"),
+        ("Our whole office network is down and nobody can work.", HELPIT, "outage"),
+        ("I forgot my password", HELPIT, "account"),
+        ("my printer won't print", HELPIT, "hardware"),
+        ("Hi, I'd like to book a cleaning appointment.", BRIGHTSMILE, "appointment"),
+        ("My tooth got knocked out", BRIGHTSMILE, "emergency"),
+        ("My garage door is stuck", ACME, "general"),
+        ("", ACME, "general"),
+        ("My sink is leaking", ["Leaks", "Heating & Cooling"], "Leaks"),
+        ("The radiator is cold", ["Leaks", "Heating & Cooling"], "Heating & Cooling"),
+        ("anything", [], "general"),
+    ],
+)
+def test_categorize_by_keywords(reason: str, categories: list[str], category: str) -> None:
+    assert categorize(reason, categories) == category
+
+
+@pytest.mark.parametrize(
+    ("reason", "categories", "category"),
+    [
+        ("There are mice in my kitchen", ["pest control", "landscaping", "general"], "pest control"),
+        ("Can you mow my lawn", ["pest control", "landscaping", "general"], "landscaping"),
+        ("I want to pay my bill", ["pest control", "landscaping", "general"], "general"),
+        ("the toilet is clogged", ["Heating & Cooling", "Plumbing"], "Plumbing"),
+    ],
+)
+def test_categorize_falls_back_to_minilm(reason: str, categories: list[str], category: str) -> None:
+    assert categorize(reason, categories, MiniLMEmbedder()) == category
+
+
+@pytest.mark.parametrize(
+    ("text", "keywords", "wants_person", "priority"),
+    [
+        ("we have no heat in the house", ACME_URGENT, False, "urgent"),
+        ("there's no heating", ACME_URGENT, False, "urgent"),
+        ("it's flooding", ACME_URGENT, False, "urgent"),
+        ("the basement flooded", ACME_URGENT, False, "urgent"),
+        ("my outlet is sparking", ACME_URGENT, False, "urgent"),
+        ("the gasket is worn", ACME_URGENT, False, "normal"),
+        ("Our whole office network is down", ["down", "outage", "can't work"], False, "urgent"),
+        ("we cannot work", ["can't work"], False, "urgent"),
+        ("I need to talk to someone about the bill", ACME_URGENT, True, "high"),
+        ("this is an emergency", ACME_URGENT, False, "high"),
+        ("my sink is leaking", ACME_URGENT, False, "normal"),
+        ("my sink is leaking", [], False, "normal"),
+    ],
+)
+def test_priority_for(text: str, keywords: list[str], wants_person: bool, priority: str) -> None:
+    assert priority_for(text, keywords, wants_person) == priority
+
+
+def test_matches_urgent_ignores_blank_keywords() -> None:
+    assert not matches_urgent("anything at all", ["", "  "])

@@ -1,0 +1,148 @@
+"""FaqIndex retrieval (real MiniLM) and the is_question heuristics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pytest
+
+from calls.dialogue.faq import MATCH_THRESHOLD, FaqEntry, FaqIndex, FaqMatch, is_question
+from calls.pipeline.protocols import Float32
+from calls.providers.minilm import MiniLMEmbedder
+
+ACME = [
+    FaqEntry(
+        "hours",
+        "What are your opening hours?",
+        "We are open Monday to Friday from 8 am to 6 pm, and Saturday from 9 am to 1 pm.",
+    ),
+    FaqEntry(
+        "emergency",
+        "Do you offer emergency service?",
+        "Yes, we have a plumber on call 24 hours a day for emergencies like floods and gas leaks.",
+    ),
+    FaqEntry(
+        "callout",
+        "How much is a call-out?",
+        "Our standard call-out fee is 89 dollars, which includes the first half hour of work.",
+    ),
+    FaqEntry("areas", "Which areas do you cover?", "We cover Springfield and every town within 25 miles of it."),
+    FaqEntry(
+        "payment", "Which payment methods do you accept?", "We accept cash, all major credit cards and bank transfer."
+    ),
+]
+HELPIT = [
+    FaqEntry(
+        "support",
+        "What are your support hours?",
+        "Our help desk is staffed from 7 am to 7 pm on weekdays, and urgent outages are handled around the clock.",
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+@pytest.fixture(scope="module")
+def acme(embedder: MiniLMEmbedder) -> FaqIndex:
+    return FaqIndex(ACME, embedder)
+
+
+def test_threshold_is_the_tuned_value() -> None:
+    assert MATCH_THRESHOLD == 0.52
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id", "score"),
+    [
+        ("Are you open on Saturdays?", "hours", 0.744),
+        ("Are you open on Saturday?", "hours", 0.744),
+        ("How much is a callout?", "callout", 0.905),
+        ("how much is it call out?", "callout", 0.902),
+        ("which payment methods do you accept.", "payment", 0.987),
+        ("Which areas do you cover?", "areas", 1.0),
+        ("Do you have emergency plumbers?", "emergency", 0.776),
+        ("What forms of payment do you take?", "payment", 0.802),
+    ],
+)
+def test_paraphrases_match(acme: FaqIndex, question: str, entry_id: str, score: float) -> None:
+    found = acme.match(question)
+    assert found is not None
+    assert found.entry.id == entry_id
+    assert found.score == pytest.approx(score, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Are your plumbers licensed?",  # 0.472, emergency service: close but not answered by it
+        "Do you have any openings this week?",  # 0.516, opening hours: a word trap
+        "Do you sell spare parts?",
+        "My kitchen sink is leaking all over the floor.",
+    ],
+)
+def test_questions_the_faq_does_not_answer_do_not_match(acme: FaqIndex, question: str) -> None:
+    assert acme.match(question) is None
+
+
+def test_laptop_repair_is_not_support_hours(embedder: MiniLMEmbedder) -> None:
+    index = FaqIndex(HELPIT, embedder)
+    best = index.best("Can you also repair my personal laptop screen?")
+    assert best is not None
+    assert best.entry.id == "support"
+    assert best.score == pytest.approx(0.120, abs=0.01)
+    assert index.match("Can you also repair my personal laptop screen?") is None
+
+
+def test_empty_index_and_empty_question(embedder: MiniLMEmbedder, acme: FaqIndex) -> None:
+    assert FaqIndex([], embedder).match("Are you open on Saturdays?") is None
+    assert acme.match("   ") is None
+
+
+class FixedEmbedder:
+    """Maps known texts to fixed unit vectors, to test the scoring rule exactly."""
+
+    name = "fixed"
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+        self.calls: list[list[str]] = []
+
+    def embed(self, texts: Sequence[str]) -> Float32:
+        self.calls.append(list(texts))
+        rows = [np.array(self.vectors[t], dtype=np.float32) for t in texts]
+        return np.array([r / np.linalg.norm(r) for r in rows], dtype=np.float32)
+
+
+def test_score_is_the_better_of_question_and_question_plus_answer() -> None:
+    entry = FaqEntry("hours", "Q?", "A.")
+    fake = FixedEmbedder({"Q?": [1, 0, 0], "Q? A.": [0, 1, 0], "about the answer": [0.6, 0.8, 0], "other": [0, 0, 1]})
+    index = FaqIndex([entry], fake, threshold=0.7)
+    assert fake.calls == [["Q?", "Q? A."]]  # entries are embedded once, at construction
+    assert index.match("about the answer") == FaqMatch(entry=entry, score=pytest.approx(0.8))
+    assert index.match("other") is None
+    assert index.best("other") == FaqMatch(entry=entry, score=pytest.approx(0.0))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Are you open on Saturdays?", True),
+        ("which payment methods do you accept.", True),
+        ("Hi, I just have a couple of questions. Which areas do you cover?", True),
+        ("So do you take credit cards", True),
+        ("How much is a call-out", True),
+        ("I was wondering if you work weekends", True),
+        ("Can you tell me your address", True),
+        ("My kitchen sink is leaking all over the floor.", False),
+        ("Have a good day.", False),
+        ("Will do.", False),
+        ("I'd like a quote to install a new water heater.", False),
+        ("", False),
+    ],
+)
+def test_is_question(text: str, expected: bool) -> None:
+    assert is_question(text) is expected

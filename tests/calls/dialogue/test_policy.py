@@ -1,0 +1,756 @@
+"""ReceptionistPolicy against every acceptance scenario, with a text-level simulated caller.
+
+The caller follows the rules of ``shared/scenarios/README.md``. Its words
+reach the policy through an "ear": verbatim by default, or as Whisper tiny.en
+actually heard piper speech over an 8 kHz mu-law line (names, digits and
+spelled letters go wrong there).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from calls.dialogue.faq import FaqEntry, FaqIndex
+from calls.dialogue.policy import AgentSettings, ReceptionistPolicy, read_back_email, read_back_number
+from calls.dialogue.summary import summary
+from calls.pipeline.protocols import CallOutcome, DialoguePolicy, Reply, Transcript
+from calls.providers.minilm import MiniLMEmbedder
+
+REPO = Path(__file__).resolve().parents[3]
+# shared/ sits beside the repository (in development and in CI).
+SCENARIO_DIR = REPO.parent / "shared" / "scenarios"
+SCENARIO_FILES = sorted(SCENARIO_DIR.glob("*.yaml"))
+DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+@pytest.fixture(scope="module")
+def embedder() -> MiniLMEmbedder:
+    return MiniLMEmbedder()
+
+
+def load(scenario_id: str) -> dict[str, Any]:
+    return yaml.safe_load((SCENARIO_DIR / f"{scenario_id}.yaml").read_text())
+
+
+def settings_for(tenant: dict[str, Any]) -> AgentSettings:
+    return AgentSettings(
+        business_name=tenant["name"],
+        greeting=tenant.get("greeting", ""),
+        collect=list(tenant.get("collect", ["name", "callback_number", "reason"])),
+        categories=list(tenant.get("categories", ["general"])),
+        urgent_keywords=list(tenant.get("urgent_keywords", [])),
+        faqs=[FaqEntry(id=str(i), question=f["q"], answer=f["a"]) for i, f in enumerate(tenant.get("faqs", []))],
+    )
+
+
+def policy_for(scenario: dict[str, Any], embedder: MiniLMEmbedder) -> ReceptionistPolicy:
+    return ReceptionistPolicy(
+        settings_for(scenario["tenant"]), caller_id=scenario["caller"]["phone"], embedder=embedder
+    )
+
+
+# -- the simulated caller -------------------------------------------------------------------
+
+Hearing = tuple[str, float]
+
+
+@dataclass
+class Ear:
+    """What the policy hears for each line the caller says; unlisted lines are heard verbatim.
+
+    A line may map to several hearings, used in turn (the last one repeats).
+    """
+
+    heard: dict[str, list[Hearing]] = field(default_factory=dict)
+    confidence: float = 0.95
+    _used: dict[str, int] = field(default_factory=dict)
+
+    def __call__(self, line: str) -> Transcript:
+        options = self.heard.get(line)
+        if not options:
+            return Transcript(text=line, confidence=self.confidence)
+        i = self._used.get(line, 0)
+        self._used[line] = i + 1
+        text, confidence = options[min(i, len(options) - 1)]
+        return Transcript(text=text, confidence=confidence)
+
+
+def say_digits(number: str) -> str:
+    return ", ".join(" ".join(DIGIT_WORDS[int(d)] for d in group) for group in number.split())
+
+
+def spell(name: str) -> str:
+    return " ".join(", ".join(word.upper()) + "." for word in name.split())
+
+
+def say_email(email: str) -> str:
+    return email.replace("@", " at ").replace(".", " dot ")
+
+
+class SimulatedCaller:
+    """Follows the scenario README: answers only what the agent asks, by trigger words."""
+
+    def __init__(self, caller: dict[str, Any]) -> None:
+        self.facts: dict[str, str] = {k: str(v) for k, v in caller.get("facts", {}).items()}
+        self.asks: list[str] = list(caller.get("asks", []))
+        self.confirms: bool | dict[str, str] = caller.get("confirms", True)
+        behaviour = caller.get("behaviour") or []
+        self.silent_start = "silent_start" in behaviour
+        self.wants_human = "wants_human" in behaviour
+        self.hangs_up_after = next((b["hangs_up_after"] for b in behaviour if isinstance(b, dict)), None)
+        self.first = caller["says_first"]
+        if "volunteers_all" in behaviour:
+            lead = []
+            if self.facts.get("name", "").lower() not in self.first.lower():
+                lead.append(f"This is {self.facts['name']}.")
+            if re.sub(r"\D", "", self.facts.get("callback_number", "")) not in re.sub(r"\D", "", self.first):
+                lead.append(f"My number is {self.facts['callback_number']}.")
+            self.first = " ".join([*lead, self.first])
+        self.corrected = False
+        self.asked_human = False
+        self.repeats = 0
+
+    def reply_to(self, agent: str) -> str | None:
+        """The next line, or None to hang up."""
+        sentences = [s.strip() for s in re.findall(r"[^.!?]+[.!?]*", agent) if s.strip(" .!?")]
+        asking = next((s for s in reversed(sentences) if s.endswith("?")), sentences[-1]).lower()
+        if re.search(r"\b(?:good-?bye|bye)\b", agent.lower()) and not agent.rstrip().endswith("?"):
+            return None
+        field_name = next(
+            (
+                f
+                for f, pattern in (
+                    ("name", r"\bnames?\b"),
+                    ("callback_number", r"\b(?:numbers?|phone)\b"),
+                    ("address", r"\baddress\b"),
+                    ("email", r"\be-?mail\b"),
+                    ("preferred_time", r"\btimes?\b"),
+                )
+                if re.search(pattern, asking)
+            ),
+            None,
+        )
+        is_open = re.search(r"\b(?:anything else|how can i help|what you're calling about)\b", asking)
+        is_spell = "spell" in asking
+        is_read_back = re.search(r"\b(?:read that back|is that right)\b", asking)
+        if not (field_name or is_open or is_spell or is_read_back):
+            self.repeats += 1
+            return "Sorry, could you repeat that?" if self.repeats <= 2 else None
+        self.repeats = 0
+        if self.wants_human and not self.asked_human:
+            self.asked_human = True
+            return "Can I speak to a real person, please?"
+        if is_spell:
+            return spell(self.facts["name"])
+        if is_read_back:
+            if self.confirms is True or self.corrected:
+                return "Yes, that's right."
+            self.corrected = True
+            assert isinstance(self.confirms, dict)
+            parts = []
+            for name, value in self.confirms.items():
+                self.facts[name] = value
+                label = {"callback_number": "number", "preferred_time": "time"}.get(name, name)
+                parts.append(f"the {label} is {value}")
+            return "No, " + ", and ".join(parts) + "."
+        if field_name:
+            return self.answer(field_name)
+        return self.asks.pop(0) if self.asks else "No, that's all."
+
+    def answer(self, field_name: str) -> str:
+        value = self.facts.get(field_name)
+        if value is None:
+            return "Sorry, I'd rather not say."
+        return {
+            "name": f"My name is {value}.",
+            "callback_number": f"My number is {value}.",
+            "address": f"The address is {value}.",
+            "email": f"My email is {say_email(value)}.",
+            "preferred_time": f"{value[0].upper()}{value[1:]} would be best.",
+        }[field_name]
+
+
+@dataclass
+class Call:
+    policy: ReceptionistPolicy
+    transcript: list[tuple[str, str]]
+    replies: list[Reply]
+    outcome: CallOutcome
+    summary: str
+
+
+def run_call(scenario: dict[str, Any], embedder: MiniLMEmbedder, ear: Ear | None = None) -> Call:
+    ear = Ear(heard=ear.heard, confidence=ear.confidence) if ear else Ear()  # fresh: hearings are used in turn
+    policy = policy_for(scenario, embedder)
+    caller = SimulatedCaller(scenario["caller"])
+    reply = policy.greet()
+    replies = [reply]
+    log = [("agent", reply.text)]
+    if caller.silent_start:
+        reply = policy.on_silence()
+        replies.append(reply)
+        log.append(("agent", reply.text))
+    line: str | None = caller.first
+    spoken = 0
+    while line is not None and spoken < 40:
+        log.append(("caller", line))
+        spoken += 1
+        reply = policy.respond(ear(line))
+        replies.append(reply)
+        log.append(("agent", reply.text))
+        if reply.end_call or spoken == caller.hangs_up_after:
+            break
+        line = caller.reply_to(reply.text)
+    outcome = policy.outcome()
+    return Call(policy, log, replies, outcome, summary(outcome))
+
+
+def bare(name: str) -> str:
+    return re.sub(r"[^a-z ]", "", name.lower()).strip()
+
+
+def assert_meets_expectations(scenario: dict[str, Any], call: Call) -> None:
+    expect = scenario["expect"]
+    ticket = expect.get("ticket", {})
+    outcome = call.outcome
+    context = "\n".join(f"{who}: {text}" for who, text in call.transcript)
+    if "caller_name" in ticket:
+        assert bare(outcome.fields.get("name", "")) == bare(ticket["caller_name"]), context
+    if "callback_number" in ticket:
+        assert outcome.fields.get("callback_number") == ticket["callback_number"], context
+    if "category" in ticket:
+        assert outcome.category == ticket["category"], context
+    if "priority" in ticket:
+        assert outcome.priority == ticket["priority"], context
+    if "status" in ticket:
+        assert outcome.resolved is (ticket["status"] == "resolved"), context
+    for word in ticket.get("summary_mentions", []):
+        assert word.lower() in call.summary.lower(), call.summary
+    if "faq_answered" in expect:
+        assert outcome.faq_answered == expect["faq_answered"], context
+    if "unanswered_questions" in expect:
+        assert len(outcome.unanswered_questions) == expect["unanswered_questions"], context
+    if "callback_requested" in expect:
+        assert outcome.callback_requested is expect["callback_requested"], context
+
+
+# -- every acceptance scenario ------------------------------------------------------------------
+
+
+def test_the_acceptance_scenarios_are_there() -> None:
+    assert len(SCENARIO_FILES) >= 10, f"no scenarios in {SCENARIO_DIR}"
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=[p.stem for p in SCENARIO_FILES])
+def test_scenario(path: Path, embedder: MiniLMEmbedder) -> None:
+    scenario = yaml.safe_load(path.read_text())
+    call = run_call(scenario, embedder)
+    assert_meets_expectations(scenario, call)
+    hung_up_early = any(isinstance(b, dict) for b in scenario["caller"].get("behaviour") or [])
+    if not hung_up_early:
+        assert call.replies[-1].end_call
+        assert "goodbye" in call.replies[-1].text.lower()
+        assert call.outcome.completed
+
+
+def test_leak_basic_conversation(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("acme-leak-basic"), embedder)
+    assert call.transcript == [
+        ("agent", "Thanks for calling Acme Plumbing & Heating. How can I help?"),
+        ("caller", "Hi, my kitchen sink is leaking all over the floor."),
+        ("agent", "Okay, I've made a note of that. Could I have your name, please?"),
+        ("caller", "My name is Maria Gonzalez."),
+        ("agent", "Thanks, Maria. What's the best number to reach you on?"),
+        ("caller", "My number is 555 201 3344."),
+        (
+            "agent",
+            "Let me read that back: Maria Gonzalez; five five five, two zero one, three three four four. "
+            "Is that right?",
+        ),
+        ("caller", "Yes, that's right."),
+        ("agent", "Great, thank you. Is there anything else I can help with?"),
+        ("caller", "Are you open on Saturdays?"),
+        (
+            "agent",
+            "We are open Monday to Friday from 8 am to 6 pm, and Saturday from 9 am to 1 pm. "
+            "Is there anything else I can help with?",
+        ),
+        ("caller", "No, that's all."),
+        ("agent", "Thanks for calling Acme Plumbing & Heating. Someone from the team will be in touch soon. Goodbye!"),
+    ]
+    assert [r.expect for r in call.replies] == ["free", "name", "digits", "yes_no", "free", "free", "free"]
+    assert call.outcome == CallOutcome(
+        fields={"name": "Maria Gonzalez", "callback_number": "+15552013344"},
+        reason="My kitchen sink is leaking all over the floor",
+        category="leak",
+        priority="normal",
+        faq_answered=["What are your opening hours?"],
+        unanswered_questions=[],
+        wants_human=False,
+        callback_requested=True,
+        confirmed=True,
+        completed=True,
+        resolved=False,
+    )
+    assert call.summary == (
+        "Leak: My kitchen sink is leaking all over the floor. "
+        'Maria Gonzalez asked "What are your opening hours?", answered from the FAQ.'
+    )
+
+
+def test_volunteered_details_are_never_asked_again(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("acme-volunteers-all"), embedder)
+    agent = [text for who, text in call.transcript if who == "agent"]
+    assert agent[1] == (
+        "Okay, I've made a note of that. Let me read that back: James Wilson; "
+        "five five five, four four four, three three three three. Is that right?"
+    )
+    assert not any("Could I have your name" in t or "best number" in t for t in agent)
+
+
+def test_faq_only_call_is_resolved_without_a_callback(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("acme-faq-only"), embedder)
+    assert call.outcome.fields == {}
+    assert call.outcome.resolved
+    assert not call.outcome.callback_requested
+    assert call.summary == (
+        'General inquiry: asked "Which areas do you cover?", "How much is a call-out?" and '
+        '"Which payment methods do you accept?", answered from the FAQ.'
+    )
+    assert call.transcript[-1] == ("agent", "Thanks for calling Acme Plumbing & Heating. Have a great day. Goodbye!")
+
+
+def test_corrected_number_wins_and_is_read_back_again(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("acme-corrects-number"), embedder)
+    assert ("caller", "No, the number is 555 867 5390.") in call.transcript
+    i = call.transcript.index(("caller", "No, the number is 555 867 5390."))
+    assert call.transcript[i + 1] == (
+        "agent",
+        "Sorry about that. Let me read that back: Aisha Patel; five five five, eight six seven, five three nine zero. "
+        "Is that right?",
+    )
+    assert call.outcome.confirmed
+
+
+def test_hang_up_after_the_reason_still_makes_a_ticket(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("acme-hangs-up-early"), embedder)
+    assert call.outcome.fields == {"callback_number": "+15556667777"}  # the caller ID
+    assert call.outcome.priority == "urgent"
+    assert not call.outcome.completed
+    assert call.summary == "Leak: There's water coming through my ceiling from the flat upstairs, it's flooding."
+
+
+def test_human_request_is_acknowledged_and_contact_details_still_taken(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("acme-wants-human"), embedder)
+    assert call.transcript[2] == (
+        "agent",
+        "Of course. I can't transfer you right now, but I'll have someone from the team call you back as soon as "
+        "possible. Could I have your name, please?",
+    )
+    assert call.transcript[4] == (
+        "agent",
+        "I understand. I've asked for someone from the team to call you back as soon as possible. "
+        "Could I have your name, please?",
+    )
+    assert call.outcome.wants_human
+    assert call.summary == (
+        "Billing: I need to talk to someone about the bill you sent me. Linda Okafor asked to speak to a person."
+    )
+
+
+def test_optional_fields_are_asked_with_their_trigger_words(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("brightsmile-appointment"), embedder)
+    assert call.outcome.fields == {
+        "name": "Sofia Rossi",
+        "callback_number": "+15557001234",
+        "email": "sofia.rossi@example.com",
+        "preferred_time": "Tuesday afternoon",
+    }
+    expects = [r.expect for r in call.replies]
+    assert expects[:6] == ["free", "name", "digits", "email", "time", "yes_no"]
+    assert call.replies[5].text == (
+        "Let me read that back: Sofia Rossi; five five five, seven zero zero, one two three four; "
+        "sofia dot rossi at example dot com; Tuesday afternoon. Is that right?"
+    )
+
+
+def test_unanswerable_question_is_logged_not_invented(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("helpit-outage-unanswered"), embedder)
+    assert call.outcome.unanswered_questions == ["Can you also repair my personal laptop screen?"]
+    assert (
+        "agent",
+        "I'm sorry, I don't have that information, but I've noted your question and someone from the team will "
+        "follow up with you. Is there anything else I can help with?",
+    ) in call.transcript
+
+
+# -- the same scenarios through a noisy ear (Whisper tiny.en on phone audio) ---------------------
+
+
+VARIANTS: dict[str, tuple[str, Ear]] = {
+    # A low-confidence wrong name is spelled and rebuilt; digits arrive as words.
+    "aisha-heard-as-asia-petal": (
+        "acme-corrects-number",
+        Ear(
+            heard={
+                "My name is Aisha Patel.": [("My name is Asia Petal.", 0.6)],
+                "A, I, S, H, A. P, A, T, E, L.": [("A, I, S, H, A, P, A, T, E, L.", 0.83)],
+                "My number is 555 867 5309.": [
+                    ("My number is five, five, five, eight six seven, five three zero nine.", 0.8)
+                ],
+                "No, the number is 555 867 5390.": [("No, the number is 555-867-5390.", 0.8)],
+            }
+        ),
+    ),
+    # "for" heard for four; a misheard first hearing is outvoted.
+    "four-heard-as-for-and-a-digit-misheard": (
+        "acme-no-heat-urgent",
+        Ear(
+            heard={
+                "My name is Robert Chen.": [("My name is Robert Chin.", 0.79)],
+                "R, O, B, E, R, T. C, H, E, N.": [("R, L, B, D, R, T. C, H, E, N.", 0.88)],
+                "My number is 555 410 7788.": [
+                    ("My number is 555-400-7788.", 0.57),
+                    ("My number is five five five for one oh seven seven eight eight.", 0.6),
+                    ("My number is 555-410-7788.", 0.61),
+                ],
+            }
+        ),
+    ),
+    # "to" heard for two.
+    "two-heard-as-to": (
+        "acme-leak-basic",
+        Ear(
+            heard={
+                "My number is 555 201 3344.": [("My number is five five five, to oh one, three three four four.", 0.9)]
+            }
+        ),
+    ),
+    # A digit dropped from the caller's own number: the caller ID was meant.
+    "digit-dropped-from-caller-id": (
+        "helpit-outage-unanswered",
+        Ear(heard={"My number is 555 888 0000.": [("My number is 555-888-000", 0.71)]}),
+    ),
+    "digit-doubled-in-caller-id": (
+        "acme-wants-human",
+        Ear(heard={"My number is 555 111 2222.": [("My number is 555-11122222", 0.6)]}),
+    ),
+    # A garbled name and email, rebuilt from spelling and from a lost "at".
+    "name-heard-as-nonsense": (
+        "brightsmile-appointment",
+        Ear(
+            heard={
+                "My name is Sofia Rossi.": [("My name is It's hope you're rusty.", 0.43)],
+                "S, O, F, I, A. R, O, S, S, I.": [("S, O, F, I, A, R, O, S, S, I.", 0.77)],
+                "My email is sofia dot rossi at example dot com.": [("My email is Sophia.Rossi at example.com", 0.6)],
+            }
+        ),
+    ),
+    "spelled-letters-run-together": (
+        "acme-silent-start",
+        Ear(
+            heard={
+                "My name is Nora Lindqvist.": [("My name is Mora Luntquist.", 0.43)],
+                "N, O, R, A. L, I, N, D, Q, V, I, S, T.": [("N, O, R, A, L, I, N, D, Q, V, I, S, T.", 0.91)],
+                "My number is 555 000 1111.": [("My number is 555-0001111.", 0.62)],
+            }
+        ),
+    ),
+    "volunteered-number-garbled": (
+        "acme-volunteers-all",
+        Ear(
+            heard={
+                "Hi, this is James Wilson, my number is 555 444 3333, and I'd like a quote to install a new water "
+                "heater.": [
+                    (
+                        "Hi, this is James Wilson. My number is 555-4434333 and I'd like a quote to install a new "
+                        "water heater.",
+                        0.79,
+                    )
+                ],
+                "J, A, M, E, S. W, I, L, S, O, N.": [("J, A, M, E, S, W, I, L, S, O, N.", 0.89)],
+            }
+        ),
+    ),
+    "lower-case-transcripts": (
+        "acme-leak-basic",
+        Ear(
+            heard={
+                "Hi, my kitchen sink is leaking all over the floor.": [
+                    ("hi my kitchen sink is leaking all over the floor", 0.9)
+                ],
+                "My name is Maria Gonzalez.": [("my name is maria gonzalez", 0.93)],
+                "Are you open on Saturdays?": [("are you open on saturday", 0.88)],
+                "Yes, that's right.": [("yes that's right", 0.8)],
+                "No, that's all.": [("no that's all", 0.84)],
+            }
+        ),
+    ),
+}
+
+
+@pytest.mark.parametrize(("scenario_id", "ear"), VARIANTS.values(), ids=list(VARIANTS))
+def test_scenario_through_whisper_mishearings(scenario_id: str, ear: Ear, embedder: MiniLMEmbedder) -> None:
+    scenario = load(scenario_id)
+    call = run_call(scenario, embedder, ear)
+    assert_meets_expectations(scenario, call)
+    assert call.outcome.completed
+
+
+def test_low_confidence_name_is_spelled(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("acme-corrects-number"), embedder, VARIANTS["aisha-heard-as-asia-petal"][1])
+    assert call.transcript[4:6] == [
+        ("agent", "Thanks. Could you spell your name for me, letter by letter?"),
+        ("caller", "A, I, S, H, A. P, A, T, E, L."),
+    ]
+    assert call.replies[2].expect == "spelling"
+
+
+def test_unsure_number_is_heard_twice(embedder: MiniLMEmbedder) -> None:
+    call = run_call(load("acme-no-heat-urgent"), embedder, VARIANTS["four-heard-as-for-and-a-digit-misheard"][1])
+    prompts = [text for who, text in call.transcript if who == "agent" and "once more" in text]
+    assert prompts == [
+        "Thanks. Just to be sure, could you say the number once more?",
+        "Thanks. Just to be sure, could you say the number once more?",
+    ]
+
+
+# -- single behaviours ---------------------------------------------------------------------------
+
+
+def acme(embedder: MiniLMEmbedder, caller_id: str = "+15557654321") -> ReceptionistPolicy:
+    return ReceptionistPolicy(settings_for(load("acme-leak-basic")["tenant"]), caller_id=caller_id, embedder=embedder)
+
+
+def heard(text: str, confidence: float = 0.95) -> Transcript:
+    return Transcript(text=text, confidence=confidence)
+
+
+def test_is_a_dialogue_policy(embedder: MiniLMEmbedder) -> None:
+    assert isinstance(acme(embedder), DialoguePolicy)
+
+
+def test_default_greeting(embedder: MiniLMEmbedder) -> None:
+    policy = ReceptionistPolicy(AgentSettings(business_name="Acme Plumbing"), embedder=embedder)
+    assert policy.greet() == Reply(text="Thanks for calling Acme Plumbing. How can I help?", expect="free")
+
+
+def test_silence_reprompts_then_closes_after_three(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    silence = "Hello? Are you still there? Whenever you're ready, just tell me what you're calling about."
+    assert policy.on_silence().text == silence
+    assert policy.on_silence().text == silence
+    last = policy.on_silence()
+    assert last.end_call
+    assert last.text == (
+        "I'm sorry, I can't hear anything, so I'll end the call now. Please call us back whenever you like. Goodbye."
+    )
+
+
+def test_silence_repeats_the_pending_question_and_resets_on_speech(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    policy.respond(heard("My sink is leaking."))
+    assert policy.on_silence() == Reply(
+        text="Sorry, I didn't hear anything. Could I have your name, please?", expect="name"
+    )
+    assert not policy.on_silence().end_call
+    policy.respond(heard("My name is Maria Gonzalez."))
+    assert policy.on_silence() == Reply(
+        text="Sorry, I didn't hear anything. What's the best number to reach you on?", expect="digits"
+    )
+
+
+def test_repeat_request_repeats_the_last_reply(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    asked = policy.respond(heard("Hi, my sink is leaking. Are you open on Saturdays?"))
+    assert asked.text == (
+        "Okay, I've made a note of that. We are open Monday to Friday from 8 am to 6 pm, and Saturday from 9 am "
+        "to 1 pm. Could I have your name, please?"
+    )
+    assert policy.respond(heard("Sorry, could you repeat that?")) == asked
+
+
+def test_unclear_first_words_ask_the_caller_to_say_them_again(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    assert policy.respond(heard("...")).text == "Sorry, I didn't catch that. Could you say that again?"
+    assert policy.respond(heard("Hello?")).text == "How can I help you today?"
+
+
+def test_question_below_threshold_is_logged_and_contact_details_are_taken(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    reply = policy.respond(heard("Do you sell spare parts?"))
+    assert reply.text == (
+        "I'm sorry, I don't have that information, but I've noted your question and someone from the team will "
+        "follow up with you. Could I have your name, please?"
+    )
+    outcome = policy.outcome()
+    assert outcome.unanswered_questions == ["Do you sell spare parts?"]
+    assert outcome.callback_requested
+    assert outcome.category == "general"
+    assert not outcome.resolved
+
+
+def test_question_while_a_field_is_pending_is_answered_and_the_field_asked_again(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    policy.respond(heard("My sink is leaking."))
+    reply = policy.respond(heard("Do you offer emergency service?"))
+    assert reply == Reply(
+        text="Yes, we have a plumber on call 24 hours a day for emergencies like floods and gas leaks. "
+        "Could I have your name, please?",
+        expect="name",
+    )
+
+
+def test_outcome_before_anything_is_said(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    assert policy.outcome() == CallOutcome(category="general")
+
+
+def test_name_correction_asks_for_spelling(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    policy.respond(heard("My toilet is blocked."))
+    policy.respond(heard("My name is Asia Patel."))
+    policy.respond(heard("My number is 555 201 3344."))
+    reply = policy.respond(heard("No, the name is Aisha Patel."))
+    assert reply == Reply(
+        text="Sorry about that. Could you spell your name for me, letter by letter?", expect="spelling"
+    )
+    reply = policy.respond(heard("A, I, S, H, A. P, A, T, E, L."))
+    assert reply.text == (
+        "Thank you. Let me read that back: Aisha Patel; five five five, two zero one, three three four four. "
+        "Is that right?"
+    )
+
+
+def test_plain_no_at_read_back_asks_what_to_change(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    policy.respond(heard("My toilet is blocked."))
+    policy.respond(heard("My name is Maria Gonzalez."))
+    policy.respond(heard("My number is 555 201 3344."))
+    assert policy.respond(heard("No, that's not right.")).text == (
+        "Sorry about that. What should I change: the name or the number?"
+    )
+    assert policy.respond(heard("The number.")) == Reply(
+        text="What's the best number to reach you on?", expect="digits"
+    )
+
+
+def test_refused_field_is_skipped(embedder: MiniLMEmbedder) -> None:
+    policy = ReceptionistPolicy(
+        AgentSettings(business_name="Acme", collect=["name", "callback_number", "reason", "address"]),
+        caller_id="+15557654321",
+        embedder=embedder,
+    )
+    policy.greet()
+    policy.respond(heard("My sink is leaking."))
+    policy.respond(heard("My name is Maria Gonzalez."))
+    assert policy.respond(heard("My number is 555 201 3344.")).text == "What's the address, please?"
+    assert policy.respond(heard("Sorry, I'd rather not say.")).text == (
+        "No problem. Let me read that back: Maria Gonzalez; five five five, two zero one, three three four four. "
+        "Is that right?"
+    )
+
+
+def test_caller_id_is_offered_after_two_failed_numbers(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder, caller_id="+15553330000")
+    policy.greet()
+    policy.respond(heard("My sink is leaking."))
+    policy.respond(heard("My name is Maria Gonzalez."))
+    assert policy.respond(heard("It's two oh one.")).text == (
+        "Sorry, I didn't get the whole number. Could you say it again, digit by digit, with the area code?"
+    )
+    assert policy.respond(heard("Three three four four.")) == Reply(
+        text="Shall we call you back on the number you're calling from?", expect="yes_no"
+    )
+    policy.respond(heard("Yes, please."))
+    assert policy.outcome().fields["callback_number"] == "+15553330000"
+
+
+def test_goodbye_with_the_name_missing_asks_once_more(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder, caller_id="")
+    policy.greet()
+    policy.respond(heard("My sink is leaking."))
+    assert policy.respond(heard("No, that's all, bye.")) == Reply(
+        text="Before you go, so the team can call you back: Could I have your name, please?", expect="name"
+    )
+    last = policy.respond(heard("Bye."))
+    assert last.end_call
+    assert policy.outcome().completed
+
+
+def test_urgent_reason_is_acknowledged(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    assert policy.respond(heard("We have no heating and it's freezing.")).text == (
+        "That sounds urgent, so I'm marking it as a priority. Could I have your name, please?"
+    )
+    assert policy.outcome().priority == "urgent"
+
+
+def test_read_back_formats() -> None:
+    assert read_back_number("+15552013344") == "five five five, two zero one, three three four four"
+    assert read_back_number("+442079460958") == "four four two, zero seven nine, four six zero, nine five eight"
+    assert read_back_email("sofia.rossi@example.com") == "sofia dot rossi at example dot com"
+
+
+def test_faq_index_can_be_shared_between_calls(embedder: MiniLMEmbedder) -> None:
+    settings = settings_for(load("acme-leak-basic")["tenant"])
+    shared = FaqIndex(settings.faqs, embedder)
+    first = ReceptionistPolicy(settings, embedder=embedder, faq_index=shared)
+    second = ReceptionistPolicy(settings, embedder=embedder, faq_index=shared)
+    for policy in (first, second):
+        policy.greet()
+        assert policy.respond(heard("Are you open on Saturdays?")).text.startswith("We are open Monday to Friday")
+
+
+def test_respond_takes_a_few_milliseconds(embedder: MiniLMEmbedder) -> None:
+    lines: list[Callable[[ReceptionistPolicy], Reply]] = [
+        lambda p: p.respond(heard("Hi, my kitchen sink is leaking all over the floor.")),
+        lambda p: p.respond(heard("My name is Maria Gonzalez.")),
+        lambda p: p.respond(heard("My number is 555 201 3344.")),
+        lambda p: p.respond(heard("Yes, that's right.")),
+        lambda p: p.respond(heard("No, that's all.")),
+    ]
+    warm = acme(embedder)
+    warm.greet()
+    for say in lines:
+        say(warm)
+    timings = []
+    for _ in range(5):
+        policy = acme(embedder)
+        policy.greet()
+        for say in lines:
+            start = time.perf_counter()
+            say(policy)
+            timings.append(time.perf_counter() - start)
+    assert statistics.median(timings) < 0.005
+    assert max(timings) < 0.05
+
+
+def test_dialogue_imports_neither_django_nor_torch() -> None:
+    code = (
+        "import sys, calls.dialogue.policy, calls.dialogue.summary, calls.providers.minilm; "
+        "print(sorted(m for m in ('django', 'torch', 'sentence_transformers') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
+    assert result.stdout.strip() == "[]"

@@ -1,0 +1,162 @@
+"""The call session with the real offline engines, driven in real time.
+
+The carrier is replaced by a sink that timestamps what it receives; speech
+is synthesized with piper and sent as a phone line would, 20 ms at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+from calls.audio import resample
+from calls.dialogue.faq import FaqEntry
+from calls.dialogue.policy import AgentSettings, ReceptionistPolicy
+from calls.dialogue.summary import summary
+from calls.pipeline.factory import shared_embedder, shared_stt, shared_tts
+from calls.pipeline.protocols import Pcm16
+from calls.pipeline.session import CallSession, SessionDeps, speech_chunks
+from calls.pipeline.turns import TurnDetector
+from calls.providers.registry import vad_for
+
+
+class CarrierSink:
+    def __init__(self) -> None:
+        self.events: list[tuple[float, str]] = []
+
+    async def send_frame(self, frame: bytes) -> None:
+        self.events.append((time.monotonic(), "frame"))
+
+    async def send_mark(self, name: str) -> None:
+        self.events.append((time.monotonic(), "mark"))
+
+    async def clear(self) -> None:
+        self.events.append((time.monotonic(), "clear"))
+
+    def first(self, kind: str, after: float = 0.0) -> float | None:
+        return next((t for t, k in self.events if k == kind and t >= after), None)
+
+    def count(self, kind: str) -> int:
+        return sum(1 for _, k in self.events if k == kind)
+
+
+@dataclass
+class MemoryRecords:
+    utterances: list[dict[str, Any]] = field(default_factory=list)
+    latencies: list[dict[str, Any]] = field(default_factory=list)
+    finished: dict[str, Any] | None = None
+
+    def utterance(self, **kwargs: Any) -> None:
+        self.utterances.append(kwargs)
+
+    def turn_latency(self, **kwargs: Any) -> None:
+        self.latencies.append(kwargs)
+
+    async def finish(self, **kwargs: Any) -> None:
+        self.finished = kwargs
+
+
+async def _speech(text: str) -> Pcm16:
+    tts = shared_tts("offline")
+    pcm = np.concatenate([chunk async for chunk in tts.synthesize(text)])
+    return resample(pcm, tts.sample_rate, 8000)
+
+
+def _onset(pcm: Pcm16) -> int:
+    """Index of the first 20 ms frame that is clearly not silence."""
+    frames = pcm[: len(pcm) // 160 * 160].reshape(-1, 160).astype(np.float64)
+    loud = np.sqrt((frames**2).mean(axis=1)) > 300
+    return int(np.argmax(loud))
+
+
+async def _play(session: CallSession, pcm: Pcm16) -> list[float]:
+    """Send ``pcm`` in real time; return the wall time of each frame."""
+    times = []
+    next_at = time.monotonic()
+    for i in range(0, len(pcm) - 159, 160):
+        times.append(time.monotonic())
+        session.feed(pcm[i : i + 160])
+        next_at += 0.02
+        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    return times
+
+
+def _session() -> tuple[CallSession, CarrierSink, MemoryRecords, ReceptionistPolicy]:
+    settings = AgentSettings(
+        business_name="Acme Plumbing",
+        greeting="Thanks for calling Acme Plumbing and Heating, this is the virtual receptionist. "
+        "We fix leaks, boilers and drains all over Springfield. How can I help?",
+        categories=["leak", "heating", "general"],
+        urgent_keywords=["flood", "flooding"],
+        faqs=[FaqEntry(id="1", question="What are your opening hours?", answer="We are open 8 to 6.")],
+    )
+    policy = ReceptionistPolicy(settings, caller_id="+15557654321", embedder=shared_embedder())
+    deps = SessionDeps(
+        stt=shared_stt("whisper"),
+        tts=shared_tts("offline"),
+        turn_detector=TurnDetector(vad_for(8000)),
+        policy=policy,
+        summarize=summary,
+    )
+    sink, records = CarrierSink(), MemoryRecords()
+
+    async def hangup() -> None:
+        return None
+
+    return CallSession(deps=deps, sink=sink, records=records, hangup=hangup), sink, records, policy
+
+
+def test_long_replies_are_synthesized_clause_by_clause() -> None:
+    assert speech_chunks("Yes. We cover Springfield and every town within 25 miles of it, including Shelbyville.") == [
+        "Yes.",
+        "We cover Springfield and every town within 25 miles of it,",
+        "including Shelbyville.",
+    ]
+
+
+@pytest.mark.asyncio
+async def test_caller_speech_stops_the_agent_within_200_ms_and_wins_the_turn() -> None:
+    session, sink, records, policy = _session()
+    speech = await _speech("Sorry to interrupt, my basement is flooding right now.")
+    session.start()
+    await _play(session, np.zeros(8000 * 2, dtype=np.int16))  # the greeting plays for 2 s
+    frame_times = await _play(session, speech)
+    onset = frame_times[_onset(speech)]
+    await _play(session, np.zeros(8000 * 3, dtype=np.int16))
+    await session.finish("test")
+
+    cleared = sink.first("clear", after=onset)
+    assert cleared is not None
+    assert cleared - onset <= 0.2
+    agent = [u for u in records.utterances if u["speaker"] == "agent"]
+    assert agent[0]["interrupted"] is True
+    assert agent[0]["text"].startswith("Thanks for calling")
+    caller = [u["text"] for u in records.utterances if u["speaker"] == "caller"]
+    assert "flooding" in caller[0].lower()
+    outcome = policy.outcome()
+    assert (outcome.priority, outcome.category) == ("urgent", "leak")
+
+
+@pytest.mark.asyncio
+async def test_a_backchannel_pauses_then_resumes_the_agent_without_taking_the_turn() -> None:
+    session, sink, records, policy = _session()
+    speech = await _speech("Uh-huh.")
+    session.start()
+    await _play(session, np.zeros(8000 * 2, dtype=np.int16))
+    await _play(session, speech)
+    await _play(session, np.zeros(8000 * 9, dtype=np.int16))  # the rest of the greeting
+    await session.finish("test")
+
+    agent = [u for u in records.utterances if u["speaker"] == "agent"]
+    assert agent[0]["interrupted"] is False
+    assert agent[0]["text"].endswith("How can I help?")
+    assert policy.outcome().reason == ""
+    # Paused and resumed: the frames held at the carrier were sent again.
+    assert sink.count("clear") == 1
+    assert records.finished is not None
+    assert records.finished["outcome"]["frames_sent"] == sink.count("frame")
