@@ -36,8 +36,10 @@ def main(count: int = 50) -> None:
 
     durations.sort()
     p95 = durations[min(len(durations) - 1, round(0.95 * len(durations)) - 1)]
-    print(f"tenant_create over {count} tenants: median {statistics.median(durations) * 1000:.0f} ms, "
-          f"p95 {p95 * 1000:.0f} ms, max {durations[-1] * 1000:.0f} ms")
+    print(
+        f"tenant_create over {count} tenants: median {statistics.median(durations) * 1000:.0f} ms, "
+        f"p95 {p95 * 1000:.0f} ms, max {durations[-1] * 1000:.0f} ms"
+    )
     print(f"migrate_schemas across {count + 2} schemas (public, template, tenants): {migrate_all:.2f} s")
 
 
