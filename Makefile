@@ -20,8 +20,11 @@ run: migrate
 	@$(ENV) $(PY) manage.py seed_demo
 	@$(ENV) exec .venv/bin/honcho -f Procfile start
 
+# Unit and integration tests run on both cores; the acceptance calls run
+# afterwards on their own, because they are real time and timing is tested.
 test: setup
-	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest $(PYTEST_ARGS)
+	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m "not acceptance" -n 2 $(PYTEST_ARGS)
+	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m acceptance $(PYTEST_ARGS)
 
 lint: setup
 	@.venv/bin/ruff check .

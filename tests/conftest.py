@@ -7,6 +7,7 @@ back, so the tenants and their schemas are shared, never mutated for good.
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -72,6 +73,7 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
     with django_db_blocker.unblock():
         ensure_test_platform()
     yield
+    _redis_namespaces_delete()
     with django_db_blocker.unblock(), connection.cursor() as cursor:
         # Thread-pool connections of async tests cannot be closed from here;
         # end them so the test database can be dropped.
@@ -79,6 +81,18 @@ def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[N
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
             " WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+def _redis_namespaces_delete() -> None:
+    """Drop this run's broker queues, channel groups and cache keys from Redis."""
+    from django.conf import settings
+    from redis import Redis
+
+    client = Redis.from_url(settings.REDIS_URL)
+    for name in ("DRAMATIQ_NAMESPACE", "CHANNELS_PREFIX", "CACHE_KEY_PREFIX"):
+        for key in client.scan_iter(match=f"*{os.environ[name]}*", count=1000):
+            client.delete(key)
+    client.close()
 
 
 def _tenant_fixture(slug: str) -> TenantFixture:

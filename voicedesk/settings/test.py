@@ -6,11 +6,13 @@ import uuid
 os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-insecure-key")
 os.environ.setdefault("LOG_FORMAT", "console")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
-os.environ.setdefault("DRAMATIQ_NAMESPACE", "voicedesk-test")
-os.environ.setdefault("CHANNELS_PREFIX", "vd-test-asgi")
-# Each test process gets its own cache namespace: rate limits and cached
-# values never leak between runs or xdist workers.
-os.environ.setdefault("CACHE_KEY_PREFIX", f"vd-test-{uuid.uuid4().hex[:12]}")
+# Each test process gets its own Redis namespaces (broker queues, channel
+# groups, cache keys): messages, rate limits and cached values never leak
+# between runs or xdist workers. Servers started by a test inherit them.
+_RUN = uuid.uuid4().hex[:12]
+os.environ.setdefault("DRAMATIQ_NAMESPACE", f"voicedesk-test-{_RUN}")
+os.environ.setdefault("CHANNELS_PREFIX", f"vd-test-asgi-{_RUN}")
+os.environ.setdefault("CACHE_KEY_PREFIX", f"vd-test-{_RUN}")
 
 from .base import *
 from .base import ALLOWED_HOSTS, BASE_DIR, env
