@@ -1,0 +1,172 @@
+"""Check a scenario's ``expect`` against what the product stored for the call.
+
+``fetch_stored_call`` polls the tenant's schema for the ``Call`` (by the
+carrier's CallSid) and its ``Ticket``, which a Dramatiq worker creates after
+the call ends. ``check_expectations`` is pure: it compares a
+``StoredCall`` snapshot with the scenario and returns readable mismatches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import phonenumbers
+from asgiref.sync import sync_to_async
+
+from calls.simulator.scenario import Expectations
+
+TICKET_WAIT_S: Final = 30.0
+_POLL_S: Final = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTicket:
+    """The ticket fields ``expect`` can check."""
+
+    number: str
+    caller_name: str
+    callback_number: str
+    category: str
+    priority: str
+    status: str
+    summary: str
+    faq_answered: tuple[str, ...]
+    unanswered_questions: int
+    callback_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCall:
+    """What the product stored for one call, as far as the simulator cares."""
+
+    call_id: int
+    status: str
+    end_reason: str
+    captured: dict[str, Any]
+    ticket: StoredTicket | None
+    # What the product heard and said, for diagnosing a mismatch.
+    utterances: tuple[tuple[str, str], ...] = ()
+    # Server-side end of speech -> first frame sent, per turn, in ms.
+    first_frame_ms: tuple[float, ...] = field(default=())
+
+    @property
+    def frames_sent(self) -> int:
+        """Agent frames the server sent during the call."""
+        return int(self.captured.get("frames_sent", 0) or 0)
+
+    @property
+    def frames_late(self) -> int:
+        """Agent frames the server sent after the carrier needed them."""
+        return int(self.captured.get("frames_late", 0) or 0)
+
+
+def _schema_for(slug: str) -> str:
+    return slug.replace("-", "_")
+
+
+def load_stored_call(slug: str, call_sid: str) -> StoredCall | None:
+    """One snapshot of the call ``call_sid`` in tenant ``slug``'s schema (None if there is no call)."""
+    from django_tenants.utils import tenant_context
+
+    from calls.models import Call
+    from tenants.models import Tenant
+    from tickets.models import Callback, Ticket, UnansweredQuestion
+
+    tenant = Tenant.objects.filter(schema_name=_schema_for(slug)).first()
+    if tenant is None:
+        return None
+    with tenant_context(tenant):
+        call = Call.objects.filter(carrier_call_id=call_sid).order_by("-pk").first()
+        if call is None:
+            return None
+        ticket_row = Ticket.objects.filter(call=call).first()
+        ticket = None
+        if ticket_row is not None:
+            ticket = StoredTicket(
+                number=ticket_row.number,
+                caller_name=ticket_row.caller_name,
+                callback_number=ticket_row.callback_number,
+                category=ticket_row.category,
+                priority=ticket_row.priority,
+                status=ticket_row.status,
+                summary=ticket_row.summary,
+                faq_answered=tuple(str(q) for q in ticket_row.faq_answered or ()),
+                unanswered_questions=UnansweredQuestion.objects.filter(ticket=ticket_row).count(),
+                callback_requested=Callback.objects.filter(ticket=ticket_row).exists(),
+            )
+        utterances = tuple(call.utterances.order_by("start_s", "pk").values_list("speaker", "text"))
+        latencies = tuple(call.turn_latencies.order_by("turn_index").values_list("first_frame_ms", flat=True))
+        return StoredCall(
+            call_id=call.pk,
+            status=call.status,
+            end_reason=call.end_reason,
+            captured=dict(call.captured or {}),
+            ticket=ticket,
+            utterances=utterances,
+            first_frame_ms=tuple(float(ms) for ms in latencies),
+        )
+
+
+async def fetch_stored_call(slug: str, call_sid: str, *, timeout_s: float = TICKET_WAIT_S) -> StoredCall | None:
+    """Poll until the call has its ticket or ``timeout_s`` passes; return the last snapshot."""
+    load = sync_to_async(load_stored_call, thread_sensitive=True)
+    deadline = time.monotonic() + timeout_s
+    while True:
+        stored = await load(slug, call_sid)
+        if (stored is not None and stored.ticket is not None) or time.monotonic() >= deadline:
+            return stored
+        await asyncio.sleep(_POLL_S)
+
+
+def check_expectations(expect: Expectations, stored: StoredCall | None, *, call_sid: str = "") -> list[str]:
+    """Every way ``stored`` differs from ``expect``, as readable sentences (empty: all good)."""
+    if stored is None:
+        return [f"the product stored no call with CallSid {call_sid or '?'}"]
+    ticket = stored.ticket
+    if ticket is None:
+        return [
+            f"no ticket for call {stored.call_id} within {TICKET_WAIT_S:.0f} s "
+            f"(call status {stored.status!r}, end reason {stored.end_reason!r}); is a Dramatiq worker running?"
+        ]
+    mismatches: list[str] = []
+    want = expect.ticket
+
+    def differ(what: str, expected: object, got: object) -> None:
+        mismatches.append(f"{what}: expected {expected!r}, got {got!r}")
+
+    if want.caller_name is not None and _name_key(want.caller_name) != _name_key(ticket.caller_name):
+        differ("ticket.caller_name", want.caller_name, ticket.caller_name)
+    if want.callback_number is not None and want.callback_number != _e164(ticket.callback_number):
+        differ("ticket.callback_number", want.callback_number, ticket.callback_number)
+    for name in ("category", "priority", "status"):
+        expected = getattr(want, name)
+        if expected is not None and expected != getattr(ticket, name):
+            differ(f"ticket.{name}", expected, getattr(ticket, name))
+    missing = [word for word in want.summary_mentions if word.lower() not in ticket.summary.lower()]
+    if missing:
+        mismatches.append(f"ticket.summary_mentions: {missing!r} not in summary {ticket.summary!r}")
+    if expect.faq_answered is not None and set(expect.faq_answered) != set(ticket.faq_answered):
+        differ("faq_answered", sorted(expect.faq_answered), sorted(ticket.faq_answered))
+    if expect.unanswered_questions is not None and expect.unanswered_questions != ticket.unanswered_questions:
+        differ("unanswered_questions", expect.unanswered_questions, ticket.unanswered_questions)
+    if expect.callback_requested is not None and expect.callback_requested != ticket.callback_requested:
+        differ("callback_requested", expect.callback_requested, ticket.callback_requested)
+    return mismatches
+
+
+def _name_key(name: str) -> str:
+    """Case- and punctuation-blind form of a name: "O'Brien, Mary-Ann" -> "obrien maryann"."""
+    return " ".join(re.sub(r"[^\w\s]", "", name.lower()).split())
+
+
+def _e164(number: str) -> str:
+    """A stored number as E.164 (default region US); unparsable numbers are returned as they are."""
+    try:
+        parsed = phonenumbers.parse(number, "US")
+    except phonenumbers.NumberParseException:
+        return number
+    return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
