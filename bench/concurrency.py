@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import resource
 import threading
 from pathlib import Path
@@ -95,6 +96,7 @@ def main() -> None:
         )
         print(header, flush=True)
         largest = 0
+        results: list[dict[str, object]] = []
         for n in levels:
             jobs = [scenarios[i % len(scenarios)] for i in range(n)]
             before = stack.usage()
@@ -135,6 +137,22 @@ def main() -> None:
                 f"{verdict} ({expectations}/{n} met their scenario's expect)",
                 flush=True,
             )
+            results.append(
+                {
+                    "n": n,
+                    "passed": ok,
+                    "verdict": verdict,
+                    "frames_sent": sent,
+                    "frames_late": late,
+                    "tickets": tickets,
+                    "server_cpu_s": round(server_cpu, 2),
+                    "simulator_cpu_s": round(sim_cpu, 2),
+                    "peak_rss_bytes": sampler.peak_rss_bytes,
+                    "calls": [r.to_json() for r in reports],
+                }
+            )
+            report_path = stack.log_dir / "report.json"
+            report_path.write_text(json.dumps({"idle_rss_bytes": idle_rss, "levels": results}, indent=2))
             if not ok:
                 break
             largest = n
@@ -142,6 +160,7 @@ def main() -> None:
         f"\nlargest passing N: {largest} simultaneous calls "
         f"(>= {ON_TIME_TARGET:.1%} of agent frames on time and a ticket for every call)"
     )
+    print(f"per-call results: {stack.log_dir / 'report.json'}")
 
 
 if __name__ == "__main__":

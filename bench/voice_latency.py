@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import secrets
@@ -113,6 +114,12 @@ def main() -> None:
         f"server-side first frame over {len(server_all)} turns: p50 {_fmt(percentile(server_all, 50)).strip()} ms, "
         f"p95 {_fmt(percentile(server_all, 95)).strip()} ms (end of speech -> first frame sent)"
     )
+    from calls.simulator import summarize
+
+    report_path = stack.log_dir / "report.json"
+    document = {"summary": summarize(reports), "calls": [r.to_json() for r in reports]}
+    report_path.write_text(json.dumps(document, indent=2), encoding="utf-8")
+    print(f"per-call results: {report_path}")
 
 
 if __name__ == "__main__":

@@ -59,8 +59,9 @@ ESSENTIAL_FIELDS = ("name", "callback_number")
 # wrong ("Robert Chin" 0.85, "Asia Patel" 0.80, "Sophia Rossi" 0.69); bare
 # names score 0.56-0.79 right and 0.36-0.60 wrong. Spelling a right name
 # costs a turn, not the name: ``spelled_name`` keeps heard words the spelled
-# letters do not improve on.
-NAME_CONFIDENCE_THRESHOLD = 0.75
+# letters do not improve on. Wrong names score up to 0.88, so nearly every
+# name is spelled: a turn is cheaper than a wrong name on the ticket.
+NAME_CONFIDENCE_THRESHOLD = 0.9
 # Below this transcript confidence a spoken number is asked for once more and
 # kept only when two hearings agree (or by a digit vote of three). Same setup:
 # "My number is <digits>." scored 0.56-0.79, and both misheard but

@@ -120,7 +120,8 @@ class CallSession:
         self._started_wall = 0.0
         self._last_activity = 0.0
         self._last_voiced_wall = 0.0
-        self._finished = asyncio.Event()
+        self._finish_task: asyncio.Task[None] | None = None
+        self._hangup_task: asyncio.Task[None] | None = None
         self._finishing = False
         self._ending = False
         self._silence_prompts = 0
@@ -158,11 +159,18 @@ class CallSession:
         self.output.mark_confirm(name)
 
     async def finish(self, reason: str) -> None:
-        """End the call once: keep what was captured, store it, make the ticket. Bounded."""
-        if self._finishing:
-            await self._finished.wait()
-            return
-        self._finishing = True
+        """End the call once: keep what was captured, store it, make the ticket. Bounded.
+
+        The work runs in a task of its own and is shielded: a server that
+        cancels the connection's handler (daphne's shutdown timeout) must not
+        cancel the storing of the call.
+        """
+        if self._finish_task is None:
+            self._finishing = True
+            self._finish_task = asyncio.get_running_loop().create_task(self._finish(reason), name="finish")
+        await asyncio.shield(self._finish_task)
+
+    async def _finish(self, reason: str) -> None:
         try:
             await self._salvage_turn_in_flight()
             current = asyncio.current_task()
@@ -185,8 +193,9 @@ class CallSession:
                 recording_wav=self.recorder.wav_bytes(),
             )
             self.log.info("call_session_finished", reason=reason, completed=outcome.completed)
-        finally:
-            self._finished.set()
+        except Exception:
+            self.log.exception("call_session_finish_failed", reason=reason)
+            raise
 
     # -- caller turns --------------------------------------------------------
     def _on_turn_event(self, event: TurnEvent) -> None:
@@ -196,10 +205,9 @@ class CallSession:
                 # Phase one of barge-in: stop talking now, decide later.
                 self._spawn(self.output.pause(), "barge-in-pause")
         elif event is TurnEvent.PAUSED:
-            self._cancel_turn_task()
-            self._turn_task = self._spawn(self._turn(), "turn")
-        elif event is TurnEvent.RESUMED:
-            self._cancel_turn_task()
+            # One transcription at a time per call: a pause while the last
+            # one still runs queues behind it instead of piling up decodes.
+            self._turn_task = self._spawn(self._turn(self._turn_task), "turn")
 
     def _cancel_turn_task(self) -> None:
         if self._turn_task is not None and not self._turn_task.done():
@@ -211,25 +219,35 @@ class CallSession:
         prompt = STT_PROMPTS.get(self._expect, self.deps.stt_prompt)
         return await self.deps.stt.transcribe(wide, prompt=prompt)
 
-    async def _turn(self) -> None:
+    async def _turn(self, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None and not previous.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await previous
         detector = self.deps.turn_detector
         state = detector.state
+        if not state.paused:
+            return  # the caller carried on (or the turn is over); a later pause transcribes
         speech_end_wall = self._last_voiced_wall
         transcript = await self._transcribe(detector.take_audio())
         transcript_at = time.monotonic()
-        # Wait out the rest of the endpoint delay; speech resuming cancels us.
+        # Wait out the rest of the endpoint delay on the audio clock; the
+        # caller speaking again hands the turn to the next pause.
         delay = endpoint_delay(self._expect, transcript.text)  # type: ignore[arg-type]
-        remaining = state.last_speech_at + delay - detector.clock_s
-        if remaining > 0:
-            await asyncio.sleep(remaining)
+        while detector.clock_s < state.last_speech_at + delay:
+            if detector.state is not state or not state.paused:
+                return
+            await asyncio.sleep(0.02)
+        if detector.state is not state or not state.paused:
+            return
         start_s = self.call_seconds(speech_end_wall) - (state.last_speech_at - state.started_at)
         end_s = self.call_seconds(speech_end_wall)
         detector.end_turn()
-        self._turn_task = None
         text = transcript.text.strip()
 
         if self.output.paused:
-            if not text or is_backchannel(text):
+            # A lone word over the agent is far likelier an "uh-huh" the line
+            # blurred than an interruption; the caller can always say more.
+            if not text or is_backchannel(text) or len(text.split()) <= 1:
                 # Phase two, false alarm: carry on where the caller stopped hearing.
                 self.log.info("barge_in_ignored", text=text)
                 self.output.resume()
@@ -298,6 +316,9 @@ class CallSession:
     # -- agent speech --------------------------------------------------------
     def _speak(self, reply: Reply, timing: _TurnTiming | None) -> None:
         self._expect = reply.expect
+        # Callers pause between digit groups and spelled letters; a longer
+        # pause before transcribing saves decodes that would be thrown away.
+        self.deps.turn_detector.config.pause_s = 0.5 if reply.expect in ("digits", "spelling", "email") else 0.2
         if reply.end_call:
             self._ending = True
         previous = self._speak_task
@@ -328,7 +349,7 @@ class CallSession:
         if reply.end_call:
             await asyncio.sleep(0.3)
             self.log.info("agent_hung_up")
-            self._spawn(self._hangup(), "hangup")
+            self._hangup_soon()
 
     async def _synthesize_into(self, sentence: str, segment: Segment, timing: _TurnTiming | None) -> None:
         tts = self.deps.tts
@@ -390,12 +411,12 @@ class CallSession:
             now = time.monotonic()
             if now - self._started_wall > MAX_CALL_S:
                 self.log.warning("call_max_duration")
-                self._spawn(self._hangup(), "hangup")
+                self._hangup_soon()
                 return
             quiet = (
                 not self.output.busy
                 and not self.deps.turn_detector.state.started
-                and self._turn_task is None
+                and (self._turn_task is None or self._turn_task.done())
                 and (self._speak_task is None or self._speak_task.done())
                 and not self._ending
             )
@@ -405,6 +426,12 @@ class CallSession:
                 self._speak(self.deps.policy.on_silence(), timing=None)
 
     # -- plumbing ------------------------------------------------------------
+    def _hangup_soon(self) -> None:
+        # Not one of the session's tasks: finishing cancels those, and the
+        # hang-up must live on to close the transport once the call is stored.
+        # The reference keeps the task from being garbage-collected mid-flight.
+        self._hangup_task = asyncio.get_running_loop().create_task(self._hangup(), name="hangup")
+
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)

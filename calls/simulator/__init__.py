@@ -407,6 +407,19 @@ def process_group_usage(pgid: int) -> ProcessUsage:
     return ProcessUsage(cpu_s=cpu, rss_bytes=rss, peak_rss_bytes=peak, processes=count)
 
 
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if this process dies without calling ``stop``.
+
+    A test run killed with SIGTERM skips fixture teardown; without this its
+    servers would keep running (and holding the port and the database).
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+
 def _kib(value: str) -> int:
     parts = value.split()
     return int(parts[0]) if parts and parts[0].isdigit() else 0
@@ -443,7 +456,8 @@ class ServerStack:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         commands = {
             "daphne": [
-                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port), "voicedesk.asgi:application",
+                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
+                "--application-close-timeout", "30", "voicedesk.asgi:application",
             ],
             "worker": [
                 sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(self.worker_threads),
@@ -460,6 +474,7 @@ class ServerStack:
                     stdout=log,
                     stderr=subprocess.STDOUT,
                     start_new_session=True,
+                    preexec_fn=_die_with_parent,
                 )
             self._wait_healthy(timeout_s)
         except BaseException:

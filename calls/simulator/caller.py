@@ -79,7 +79,8 @@ _FIELD_TRIGGERS: Final = {
     "callback_number": re.compile(r"\b(?:numbers?|phone)\b"),
     "address": re.compile(r"\baddress(?:es)?\b"),
     "email": re.compile(r"\be-?mails?\b"),
-    "preferred_time": re.compile(r"\btimes?\b"),
+    # Not "one letter at a time" or "take your time".
+    "preferred_time": re.compile(r"(?<!at a )(?<!your )\btimes?\b"),
 }
 _OPEN: Final = re.compile(
     r"\b(?:anything else|how can i help|how may i help|how can we help|what can i do for you|"
@@ -251,7 +252,7 @@ class CallerBrain:
         for name, value in [*self.facts.items(), *corrections.items()]:
             lines.append(field_answer(name, value))
             if name in ("name", "email"):
-                lines.append(Line(spell(value, email=name == "email")))
+                lines.append(spelled_line(value, email=name == "email"))
         if corrections:
             lines += [correction_line(corrections), correction_line(corrections, lead="")]
         lines += [Line(ask) for ask in self.caller.asks]
@@ -269,7 +270,7 @@ class CallerBrain:
             value = self.facts.get(name)
             if value is None:
                 return self._say(Intent.ANSWER, Line(NO_SUCH_FACT))
-            return self._say(Intent.SPELL, Line(spell(value, email=name == "email")))
+            return self._say(Intent.SPELL, spelled_line(value, email=name == "email"))
         if prompt.kind is PromptKind.READ_BACK:
             return self._read_back()
         if prompt.kind is PromptKind.CHANGE:
@@ -346,24 +347,33 @@ class Prompt:
 def classify_prompt(text: str) -> Prompt:
     """Find what the agent is asking, from the asking part of its turn.
 
-    The asking part is the last question, the sentence before it ("Sorry,
-    I didn't catch your name. Could you say it again?") and anything after
-    it; without a question mark, the last two sentences. Earlier sentences
-    (an FAQ answer, "Thanks, Maria.") are ignored, so a field word in them is
-    not mistaken for a question.
+    The asking part is the last question and the sentence before it ("Sorry,
+    I didn't catch your name. Could you say it again?"), plus any remark
+    after it ("Could you spell your name? One letter at a time."); without a
+    question mark, the last two sentences. Earlier sentences (an FAQ answer,
+    "Thanks, Maria.") are ignored, so a field word in them is not mistaken
+    for a question.
+
+    Kinds are tried in order of how specific they are: a spelling request,
+    a read-back, a correction, a field asked for, "say that again", then an
+    open question. A field word in a trailing remark only counts when
+    nothing else was asked.
     """
-    prompts = [_classify_sentence(s) for s in _asking_part(text)]
-    kinds = {p.kind for p in prompts}
-    # "I didn't catch your name. Could you say it again?" asks for the name: a
-    # request for a field beats "say it again". But "Sorry, I didn't catch
-    # that. How can I help?" wants the last answer again, not the next question.
-    for prompt in reversed(prompts):
-        if prompt.kind not in (PromptKind.UNKNOWN, PromptKind.SAY_AGAIN, PromptKind.OPEN):
-            return prompt
-    if PromptKind.SAY_AGAIN in kinds:
-        return Prompt(PromptKind.SAY_AGAIN)
-    if PromptKind.OPEN in kinds:
-        return Prompt(PromptKind.OPEN)
+    asking = _asking_part(text)
+    ranked: tuple[tuple[PromptKind, bool], ...] = (
+        (PromptKind.SPELL, True),
+        (PromptKind.READ_BACK, True),
+        (PromptKind.CHANGE, True),
+        (PromptKind.FIELDS, False),
+        (PromptKind.SAY_AGAIN, True),
+        (PromptKind.OPEN, True),
+        (PromptKind.FIELDS, True),
+    )
+    prompts = [(_classify_sentence(sentence), trailing) for sentence, trailing in asking]
+    for kind, trailing_ok in ranked:
+        for prompt, trailing in reversed(prompts):
+            if prompt.kind is kind and (trailing_ok or not trailing):
+                return prompt
     return Prompt(PromptKind.UNKNOWN)
 
 
@@ -394,13 +404,14 @@ def _fields_in(sentence: str) -> tuple[str, ...]:
     return tuple(name for _, name in sorted(found))
 
 
-def _asking_part(text: str) -> list[str]:
+def _asking_part(text: str) -> list[tuple[str, bool]]:
+    """The sentences that can carry the question, each with whether it trails the last question."""
     sentences = [s.strip() for s in _SENTENCE.findall(text) if s.strip(" .!?")]
-    if not sentences:
-        return []
     questions = [i for i, s in enumerate(sentences) if s.endswith("?")]
-    last = questions[-1] if questions else len(sentences) - 1
-    return sentences[max(0, last - 1) :]
+    if not questions:
+        return [(s, False) for s in sentences[-2:]]
+    last = questions[-1]
+    return [(s, i > last) for i, s in enumerate(sentences) if i >= last - 1]
 
 
 def _is_closing(text: str) -> bool:
@@ -466,6 +477,21 @@ def correction_line(corrections: dict[str, str], *, lead: str = "No, ") -> Line:
             texts.append(f"the {label} is {value}")
             spoken.append(texts[-1])
     return Line(_capitalized(lead + ", and ".join(texts) + "."), _capitalized(lead + ", and ".join(spoken) + "."))
+
+
+def spelled_line(value: str, *, email: bool = False) -> Line:
+    """A spelling as written in the transcript, and as read to the TTS.
+
+    Piper reads "M, A, R" with clipped letter names that the phone line
+    blurs; "M - A - R" gets each letter its full length, as a person
+    spelling over the phone would.
+    """
+    written = spell(value, email=email)
+    if email:
+        return Line(written)
+    words = [w for w in value.split() if w]
+    spoken = ", ".join(" - ".join(ch.upper() for ch in word if ch.isalnum()) for word in words) + "."
+    return Line(written, spoken)
 
 
 def spell(value: str, *, email: bool = False) -> str:
@@ -808,6 +834,12 @@ class SimulatedCaller:
             if self.brain.done:
                 self._hear_later(turn)
                 continue
+            if turn.ended_at <= self.stream.last_speech_sent_at + FRAME_S:
+                # It ended before the caller stopped talking: the caller has
+                # spoken since (or over it), so it needs no answer.
+                self._hear_later(turn)
+                self.brain.on_talked_over()
+                continue
             if self.brain.awaiting_greeting:
                 # The opening line answers whatever the greeting says: do not wait for the ear.
                 self._hear_later(turn)
@@ -815,11 +847,6 @@ class SimulatedCaller:
             else:
                 heard = await self.models.hear(turn.audio)
                 self._log("agent", heard or "(inaudible)", at=turn.started_at)
-                if turn.ended_at <= self.stream.last_speech_sent_at + FRAME_S:
-                    # It ended before the caller stopped talking: the caller has
-                    # spoken since (or over it), so it needs no answer.
-                    self.brain.on_talked_over()
-                    continue
                 text = f"{carry} {heard}".strip()
                 carry = ""
                 if self.listener.talking or (not self.brain.understands(text) and await self._agent_resumes()):

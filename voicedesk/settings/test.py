@@ -14,8 +14,8 @@ os.environ.setdefault("DRAMATIQ_NAMESPACE", f"voicedesk-test-{_RUN}")
 os.environ.setdefault("CHANNELS_PREFIX", f"vd-test-asgi-{_RUN}")
 os.environ.setdefault("CACHE_KEY_PREFIX", f"vd-test-{_RUN}")
 
-from .base import *
-from .base import ALLOWED_HOSTS, BASE_DIR, env
+from .base import *  # noqa: E402
+from .base import ALLOWED_HOSTS, BASE_DIR, env  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

@@ -73,7 +73,7 @@ class Ear:
     """
 
     heard: dict[str, list[Hearing]] = field(default_factory=dict)
-    confidence: float = 0.95
+    confidence: float = 0.99
     _used: dict[str, int] = field(default_factory=dict)
 
     def __call__(self, line: str) -> Transcript:
@@ -533,7 +533,7 @@ def acme(embedder: MiniLMEmbedder, caller_id: str = "+15557654321") -> Reception
     return ReceptionistPolicy(settings_for(load("acme-leak-basic")["tenant"]), caller_id=caller_id, embedder=embedder)
 
 
-def heard(text: str, confidence: float = 0.95) -> Transcript:
+def heard(text: str, confidence: float = 0.99) -> Transcript:
     return Transcript(text=text, confidence=confidence)
 
 

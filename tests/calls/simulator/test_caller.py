@@ -97,6 +97,11 @@ def said(decision: Decision) -> str:
         ("Sorry, I didn't quite catch that. Is there anything else I can help with?", Prompt(PromptKind.SAY_AGAIN)),
         ("Sorry, I didn't catch that, how can I help?", Prompt(PromptKind.SAY_AGAIN)),
         ("Sorry, I didn't hear anything. Is there anything else I can help with?", Prompt(PromptKind.OPEN)),
+        ("Okay, sorry. Could you spell your name again? One letter at a time.", Prompt(PromptKind.SPELL, ("name",))),
+        ("Take your time. Could I have your name?", Prompt(PromptKind.FIELDS, ("name",))),
+        ("Sorry, I didn't catch that. Could I have your number?", Prompt(PromptKind.FIELDS, ("callback_number",))),
+        ("Is there anything else? We also have a time slot on Monday.", Prompt(PromptKind.OPEN)),
+        ("Please. Tell me your email", Prompt(PromptKind.FIELDS, ("email",))),
         ("The weather is lovely today.", Prompt(PromptKind.UNKNOWN)),
         ("", Prompt(PromptKind.UNKNOWN)),
     ],
@@ -166,7 +171,10 @@ def test_answers_only_the_field_asked_for() -> None:
 def test_spells_the_name_by_default_and_the_email_when_asked() -> None:
     brain = brain_after_greeting()
     decision = brain.on_agent_turn("Thanks. Could you spell your last name for me, letter by letter?")
-    assert decision == Decision(Intent.SPELL, Line("M, A, R, I, A. G, O, N, Z, A, L, E, Z."))
+    assert decision == Decision(
+        Intent.SPELL,
+        Line("M, A, R, I, A. G, O, N, Z, A, L, E, Z.", "M - A - R - I - A, G - O - N - Z - A - L - E - Z."),
+    )
     assert said(brain.on_agent_turn("Could you spell your email?")) == (
         "M, A, R, I, A, dot, G, O, N, Z, A, L, E, Z, at, E, X, A, M, P, L, E, dot, C, O, M."
     )
