@@ -23,8 +23,12 @@ run: migrate
 # Unit and integration tests run on both cores; the acceptance calls run
 # afterwards on their own, because they are real time and timing is tested.
 test: setup
-	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m "not acceptance" -n 2 $(PYTEST_ARGS)
-	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m acceptance $(PYTEST_ARGS)
+	@rm -rf var/test-results
+	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m "not acceptance" -n 2 \
+		--junitxml=var/test-results/unit.xml $(PYTEST_ARGS)
+	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m acceptance \
+		--junitxml=var/test-results/acceptance.xml $(PYTEST_ARGS)
+	@$(PY) scripts/test_summary.py var/test-results/unit.xml var/test-results/acceptance.xml
 
 lint: setup
 	@.venv/bin/ruff check .
