@@ -20,6 +20,7 @@ from calls.models import AgentConfig, Call
 from calls.models import FaqEntry as FaqEntryRow
 from calls.pipeline.protocols import SpeechToText, TextEmbedder, TextToSpeech
 from calls.pipeline.session import SessionDeps
+from calls.pipeline.tts_cache import CachingTextToSpeech
 from calls.pipeline.turns import TurnDetector
 from calls.providers.minilm import MiniLMEmbedder
 from calls.providers.registry import stt_for, tts_for, vad_for
@@ -37,7 +38,7 @@ def shared_stt(name: str) -> SpeechToText:
 
 @cache
 def shared_tts(name: str) -> TextToSpeech:
-    return tts_for(name)
+    return CachingTextToSpeech(tts_for(name))
 
 
 @cache
