@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -45,34 +46,26 @@ class DatabaseCallRecords:
             except Exception:
                 logger.exception("call_record_write_failed", call_id=self.call_id)
 
+    def _write(self, service: Callable[..., Any], **fields: Any) -> None:
+        """Queue ``service(call_id=..., **fields)``; writes run in order, off the event loop."""
+        self._queue.put_nowait(functools.partial(service, call_id=self.call_id, **fields))
+
     def utterance(
         self, *, speaker: str, text: str, start_s: float, end_s: float, confidence: float | None, interrupted: bool
     ) -> None:
-        self._queue.put_nowait(
-            lambda: services.utterance_record(
-                call_id=self.call_id,
-                speaker=speaker,
-                text=text,
-                start_s=start_s,
-                end_s=end_s,
-                confidence=confidence,
-                interrupted=interrupted,
-            )
-        )
+        self._write(
+            services.utterance_record,
+            speaker=speaker, text=text, start_s=start_s, end_s=end_s, confidence=confidence, interrupted=interrupted,
+        )  # fmt: skip
 
     def turn_latency(
         self, *, turn_index: int, transcript_ms: float, decision_ms: float, first_audio_ms: float, first_frame_ms: float
     ) -> None:
-        self._queue.put_nowait(
-            lambda: services.turn_latency_record(
-                call_id=self.call_id,
-                turn_index=turn_index,
-                transcript_ms=transcript_ms,
-                decision_ms=decision_ms,
-                first_audio_ms=first_audio_ms,
-                first_frame_ms=first_frame_ms,
-            )
-        )
+        self._write(
+            services.turn_latency_record,
+            turn_index=turn_index, transcript_ms=transcript_ms, decision_ms=decision_ms,
+            first_audio_ms=first_audio_ms, first_frame_ms=first_frame_ms,
+        )  # fmt: skip
 
     async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording_wav: bytes) -> None:
         self._queue.put_nowait(None)
