@@ -15,6 +15,16 @@ def default_categories() -> list[str]:
     return ["general"]
 
 
+def default_business_hours() -> dict[str, list[str]]:
+    """Opening hours per weekday (``mon`` .. ``sun``) as ``[open, close]``; a missing day is closed."""
+    return {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def default_sla_hours() -> dict[str, float]:
+    """Business hours to resolve a ticket, by priority."""
+    return {"urgent": 2, "high": 8, "normal": 24, "low": 40}
+
+
 class AgentConfig(models.Model):
     """How the receptionist behaves for this tenant. One row per schema."""
 
@@ -29,6 +39,9 @@ class AgentConfig(models.Model):
     categories = models.JSONField(default=default_categories)
     urgent_keywords = models.JSONField(default=list, blank=True)
     vocabulary = models.JSONField(default=list, blank=True, help_text="Words that help speech recognition.")
+    timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. America/New_York.")
+    business_hours = models.JSONField(default=default_business_hours)
+    sla_hours = models.JSONField(default=default_sla_hours)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:

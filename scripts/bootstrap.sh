@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBIAN_PACKAGES=(espeak-ng sox postgresql-client redis-tools libpq5)
+DEBIAN_PACKAGES=(espeak-ng sox postgresql-client redis-tools libpq5 chromium)
 
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do

@@ -1,26 +1,176 @@
-"""Writes for tickets. Callers set the tenant schema (actors get it from the message)."""
+"""Writes for tickets, their callbacks and the questions the agent could not answer.
+
+Every state change goes through one function here: it makes the change,
+writes the audit row (``TicketChange``) and registers its side effects (live
+dashboard events) in the same transaction. Callers set the tenant schema;
+actors get it from the message.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from calls.models import Call
-from tickets.models import Callback, Ticket, TicketChange, UnansweredQuestion
+from calls.models import AgentConfig, Call, FaqEntry
+from tenants.models import Membership, User
+from tickets.events import helpdesk_event_publish
+from tickets.models import (
+    CLOSED_STATUSES,
+    STATUS_FLOW,
+    Callback,
+    CallbackAttempt,
+    FaqAnswer,
+    Ticket,
+    TicketChange,
+    TicketNote,
+    UnansweredQuestion,
+)
+from tickets.sla import sla_due_at
+from voicedesk.tenancy import current_schema
 
 logger = structlog.get_logger(__name__)
 
-# How soon a callback is due, by priority, until tenants set their own SLAs.
-CALLBACK_DUE = {
-    Ticket.Priority.URGENT: timedelta(minutes=30),
-    Ticket.Priority.HIGH: timedelta(hours=2),
-    Ticket.Priority.NORMAL: timedelta(hours=24),
-    Ticket.Priority.LOW: timedelta(hours=48),
+# How soon a callback is due, by priority. Urgent and high callers (a burst
+# pipe, a person asked for) are called back around the clock; the others
+# within business hours.
+CALLBACK_DUE: dict[str, tuple[float, bool]] = {
+    Ticket.Priority.URGENT: (0.5, False),
+    Ticket.Priority.HIGH: (2, False),
+    Ticket.Priority.NORMAL: (8, True),
+    Ticket.Priority.LOW: (16, True),
 }
+TAG_MAX_LENGTH = 50
+
+
+class TicketError(ValueError):
+    """A ticket change that is not allowed; the message says why, for the person who asked."""
+
+
+@dataclass(frozen=True)
+class _Clock:
+    business_hours: object
+    timezone_name: str
+    sla_hours: dict[str, float]
+
+    def due(self, start: datetime, hours: float) -> datetime:
+        return sla_due_at(
+            start=start, hours=hours, business_hours=self.business_hours, timezone_name=self.timezone_name
+        )
+
+
+def _clock() -> _Clock:
+    config = AgentConfig.objects.only("business_hours", "timezone", "sla_hours").first()
+    if config is None:
+        return _Clock(business_hours={}, timezone_name="UTC", sla_hours={})
+    return _Clock(business_hours=config.business_hours, timezone_name=config.timezone, sla_hours=config.sla_hours)
+
+
+def ticket_sla_due(*, priority: str, start: datetime) -> datetime | None:
+    """When a ticket of ``priority`` opened at ``start`` must be resolved, in business hours."""
+    clock = _clock()
+    hours = clock.sla_hours.get(priority)
+    return clock.due(start, float(hours)) if hours is not None else None
+
+
+def _change(ticket: Ticket, actor: User | None, field: str, old: object, new: object) -> TicketChange:
+    return TicketChange(ticket=ticket, actor=actor, field=field, old_value=_text(old), new_value=_text(new))
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, User):
+        return value.email
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def _assignee_check(user: User | None) -> None:
+    if user is None:
+        return
+    if not Membership.objects.filter(user=user, tenant__schema_name=current_schema()).exists():
+        raise TicketError("The assignee must be a member of this business.")
+
+
+def tags_normalize(tags: Iterable[str]) -> list[str]:
+    """Lower-case, trimmed, unique tags in the order given."""
+    seen: list[str] = []
+    for raw in tags:
+        tag = " ".join(str(raw).split()).lower()
+        if not tag:
+            continue
+        if len(tag) > TAG_MAX_LENGTH:
+            raise TicketError(f"Tags can be at most {TAG_MAX_LENGTH} characters long.")
+        if tag not in seen:
+            seen.append(tag)
+    return seen
+
+
+def _ticket_event(kind: str, ticket: Ticket) -> None:
+    helpdesk_event_publish(
+        kind=kind,
+        data={
+            "ticket_id": ticket.pk,
+            "number": ticket.number,
+            "subject": ticket.subject,
+            "status": ticket.status,
+            "priority": ticket.priority,
+        },
+    )
+
+
+def ticket_create(
+    *,
+    actor: User | None,
+    subject: str,
+    description: str = "",
+    caller_name: str = "",
+    callback_number: str = "",
+    email: str = "",
+    category: str = "",
+    tags: Iterable[str] = (),
+    priority: str = Ticket.Priority.NORMAL,
+    source: str = Ticket.Source.WEB,
+    assignee: User | None = None,
+) -> Ticket:
+    """Open a ticket by hand (dashboard or API), with its SLA due time and audit row."""
+    subject = subject.strip()
+    if not subject:
+        raise TicketError("A ticket needs a subject.")
+    if priority not in Ticket.Priority.values:
+        raise TicketError(f"Unknown priority {priority!r}.")
+    if source not in Ticket.Source.values:
+        raise TicketError(f"Unknown source {source!r}.")
+    _assignee_check(assignee)
+    with transaction.atomic():
+        now = timezone.now()
+        ticket = Ticket.objects.create(
+            subject=subject[:200],
+            description=description,
+            caller_name=caller_name[:200],
+            callback_number=callback_number[:32],
+            email=email,
+            category=category[:50] or "general",
+            tags=tags_normalize(tags),
+            priority=priority,
+            source=source,
+            assignee=assignee,
+            due_at=ticket_sla_due(priority=priority, start=now),
+        )
+        TicketChange.objects.create(ticket=ticket, actor=actor, field="created", new_value=ticket.status)
+        _ticket_event("ticket.created", ticket)
+    logger.info("ticket_created", ticket_id=ticket.pk, source=source)
+    return ticket
 
 
 def ticket_create_from_call(*, call_id: int) -> Ticket:
@@ -48,11 +198,14 @@ def ticket_create_from_call(*, call_id: int) -> Ticket:
             category=outcome.get("category") or "general",
             priority=priority,
             status=Ticket.Status.RESOLVED if outcome.get("resolved") else Ticket.Status.NEW,
+            resolved_at=timezone.now() if outcome.get("resolved") else None,
             source=Ticket.Source.PHONE,
             call=call,
             captured=fields,
             faq_answered=list(outcome.get("faq_answered", [])),
+            due_at=ticket_sla_due(priority=priority, start=call.started_at),
         )
+        _faq_answers_link(ticket, ticket.faq_answered)
         UnansweredQuestion.objects.bulk_create(
             UnansweredQuestion(question=q, call=call, ticket=ticket) for q in outcome.get("unanswered_questions", [])
         )
@@ -63,9 +216,10 @@ def ticket_create_from_call(*, call_id: int) -> Ticket:
                 priority=priority,
                 reason="Caller asked for a person" if outcome.get("wants_human") else (reason[:200] or "Follow up"),
                 requested_window=fields.get("preferred_time", "")[:100],
-                due_at=timezone.now() + CALLBACK_DUE.get(priority, CALLBACK_DUE[Ticket.Priority.NORMAL]),
+                due_at=_callback_due(priority, timezone.now()),
             )
         TicketChange.objects.create(ticket=ticket, field="created", new_value=ticket.status)
+        _ticket_event("ticket.created", ticket)
     logger.info("ticket_created", ticket_id=ticket.pk, call_id=call_id, priority=ticket.priority)
     return ticket
 
@@ -76,3 +230,228 @@ def _subject(reason: str, outcome: dict[str, Any]) -> str:
     if outcome.get("faq_answered") and not outcome.get("unanswered_questions"):
         return "General enquiry"
     return "Phone call"
+
+
+def _callback_due(priority: str, start: datetime) -> datetime:
+    hours, business_only = CALLBACK_DUE.get(priority, CALLBACK_DUE[Ticket.Priority.NORMAL])
+    return _clock().due(start, hours) if business_only else start + timedelta(hours=hours)
+
+
+def _faq_answers_link(ticket: Ticket, questions: list[str]) -> None:
+    entries = {entry.question: entry for entry in FaqEntry.objects.filter(question__in=questions)}
+    FaqAnswer.objects.bulk_create(
+        FaqAnswer(ticket=ticket, faq_entry=entries.get(question), question=question[:500]) for question in questions
+    )
+
+
+EDITABLE_FIELDS = frozenset(
+    {"subject", "description", "caller_name", "callback_number", "email", "category", "tags", "priority", "status"}
+)
+
+
+def ticket_update(*, ticket_id: int, actor: User | None, **changes: Any) -> Ticket:
+    """Change ticket fields, one audit row per field that really changed.
+
+    Status changes follow ``STATUS_FLOW``; pending stops the SLA clock and
+    leaving pending moves the due time by the pause; a new priority gets a
+    new due time. Assignment goes through ``ticket_assign``.
+    """
+    unknown = set(changes) - EDITABLE_FIELDS
+    if unknown:
+        raise TicketError(f"These ticket fields cannot be changed here: {', '.join(sorted(unknown))}.")
+    if "subject" in changes:
+        changes["subject"] = str(changes["subject"]).strip()[:200]
+        if not changes["subject"]:
+            raise TicketError("A ticket needs a subject.")
+    if "tags" in changes:
+        changes["tags"] = tags_normalize(changes["tags"])
+    if "priority" in changes and changes["priority"] not in Ticket.Priority.values:
+        raise TicketError(f"Unknown priority {changes['priority']!r}.")
+    if "status" in changes and changes["status"] not in Ticket.Status.values:
+        raise TicketError(f"Unknown status {changes['status']!r}.")
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        now = timezone.now()
+        audit: list[TicketChange] = []
+        for field, new in changes.items():
+            old = getattr(ticket, field)
+            if old == new:
+                continue
+            if field == "status":
+                _status_apply(ticket, new, now)
+            elif field == "priority":
+                due = ticket_sla_due(priority=new, start=ticket.created_at)
+                if ticket.sla_paused_at is not None and due is not None:
+                    due += now - ticket.sla_paused_at
+                audit.append(_change(ticket, actor, "due_at", ticket.due_at, due))
+                ticket.due_at = due
+            setattr(ticket, field, new)
+            audit.append(_change(ticket, actor, field, old, new))
+        if not audit:
+            return ticket
+        ticket.save()
+        TicketChange.objects.bulk_create(audit)
+        _ticket_event("ticket.updated", ticket)
+    return ticket
+
+
+def _status_apply(ticket: Ticket, new: str, now: datetime) -> None:
+    if new not in STATUS_FLOW[ticket.status]:
+        raise TicketError(
+            f"A {ticket.get_status_display().lower()} ticket cannot become {Ticket.Status(new).label.lower()}."
+        )
+    if ticket.status == Ticket.Status.PENDING and ticket.sla_paused_at is not None:
+        if ticket.due_at is not None:
+            ticket.due_at += now - ticket.sla_paused_at
+        ticket.sla_paused_at = None
+    if new == Ticket.Status.PENDING:
+        ticket.sla_paused_at = now
+    ticket.resolved_at = now if new in CLOSED_STATUSES else None
+
+
+def ticket_assign(*, ticket_id: int, actor: User | None, assignee: User | None) -> Ticket:
+    """Give the ticket to a member of the business, or to nobody."""
+    _assignee_check(assignee)
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().select_related("assignee").get(pk=ticket_id)
+        if ticket.assignee_id == (assignee.pk if assignee else None):
+            return ticket
+        old = ticket.assignee
+        ticket.assignee = assignee
+        ticket.save(update_fields=["assignee", "updated_at"])
+        _change(ticket, actor, "assignee", old, assignee).save()
+        _ticket_event("ticket.updated", ticket)
+    return ticket
+
+
+def ticket_note_add(*, ticket_id: int, actor: User | None, body: str) -> TicketNote:
+    """Add an internal note; the activity log shows it."""
+    body = body.strip()
+    if not body:
+        raise TicketError("A note cannot be empty.")
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
+        note = TicketNote.objects.create(ticket=ticket, author=actor, body=body)
+        _change(ticket, actor, "note", "", body[:200]).save()
+        ticket.save(update_fields=["updated_at"])
+        _ticket_event("ticket.updated", ticket)
+    return note
+
+
+def callback_next(*, actor: User) -> Callback | None:
+    """Hand ``actor`` the callback to make now: theirs or unassigned, earliest due (overdue) first.
+
+    Rows another agent is claiming at the same moment are skipped, so two
+    agents pressing "next" never get the same callback.
+    """
+    _assignee_check(actor)
+    with transaction.atomic():
+        callback = (
+            Callback.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(completed_at__isnull=True)
+            .filter(Q(assignee__isnull=True) | Q(assignee_id=actor.pk))
+            .order_by("due_at", "created_at")
+            .first()
+        )
+        if callback is None:
+            return None
+        if callback.assignee_id != actor.pk:
+            callback.assignee = actor
+            callback.save(update_fields=["assignee"])
+            _change(callback.ticket, actor, "callback_assignee", "", actor).save()
+            _callback_event(callback)
+    return callback
+
+
+def _callback_event(callback: Callback) -> None:
+    helpdesk_event_publish(
+        kind="callback.updated",
+        data={"callback_id": callback.pk, "ticket_id": callback.ticket_id, "outcome": callback.outcome},
+    )
+
+
+FINAL_OUTCOMES = frozenset({Callback.Outcome.REACHED, Callback.Outcome.WRONG_NUMBER})
+
+
+def callback_outcome_log(
+    *,
+    callback_id: int,
+    actor: User | None,
+    outcome: str,
+    note: str = "",
+    reschedule_at: datetime | None = None,
+    resolve_ticket: bool = False,
+) -> Callback:
+    """Log one attempt. Reached or wrong number completes the callback; otherwise
+    it stays in the queue, due at ``reschedule_at`` when given. ``resolve_ticket``
+    also resolves the ticket (through ``ticket_update``, with its audit row).
+    """
+    if outcome not in Callback.Outcome.values or outcome == Callback.Outcome.PENDING:
+        raise TicketError(f"Unknown callback outcome {outcome!r}.")
+    if reschedule_at is not None:
+        if reschedule_at.tzinfo is None:
+            raise TicketError("The new callback time needs a time zone.")
+        if reschedule_at <= timezone.now():
+            raise TicketError("A callback can only be rescheduled to a time in the future.")
+        if outcome in FINAL_OUTCOMES:
+            raise TicketError("A callback that reached the caller or a wrong number cannot be rescheduled.")
+    with transaction.atomic():
+        callback = Callback.objects.select_for_update().select_related("ticket").get(pk=callback_id)
+        if callback.completed_at is not None:
+            raise TicketError("This callback is already done.")
+        now = timezone.now()
+        CallbackAttempt.objects.create(callback=callback, actor=actor, outcome=outcome, note=note.strip())
+        callback.attempts += 1
+        callback.outcome = outcome
+        callback.last_attempt_at = now
+        audit = [_change(callback.ticket, actor, "callback_outcome", "", Callback.Outcome(outcome).label)]
+        if outcome in FINAL_OUTCOMES or (resolve_ticket and reschedule_at is None):
+            callback.completed_at = now
+        elif reschedule_at is not None:
+            audit.append(_change(callback.ticket, actor, "callback_due_at", callback.due_at, reschedule_at))
+            callback.due_at = reschedule_at
+        callback.save()
+        TicketChange.objects.bulk_create(audit)
+        if resolve_ticket and callback.ticket.is_open:
+            ticket_update(ticket_id=callback.ticket_id, actor=actor, status=Ticket.Status.RESOLVED)
+        _callback_event(callback)
+    return callback
+
+
+def unanswered_question_to_faq(*, question_id: int, actor: User | None, question: str, answer: str) -> FaqEntry:
+    """Answer a caller's question once, for every later caller: it becomes a FAQ entry.
+
+    The next call's FAQ index picks the entry up (the index is keyed by the FAQ's content).
+    """
+    question, answer = question.strip(), answer.strip()
+    if not question or not answer:
+        raise TicketError("Both the question and its answer are needed.")
+    with transaction.atomic():
+        unanswered = UnansweredQuestion.objects.select_for_update().get(pk=question_id)
+        if unanswered.status != UnansweredQuestion.Status.OPEN:
+            raise TicketError("This question has already been handled.")
+        entry = FaqEntry.objects.create(question=question[:500], answer=answer)
+        unanswered.status = UnansweredQuestion.Status.CONVERTED
+        unanswered.faq_entry = entry
+        unanswered.save(update_fields=["status", "faq_entry"])
+        if unanswered.ticket_id is not None:
+            TicketChange.objects.create(
+                ticket_id=unanswered.ticket_id, actor=actor, field="faq_added", new_value=entry.question
+            )
+    logger.info("unanswered_question_converted", question_id=question_id, faq_id=entry.pk)
+    return entry
+
+
+def unanswered_question_dismiss(*, question_id: int, actor: User | None) -> UnansweredQuestion:
+    """Take a question off the list without adding it to the FAQ."""
+    with transaction.atomic():
+        unanswered = UnansweredQuestion.objects.select_for_update().get(pk=question_id)
+        if unanswered.status != UnansweredQuestion.Status.OPEN:
+            raise TicketError("This question has already been handled.")
+        unanswered.status = UnansweredQuestion.Status.DISMISSED
+        unanswered.save(update_fields=["status"])
+        if unanswered.ticket_id is not None:
+            TicketChange.objects.create(
+                ticket_id=unanswered.ticket_id, actor=actor, field="faq_dismissed", new_value=unanswered.question[:200]
+            )
+    return unanswered

@@ -1,14 +1,22 @@
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.utils import timezone
 
+from calls.models import FaqEntry
 from tests.factories import CallFactory, outcome
 from tickets.models import Callback, Ticket, TicketChange, UnansweredQuestion
 from tickets.services import ticket_create_from_call
 
+# Monday 25 November 2030, 10:00 UTC: inside the default business hours (Mon-Fri 09:00-17:00 UTC).
+MONDAY_10 = datetime(2030, 11, 25, 10, 0, tzinfo=UTC)
 
+
+@time_machine.travel(MONDAY_10, tick=False)
 def test_ticket_from_a_call_carries_everything_captured(in_tenant_a) -> None:
+    FaqEntry.objects.filter(question="What are your opening hours?").delete()
+    hours_entry = FaqEntry.objects.create(question="What are your opening hours?", answer="9 to 5.")
     call = CallFactory(captured=outcome())
 
     ticket = ticket_create_from_call(call_id=call.pk)
@@ -24,7 +32,12 @@ def test_ticket_from_a_call_carries_everything_captured(in_tenant_a) -> None:
     assert ticket.call == call
     callback = Callback.objects.get(ticket=ticket)
     assert (callback.phone, callback.priority, callback.outcome) == ("+15552013344", "normal", "")
-    assert timezone.now() + timedelta(hours=23) < callback.due_at <= timezone.now() + timedelta(hours=24)
+    # Normal callbacks: 8 business hours (7 today, 1 tomorrow); the ticket: 24 business hours.
+    assert callback.due_at == datetime(2030, 11, 26, 10, 0, tzinfo=UTC)
+    assert ticket.due_at == datetime(2030, 11, 28, 10, 0, tzinfo=UTC)
+    assert list(ticket.faq_answers.values_list("question", "faq_entry_id")) == [
+        ("What are your opening hours?", hours_entry.pk)
+    ]
     assert list(TicketChange.objects.filter(ticket=ticket).values_list("field", "new_value")) == [("created", "new")]
 
 
@@ -64,6 +77,7 @@ def test_faq_only_call_is_resolved_without_callback(in_tenant_a) -> None:
     assert not Callback.objects.exists()
 
 
+@time_machine.travel(datetime(2030, 11, 30, 23, 0, tzinfo=UTC), tick=False)  # a Saturday night
 @pytest.mark.parametrize(("priority", "hours"), [("urgent", 0.5), ("high", 2)])
 def test_human_request_queues_a_prioritised_callback_to_the_caller_id(in_tenant_a, priority: str, hours: float) -> None:
     call = CallFactory(
@@ -78,4 +92,5 @@ def test_human_request_queues_a_prioritised_callback_to_the_caller_id(in_tenant_
         priority,
         "Caller asked for a person",
     )
-    assert callback.due_at <= timezone.now() + timedelta(hours=hours)
+    # Around the clock, not at Monday's opening.
+    assert callback.due_at == timezone.now() + timedelta(hours=hours)

@@ -25,3 +25,6 @@ TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="test-twilio-auth-token")
 # Worker and consumer threads open their own connections; closing them after
 # each unit of work lets the test database be dropped at the end of the run.
 DATABASES["default"]["CONN_MAX_AGE"] = 0
+# Two test runs on one server (two checkouts, or a run beside the dev
+# server's tests) need their own databases.
+DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_voicedesk")}

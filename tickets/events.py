@@ -1,0 +1,46 @@
+"""Live updates for a tenant's dashboards, through one Channels group per tenant.
+
+Events are sent after the transaction commits, so a browser never hears of a
+row it cannot read yet. The group name carries the schema: tenants never
+share a group.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+
+from voicedesk.tenancy import current_schema
+
+logger = structlog.get_logger(__name__)
+
+EVENT_TYPE = "helpdesk.event"
+
+
+def helpdesk_group_name(schema_name: str) -> str:
+    return f"helpdesk.{schema_name}"
+
+
+def helpdesk_event_publish(*, kind: str, data: dict[str, Any], schema_name: str | None = None) -> None:
+    """Send ``{"kind": ..., **data}`` to the tenant's dashboards once the current transaction commits.
+
+    The schema is taken when the event is registered, not when it is sent.
+    A channel layer that cannot be reached loses the live update, never the write.
+    """
+    group = helpdesk_group_name(schema_name or current_schema())
+    message = {"type": EVENT_TYPE, "event": {"kind": kind, **data}}
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(layer.group_send)(group, message)
+        except Exception:
+            logger.warning("helpdesk_event_lost", group=group, kind=kind, exc_info=True)
+
+    transaction.on_commit(send)

@@ -1,0 +1,73 @@
+"""Service-level due times, counted in the tenant's business hours."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class BusinessHoursError(ValueError):
+    """Business hours or a time zone that cannot be used."""
+
+
+def business_hours_validate(hours: object) -> dict[str, tuple[time, time]]:
+    """Parse ``{"mon": ["09:00", "17:00"], ...}``; raise ``BusinessHoursError`` with the reason."""
+    if not isinstance(hours, dict):
+        raise BusinessHoursError("Business hours must map weekdays to [open, close].")
+    parsed: dict[str, tuple[time, time]] = {}
+    for day, span in hours.items():
+        if day not in WEEKDAYS:
+            raise BusinessHoursError(f"Unknown weekday {day!r}; use one of {', '.join(WEEKDAYS)}.")
+        if span in (None, [], ""):
+            continue
+        if not (isinstance(span, list | tuple) and len(span) == 2):
+            raise BusinessHoursError(f"{day}: give [open, close], e.g. ['09:00', '17:00'].")
+        try:
+            opens, closes = (time.fromisoformat(str(value)) for value in span)
+        except ValueError as exc:
+            raise BusinessHoursError(f"{day}: times must look like 09:00.") from exc
+        if closes <= opens:
+            raise BusinessHoursError(f"{day}: closing time must be after opening time.")
+        parsed[day] = (opens, closes)
+    return parsed
+
+
+def timezone_validate(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BusinessHoursError(f"Unknown time zone {name!r}.") from exc
+
+
+def sla_due_at(*, start: datetime, hours: float, business_hours: object, timezone_name: str) -> datetime:
+    """The moment ``hours`` of business time have passed since ``start``.
+
+    With no business hours at all, the clock runs around the clock. The
+    result is timezone-aware, in the same zone as ``start``.
+    """
+    if start.tzinfo is None:
+        raise ValueError("start must be timezone-aware")
+    spans = business_hours_validate(business_hours)
+    remaining = timedelta(hours=hours)
+    if not spans or remaining <= timedelta(0):
+        return start + remaining
+    zone = timezone_validate(timezone_name)
+    local = start.astimezone(zone)
+    day = local.date()
+    # A week always holds at least one business span, so this terminates;
+    # the bound guards against absurd SLA values.
+    for _ in range(366 * 20):
+        span = spans.get(WEEKDAYS[day.weekday()])
+        if span is not None:
+            opens = datetime.combine(day, span[0], zone)
+            closes = datetime.combine(day, span[1], zone)
+            begin = max(opens, local)
+            if begin < closes:
+                available = closes - begin
+                if remaining <= available:
+                    return (begin + remaining).astimezone(start.tzinfo)
+                remaining -= available
+        day += timedelta(days=1)
+    raise BusinessHoursError("SLA is too long for the business hours given.")
