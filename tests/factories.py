@@ -1,10 +1,35 @@
-"""Factories for tenant-schema models. Use them inside a tenant context."""
+"""Factories. Tenant-schema ones must be used inside a tenant context."""
 
+from datetime import timedelta
 from typing import Any
 
 import factory
+from django.utils import timezone
 
-from calls.models import Call
+from calls.models import Call, FaqEntry, TurnLatency, Utterance
+from tenants.models import Membership, User
+from tickets.models import Callback, Ticket, TicketNote, UnansweredQuestion
+
+PASSWORD = "correct horse battery staple"
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ("email",)
+
+    email = factory.Sequence(lambda n: f"user{n}@example.test")
+    password = factory.django.Password(PASSWORD)
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    """Public schema: pass ``tenant``."""
+
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    role = Membership.Role.AGENT
 
 
 class CallFactory(factory.django.DjangoModelFactory):
@@ -35,3 +60,79 @@ def outcome(**overrides: Any) -> dict[str, Any]:
         "summary": "Leak: my kitchen sink is leaking.",
     }
     return base | overrides
+
+
+class UtteranceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Utterance
+
+    call = factory.SubFactory(CallFactory)
+    speaker = Utterance.Speaker.CALLER
+    text = "Hi, my kitchen sink is leaking."
+    start_s = factory.Sequence(lambda n: float(n * 3))
+    end_s = factory.LazyAttribute(lambda u: u.start_s + 2.5)
+    confidence = 0.92
+
+
+class TurnLatencyFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TurnLatency
+
+    call = factory.SubFactory(CallFactory)
+    turn_index = factory.Sequence(lambda n: n)
+    transcript_ms = 420.0
+    decision_ms = 450.0
+    first_audio_ms = 560.0
+    first_frame_ms = 640.0
+
+
+class FaqEntryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = FaqEntry
+
+    question = factory.Sequence(lambda n: f"Question number {n}?")
+    answer = "An answer."
+
+
+class TicketFactory(factory.django.DjangoModelFactory):
+    """A ticket as the web form makes it; use ``ticket_create_from_call`` for phone tickets."""
+
+    class Meta:
+        model = Ticket
+
+    subject = factory.Sequence(lambda n: f"Leaking tap number {n}")
+    description = "Water under the sink."
+    caller_name = "Maria Gonzalez"
+    callback_number = "+15552013344"
+    category = "leak"
+    priority = Ticket.Priority.NORMAL
+    status = Ticket.Status.NEW
+    source = Ticket.Source.WEB
+    due_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=1))
+
+
+class TicketNoteFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TicketNote
+
+    ticket = factory.SubFactory(TicketFactory)
+    body = "Called the landlord."
+
+
+class CallbackFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Callback
+
+    ticket = factory.SubFactory(TicketFactory)
+    phone = "+15552013344"
+    priority = Ticket.Priority.NORMAL
+    reason = "Leaking tap"
+    due_at = factory.LazyFunction(lambda: timezone.now() + timedelta(hours=4))
+
+
+class UnansweredQuestionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UnansweredQuestion
+
+    question = factory.Sequence(lambda n: f"Do you service boilers of type {n}?")
+    ticket = factory.SubFactory(TicketFactory)

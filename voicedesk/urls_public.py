@@ -3,7 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from calls import views as call_views
+from calls.views import twilio as twilio_views
 from tenants import views as tenant_views
 
 urlpatterns = [
@@ -11,7 +11,7 @@ urlpatterns = [
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     # Carriers post here for every number; the dialled number picks the tenant.
-    path("twilio/voice", call_views.twilio_voice_webhook, name="twilio-voice"),
+    path("twilio/voice", twilio_views.twilio_voice_webhook, name="twilio-voice"),
 ]
 
 handler404 = "voicedesk.views.page_not_found"

@@ -7,6 +7,10 @@ from tenants import views as tenant_views
 urlpatterns = [
     path("", tenant_views.dashboard, name="dashboard"),
     path("accounts/", include("allauth.urls")),
+    path("", include("tickets.urls")),
+    path("", include("calls.urls")),
+    path("settings/", include("calls.urls_settings")),
+    path("api/", include("voicedesk.api.urls")),
 ]
 
 handler404 = "voicedesk.views.page_not_found"

@@ -1,0 +1,1 @@
+"""Views of the calls app, one module per area."""

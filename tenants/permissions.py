@@ -1,0 +1,45 @@
+"""Who may do what inside a tenant. Missing and forbidden look the same: 404."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+
+from tenants.models import Membership
+
+Role = Membership.Role
+# Higher ranks can do everything lower ranks can.
+ROLE_RANK: dict[str, int] = {Role.AGENT: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def membership_has_role(membership: Membership | None, role: str) -> bool:
+    """True when ``membership`` is at least ``role`` (agent < admin < owner)."""
+    return membership is not None and ROLE_RANK.get(membership.role, 0) >= ROLE_RANK[role]
+
+
+def request_membership(request: HttpRequest) -> Membership | None:
+    """The signed-in user's membership of the request's tenant (set by ``TenantAccessMiddleware``)."""
+    membership: Membership | None = getattr(request, "membership", None)
+    return membership
+
+
+def role_required(role: str) -> Callable[[View], View]:
+    """Decorate a tenant view: sign-in required, then at least ``role`` in this tenant, else 404."""
+
+    def decorator(view: View) -> View:
+        @login_required
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not membership_has_role(request_membership(request), role):
+                raise Http404("No such page.")
+            return view(request, *args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator

@@ -1,0 +1,1 @@
+"""Views of the help desk, one module per area."""
