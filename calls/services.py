@@ -12,6 +12,7 @@ from django_tenants.utils import tenant_context
 
 from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, FaqEntry, TurnLatency, Utterance
 from tenants.models import Tenant
+from tickets.events import helpdesk_event_publish
 from voicedesk.dramatiq_tenancy import send_on_commit
 
 logger = structlog.get_logger(__name__)
@@ -50,6 +51,8 @@ def call_start(*, tenant: Tenant, carrier: str, carrier_call_id: str, from_numbe
             carrier_call_id=carrier_call_id,
             defaults={"from_number": from_number[:32], "to_number": to_number[:32]},
         )
+        if created:
+            helpdesk_event_publish(kind="call.started", data={"call_id": call.pk, "from_number": call.from_number})
     if created:
         logger.info("call_started", tenant=tenant.schema_name, call_id=call.pk)
     return call
@@ -141,6 +144,7 @@ def call_finish(
         call.save()
         send_on_commit(ticket_generate, call.pk)
         send_on_commit(usage_meter_call, call.pk)
+        helpdesk_event_publish(kind="call.finished", data={"call_id": call.pk, "status": call.status})
     logger.info("call_finished", call_id=call.pk, status=call.status, end_reason=end_reason)
     return call
 

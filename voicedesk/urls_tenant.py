@@ -10,6 +10,7 @@ urlpatterns = [
     path("", include("tickets.urls")),
     path("", include("calls.urls")),
     path("settings/", include("calls.urls_settings")),
+    path("settings/api-keys/", include("tenants.urls")),
     path("api/", include("voicedesk.api.urls")),
 ]
 
