@@ -7,7 +7,8 @@ from functools import wraps
 from typing import Any, TypeVar
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest
+from django.http.response import HttpResponseBase
 
 from tenants.models import Membership
 
@@ -15,7 +16,7 @@ Role = Membership.Role
 # Higher ranks can do everything lower ranks can.
 ROLE_RANK: dict[str, int] = {Role.AGENT: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
-View = TypeVar("View", bound=Callable[..., HttpResponse])
+View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
 
 def membership_has_role(membership: Membership | None, role: str) -> bool:
@@ -35,7 +36,7 @@ def role_required(role: str) -> Callable[[View], View]:
     def decorator(view: View) -> View:
         @login_required
         @wraps(view)
-        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             if not membership_has_role(request_membership(request), role):
                 raise Http404("No such page.")
             return view(request, *args, **kwargs)

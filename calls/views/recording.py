@@ -8,8 +8,10 @@ range is answered with 206 so "jump to this utterance" works.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
@@ -23,7 +25,7 @@ CHUNK = 64 * 1024
 
 @require_GET
 @role_required(Membership.Role.AGENT)
-def call_recording(request: HttpRequest, pk: int) -> HttpResponse:
+def call_recording(request: HttpRequest, pk: int) -> HttpResponseBase:
     call = get_object_or_404(Call.objects.only("id", "recording"), pk=pk)
     if not call.recording:
         raise Http404("This call has no recording.")
@@ -34,7 +36,7 @@ def call_recording(request: HttpRequest, pk: int) -> HttpResponse:
     size = call.recording.size
     match = _RANGE.match(request.headers.get("Range", "").strip())
     if match is None or size == 0:
-        response: HttpResponse = FileResponse(handle, content_type="audio/wav")
+        response = FileResponse(handle, content_type="audio/wav")
         response["Accept-Ranges"] = "bytes"
         response["Cache-Control"] = "private, max-age=3600"
         return response
@@ -53,7 +55,7 @@ def call_recording(request: HttpRequest, pk: int) -> HttpResponse:
         return unsatisfiable
     handle.seek(first)
 
-    def chunks(remaining: int = last - first + 1):  # type: ignore[no-untyped-def]
+    def chunks(remaining: int = last - first + 1) -> Iterator[bytes]:
         try:
             while remaining > 0:
                 data = handle.read(min(CHUNK, remaining))
