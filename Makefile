@@ -24,7 +24,7 @@ run: migrate
 # afterwards on their own, because they are real time and timing is tested.
 test: setup
 	@rm -rf var/test-results
-	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m "not acceptance" -n 2 \
+	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m "not acceptance" -n 2 --dist loadgroup \
 		--junitxml=var/test-results/unit.xml $(PYTEST_ARGS)
 	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m acceptance \
 		--junitxml=var/test-results/acceptance.xml $(PYTEST_ARGS)

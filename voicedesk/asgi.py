@@ -14,8 +14,8 @@ django_asgi_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402
 
-if settings.DEBUG:
-    # Development only: daphne serves static files itself, as runserver does.
+if settings.SERVE_STATIC:
+    # Development and browser tests: daphne serves static files itself, as runserver does.
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 
     django_asgi_app = ASGIStaticFilesHandler(django_asgi_app)

@@ -12,6 +12,9 @@ if (BASE_DIR / ".env").exists():
 
 SECRET_KEY = env("DJANGO_SECRET_KEY")
 DEBUG = env.bool("DJANGO_DEBUG", default=False)
+# daphne serves static files itself in development and in browser tests; in
+# production a CDN or the reverse proxy serves the collected files.
+SERVE_STATIC = env.bool("SERVE_STATIC", default=DEBUG)
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[".localhost", "localhost", "127.0.0.1"])
 # The host that serves the public site (sign-up, login, owner admin). Tenants
 # live on subdomains of it.

@@ -1,0 +1,66 @@
+"""Browser tests: real headless Chromium (Debian's) against daphne on the test database.
+
+The server is a subprocess, so test data must be committed
+(``django_db(transaction=True)``). A screenshot of every test's last page is
+kept in ``var/test-results/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import Browser, Page, sync_playwright
+
+from calls.simulator import ServerStack
+from tests.live_stack import live_stack_env
+
+# Playwright's sync API keeps an event loop in this thread; the ORM calls the
+# tests make between browser steps are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "test-results" / "screenshots"
+
+
+def chromium_path() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise RuntimeError("Chromium is not installed: scripts/bootstrap.sh installs Debian's chromium package.")
+
+
+@pytest.fixture(scope="session")
+def web_stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerStack]:
+    """daphne serving pages, static files and websockets, plus a Dramatiq worker; no speech models."""
+    env = live_stack_env() | {"SERVE_STATIC": "true", "VOICEDESK_WARM_UP": "0"}
+    stack = ServerStack(env=env, log_dir=Path(tmp_path_factory.mktemp("web-stack")))
+    stack.start()
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        # Root in a container has no user namespaces for Chromium's sandbox.
+        instance = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])
+        yield instance
+        instance.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    yield page
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
+    context.close()
