@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import structlog
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, FaqEntry, TurnLatency, Utterance
-from tenants.models import Tenant
+from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, FaqEntry, TurnLatency, Utterance, default_sla_hours
+from tenants.models import Tenant, User
+from tenants.services import audit_event_record
 from tickets.events import helpdesk_event_publish
+from tickets.sla import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 from voicedesk.dramatiq_tenancy import send_on_commit
+from voicedesk.tenancy import current_schema
 
 logger = structlog.get_logger(__name__)
 
@@ -149,9 +154,20 @@ def call_finish(
     return call
 
 
-def agent_config_update(*, config: AgentConfig, **changes: Any) -> AgentConfig:
-    """Change the agent's configuration; unknown attributes or fields are refused."""
-    allowed = {
+# Limits that keep what the agent says short enough to speak and what the
+# pages show readable; the FAQ question column holds 500 characters.
+GREETING_MAX_LENGTH = 1000
+PERSONA_MAX_LENGTH = 4000
+TERM_MAX_LENGTH = 50
+TERMS_MAX_COUNT = 50
+FAQ_QUESTION_MAX_LENGTH = 500
+FAQ_ANSWER_MAX_LENGTH = 2000
+# About a year of 40-hour weeks; a longer resolution target is a typo.
+SLA_HOURS_MAX = 2000
+REQUIRED_COLLECT_FIELDS = ("name", "callback_number", "reason")
+SLA_PRIORITIES: tuple[str, ...] = tuple(default_sla_hours())
+AGENT_CONFIG_FIELDS = frozenset(
+    {
         "business_name",
         "greeting",
         "persona",
@@ -162,17 +178,254 @@ def agent_config_update(*, config: AgentConfig, **changes: Any) -> AgentConfig:
         "categories",
         "urgent_keywords",
         "vocabulary",
+        "timezone",
+        "business_hours",
+        "sla_hours",
     }
-    unknown_attrs = set(changes) - allowed
+)
+
+
+def _audit_tenant() -> Tenant | None:
+    """The tenant whose schema is active, as a model row for the public audit table."""
+    # Under ``schema_context`` django-tenants holds a stand-in, not a row.
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Tenant):
+        return tenant
+    return Tenant.objects.filter(schema_name=current_schema()).first()
+
+
+def agent_terms_normalize(values: Iterable[object], *, label: str, lower: bool = True) -> list[str]:
+    """Trimmed, single-spaced, de-duplicated terms in the order given (case-insensitive duplicates).
+
+    Raises ``ValidationError`` naming ``label`` when a term or the list is too long.
+    """
+    terms: list[str] = []
+    seen: set[str] = set()
+    for raw in values:
+        term = " ".join(str(raw).split())
+        if lower:
+            term = term.lower()
+        if not term or term.casefold() in seen:
+            continue
+        if len(term) > TERM_MAX_LENGTH:
+            raise ValidationError(f"{label}: each entry can be at most {TERM_MAX_LENGTH} characters long.")
+        seen.add(term.casefold())
+        terms.append(term)
+    if len(terms) > TERMS_MAX_COUNT:
+        raise ValidationError(f"{label}: at most {TERMS_MAX_COUNT} entries.")
+    return terms
+
+
+def _sla_hours_clean(value: object) -> dict[str, float | int]:
+    if not isinstance(value, dict) or set(value) != set(SLA_PRIORITIES):
+        raise ValidationError(f"Give SLA hours for each priority: {', '.join(SLA_PRIORITIES)}.")
+    cleaned: dict[str, float | int] = {}
+    for priority in SLA_PRIORITIES:
+        hours = value[priority]
+        if isinstance(hours, bool) or not isinstance(hours, int | float):
+            raise ValidationError(f"SLA hours for {priority} must be a number.")
+        if not 0 < hours <= SLA_HOURS_MAX:
+            raise ValidationError(f"SLA hours for {priority} must be more than 0 and at most {SLA_HOURS_MAX}.")
+        # Whole hours stay integers, so the stored JSON matches what was typed.
+        cleaned[priority] = int(hours) if float(hours).is_integer() else float(hours)
+    return cleaned
+
+
+def _agent_config_clean(name: str, value: Any) -> Any:
+    """Validate and normalise one agent setting; raise ``ValidationError`` saying what is wrong."""
+    from calls.providers.registry import STT_PROVIDERS, TTS_PROVIDERS
+
+    if name == "business_name":
+        value = " ".join(str(value).split())
+        if not value or len(value) > 200:
+            raise ValidationError("The business name is required (at most 200 characters).")
+    elif name in ("greeting", "persona"):
+        value = str(value).strip()
+        limit = GREETING_MAX_LENGTH if name == "greeting" else PERSONA_MAX_LENGTH
+        if len(value) > limit:
+            raise ValidationError(f"The {name} can be at most {limit} characters long.")
+    elif name in ("voice", "tts_provider"):
+        if value not in TTS_PROVIDERS:
+            raise ValidationError(f"Unknown voice {value!r}; choose one of {', '.join(sorted(TTS_PROVIDERS))}.")
+    elif name == "stt_provider":
+        if value not in STT_PROVIDERS:
+            raise ValidationError(
+                f"Unknown speech recognition {value!r}; choose one of {', '.join(sorted(STT_PROVIDERS))}."
+            )
+    elif name == "collect":
+        fields = list(dict.fromkeys(value))
+        unknown = set(fields) - set(COLLECTABLE_FIELDS)
+        if unknown:
+            raise ValidationError(f"Unknown fields to collect: {sorted(unknown)}")
+        missing = [f for f in REQUIRED_COLLECT_FIELDS if f not in fields]
+        if missing:
+            raise ValidationError(f"These fields are always collected: {', '.join(REQUIRED_COLLECT_FIELDS)}.")
+        # Ask in the order of COLLECTABLE_FIELDS whatever order the form sent.
+        value = [f for f in COLLECTABLE_FIELDS if f in fields]
+    elif name == "categories":
+        value = agent_terms_normalize(value, label="Categories")
+        if not value:
+            raise ValidationError("Give at least one category, e.g. general.")
+    elif name == "urgent_keywords":
+        value = agent_terms_normalize(value, label="Urgent keywords")
+    elif name == "vocabulary":
+        # Names and brands keep their spelling: it is what the recogniser is primed with.
+        value = agent_terms_normalize(value, label="Vocabulary", lower=False)
+    elif name == "timezone":
+        value = str(value).strip()
+        if not value:
+            raise ValidationError("The time zone is required, e.g. America/New_York.")
+        try:
+            timezone_validate(value)
+        except BusinessHoursError as exc:
+            raise ValidationError(str(exc)) from exc
+    elif name == "business_hours":
+        try:
+            spans = business_hours_validate(value)
+        except BusinessHoursError as exc:
+            raise ValidationError(str(exc)) from exc
+        # Closed days are left out, the format the SLA clock reads.
+        value = {day: [t.isoformat(timespec="minutes") for t in spans[day]] for day in WEEKDAYS if day in spans}
+    elif name == "sla_hours":
+        value = _sla_hours_clean(value)
+    return value
+
+
+def agent_config_update(*, config: AgentConfig, actor: User | None = None, **changes: Any) -> AgentConfig:
+    """Change the agent's configuration and record who changed which settings.
+
+    Every value is validated and normalised first; the first problems found
+    are raised together as ``ValidationError`` keyed by setting name and
+    nothing is saved. Unknown setting names raise ``ValueError``. ``voice``
+    names the text-to-speech engine, so ``tts_provider`` follows it. Only
+    settings whose value differs are saved and named in the audit row
+    (``agent_config.updated``); the next call loads the new configuration.
+    """
+    unknown_attrs = set(changes) - AGENT_CONFIG_FIELDS
     if unknown_attrs:
         raise ValueError(f"Unknown agent settings: {sorted(unknown_attrs)}")
-    unknown_fields = set(changes.get("collect", [])) - set(COLLECTABLE_FIELDS)
-    if unknown_fields:
-        raise ValueError(f"Unknown fields to collect: {sorted(unknown_fields)}")
+    cleaned: dict[str, Any] = {}
+    errors: dict[str, list[ValidationError]] = {}
     for name, value in changes.items():
-        setattr(config, name, value)
-    config.save()
+        try:
+            cleaned[name] = _agent_config_clean(name, value)
+        except ValidationError as exc:
+            errors[name] = exc.error_list
+    if errors:
+        raise ValidationError(errors)
+    if "voice" in cleaned and "tts_provider" not in cleaned:
+        cleaned["tts_provider"] = cleaned["voice"]
+    with transaction.atomic():
+        locked = AgentConfig.objects.select_for_update().get(pk=config.pk)
+        changed = sorted(name for name, value in cleaned.items() if getattr(locked, name) != value)
+        for name in changed:
+            setattr(locked, name, cleaned[name])
+            setattr(config, name, cleaned[name])
+        if changed:
+            locked.save(update_fields=[*changed, "updated_at"])
+            config.updated_at = locked.updated_at
+            audit_event_record(action="agent_config.updated", actor=actor, tenant=_audit_tenant(), fields=changed)
+    if changed:
+        logger.info("agent_config_updated", fields=changed)
     return config
+
+
+def _faq_text_clean(*, question: object, answer: object) -> tuple[str, str]:
+    errors: dict[str, str] = {}
+    question_text = " ".join(str(question).split())
+    answer_text = str(answer).strip()
+    if not question_text:
+        errors["question"] = "The question is required."
+    elif len(question_text) > FAQ_QUESTION_MAX_LENGTH:
+        errors["question"] = f"The question can be at most {FAQ_QUESTION_MAX_LENGTH} characters long."
+    if not answer_text:
+        errors["answer"] = "The answer is required."
+    elif len(answer_text) > FAQ_ANSWER_MAX_LENGTH:
+        errors["answer"] = f"The answer can be at most {FAQ_ANSWER_MAX_LENGTH} characters long."
+    if errors:
+        raise ValidationError(errors)
+    return question_text, answer_text
+
+
+def _faq_duplicate_check(question: str, *, exclude_id: int | None = None) -> None:
+    # Two entries with one question would split the matches between them.
+    duplicates = FaqEntry.objects.filter(question__iexact=question)
+    if exclude_id is not None:
+        duplicates = duplicates.exclude(pk=exclude_id)
+    if duplicates.exists():
+        raise ValidationError({"question": "There is already an entry with this question."})
+
+
+def faq_entry_create(*, actor: User | None, question: str, answer: str, is_active: bool = True) -> FaqEntry:
+    """Add an FAQ entry; the next call's FAQ index includes it when it is active.
+
+    Raises ``ValidationError`` keyed by ``question``/``answer`` for an empty,
+    too long or duplicate question or an empty or too long answer.
+    """
+    question, answer = _faq_text_clean(question=question, answer=answer)
+    with transaction.atomic():
+        _faq_duplicate_check(question)
+        entry = FaqEntry.objects.create(question=question, answer=answer, is_active=bool(is_active))
+        audit_event_record(
+            action="faq_entry.created",
+            actor=actor,
+            tenant=_audit_tenant(),
+            entry_id=entry.pk,
+            question=entry.question,
+            is_active=entry.is_active,
+        )
+    logger.info("faq_entry_created", faq_id=entry.pk)
+    return entry
+
+
+def faq_entry_update(*, entry_id: int, actor: User | None, **changes: Any) -> FaqEntry:
+    """Change an FAQ entry's ``question``, ``answer`` or ``is_active``.
+
+    Raises ``FaqEntry.DoesNotExist`` for an unknown id, ``ValueError`` for
+    other attributes and ``ValidationError`` for bad values. Only a real
+    change is saved and audited (``faq_entry.updated`` naming the fields).
+    """
+    unknown = set(changes) - {"question", "answer", "is_active"}
+    if unknown:
+        raise ValueError(f"Unknown FAQ entry fields: {sorted(unknown)}")
+    with transaction.atomic():
+        entry = FaqEntry.objects.select_for_update().get(pk=entry_id)
+        question, answer = _faq_text_clean(
+            question=changes.get("question", entry.question), answer=changes.get("answer", entry.answer)
+        )
+        wanted: dict[str, Any] = {"question": question, "answer": answer}
+        if "is_active" in changes:
+            wanted["is_active"] = bool(changes["is_active"])
+        changed = sorted(name for name, value in wanted.items() if getattr(entry, name) != value)
+        if "question" in changed:
+            _faq_duplicate_check(question, exclude_id=entry.pk)
+        if changed:
+            for name in changed:
+                setattr(entry, name, wanted[name])
+            entry.save(update_fields=changed)
+            audit_event_record(
+                action="faq_entry.updated",
+                actor=actor,
+                tenant=_audit_tenant(),
+                entry_id=entry.pk,
+                question=entry.question,
+                fields=changed,
+            )
+    return entry
+
+
+def faq_entry_delete(*, entry_id: int, actor: User | None) -> None:
+    """Delete an FAQ entry for good (deactivating keeps it); ``FaqEntry.DoesNotExist`` if unknown.
+
+    Tickets that cite the entry keep the question text they recorded.
+    """
+    with transaction.atomic():
+        entry = FaqEntry.objects.select_for_update().get(pk=entry_id)
+        audit_event_record(
+            action="faq_entry.deleted", actor=actor, tenant=_audit_tenant(), entry_id=entry.pk, question=entry.question
+        )
+        entry.delete()
+    logger.info("faq_entry_deleted", faq_id=entry_id)
 
 
 def faq_entries_replace(*, entries: list[dict[str, str]]) -> list[FaqEntry]:

@@ -72,6 +72,15 @@ class FaqIndex:
         i = int(np.argmax(scores))
         return FaqMatch(entry=self.entries[i], score=float(scores[i]))
 
+    def ranked(self, question: str, limit: int) -> list[FaqMatch]:
+        """The ``limit`` closest entries, best first, scored exactly like :meth:`best` (ties keep entry order)."""
+        if not self.entries or not question.strip() or limit <= 0:
+            return []
+        query = self._embedder.embed([question])[0]
+        scores = np.maximum(self._questions @ query, self._with_answers @ query)
+        order = np.argsort(-scores, kind="stable")[:limit]
+        return [FaqMatch(entry=self.entries[int(i)], score=float(scores[int(i)])) for i in order]
+
     def match(self, question: str) -> FaqMatch | None:
         """The closest entry if it clears the threshold, else None."""
         found = self.best(question)

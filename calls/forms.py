@@ -1,0 +1,338 @@
+"""Forms of the settings pages: the agent's configuration, FAQ entries and the "try a question" box.
+
+They parse and check what a person typed and give per-field messages; the
+services in ``calls.services`` validate again and do the writes.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import time
+from typing import Any
+from zoneinfo import available_timezones
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from calls.models import COLLECTABLE_FIELDS, AgentConfig
+from calls.providers.registry import TTS_PROVIDERS
+from calls.services import (
+    FAQ_ANSWER_MAX_LENGTH,
+    FAQ_QUESTION_MAX_LENGTH,
+    GREETING_MAX_LENGTH,
+    PERSONA_MAX_LENGTH,
+    REQUIRED_COLLECT_FIELDS,
+    SLA_HOURS_MAX,
+    SLA_PRIORITIES,
+    agent_terms_normalize,
+)
+from tickets.sla import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
+
+COLLECT_LABELS: dict[str, str] = {
+    "name": "Caller's name",
+    "callback_number": "Callback number",
+    "reason": "Reason for calling",
+    "address": "Address",
+    "email": "Email address",
+    "preferred_time": "Preferred callback time",
+}
+VOICE_LABELS: dict[str, str] = {
+    "offline": "Automatic: the most natural voice installed (Piper, else eSpeak)",
+    "piper": "Piper \u201cJoe\u201d: natural US English",
+    "espeak": "eSpeak NG: robotic, always available",
+}
+WEEKDAY_LABELS: dict[str, str] = {
+    "mon": "Monday",
+    "tue": "Tuesday",
+    "wed": "Wednesday",
+    "thu": "Thursday",
+    "fri": "Friday",
+    "sat": "Saturday",
+    "sun": "Sunday",
+}
+PRIORITY_LABELS: dict[str, str] = {"urgent": "Urgent", "high": "High", "normal": "Normal", "low": "Low"}
+_TERM_SEPARATOR = re.compile(r"[,\n;]")
+
+
+def voice_choices() -> list[tuple[str, str]]:
+    """Every registered text-to-speech engine; one registered later shows up under its own name."""
+    return [(name, VOICE_LABELS.get(name, name)) for name in sorted(TTS_PROVIDERS, key=lambda n: (n != "offline", n))]
+
+
+def terms_split(text: str) -> list[str]:
+    """The comma (or line) separated entries of a tag-style input."""
+    return [part for part in _TERM_SEPARATOR.split(text) if part.strip()]
+
+
+@dataclass(frozen=True)
+class CollectOption:
+    value: str
+    label: str
+    checked: bool
+    required: bool
+
+
+@dataclass(frozen=True)
+class BusinessDayRow:
+    day: str
+    label: str
+    opens: forms.BoundField
+    closes: forms.BoundField
+    closed: forms.BoundField
+
+
+class AgentConfigForm(forms.Form):
+    """The receptionist's settings. Business hours and SLA targets are one field per weekday and priority."""
+
+    greeting = forms.CharField(
+        required=False,
+        max_length=GREETING_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="The first thing callers hear. Leave empty to greet with the business name.",
+    )
+    persona = forms.CharField(
+        required=False,
+        max_length=PERSONA_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="How the receptionist should come across, e.g. \u201cfriendly and brief\u201d.",
+    )
+    voice = forms.ChoiceField(choices=voice_choices, help_text="The voice callers hear.")
+    collect = forms.MultipleChoiceField(
+        required=False,
+        choices=[(f, COLLECT_LABELS.get(f, f)) for f in COLLECTABLE_FIELDS],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Name, callback number and reason are always asked for.",
+    )
+    categories = forms.CharField(
+        max_length=2000,
+        help_text="Comma separated, e.g. leak, heating, general. Each ticket gets one.",
+        error_messages={"required": "Give at least one category, e.g. general."},
+    )
+    urgent_keywords = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Comma separated words that make a call urgent, e.g. flood, gas smell.",
+    )
+    vocabulary = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Comma separated names and words callers use, to help speech recognition (e.g. street names).",
+    )
+    timezone = forms.CharField(
+        label="Time zone",
+        max_length=64,
+        widget=forms.TextInput(attrs={"list": "settings-timezones", "autocomplete": "off", "spellcheck": "false"}),
+        help_text="IANA name, e.g. America/New_York. Business hours and SLA due times use it.",
+    )
+
+    def __init__(self, *args: Any, config: AgentConfig, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", self.initial_from(config))
+        super().__init__(*args, **kwargs)
+        for day in WEEKDAYS:
+            label = WEEKDAY_LABELS[day]
+            self.fields[f"{day}_open"] = forms.TimeField(
+                required=False, label=f"{label} opens", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+            )
+            self.fields[f"{day}_close"] = forms.TimeField(
+                required=False, label=f"{label} closes", widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+            )
+            self.fields[f"{day}_closed"] = forms.BooleanField(required=False, label=f"{label} closed")
+        for priority in SLA_PRIORITIES:
+            self.fields[f"sla_{priority}"] = forms.FloatField(
+                label=f"{PRIORITY_LABELS.get(priority, priority)} priority (hours)",
+                widget=forms.NumberInput(attrs={"step": "any", "min": "0", "inputmode": "decimal"}),
+                error_messages={"required": "Give the hours for this priority.", "invalid": "Enter a number of hours."},
+            )
+
+    @staticmethod
+    def initial_from(config: AgentConfig) -> dict[str, Any]:
+        initial: dict[str, Any] = {
+            "greeting": config.greeting,
+            "persona": config.persona,
+            "voice": config.voice,
+            "collect": list(config.collect),
+            "categories": ", ".join(config.categories),
+            "urgent_keywords": ", ".join(config.urgent_keywords),
+            "vocabulary": ", ".join(config.vocabulary),
+            "timezone": config.timezone,
+        }
+        hours = config.business_hours if isinstance(config.business_hours, dict) else {}
+        for day in WEEKDAYS:
+            span = hours.get(day)
+            if span:
+                initial[f"{day}_open"], initial[f"{day}_close"] = span
+            initial[f"{day}_closed"] = not span
+        sla = config.sla_hours if isinstance(config.sla_hours, dict) else {}
+        for priority in SLA_PRIORITIES:
+            initial[f"sla_{priority}"] = sla.get(priority)
+        return initial
+
+    # What the template renders.
+
+    def collect_options(self) -> list[CollectOption]:
+        chosen = set(self["collect"].value() or [])
+        return [
+            CollectOption(
+                value=value,
+                label=str(label),
+                checked=value in chosen or value in REQUIRED_COLLECT_FIELDS,
+                required=value in REQUIRED_COLLECT_FIELDS,
+            )
+            for value, label in self.fields["collect"].choices  # type: ignore[attr-defined]
+        ]
+
+    def business_day_rows(self) -> list[BusinessDayRow]:
+        return [
+            BusinessDayRow(
+                day=day,
+                label=WEEKDAY_LABELS[day],
+                opens=self[f"{day}_open"],
+                closes=self[f"{day}_close"],
+                closed=self[f"{day}_closed"],
+            )
+            for day in WEEKDAYS
+        ]
+
+    def sla_fields(self) -> list[forms.BoundField]:
+        return [self[f"sla_{priority}"] for priority in SLA_PRIORITIES]
+
+    @staticmethod
+    def timezone_names() -> list[str]:
+        return sorted(available_timezones())
+
+    # Validation.
+
+    def clean_collect(self) -> list[str]:
+        chosen = set(self.cleaned_data.get("collect") or []) | set(REQUIRED_COLLECT_FIELDS)
+        return [f for f in COLLECTABLE_FIELDS if f in chosen]
+
+    def _terms(self, name: str, label: str, *, lower: bool = True) -> list[str]:
+        return agent_terms_normalize(terms_split(self.cleaned_data.get(name, "")), label=label, lower=lower)
+
+    def clean_categories(self) -> list[str]:
+        categories = self._terms("categories", "Categories")
+        if not categories:
+            raise ValidationError("Give at least one category, e.g. general.")
+        return categories
+
+    def clean_urgent_keywords(self) -> list[str]:
+        return self._terms("urgent_keywords", "Urgent keywords")
+
+    def clean_vocabulary(self) -> list[str]:
+        return self._terms("vocabulary", "Vocabulary", lower=False)
+
+    def clean_timezone(self) -> str:
+        name = self.cleaned_data["timezone"].strip()
+        try:
+            timezone_validate(name)
+        except BusinessHoursError as exc:
+            raise ValidationError(f"{exc} Use an IANA name such as Europe/London.") from exc
+        return name
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        hours: dict[str, list[str]] = {}
+        for day in WEEKDAYS:
+            if cleaned.get(f"{day}_closed"):
+                continue
+            opens: time | None = cleaned.get(f"{day}_open")
+            closes: time | None = cleaned.get(f"{day}_close")
+            if f"{day}_open" in self.errors or f"{day}_close" in self.errors:
+                continue
+            label = WEEKDAY_LABELS[day]
+            if opens is None or closes is None:
+                self.add_error(
+                    f"{day}_open" if opens is None else f"{day}_close",
+                    f"{label}: give the opening and closing times, or tick \u201cclosed\u201d.",
+                )
+                continue
+            if closes <= opens:
+                self.add_error(f"{day}_close", f"{label}: closing time must be after opening time.")
+                continue
+            hours[day] = [opens.isoformat(timespec="minutes"), closes.isoformat(timespec="minutes")]
+        if not any(f"{day}_{part}" in self.errors for day in WEEKDAYS for part in ("open", "close")):
+            try:
+                business_hours_validate(hours)
+            except BusinessHoursError as exc:
+                self.add_error(None, str(exc))
+            cleaned["business_hours"] = hours
+        sla: dict[str, float] = {}
+        for priority in SLA_PRIORITIES:
+            name = f"sla_{priority}"
+            value: float | None = cleaned.get(name)
+            if value is None:
+                continue
+            if not 0 < value <= SLA_HOURS_MAX:
+                self.add_error(name, f"Must be more than 0 and at most {SLA_HOURS_MAX} hours.")
+                continue
+            sla[priority] = value
+        if len(sla) == len(SLA_PRIORITIES):
+            cleaned["sla_hours"] = sla
+        return cleaned
+
+    def changes(self) -> dict[str, Any]:
+        """The settings to hand to ``agent_config_update`` (only call on a valid form)."""
+        data = self.cleaned_data
+        return {
+            "greeting": data["greeting"],
+            "persona": data["persona"],
+            "voice": data["voice"],
+            "collect": data["collect"],
+            "categories": data["categories"],
+            "urgent_keywords": data["urgent_keywords"],
+            "vocabulary": data["vocabulary"],
+            "timezone": data["timezone"],
+            "business_hours": data["business_hours"],
+            "sla_hours": data["sla_hours"],
+        }
+
+    def service_errors_add(self, error: ValidationError) -> None:
+        """Show the service's refusal (keyed by setting name) on the matching field, else above the form."""
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for name, errors in error.error_dict.items():
+            self.add_error(name if name in self.fields else None, errors)
+
+
+class FaqEntryForm(forms.Form):
+    """A question callers ask and the answer the receptionist gives."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "faq_new_%s")
+        super().__init__(*args, **kwargs)
+
+    question = forms.CharField(
+        max_length=FAQ_QUESTION_MAX_LENGTH,
+        help_text="Phrase it the way a caller would ask.",
+        error_messages={"required": "The question is required."},
+    )
+    answer = forms.CharField(
+        max_length=FAQ_ANSWER_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Spoken to the caller word for word; keep it short.",
+        error_messages={"required": "The answer is required."},
+    )
+
+    def service_errors_add(self, error: ValidationError) -> None:
+        if not hasattr(error, "error_dict"):
+            self.add_error(None, error)
+            return
+        for name, errors in error.error_dict.items():
+            self.add_error(name if name in self.fields else None, errors)
+
+
+class FaqTryForm(forms.Form):
+    """A question as a caller would ask it; ids are prefixed so it can share a page with ``FaqEntryForm``."""
+
+    question = forms.CharField(
+        label="Caller's question",
+        max_length=FAQ_QUESTION_MAX_LENGTH,
+        error_messages={"required": "Type a question to try."},
+        widget=forms.TextInput(attrs={"placeholder": "e.g. When are you open?"}),
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "faq_try_%s")
+        super().__init__(*args, **kwargs)

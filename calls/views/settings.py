@@ -1,0 +1,182 @@
+"""Settings pages for admins and owners: the agent's configuration and the FAQ editor.
+
+The FAQ editor works without JavaScript (full pages, redirects) and with
+htmx (only the changed entry or region is sent back, plus an out-of-band
+update of the page's status line, which screen readers announce).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from calls.faq_preview import faq_match_preview
+from calls.forms import AgentConfigForm, FaqEntryForm, FaqTryForm
+from calls.models import AgentConfig, FaqEntry
+from calls.services import agent_config_update, faq_entry_create, faq_entry_delete, faq_entry_update
+from tenants.models import Membership
+from tenants.permissions import role_required
+from voicedesk.tenancy import current_schema
+
+ADMIN = Membership.Role.ADMIN
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return bool(getattr(request, "htmx", False))
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def agent_settings(request: HttpRequest) -> HttpResponse:
+    """A plain form post: the whole configuration is saved at once, then the page reloads."""
+    config = AgentConfig.objects.get()
+    if request.method == "POST":
+        form = AgentConfigForm(request.POST, config=config)
+        if form.is_valid():
+            try:
+                agent_config_update(config=config, actor=request.user, **form.changes())  # type: ignore[arg-type]
+            except ValidationError as exc:
+                form.service_errors_add(exc)
+            else:
+                messages.success(request, "Agent settings saved. They apply from the next call.")
+                return redirect("settings:agent")
+    else:
+        form = AgentConfigForm(config=config)
+    return render(request, "calls/settings/agent.html", {"form": form, "config": config})
+
+
+def _faq_page(request: HttpRequest, **context: Any) -> HttpResponse:
+    context.setdefault("create_form", FaqEntryForm())
+    context.setdefault("try_form", FaqTryForm())
+    context["entries"] = FaqEntry.objects.all()
+    return render(request, "calls/settings/faq.html", context)
+
+
+@require_GET
+@role_required(ADMIN)
+def faq_list(request: HttpRequest) -> HttpResponse:
+    return _faq_page(request)
+
+
+@require_POST
+@role_required(ADMIN)
+def faq_create(request: HttpRequest) -> HttpResponse:
+    form = FaqEntryForm(request.POST)
+    entry: FaqEntry | None = None
+    if form.is_valid():
+        try:
+            entry = faq_entry_create(
+                actor=request.user,  # type: ignore[arg-type]
+                question=form.cleaned_data["question"],
+                answer=form.cleaned_data["answer"],
+            )
+        except ValidationError as exc:
+            form.service_errors_add(exc)
+    if not _is_htmx(request):
+        if entry is None:
+            return _faq_page(request, create_form=form)
+        messages.success(request, f"Added \u201c{entry.question}\u201d.")
+        return redirect(f"{reverse('settings:faq')}#faq-{entry.pk}")
+    context = {
+        "create_form": form if entry is None else FaqEntryForm(),
+        "entries": FaqEntry.objects.all(),
+        "added": entry,
+        "status": f"Added \u201c{entry.question}\u201d." if entry else "",
+    }
+    return render(request, "calls/settings/_faq_editor.html", context)
+
+
+@require_GET
+@role_required(ADMIN)
+def faq_entry(request: HttpRequest, pk: int) -> HttpResponse:
+    """One entry as shown in the list (what "Cancel" on an inline edit goes back to)."""
+    entry = get_object_or_404(FaqEntry, pk=pk)
+    if not _is_htmx(request):
+        return redirect(f"{reverse('settings:faq')}#faq-{entry.pk}")
+    return render(request, "calls/settings/_faq_entry.html", {"entry": entry})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def faq_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    entry = get_object_or_404(FaqEntry, pk=pk)
+    if request.method == "POST":
+        form = FaqEntryForm(request.POST)
+        if form.is_valid():
+            try:
+                entry = faq_entry_update(
+                    entry_id=entry.pk,
+                    actor=request.user,  # type: ignore[arg-type]
+                    question=form.cleaned_data["question"],
+                    answer=form.cleaned_data["answer"],
+                )
+            except ValidationError as exc:
+                form.service_errors_add(exc)
+            else:
+                status = f"Saved \u201c{entry.question}\u201d."
+                if not _is_htmx(request):
+                    messages.success(request, status)
+                    return redirect(f"{reverse('settings:faq')}#faq-{entry.pk}")
+                return render(request, "calls/settings/_faq_entry.html", {"entry": entry, "status": status})
+    else:
+        form = FaqEntryForm(initial={"question": entry.question, "answer": entry.answer})
+    context = {"entry": entry, "form": form}
+    template = "calls/settings/_faq_entry_form.html" if _is_htmx(request) else "calls/settings/faq_edit.html"
+    return render(request, template, context)
+
+
+@require_POST
+@role_required(ADMIN)
+def faq_active(request: HttpRequest, pk: int) -> HttpResponse:
+    """Switch an entry on or off for calls without losing it."""
+    entry = get_object_or_404(FaqEntry, pk=pk)
+    wanted = request.POST.get("is_active")
+    if wanted not in ("0", "1"):
+        return HttpResponse("is_active must be 0 or 1.", status=400, content_type="text/plain")
+    entry = faq_entry_update(entry_id=entry.pk, actor=request.user, is_active=wanted == "1")  # type: ignore[arg-type]
+    state = "active: callers get this answer" if entry.is_active else "inactive: callers no longer get this answer"
+    status = f"\u201c{entry.question}\u201d is now {state}."
+    if not _is_htmx(request):
+        messages.success(request, status)
+        return redirect(f"{reverse('settings:faq')}#faq-{entry.pk}")
+    return render(request, "calls/settings/_faq_entry.html", {"entry": entry, "status": status})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def faq_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """GET asks for confirmation (without JavaScript); POST deletes."""
+    entry = get_object_or_404(FaqEntry, pk=pk)
+    if request.method == "GET":
+        return render(request, "calls/settings/faq_delete.html", {"entry": entry})
+    question = entry.question
+    faq_entry_delete(entry_id=entry.pk, actor=request.user)  # type: ignore[arg-type]
+    status = f"Deleted \u201c{question}\u201d."
+    if not _is_htmx(request):
+        messages.success(request, status)
+        return redirect("settings:faq")
+    # The entry's element is swapped for nothing; only the status line remains.
+    return render(request, "calls/settings/_faq_status.html", {"status": status, "oob": True})
+
+
+@require_POST
+@role_required(ADMIN)
+def faq_try(request: HttpRequest) -> HttpResponse:
+    """Which entry would answer a caller's question, with the top candidates and their scores."""
+    form = FaqTryForm(request.POST)
+    candidates = []
+    if form.is_valid():
+        try:
+            candidates = faq_match_preview(question=form.cleaned_data["question"], schema_name=current_schema())
+        except ValueError as exc:
+            form.add_error("question", str(exc))
+    context = {"try_form": form, "candidates": candidates, "tried": form.is_valid()}
+    if not _is_htmx(request):
+        return _faq_page(request, **context)
+    return render(request, "calls/settings/_faq_try_result.html", context)

@@ -1,0 +1,192 @@
+"""Settings forms: parsing what people type into the values the services take, with clear messages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from calls.forms import AgentConfigForm, FaqEntryForm, FaqTryForm, terms_split, voice_choices
+from calls.models import AgentConfig
+from calls.providers.registry import TTS_PROVIDERS
+
+
+def _config() -> AgentConfig:
+    # Unsaved: the form only reads it.
+    return AgentConfig(business_name="Alpha Plumbing")
+
+
+def form_data(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "greeting": "Thanks for calling Alpha.",
+        "persona": "Friendly and brief.",
+        "voice": "espeak",
+        "collect": ["address"],
+        "categories": "Leak, heating ,leak,, General",
+        "urgent_keywords": "flood, Gas Smell",
+        "vocabulary": "Springfield, Acme Boilers",
+        "timezone": "America/New_York",
+        "sla_urgent": "1.5",
+        "sla_high": "8",
+        "sla_normal": "24",
+        "sla_low": "40",
+    }
+    for day in ("mon", "tue", "wed", "thu", "fri"):
+        data[f"{day}_open"], data[f"{day}_close"] = "09:00", "17:00"
+    data["sat_open"], data["sat_close"] = "10:00", "13:30"
+    data["sun_closed"] = "on"
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not None}
+
+
+def test_valid_input_becomes_the_settings_the_service_takes() -> None:
+    form = AgentConfigForm(form_data(), config=_config())
+
+    assert form.is_valid(), form.errors
+    weekdays = {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+    assert form.changes() == {
+        "greeting": "Thanks for calling Alpha.",
+        "persona": "Friendly and brief.",
+        "voice": "espeak",
+        "collect": ["name", "callback_number", "reason", "address"],
+        "categories": ["leak", "heating", "general"],
+        "urgent_keywords": ["flood", "gas smell"],
+        "vocabulary": ["Springfield", "Acme Boilers"],
+        "timezone": "America/New_York",
+        "business_hours": weekdays | {"sat": ["10:00", "13:30"]},
+        "sla_hours": {"urgent": 1.5, "high": 8.0, "normal": 24.0, "low": 40.0},
+    }
+
+
+def test_a_closed_day_ignores_its_times_and_empty_optional_terms_are_allowed() -> None:
+    form = AgentConfigForm(
+        form_data(sat_closed="on", urgent_keywords="", vocabulary=" , ", collect=None), config=_config()
+    )
+
+    assert form.is_valid(), form.errors
+    changes = form.changes()
+    assert "sat" not in changes["business_hours"]
+    assert (changes["urgent_keywords"], changes["vocabulary"]) == ([], [])
+    assert changes["collect"] == ["name", "callback_number", "reason"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field", "messages"),
+    [
+        (
+            {"timezone": "Mars/Olympus_Mons"},
+            "timezone",
+            ["Unknown time zone 'Mars/Olympus_Mons'. Use an IANA name such as Europe/London."],
+        ),
+        ({"timezone": ""}, "timezone", ["This field is required."]),
+        ({"mon_open": "18:00"}, "mon_close", ["Monday: closing time must be after opening time."]),
+        ({"tue_close": "09:00"}, "tue_close", ["Tuesday: closing time must be after opening time."]),
+        (
+            {"wed_close": ""},
+            "wed_close",
+            ["Wednesday: give the opening and closing times, or tick \u201cclosed\u201d."],
+        ),
+        ({"thu_open": "25:00"}, "thu_open", ["Enter a valid time."]),
+        ({"sla_urgent": "-2"}, "sla_urgent", ["Must be more than 0 and at most 2000 hours."]),
+        ({"sla_high": "0"}, "sla_high", ["Must be more than 0 and at most 2000 hours."]),
+        ({"sla_low": "99999"}, "sla_low", ["Must be more than 0 and at most 2000 hours."]),
+        ({"sla_normal": "a day"}, "sla_normal", ["Enter a number of hours."]),
+        ({"sla_normal": ""}, "sla_normal", ["Give the hours for this priority."]),
+        (
+            {"collect": ["name", "shoe_size"]},
+            "collect",
+            ["Select a valid choice. shoe_size is not one of the available choices."],
+        ),
+        ({"categories": " , ,"}, "categories", ["Give at least one category, e.g. general."]),
+        (
+            {"urgent_keywords": "flood, " + "x" * 51},
+            "urgent_keywords",
+            ["Urgent keywords: each entry can be at most 50 characters long."],
+        ),
+        (
+            {"voice": "robot"},
+            "voice",
+            ["Select a valid choice. robot is not one of the available choices."],
+        ),
+    ],
+)
+def test_bad_input_is_reported_on_its_field(overrides, field, messages) -> None:
+    form = AgentConfigForm(form_data(**overrides), config=_config())
+
+    assert not form.is_valid()
+    assert form.errors == {field: messages}
+
+
+def test_the_form_starts_from_the_stored_configuration() -> None:
+    config = AgentConfig(
+        business_name="Alpha",
+        greeting="Hello!",
+        voice="piper",
+        collect=["name", "callback_number", "reason", "email"],
+        categories=["leak", "general"],
+        urgent_keywords=["flood"],
+        vocabulary=["Springfield", "Elm St"],
+        timezone="Europe/London",
+        business_hours={"mon": ["08:30", "16:00"], "sat": ["10:00", "12:00"]},
+        sla_hours={"urgent": 3, "high": 9, "normal": 20, "low": 30},
+    )
+
+    form = AgentConfigForm(config=config)
+
+    assert {name: form[name].value() for name in ("greeting", "voice", "categories", "vocabulary", "timezone")} == {
+        "greeting": "Hello!",
+        "voice": "piper",
+        "categories": "leak, general",
+        "vocabulary": "Springfield, Elm St",
+        "timezone": "Europe/London",
+    }
+    assert [
+        (row.day, row.opens.value(), row.closes.value(), row.closed.value()) for row in form.business_day_rows()
+    ] == [
+        ("mon", "08:30", "16:00", False),
+        ("tue", None, None, True),
+        ("wed", None, None, True),
+        ("thu", None, None, True),
+        ("fri", None, None, True),
+        ("sat", "10:00", "12:00", False),
+        ("sun", None, None, True),
+    ]
+    assert [field.value() for field in form.sla_fields()] == [3, 9, 20, 30]
+    assert [(o.value, o.checked, o.required) for o in form.collect_options()] == [
+        ("name", True, True),
+        ("callback_number", True, True),
+        ("reason", True, True),
+        ("address", False, False),
+        ("email", True, False),
+        ("preferred_time", False, False),
+    ]
+
+
+def test_voice_choices_are_the_registered_speech_engines() -> None:
+    choices = voice_choices()
+
+    assert sorted(name for name, _ in choices) == sorted(TTS_PROVIDERS)
+    assert choices[0][0] == "offline"
+
+
+def test_terms_split_on_commas_semicolons_and_lines() -> None:
+    assert terms_split("leak, heating;drains\ngeneral,, ") == ["leak", " heating", "drains", "general"]
+
+
+def test_faq_entry_form_requires_both_parts_and_limits_their_length() -> None:
+    empty = FaqEntryForm({"question": "  ", "answer": ""})
+    too_long = FaqEntryForm({"question": "q" * 501, "answer": "a" * 2001})
+    good = FaqEntryForm({"question": " Do you work weekends? ", "answer": " Saturdays only. "})
+
+    assert empty.errors == {"question": ["The question is required."], "answer": ["The answer is required."]}
+    assert too_long.errors == {
+        "question": ["Ensure this value has at most 500 characters (it has 501)."],
+        "answer": ["Ensure this value has at most 2000 characters (it has 2001)."],
+    }
+    assert good.is_valid()
+    assert good.cleaned_data == {"question": "Do you work weekends?", "answer": "Saturdays only."}
+
+
+def test_try_form_needs_a_question() -> None:
+    assert FaqTryForm({"question": "   "}).errors == {"question": ["Type a question to try."]}
+    assert FaqTryForm({"question": "When are you open?"}).is_valid()
