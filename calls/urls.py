@@ -2,10 +2,13 @@
 
 from django.urls import URLPattern, URLResolver, path
 
-from calls.views import recording
+from calls.views import analytics, history, recording
 
 app_name = "calls"
 
 urlpatterns: list[URLPattern | URLResolver] = [
+    path("calls/", history.call_list, name="call_list"),
+    path("calls/<int:pk>/", history.call_detail, name="detail"),
     path("calls/<int:pk>/recording", recording.call_recording, name="recording"),
+    path("analytics/", analytics.analytics_page, name="analytics"),
 ]

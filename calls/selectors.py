@@ -1,0 +1,203 @@
+"""Reads for calls: the call history, one call with its transcript and latencies.
+
+The tenant's schema must be active; the tenant is passed to make that explicit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.db.models import (
+    Aggregate,
+    Count,
+    DurationField,
+    Exists,
+    ExpressionWrapper,
+    F,
+    FloatField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.fields.json import KT
+from django.db.models.functions import Coalesce
+
+from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, TurnLatency, Utterance
+from tenants.models import Tenant
+from tickets.models import Ticket
+from voicedesk.tenancy import current_schema
+
+UTC = ZoneInfo("UTC")
+
+# Sort keys of the history, as the page's ``sort`` parameter spells them.
+CALL_SORTS: dict[str, tuple[Any, ...]] = {
+    "-started": (F("started_at").desc(), F("id").desc()),
+    "started": (F("started_at").asc(), F("id").asc()),
+    # Calls never answered have no duration; they go last either way.
+    "-duration": (F("duration").desc(nulls_last=True), F("started_at").desc(), F("id").desc()),
+    "duration": (F("duration").asc(nulls_last=True), F("started_at").desc(), F("id").desc()),
+}
+FIELD_LABELS: dict[str, str] = {
+    "name": "Name",
+    "callback_number": "Callback number",
+    "reason": "Reason",
+    "address": "Address",
+    "email": "Email",
+    "preferred_time": "Preferred time",
+}
+
+
+class Percentile(Aggregate):
+    """PostgreSQL's ``percentile_cont(fraction) WITHIN GROUP (ORDER BY expression)``.
+
+    Continuous: interpolates between the two nearest values, so p95 of
+    100, 200, 300, 400, 500 is 480. Works on numbers and on intervals; the
+    caller names the output field. NULL (``None``) over no rows.
+    """
+
+    function = "PERCENTILE_CONT"
+    name = "Percentile"
+    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
+
+    def __init__(self, expression: Any, *, fraction: float, **extra: Any) -> None:
+        fraction = float(fraction)
+        if not 0.0 <= fraction <= 1.0:
+            raise ValueError(f"percentile fraction must be within [0, 1], not {fraction}")
+        # A validated float, so it can be part of the SQL text safely.
+        super().__init__(expression, fraction=repr(fraction), **extra)
+
+
+def schema_check(*, tenant: Tenant, reader: str) -> None:
+    """Refuse to read when another tenant's schema (or public) is active."""
+    if current_schema() != tenant.schema_name:
+        raise RuntimeError(f"{reader} for {tenant.schema_name} with schema {current_schema()} active")
+
+
+def agent_timezone(*, tenant: Tenant) -> ZoneInfo:
+    """The tenant's local time zone (``AgentConfig.timezone``); UTC when unset or unknown."""
+    schema_check(tenant=tenant, reader="agent_timezone")
+    name = AgentConfig.objects.order_by("id").values_list("timezone", flat=True).first()
+    try:
+        return ZoneInfo(name) if name else UTC
+    except (ZoneInfoNotFoundError, ValueError):
+        return UTC
+
+
+def local_day_start(day: date, tz: ZoneInfo) -> datetime:
+    """The aware instant a local calendar day begins in ``tz``."""
+    return datetime.combine(day, time.min, tzinfo=tz)
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """What the history is narrowed to. Dates are calendar days in the tenant's time zone, both inclusive."""
+
+    q: str = ""
+    status: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    sort: str = "-started"
+
+
+def call_list(*, tenant: Tenant, filters: CallFilters, tz: ZoneInfo) -> QuerySet[Call]:
+    """Calls matching ``filters``, each with ``caller_name``, ``duration``, ``ticket_pk`` and ``turn_count``.
+
+    One query per page whatever the page holds: the ticket comes from a
+    one-to-one join and the turn count from a correlated subquery. The
+    transcript is searched with EXISTS, so a call whose transcript matches
+    several times is still listed once.
+    """
+    schema_check(tenant=tenant, reader="call_list")
+    turns = (
+        TurnLatency.objects.filter(call=OuterRef("pk")).order_by().values("call").annotate(n=Count("id")).values("n")
+    )
+    calls = Call.objects.annotate(
+        caller_name=KT("captured__fields__name"),
+        duration=ExpressionWrapper(F("ended_at") - F("answered_at"), output_field=DurationField()),
+        # A subquery, not the one-to-one join: counting the pages then reads calls only.
+        ticket_pk=Subquery(Ticket.objects.filter(call=OuterRef("pk")).values("pk")[:1], output_field=IntegerField()),
+        turn_count=Coalesce(Subquery(turns, output_field=IntegerField()), Value(0)),
+    ).only(
+        "id",
+        "carrier",
+        "carrier_call_id",
+        "from_number",
+        "status",
+        "end_reason",
+        "started_at",
+        "answered_at",
+        "ended_at",
+    )
+    if filters.q:
+        q = filters.q
+        said = Utterance.objects.filter(call=OuterRef("pk"), text__icontains=q)
+        calls = calls.filter(
+            Q(from_number__icontains=q)
+            | Q(captured__fields__name__icontains=q)
+            | Q(carrier_call_id__icontains=q)
+            | Exists(said)
+        )
+    if filters.status:
+        calls = calls.filter(status=filters.status)
+    if filters.date_from is not None:
+        calls = calls.filter(started_at__gte=local_day_start(filters.date_from, tz))
+    if filters.date_to is not None:
+        calls = calls.filter(started_at__lt=local_day_start(filters.date_to + timedelta(days=1), tz))
+    return calls.order_by(*CALL_SORTS.get(filters.sort, CALL_SORTS["-started"]))
+
+
+def call_get(*, tenant: Tenant, call_id: int) -> Call:
+    """One call with its ticket (``call.ticket`` raises ``Ticket.DoesNotExist`` when there is none).
+
+    Raises ``Call.DoesNotExist`` for an id that is not in this tenant's schema.
+    """
+    schema_check(tenant=tenant, reader="call_get")
+    return Call.objects.select_related("ticket").get(pk=call_id)
+
+
+def call_caller_name(*, call: Call) -> str:
+    """The name the caller gave, or an empty string."""
+    fields = call.captured.get("fields") if isinstance(call.captured, dict) else None
+    name = fields.get("name") if isinstance(fields, dict) else None
+    return str(name) if name else ""
+
+
+def call_captured_fields(*, call: Call) -> list[tuple[str, str]]:
+    """The caller's details the agent captured, as ``(label, value)`` in the order the agent collects them."""
+    fields = call.captured.get("fields") if isinstance(call.captured, dict) else None
+    if not isinstance(fields, dict):
+        return []
+    known = [key for key in COLLECTABLE_FIELDS if key in fields]
+    others = sorted(key for key in fields if key not in COLLECTABLE_FIELDS)
+    return [
+        (FIELD_LABELS.get(key, key.replace("_", " ").capitalize()), str(fields[key]))
+        for key in known + others
+        if fields[key] not in (None, "")
+    ]
+
+
+def call_transcript(*, tenant: Tenant, call: Call) -> QuerySet[Utterance]:
+    """What was said on the call, in the order it was said."""
+    schema_check(tenant=tenant, reader="call_transcript")
+    return Utterance.objects.filter(call=call).order_by("start_s", "id")
+
+
+def call_turn_latencies(*, tenant: Tenant, call: Call) -> QuerySet[TurnLatency]:
+    """The per-turn timings of the call, by turn."""
+    schema_check(tenant=tenant, reader="call_turn_latencies")
+    return TurnLatency.objects.filter(call=call).order_by("turn_index")
+
+
+def call_first_frame_percentiles(*, tenant: Tenant, call: Call) -> dict[str, float | None]:
+    """p50 and p95 (continuous, as PostgreSQL's ``percentile_cont``) of the call's first-frame latency, in ms."""
+    schema_check(tenant=tenant, reader="call_first_frame_percentiles")
+    return TurnLatency.objects.filter(call=call).aggregate(
+        p50=Percentile("first_frame_ms", fraction=0.5, output_field=FloatField()),
+        p95=Percentile("first_frame_ms", fraction=0.95, output_field=FloatField()),
+    )

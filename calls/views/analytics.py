@@ -1,0 +1,112 @@
+"""The analytics page: parse the period, check access, call the analytics selectors, shape the charts' data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from calls import analytics, selectors
+from calls.views.history import TenantRequest
+from tenants.models import Membership
+from tenants.permissions import role_required
+
+
+class PeriodForm(forms.Form):
+    days = forms.ChoiceField(
+        label="Period",
+        required=False,
+        choices=[(str(days), f"Last {days} days") for days in analytics.PERIOD_DAYS],
+    )
+
+    def period_days(self) -> int:
+        value: str = self.cleaned_data["days"]
+        return int(value) if value else analytics.DEFAULT_PERIOD_DAYS
+
+
+def span_label(seconds: float | None) -> str:
+    """A length of time for people: ``45 s``, ``3 min 20 s``, ``5 h 10 min``, ``2 d 4 h``; an em dash for none."""
+    if seconds is None:
+        return "—"
+    total = max(round(seconds), 0)
+    days, rest = divmod(total, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    if minutes:
+        return f"{minutes} min {secs} s"
+    return f"{secs} s"
+
+
+def percent_label(ratio: float | None) -> str:
+    return "—" if ratio is None else f"{ratio * 100:.0f}%"
+
+
+def chart_data(summary: dict[str, Any]) -> dict[str, Any]:
+    """What ``static/js/analytics.js`` draws, passed with ``json_script``."""
+    days = summary["calls_per_day"]
+    return {
+        "callsPerDay": {
+            "labels": [row["day"].isoformat() for row in days],
+            "completed": [row["completed"] for row in days],
+            "abandoned": [row["abandoned"] for row in days],
+            "handleSeconds": [
+                None if row["handle_seconds"] is None else round(row["handle_seconds"], 1) for row in days
+            ],
+        },
+        "ticketsByCategory": {
+            "labels": [row["label"] for row in summary["tickets_by_category"]],
+            "counts": [row["count"] for row in summary["tickets_by_category"]],
+        },
+        "ticketsByPriority": {
+            "labels": [row["label"] for row in summary["tickets_by_priority"]],
+            "counts": [row["count"] for row in summary["tickets_by_priority"]],
+        },
+        "latency": {
+            "labels": [stage["label"] for stage in summary["latency"]["stages"]],
+            "p50": [stage["p50"] for stage in summary["latency"]["stages"]],
+            "p95": [stage["p95"] for stage in summary["latency"]["stages"]],
+        },
+    }
+
+
+@require_GET
+@role_required(Membership.Role.AGENT)
+def analytics_page(request: TenantRequest) -> HttpResponse:
+    """Calls, tickets, callbacks, FAQ coverage and response latency over the last 7, 30 or 90 days."""
+    form = PeriodForm(request.GET)
+    context: dict[str, Any] = {"form": form, "periods": analytics.PERIOD_DAYS}
+    status = 200
+    if form.is_valid():
+        tenant = request.tenant
+        tz = selectors.agent_timezone(tenant=tenant)
+        period = analytics.analytics_period(days=form.period_days(), tz=tz)
+        summary = analytics.analytics_summary(tenant=tenant, period=period)
+        calls_total = sum(row["total"] for row in summary["calls_per_day"])
+        context |= {
+            "period": period,
+            "summary": summary,
+            "charts": chart_data(summary),
+            "calls_total": calls_total,
+            "calls_completed": sum(row["completed"] for row in summary["calls_per_day"]),
+            "calls_abandoned": sum(row["abandoned"] for row in summary["calls_per_day"]),
+            "tickets_total": sum(row["count"] for row in summary["tickets_by_priority"]),
+            "labels": {
+                "handle_time": span_label(summary["handle_time"]["average_seconds"]),
+                "resolution_median": span_label(summary["resolution"]["median_seconds"]),
+                "resolution_average": span_label(summary["resolution"]["average_seconds"]),
+                "callback_rate": percent_label(summary["callbacks"]["success_rate"]),
+                "faq_rate": percent_label(summary["faq"]["rate"]),
+            },
+            "day_rows": [row | {"handle_label": span_label(row["handle_seconds"])} for row in summary["calls_per_day"]],
+        }
+    else:
+        status = 400
+    template = "calls/_analytics_body.html" if request.htmx else "calls/analytics.html"
+    return render(request, template, context, status=status)
