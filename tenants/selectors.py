@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+
 import phonenumbers
 from django.db.models import QuerySet
 
-from tenants.models import Membership, PhoneNumber, Tenant, User
+from tenants.models import ApiKey, Membership, PhoneNumber, Tenant, User
 
 
 def tenant_membership_get(*, user: User, tenant: Tenant) -> Membership | None:
@@ -26,3 +30,30 @@ def tenant_for_phone_number(*, number: str) -> Tenant | None:
         return None
     phone = PhoneNumber.objects.select_related("tenant").filter(e164=e164).first()
     return phone.tenant if phone is not None else None
+
+
+_API_KEY_RE = re.compile(r"^vd_([0-9a-f]{8})_([A-Za-z0-9_-]{20,100})$")
+# Compared against when no key has the prefix, so an unknown prefix takes as long as a wrong secret.
+_API_KEY_DUMMY_HASH = hashlib.sha256(b"no such key").hexdigest()
+
+
+def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
+    """The tenant's keys, newest first, revoked ones included (they show when they were revoked)."""
+    return ApiKey.objects.filter(tenant=tenant).select_related("created_by").order_by("-created_at", "-id")
+
+
+def api_key_verify(*, raw_key: str) -> ApiKey | None:
+    """The key whose secret ``raw_key`` carries, whatever its tenant or state; ``None`` if none matches.
+
+    The caller decides what a revoked key or another tenant's key means.
+    """
+    match = _API_KEY_RE.match(raw_key.strip())
+    if match is None:
+        return None
+    prefix, secret = match.groups()
+    key = ApiKey.objects.select_related("tenant", "created_by").filter(prefix=prefix).first()
+    supplied = hashlib.sha256(secret.encode()).hexdigest()
+    expected = key.hashed if key is not None else _API_KEY_DUMMY_HASH
+    if not hmac.compare_digest(supplied, expected) or key is None:
+        return None
+    return key

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
+from datetime import datetime, timedelta
 from typing import Any
 
 import phonenumbers
 import structlog
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
 from django_tenants.utils import schema_context, tenant_context
 
-from tenants.models import AuditEvent, Domain, Membership, PhoneNumber, Tenant, User
+from tenants.models import ApiKey, AuditEvent, Domain, Membership, PhoneNumber, Tenant, User
 
 logger = structlog.get_logger(__name__)
 
@@ -141,3 +146,83 @@ def phone_number_register(*, tenant: Tenant, number: str, label: str = "", actor
     except IntegrityError as exc:
         raise ValidationError(f"{e164} already belongs to another business.", code="number_taken") from exc
     return phone
+
+
+# Keys look like ``vd_<8 hex>_<43 url-safe characters>``: the prefix finds
+# the row, the secret (256 random bits) is stored as its SHA-256 only. A
+# fast hash is enough for a secret this long; a slow one would cost every
+# API request.
+API_KEY_PREFIX = "vd"
+API_KEY_PREFIX_BYTES = 4
+API_KEY_SECRET_BYTES = 32
+API_KEY_NAME_MAX_LENGTH = 100
+
+
+def _api_key_secret_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def api_key_create(*, tenant: Tenant, actor: User, name: str) -> tuple[ApiKey, str]:
+    """Make a named API key for ``tenant``; return it and the full key, which is never stored.
+
+    Only admins and owners make keys: a key acts with its creator's rights,
+    and stops working when the creator is no longer an admin or owner.
+    """
+    from tenants.permissions import membership_has_role
+
+    name = " ".join(name.split())
+    if not name:
+        raise ValidationError("Give the key a name, e.g. the system that will use it.", code="name_required")
+    if len(name) > API_KEY_NAME_MAX_LENGTH:
+        raise ValidationError(f"Use at most {API_KEY_NAME_MAX_LENGTH} characters for the name.", code="name_too_long")
+    membership = Membership.objects.filter(user=actor, tenant=tenant).first()
+    if not membership_has_role(membership, Membership.Role.ADMIN):
+        raise PermissionDenied("Only admins and owners can make API keys.")
+    for _attempt in range(5):
+        # 32 random bits of prefix: a clash is rare, and the unique index turns it into a retry.
+        prefix = secrets.token_hex(API_KEY_PREFIX_BYTES)
+        secret = secrets.token_urlsafe(API_KEY_SECRET_BYTES)
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    tenant=tenant, name=name, prefix=prefix, hashed=_api_key_secret_hash(secret), created_by=actor
+                )
+                audit_event_record(action="api_key.created", actor=actor, tenant=tenant, name=name, prefix=prefix)
+        except IntegrityError:
+            continue
+        logger.info("api_key_created", tenant=tenant.schema_name, prefix=prefix)
+        return key, f"{API_KEY_PREFIX}_{prefix}_{secret}"
+    raise RuntimeError("Could not find a free API key prefix.")
+
+
+def api_key_revoke(*, tenant: Tenant, key_id: int, actor: User | None) -> ApiKey:
+    """Stop ``key_id`` working at once. Revoking a revoked key changes nothing.
+
+    Raises ``ApiKey.DoesNotExist`` for a key of another tenant, so callers answer 404.
+    """
+    with transaction.atomic():
+        key = ApiKey.objects.select_for_update().get(pk=key_id, tenant=tenant)
+        if key.revoked_at is not None:
+            return key
+        key.revoked_at = timezone.now()
+        key.save(update_fields=["revoked_at"])
+        audit_event_record(action="api_key.revoked", actor=actor, tenant=tenant, name=key.name, prefix=key.prefix)
+    logger.info("api_key_revoked", tenant=tenant.schema_name, prefix=key.prefix)
+    return key
+
+
+API_KEY_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def api_key_used_mark(*, key: ApiKey, now: datetime | None = None) -> None:
+    """Record that ``key`` was used, at most once a minute: a busy integration must not write on every request.
+
+    The conditional update also keeps concurrent requests from writing twice.
+    """
+    now = now or timezone.now()
+    if key.last_used_at is not None and now - key.last_used_at < API_KEY_TOUCH_INTERVAL:
+        return
+    ApiKey.objects.filter(pk=key.pk).filter(
+        Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - API_KEY_TOUCH_INTERVAL)
+    ).update(last_used_at=now)
+    key.last_used_at = now

@@ -1,12 +1,19 @@
-"""Public home page and the tenant dashboard."""
+"""Public home page, the tenant dashboard and the API key page."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.cache import patch_cache_control
+from django.views.decorators.http import require_http_methods, require_POST
 
-from tenants.selectors import tenant_list_for_user
+from tenants.models import ApiKey, Membership
+from tenants.permissions import role_required
+from tenants.selectors import api_key_list, tenant_list_for_user
+from tenants.services import API_KEY_NAME_MAX_LENGTH, api_key_create, api_key_revoke
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -21,3 +28,48 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
     counts = dashboard_counts(tenant=request.tenant)  # type: ignore[attr-defined]
     return render(request, "tenants/dashboard.html", {"counts": counts, "membership": request.membership})  # type: ignore[attr-defined]
+
+
+@role_required(Membership.Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def api_key_page(request: HttpRequest) -> HttpResponse:
+    """List the business's API keys; POST makes one and shows its full key, this once only."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    created: tuple[ApiKey, str] | None = None
+    error = ""
+    name = ""
+    if request.method == "POST":
+        name = request.POST.get("name", "")
+        try:
+            created = api_key_create(tenant=tenant, actor=request.user, name=name)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            name = ""
+    context = {
+        "keys": api_key_list(tenant=tenant),
+        "created_key": created[0] if created else None,
+        "plaintext": created[1] if created else "",
+        "error": error,
+        "name": name,
+        "name_max_length": API_KEY_NAME_MAX_LENGTH,
+    }
+    template = "tenants/api_keys_panel.html" if request.htmx else "tenants/api_keys.html"  # type: ignore[attr-defined]
+    response = render(request, template, context)
+    # The page may carry a full key: no cache may keep it.
+    patch_cache_control(response, no_store=True, private=True)
+    return response
+
+
+@role_required(Membership.Role.ADMIN)
+@require_POST
+def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Revoke a key at once; htmx gets the key's updated table row."""
+    try:
+        key = api_key_revoke(tenant=request.tenant, key_id=pk, actor=request.user)  # type: ignore[attr-defined,arg-type]
+    except ApiKey.DoesNotExist as exc:
+        raise Http404("No such key.") from exc
+    if request.htmx:  # type: ignore[attr-defined]
+        return render(request, "tenants/api_keys_row.html", {"key": key, "just_revoked": True})
+    messages.success(request, f"The key “{key.name}” is revoked.")
+    return redirect("api_keys:list")

@@ -21,6 +21,9 @@ def test_shared_and_tenant_apps_are_exactly_these() -> None:
         "django_dramatiq",
         "dramatiq_crontab",
         "rest_framework",
+        "django_filters",
+        "drf_spectacular",
+        "drf_spectacular_sidecar",
         "channels",
         "django_htmx",
     ]

@@ -39,6 +39,9 @@ SHARED_APPS = [
     "django_dramatiq",
     "dramatiq_crontab",
     "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_htmx",
 ]
@@ -185,9 +188,54 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 
+# The REST API on tenant hosts (voicedesk/api). API keys come first so an
+# anonymous request gets 401 with a Bearer challenge; signed-in members use
+# their session (with CSRF).
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "voicedesk.api.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["voicedesk.api.permissions.IsTenantMember"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "voicedesk.api.pagination.ApiPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+    ],
+    "DEFAULT_THROTTLE_CLASSES": ["voicedesk.api.throttling.ApiRateThrottle"],
+    # Per API key, else per user, per tenant; exports are heavier, so they have their own budget.
+    "DEFAULT_THROTTLE_RATES": {
+        "api": env("API_RATE", default="600/minute"),
+        "export": env("API_EXPORT_RATE", default="30/hour"),
+    },
+    "EXCEPTION_HANDLER": "voicedesk.api.exceptions.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "VoiceDesk API",
+    "DESCRIPTION": (
+        "Tickets, callbacks, calls, the FAQ and the agent's configuration of one business. "
+        "Call it on the business's own host with `Authorization: Bearer <API key>` "
+        '(Settings → API keys), or signed in. Errors use one format: `{"detail": ...}`, '
+        "or field → messages for invalid input."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["voicedesk.api.permissions.IsTenantMember"],
+    "ENUM_NAME_OVERRIDES": {
+        "TicketStatusEnum": "tickets.models.Ticket.Status",
+        "CallStatusEnum": "calls.models.Call.Status",
+    },
+    # Swagger UI from our own static files (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Twilio Media Streams: the auth token signs webhooks. Its absence disables the
