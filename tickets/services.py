@@ -273,16 +273,20 @@ def ticket_update(*, ticket_id: int, actor: User | None, **changes: Any) -> Tick
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
         now = timezone.now()
         audit: list[TicketChange] = []
-        for field, new in changes.items():
+        resumed = timedelta(0)
+        # Status first: a priority change in the same request must see a pause it ends.
+        for field, new in sorted(changes.items(), key=lambda item: item[0] != "status"):
             old = getattr(ticket, field)
             if old == new:
                 continue
             if field == "status":
-                _status_apply(ticket, new, now)
+                resumed = _status_apply(ticket, new, now)
             elif field == "priority":
-                due = ticket_sla_due(priority=new, start=ticket.created_at)
-                if ticket.sla_paused_at is not None and due is not None:
-                    due += now - ticket.sla_paused_at
+                due = ticket_sla_due(priority=new, start=_sla_start(ticket))
+                if due is not None:
+                    # Pauses already over stay counted; a pause still running is
+                    # added when the ticket leaves pending, not twice.
+                    due += _sla_pauses(ticket) + resumed
                 audit.append(_change(ticket, actor, "due_at", ticket.due_at, due))
                 ticket.due_at = due
             setattr(ticket, field, new)
@@ -295,25 +299,52 @@ def ticket_update(*, ticket_id: int, actor: User | None, **changes: Any) -> Tick
     return ticket
 
 
-def _status_apply(ticket: Ticket, new: str, now: datetime) -> None:
+def _status_apply(ticket: Ticket, new: str, now: datetime) -> timedelta:
+    """Move ``ticket`` to status ``new`` (not saved); returns the SLA pause this ends, if any."""
     if new not in STATUS_FLOW[ticket.status]:
         raise TicketError(
             f"A {ticket.get_status_display().lower()} ticket cannot become {Ticket.Status(new).label.lower()}."
         )
+    resumed = timedelta(0)
     if ticket.status == Ticket.Status.PENDING and ticket.sla_paused_at is not None:
+        resumed = now - ticket.sla_paused_at
         if ticket.due_at is not None:
-            ticket.due_at += now - ticket.sla_paused_at
+            ticket.due_at += resumed
         ticket.sla_paused_at = None
     if new == Ticket.Status.PENDING:
         ticket.sla_paused_at = now
     ticket.resolved_at = now if new in CLOSED_STATUSES else None
+    return resumed
+
+
+def _sla_start(ticket: Ticket) -> datetime:
+    """When the SLA clock started: the call for phone tickets, else the ticket's creation."""
+    if ticket.call_id is not None:
+        started = Call.objects.filter(pk=ticket.call_id).values_list("started_at", flat=True).first()
+        if started is not None:
+            return started
+    return ticket.created_at
+
+
+def _sla_pauses(ticket: Ticket) -> timedelta:
+    """How long the ticket was pending in pauses that are over, from its status audit rows."""
+    total = timedelta(0)
+    paused_at: datetime | None = None
+    rows = TicketChange.objects.filter(ticket=ticket, field="status").order_by("created_at", "id")
+    for new, at in rows.values_list("new_value", "created_at"):
+        if new == Ticket.Status.PENDING:
+            paused_at = paused_at or at
+        elif paused_at is not None:
+            total += at - paused_at
+            paused_at = None
+    return total
 
 
 def ticket_assign(*, ticket_id: int, actor: User | None, assignee: User | None) -> Ticket:
     """Give the ticket to a member of the business, or to nobody."""
     _assignee_check(assignee)
     with transaction.atomic():
-        ticket = Ticket.objects.select_for_update().select_related("assignee").get(pk=ticket_id)
+        ticket = Ticket.objects.select_for_update(of=("self",)).select_related("assignee").get(pk=ticket_id)
         if ticket.assignee_id == (assignee.pk if assignee else None):
             return ticket
         old = ticket.assignee
@@ -384,7 +415,8 @@ def callback_outcome_log(
 ) -> Callback:
     """Log one attempt. Reached or wrong number completes the callback; otherwise
     it stays in the queue, due at ``reschedule_at`` when given. ``resolve_ticket``
-    also resolves the ticket (through ``ticket_update``, with its audit row).
+    completes the callback and resolves the ticket (through ``ticket_update``,
+    with its audit row); it cannot go with a reschedule.
     """
     if outcome not in Callback.Outcome.values or outcome == Callback.Outcome.PENDING:
         raise TicketError(f"Unknown callback outcome {outcome!r}.")
@@ -395,6 +427,9 @@ def callback_outcome_log(
             raise TicketError("A callback can only be rescheduled to a time in the future.")
         if outcome in FINAL_OUTCOMES:
             raise TicketError("A callback that reached the caller or a wrong number cannot be rescheduled.")
+        if resolve_ticket:
+            # A resolved ticket would leave a callback in the queue that nobody needs.
+            raise TicketError("Either reschedule the callback or resolve the ticket, not both.")
     with transaction.atomic():
         callback = Callback.objects.select_for_update().select_related("ticket").get(pk=callback_id)
         if callback.completed_at is not None:
@@ -405,7 +440,7 @@ def callback_outcome_log(
         callback.outcome = outcome
         callback.last_attempt_at = now
         audit = [_change(callback.ticket, actor, "callback_outcome", "", Callback.Outcome(outcome).label)]
-        if outcome in FINAL_OUTCOMES or (resolve_ticket and reschedule_at is None):
+        if outcome in FINAL_OUTCOMES or resolve_ticket:
             callback.completed_at = now
         elif reschedule_at is not None:
             audit.append(_change(callback.ticket, actor, "callback_due_at", callback.due_at, reschedule_at))

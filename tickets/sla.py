@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -56,14 +56,17 @@ def sla_due_at(*, start: datetime, hours: float, business_hours: object, timezon
     zone = timezone_validate(timezone_name)
     local = start.astimezone(zone)
     day = local.date()
+    instant = start.astimezone(UTC)
     # A week always holds at least one business span, so this terminates;
     # the bound guards against absurd SLA values.
     for _ in range(366 * 20):
         span = spans.get(WEEKDAYS[day.weekday()])
         if span is not None:
-            opens = datetime.combine(day, span[0], zone)
-            closes = datetime.combine(day, span[1], zone)
-            begin = max(opens, local)
+            # Arithmetic in UTC: within one zone Python subtracts wall-clock
+            # times, which is an hour off on the days clocks change.
+            opens = datetime.combine(day, span[0], zone).astimezone(UTC)
+            closes = datetime.combine(day, span[1], zone).astimezone(UTC)
+            begin = max(opens, instant)
             if begin < closes:
                 available = closes - begin
                 if remaining <= available:

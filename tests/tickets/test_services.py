@@ -1,13 +1,38 @@
+import threading
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection, transaction
 from django.utils import timezone
+from django_tenants.utils import tenant_context
 
-from calls.models import FaqEntry
-from tests.factories import CallFactory, outcome
-from tickets.models import Callback, Ticket, TicketChange, UnansweredQuestion
-from tickets.services import ticket_create_from_call
+from calls.models import Call, FaqEntry
+from tenants.models import User
+from tests.factories import (
+    CallbackFactory,
+    CallFactory,
+    MembershipFactory,
+    TicketFactory,
+    UnansweredQuestionFactory,
+    UserFactory,
+    outcome,
+)
+from tickets.models import STATUS_FLOW, Callback, CallbackAttempt, Ticket, TicketChange, TicketNote, UnansweredQuestion
+from tickets.services import (
+    TicketError,
+    callback_next,
+    callback_outcome_log,
+    tags_normalize,
+    ticket_assign,
+    ticket_create,
+    ticket_create_from_call,
+    ticket_note_add,
+    ticket_update,
+    unanswered_question_dismiss,
+    unanswered_question_to_faq,
+)
 
 # Monday 25 November 2030, 10:00 UTC: inside the default business hours (Mon-Fri 09:00-17:00 UTC).
 MONDAY_10 = datetime(2030, 11, 25, 10, 0, tzinfo=UTC)
@@ -94,3 +119,673 @@ def test_human_request_queues_a_prioritised_callback_to_the_caller_id(in_tenant_
     )
     # Around the clock, not at Monday's opening.
     assert callback.due_at == timezone.now() + timedelta(hours=hours)
+
+
+# --- Shared helpers for the service tests below ------------------------------------------------------------------
+
+
+@pytest.fixture
+def events(monkeypatch) -> list[tuple[str, dict[str, Any]]]:
+    """The live events the services register, in order."""
+    sent: list[tuple[str, dict[str, Any]]] = []
+    monkeypatch.setattr("tickets.services.helpdesk_event_publish", lambda *, kind, data: sent.append((kind, data)))
+    return sent
+
+
+@pytest.fixture
+def agent(tenant_a) -> User:
+    return MembershipFactory(tenant=tenant_a.tenant, role="agent", user__email="agent@alpha.test").user
+
+
+def _audit(ticket: Ticket) -> list[tuple[str | None, str, str, str]]:
+    return [
+        (change.actor.email if change.actor else None, change.field, change.old_value, change.new_value)
+        for change in TicketChange.objects.filter(ticket=ticket).select_related("actor").order_by("id")
+    ]
+
+
+def _at(hour: int, minute: int = 0, day: int = 25) -> datetime:
+    return datetime(2030, 11, day, hour, minute, tzinfo=UTC)
+
+
+# --- ticket_create -----------------------------------------------------------------------------------------------
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_ticket_create_sets_the_sla_and_writes_the_audit_row(in_tenant_a, agent, events) -> None:
+    ticket = ticket_create(
+        actor=in_tenant_a.owner,
+        subject="  Boiler makes a noise  ",
+        caller_name="Ann Lee",
+        email="ann@example.com",
+        tags=[" VIP ", "vip", "Repeat  caller"],
+        priority="high",
+        assignee=agent,
+    )
+
+    ticket.refresh_from_db()
+    assert (ticket.subject, ticket.category, ticket.tags, ticket.source, ticket.status) == (
+        "Boiler makes a noise",
+        "general",
+        ["vip", "repeat caller"],
+        "web",
+        "new",
+    )
+    assert ticket.assignee == agent
+    # High: 8 business hours, 7 on Monday and 1 on Tuesday.
+    assert ticket.due_at == _at(10, day=26)
+    assert _audit(ticket) == [("owner@alpha.test", "created", "", "new")]
+    assert events == [
+        (
+            "ticket.created",
+            {
+                "ticket_id": ticket.pk,
+                "number": f"T-{ticket.pk}",
+                "subject": "Boiler makes a noise",
+                "status": "new",
+                "priority": "high",
+            },
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"subject": "   "}, "A ticket needs a subject."),
+        ({"subject": "Noise", "priority": "whenever"}, "Unknown priority 'whenever'."),
+        ({"subject": "Noise", "source": "fax"}, "Unknown source 'fax'."),
+        ({"subject": "Noise", "tags": ["x" * 51]}, "Tags can be at most 50 characters long."),
+    ],
+)
+def test_ticket_create_refuses_bad_input(in_tenant_a, events, kwargs: dict[str, Any], message: str) -> None:
+    with pytest.raises(TicketError) as error:
+        ticket_create(actor=in_tenant_a.owner, **kwargs)
+
+    assert str(error.value) == message
+    assert (Ticket.objects.count(), TicketChange.objects.count(), events) == (0, 0, [])
+
+
+def test_ticket_create_refuses_an_assignee_of_another_business(in_tenant_a, tenant_b, events) -> None:
+    with pytest.raises(TicketError, match=r"^The assignee must be a member of this business\.$"):
+        ticket_create(actor=in_tenant_a.owner, subject="Noise", assignee=tenant_b.owner)
+
+    assert (Ticket.objects.count(), events) == (0, [])
+
+
+def test_tags_normalize_trims_lowercases_and_deduplicates() -> None:
+    assert tags_normalize(["  Hot  Water ", "hot water", "", "VIP", " "]) == ["hot water", "vip"]
+
+
+# --- ticket_update: status flow ----------------------------------------------------------------------------------
+
+TRANSITIONS = [(old, new) for old in Ticket.Status.values for new in Ticket.Status.values if old != new]
+
+
+@pytest.mark.parametrize(("old", "new"), TRANSITIONS)
+def test_status_changes_follow_the_flow(in_tenant_a, events, old: str, new: str) -> None:
+    ticket = TicketFactory(status=old)
+
+    if new in STATUS_FLOW[old]:
+        updated = ticket_update(ticket_id=ticket.pk, actor=in_tenant_a.owner, status=new)
+        assert Ticket.objects.get(pk=ticket.pk).status == updated.status == new
+        assert _audit(ticket) == [("owner@alpha.test", "status", old, new)]
+        assert [kind for kind, _ in events] == ["ticket.updated"]
+    else:
+        with pytest.raises(TicketError) as error:
+            ticket_update(ticket_id=ticket.pk, actor=in_tenant_a.owner, status=new)
+        old_label, new_label = Ticket.Status(old).label.lower(), Ticket.Status(new).label.lower()
+        assert str(error.value) == f"A {old_label} ticket cannot become {new_label}."
+        assert Ticket.objects.get(pk=ticket.pk).status == old
+        assert (_audit(ticket), events) == ([], [])
+
+
+def test_closed_is_final_and_open_to_closed_is_allowed() -> None:
+    # The table itself, as the help desk promises it.
+    assert STATUS_FLOW["closed"] == frozenset()
+    assert STATUS_FLOW["new"] == {"open", "pending", "resolved", "closed"}
+    assert STATUS_FLOW["resolved"] == {"open", "closed"}
+
+
+def test_resolving_sets_resolved_at_and_reopening_clears_it(in_tenant_a) -> None:
+    ticket = TicketFactory(status="open")
+
+    with time_machine.travel(MONDAY_10, tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="resolved")
+    assert Ticket.objects.get(pk=ticket.pk).resolved_at == MONDAY_10
+
+    ticket_update(ticket_id=ticket.pk, actor=None, status="open")
+    assert Ticket.objects.get(pk=ticket.pk).resolved_at is None
+    assert [(a, f, o, n) for a, f, o, n in _audit(ticket)] == [
+        (None, "status", "open", "resolved"),
+        (None, "status", "resolved", "open"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"status": "archived"}, "Unknown status 'archived'."),
+        ({"priority": "asap"}, "Unknown priority 'asap'."),
+        ({"subject": "  "}, "A ticket needs a subject."),
+        ({"assignee": 1}, "These ticket fields cannot be changed here: assignee."),
+        ({"due_at": None, "call": None}, "These ticket fields cannot be changed here: call, due_at."),
+        ({"tags": ["ok", "y" * 60]}, "Tags can be at most 50 characters long."),
+    ],
+)
+def test_ticket_update_refuses_bad_changes(in_tenant_a, events, changes: dict[str, Any], message: str) -> None:
+    ticket = TicketFactory(subject="Leak", status="new", priority="normal")
+    before = Ticket.objects.values().get(pk=ticket.pk)
+
+    with pytest.raises(TicketError) as error:
+        ticket_update(ticket_id=ticket.pk, actor=in_tenant_a.owner, **changes)
+
+    assert str(error.value) == message
+    assert Ticket.objects.values().get(pk=ticket.pk) == before
+    assert (_audit(ticket), events) == ([], [])
+
+
+def test_a_refused_status_rolls_back_the_other_changes_of_the_request(in_tenant_a) -> None:
+    ticket = TicketFactory(subject="Leak", status="closed")
+
+    with pytest.raises(TicketError):
+        ticket_update(ticket_id=ticket.pk, actor=None, subject="Flood", status="open")
+
+    assert Ticket.objects.get(pk=ticket.pk).subject == "Leak"
+    assert _audit(ticket) == []
+
+
+def test_ticket_update_of_a_missing_ticket_raises_does_not_exist(in_tenant_a) -> None:
+    with pytest.raises(Ticket.DoesNotExist):
+        ticket_update(ticket_id=987654, actor=None, status="open")
+
+
+# --- ticket_update: audit rows -----------------------------------------------------------------------------------
+
+
+def test_one_audit_row_per_changed_field_with_actor_old_and_new(in_tenant_a, agent, events) -> None:
+    ticket = TicketFactory(subject="Leak", category="leak", tags=["vip"], caller_name="Ann", email="")
+
+    ticket_update(
+        ticket_id=ticket.pk,
+        actor=agent,
+        subject="Leak under sink",
+        category="leak",  # unchanged: no row
+        tags=["VIP", "Landlord"],
+        caller_name="Ann",  # unchanged
+        email="ann@example.com",
+    )
+
+    ticket.refresh_from_db()
+    assert (ticket.subject, ticket.tags, ticket.email) == ("Leak under sink", ["vip", "landlord"], "ann@example.com")
+    assert _audit(ticket) == [
+        ("agent@alpha.test", "subject", "Leak", "Leak under sink"),
+        ("agent@alpha.test", "tags", "vip", "vip, landlord"),
+        ("agent@alpha.test", "email", "", "ann@example.com"),
+    ]
+    assert events == [
+        (
+            "ticket.updated",
+            {
+                "ticket_id": ticket.pk,
+                "number": ticket.number,
+                "subject": "Leak under sink",
+                "status": "new",
+                "priority": "normal",
+            },
+        )
+    ]
+
+
+def test_no_audit_row_and_no_save_when_nothing_changed(in_tenant_a, events) -> None:
+    ticket = TicketFactory(subject="Leak", tags=["vip"], status="open")
+    updated_at = Ticket.objects.get(pk=ticket.pk).updated_at
+
+    ticket_update(ticket_id=ticket.pk, actor=in_tenant_a.owner, subject=" Leak ", tags=["VIP"], status="open")
+
+    assert Ticket.objects.get(pk=ticket.pk).updated_at == updated_at
+    assert (_audit(ticket), events) == ([], [])
+
+
+# --- ticket_update: SLA ------------------------------------------------------------------------------------------
+
+
+def _ticket_at_monday_10(priority: str = "normal") -> Ticket:
+    with time_machine.travel(MONDAY_10, tick=False):
+        return ticket_create(actor=None, subject="Leak", priority=priority)
+
+
+def test_pending_pauses_the_sla_and_leaving_pending_moves_due_by_the_pause(in_tenant_a) -> None:
+    ticket = _ticket_at_monday_10()
+    assert ticket.due_at == _at(10, day=28)  # 24 business hours: Thursday 10:00
+
+    with time_machine.travel(_at(11), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="pending")
+    paused = Ticket.objects.get(pk=ticket.pk)
+    assert (paused.sla_paused_at, paused.due_at) == (_at(11), _at(10, day=28))
+    # A paused ticket is never overdue, even long past its due time.
+    with time_machine.travel(_at(12, day=29), tick=False):
+        assert paused.is_overdue is False
+
+    with time_machine.travel(_at(14), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="open")
+    resumed = Ticket.objects.get(pk=ticket.pk)
+    assert (resumed.sla_paused_at, resumed.due_at) == (None, _at(13, day=28))
+
+
+def test_pending_straight_to_resolved_also_ends_the_pause(in_tenant_a) -> None:
+    ticket = _ticket_at_monday_10()
+    with time_machine.travel(_at(11), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="pending")
+    with time_machine.travel(_at(12), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="resolved")
+
+    ticket.refresh_from_db()
+    assert (ticket.sla_paused_at, ticket.due_at, ticket.resolved_at) == (None, _at(11, day=28), _at(12))
+
+
+def test_priority_change_recomputes_due_and_writes_both_audit_rows(in_tenant_a, agent) -> None:
+    ticket = _ticket_at_monday_10()
+
+    with time_machine.travel(_at(11), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=agent, priority="urgent")
+
+    ticket.refresh_from_db()
+    assert ticket.due_at == _at(12)  # 2 business hours from the ticket's start
+    assert _audit(ticket) == [
+        (None, "created", "", "new"),
+        ("agent@alpha.test", "due_at", "2030-11-28T10:00:00+00:00", "2030-11-25T12:00:00+00:00"),
+        ("agent@alpha.test", "priority", "normal", "urgent"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("priority", "due"),
+    [
+        ("high", datetime(2030, 11, 26, 10, 0, tzinfo=UTC)),  # 8 h: Tuesday 10:00
+        ("low", datetime(2030, 12, 2, 10, 0, tzinfo=UTC)),  # 40 h: next Monday 10:00
+        ("normal", datetime(2030, 11, 28, 10, 0, tzinfo=UTC)),  # unchanged: no new due time
+    ],
+)
+def test_priority_due_times_follow_the_default_sla_hours(in_tenant_a, priority: str, due: datetime) -> None:
+    ticket = _ticket_at_monday_10()
+
+    ticket_update(ticket_id=ticket.pk, actor=None, priority=priority)
+
+    assert Ticket.objects.get(pk=ticket.pk).due_at == due
+
+
+def test_priority_change_keeps_the_time_of_earlier_pauses(in_tenant_a) -> None:
+    ticket = _ticket_at_monday_10()
+    with time_machine.travel(_at(11), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="pending")
+    with time_machine.travel(_at(14), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="open")
+
+    with time_machine.travel(_at(15), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, priority="high")
+
+    # High is due Tuesday 10:00; the three hours pending on Monday still count.
+    assert Ticket.objects.get(pk=ticket.pk).due_at == _at(13, day=26)
+
+
+def test_priority_change_while_pending_does_not_count_the_pause_twice(in_tenant_a) -> None:
+    ticket = _ticket_at_monday_10()
+    with time_machine.travel(_at(11), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="pending")
+    with time_machine.travel(_at(12), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, priority="urgent")
+    assert Ticket.objects.get(pk=ticket.pk).due_at == _at(12)
+
+    with time_machine.travel(_at(13), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="open")
+
+    # Urgent: due 12:00, moved by the two hours pending (11:00-13:00).
+    assert Ticket.objects.get(pk=ticket.pk).due_at == _at(14)
+
+
+def test_leaving_pending_and_changing_priority_at_once_counts_the_pause(in_tenant_a) -> None:
+    ticket = _ticket_at_monday_10()
+    with time_machine.travel(_at(11), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, status="pending")
+
+    with time_machine.travel(_at(13), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, priority="urgent", status="open")
+
+    ticket.refresh_from_db()
+    assert (ticket.status, ticket.priority, ticket.sla_paused_at, ticket.due_at) == ("open", "urgent", None, _at(14))
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_phone_ticket_sla_starts_when_the_call_started(in_tenant_a) -> None:
+    call = CallFactory(captured=outcome(callback_requested=False))
+    Call.objects.filter(pk=call.pk).update(started_at=_at(9, 30))
+    ticket = ticket_create_from_call(call_id=call.pk)
+    assert ticket.due_at == _at(9, 30, day=28)
+
+    ticket_update(ticket_id=ticket.pk, actor=None, priority="urgent")
+
+    assert Ticket.objects.get(pk=ticket.pk).due_at == _at(11, 30)
+
+
+# --- ticket_assign -----------------------------------------------------------------------------------------------
+
+
+def test_ticket_assign_to_a_member_and_back_to_nobody(in_tenant_a, agent, events) -> None:
+    ticket = TicketFactory()
+
+    ticket_assign(ticket_id=ticket.pk, actor=in_tenant_a.owner, assignee=agent)
+    assert Ticket.objects.get(pk=ticket.pk).assignee_id == agent.pk
+    ticket_assign(ticket_id=ticket.pk, actor=in_tenant_a.owner, assignee=agent)  # no change, no row
+    ticket_assign(ticket_id=ticket.pk, actor=agent, assignee=None)
+
+    assert Ticket.objects.get(pk=ticket.pk).assignee_id is None
+    assert _audit(ticket) == [
+        ("owner@alpha.test", "assignee", "", "agent@alpha.test"),
+        ("agent@alpha.test", "assignee", "agent@alpha.test", ""),
+    ]
+    assert [kind for kind, _ in events] == ["ticket.updated", "ticket.updated"]
+
+
+@pytest.mark.parametrize("stranger", ["tenant_b_owner", "no_membership"])
+def test_ticket_assign_refuses_people_outside_the_business(in_tenant_a, tenant_b, agent, events, stranger) -> None:
+    ticket = TicketFactory(assignee=agent)
+    user = tenant_b.owner if stranger == "tenant_b_owner" else UserFactory(email="loner@example.test")
+
+    with pytest.raises(TicketError, match=r"^The assignee must be a member of this business\.$"):
+        ticket_assign(ticket_id=ticket.pk, actor=in_tenant_a.owner, assignee=user)
+
+    assert Ticket.objects.get(pk=ticket.pk).assignee_id == agent.pk
+    assert (_audit(ticket), events) == ([], [])
+
+
+# --- ticket_note_add ---------------------------------------------------------------------------------------------
+
+
+def test_ticket_note_add_keeps_the_note_and_an_audit_row(in_tenant_a, agent, events) -> None:
+    ticket = TicketFactory()
+
+    note = ticket_note_add(ticket_id=ticket.pk, actor=agent, body="  Landlord will call back.  ")
+
+    assert list(TicketNote.objects.filter(ticket=ticket).values_list("author_id", "body")) == [
+        (agent.pk, "Landlord will call back.")
+    ]
+    assert note.body == "Landlord will call back."
+    assert _audit(ticket) == [("agent@alpha.test", "note", "", "Landlord will call back.")]
+    assert [kind for kind, _ in events] == ["ticket.updated"]
+
+
+def test_ticket_note_add_refuses_an_empty_note(in_tenant_a, events) -> None:
+    ticket = TicketFactory()
+
+    with pytest.raises(TicketError, match=r"^A note cannot be empty\.$"):
+        ticket_note_add(ticket_id=ticket.pk, actor=None, body=" \n ")
+
+    assert (TicketNote.objects.count(), _audit(ticket), events) == (0, [], [])
+
+
+# --- callback_next -----------------------------------------------------------------------------------------------
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_callback_next_prefers_the_earliest_due_of_mine_or_unassigned(in_tenant_a, agent, events) -> None:
+    other = MembershipFactory(tenant=in_tenant_a.tenant, user__email="other@alpha.test").user
+    CallbackFactory(due_at=_at(8), assignee=other)  # someone else's
+    CallbackFactory(due_at=_at(7), completed_at=_at(9))  # done
+    later = CallbackFactory(due_at=_at(12))
+    overdue = CallbackFactory(due_at=_at(9))
+    undated = CallbackFactory(due_at=None)
+
+    first = callback_next(actor=agent)
+
+    assert first is not None
+    assert first.pk == overdue.pk
+    assert Callback.objects.get(pk=overdue.pk).assignee_id == agent.pk
+    assert _audit(overdue.ticket) == [("agent@alpha.test", "callback_assignee", "", "agent@alpha.test")]
+    assert events == [("callback.updated", {"callback_id": overdue.pk, "ticket_id": overdue.ticket_id, "outcome": ""})]
+    # The agent's own callback stays theirs until done: asking again hands it back, with no new row.
+    assert callback_next(actor=agent).pk == overdue.pk
+    assert len(_audit(overdue.ticket)) == 1
+    # Another agent gets the next one; nobody is given someone else's callback.
+    assert callback_next(actor=in_tenant_a.owner).pk == later.pk
+    Callback.objects.filter(pk__in=[overdue.pk, later.pk]).update(completed_at=_at(10))
+    assert callback_next(actor=agent).pk == undated.pk
+    Callback.objects.filter(pk=undated.pk).update(completed_at=_at(10))
+    assert callback_next(actor=agent) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_agents_pressing_next_at_once_never_get_the_same_callback(tenant_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        second_agent = MembershipFactory(tenant=tenant_a.tenant, user__email="second@alpha.test").user
+        first = CallbackFactory(due_at=timezone.now() - timedelta(hours=1))
+        second = CallbackFactory(due_at=timezone.now() + timedelta(hours=1))
+    handed: dict[str, int | None] = {}
+
+    def press_next_in_another_session() -> None:
+        try:
+            with tenant_context(tenant_a.tenant):
+                callback = callback_next(actor=second_agent)
+                handed["second"] = callback.pk if callback else None
+        finally:
+            connection.close()
+
+    with tenant_context(tenant_a.tenant), transaction.atomic():
+        mine = callback_next(actor=tenant_a.owner)
+        # The first agent's claim is not committed yet: the row is still locked.
+        other = threading.Thread(target=press_next_in_another_session)
+        other.start()
+        other.join(timeout=10)
+        assert not other.is_alive(), "the second agent waited for the first one's lock"
+
+    assert (mine.pk if mine else None, handed["second"]) == (first.pk, second.pk)
+    with tenant_context(tenant_a.tenant):
+        assert dict(Callback.objects.values_list("pk", "assignee_id")) == {
+            first.pk: tenant_a.owner.pk,
+            second.pk: second_agent.pk,
+        }
+
+
+def test_callback_next_refuses_someone_outside_the_business(in_tenant_a, tenant_b) -> None:
+    callback = CallbackFactory()
+
+    with pytest.raises(TicketError):
+        callback_next(actor=tenant_b.owner)
+
+    assert Callback.objects.get(pk=callback.pk).assignee_id is None
+
+
+# --- callback_outcome_log ----------------------------------------------------------------------------------------
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+@pytest.mark.parametrize("outcome_value", ["reached", "wrong_number"])
+def test_final_outcomes_complete_the_callback(in_tenant_a, agent, events, outcome_value: str) -> None:
+    callback = CallbackFactory(assignee=agent)
+
+    callback_outcome_log(callback_id=callback.pk, actor=agent, outcome=outcome_value, note=" Spoke to Maria. ")
+
+    callback.refresh_from_db()
+    assert (callback.completed_at, callback.attempts, callback.outcome, callback.last_attempt_at) == (
+        MONDAY_10,
+        1,
+        outcome_value,
+        MONDAY_10,
+    )
+    assert list(CallbackAttempt.objects.values_list("callback_id", "actor_id", "outcome", "note")) == [
+        (callback.pk, agent.pk, outcome_value, "Spoke to Maria.")
+    ]
+    label = Callback.Outcome(outcome_value).label
+    assert _audit(callback.ticket) == [("agent@alpha.test", "callback_outcome", "", label)]
+    assert callback.ticket.status == "new"
+    assert events == [
+        ("callback.updated", {"callback_id": callback.pk, "ticket_id": callback.ticket_id, "outcome": outcome_value})
+    ]
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_no_answer_with_a_new_time_reschedules(in_tenant_a, agent) -> None:
+    callback = CallbackFactory(due_at=_at(9))
+
+    callback_outcome_log(callback_id=callback.pk, actor=agent, outcome="no_answer", reschedule_at=_at(15))
+
+    callback.refresh_from_db()
+    assert (callback.completed_at, callback.attempts, callback.outcome, callback.due_at) == (
+        None,
+        1,
+        "no_answer",
+        _at(15),
+    )
+    assert _audit(callback.ticket) == [
+        ("agent@alpha.test", "callback_outcome", "", "No answer"),
+        ("agent@alpha.test", "callback_due_at", "2030-11-25T09:00:00+00:00", "2030-11-25T15:00:00+00:00"),
+    ]
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_voicemail_without_a_new_time_stays_in_the_queue_as_due(in_tenant_a) -> None:
+    callback = CallbackFactory(due_at=_at(9), attempts=1)
+
+    callback_outcome_log(callback_id=callback.pk, actor=None, outcome="voicemail")
+
+    callback.refresh_from_db()
+    assert (callback.completed_at, callback.attempts, callback.outcome, callback.due_at) == (
+        None,
+        2,
+        "voicemail",
+        _at(9),
+    )
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+@pytest.mark.parametrize("outcome_value", ["reached", "voicemail"])
+def test_resolve_ticket_completes_the_callback_and_resolves_the_ticket(in_tenant_a, agent, outcome_value) -> None:
+    callback = CallbackFactory(ticket=TicketFactory(status="open"))
+
+    callback_outcome_log(callback_id=callback.pk, actor=agent, outcome=outcome_value, resolve_ticket=True)
+
+    callback.refresh_from_db()
+    ticket = Ticket.objects.get(pk=callback.ticket_id)
+    assert (callback.completed_at, ticket.status, ticket.resolved_at) == (MONDAY_10, "resolved", MONDAY_10)
+    assert _audit(ticket) == [
+        ("agent@alpha.test", "callback_outcome", "", Callback.Outcome(outcome_value).label),
+        ("agent@alpha.test", "status", "open", "resolved"),
+    ]
+
+
+def test_resolve_ticket_leaves_a_closed_ticket_alone(in_tenant_a) -> None:
+    callback = CallbackFactory(ticket=TicketFactory(status="closed"))
+
+    callback_outcome_log(callback_id=callback.pk, actor=None, outcome="reached", resolve_ticket=True)
+
+    assert Ticket.objects.get(pk=callback.ticket_id).status == "closed"
+    assert [field for _, field, _, _ in _audit(callback.ticket)] == ["callback_outcome"]
+
+
+PAST = "A callback can only be rescheduled to a time in the future."
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"outcome": ""}, "Unknown callback outcome ''."),
+        ({"outcome": "busy"}, "Unknown callback outcome 'busy'."),
+        ({"outcome": "no_answer", "reschedule_at": _at(9)}, PAST),
+        ({"outcome": "no_answer", "reschedule_at": MONDAY_10}, PAST),
+        (
+            {"outcome": "no_answer", "reschedule_at": datetime(2030, 11, 25, 15, 0)},
+            "The new callback time needs a time zone.",
+        ),
+        (
+            {"outcome": "reached", "reschedule_at": _at(15)},
+            "A callback that reached the caller or a wrong number cannot be rescheduled.",
+        ),
+        (
+            {"outcome": "voicemail", "reschedule_at": _at(15), "resolve_ticket": True},
+            "Either reschedule the callback or resolve the ticket, not both.",
+        ),
+    ],
+)
+def test_callback_outcome_log_refuses_bad_input(in_tenant_a, events, kwargs: dict[str, Any], message: str) -> None:
+    callback = CallbackFactory(due_at=_at(9), ticket=TicketFactory(status="open"))
+    before = Callback.objects.values().get(pk=callback.pk)
+
+    with pytest.raises(TicketError) as error:
+        callback_outcome_log(callback_id=callback.pk, actor=None, **kwargs)
+
+    assert str(error.value) == message
+    assert Callback.objects.values().get(pk=callback.pk) == before
+    assert Ticket.objects.get(pk=callback.ticket_id).status == "open"
+    assert (CallbackAttempt.objects.count(), _audit(callback.ticket), events) == (0, [], [])
+
+
+def test_callback_outcome_log_refuses_a_done_callback(in_tenant_a, events) -> None:
+    callback = CallbackFactory(completed_at=MONDAY_10, outcome="reached", attempts=1)
+
+    with pytest.raises(TicketError, match=r"^This callback is already done\.$"):
+        callback_outcome_log(callback_id=callback.pk, actor=None, outcome="reached")
+
+    callback.refresh_from_db()
+    assert (callback.attempts, callback.completed_at) == (1, MONDAY_10)
+    assert (CallbackAttempt.objects.count(), _audit(callback.ticket), events) == (0, [], [])
+
+
+# --- unanswered questions ----------------------------------------------------------------------------------------
+
+
+def test_unanswered_question_to_faq_adds_the_entry_and_an_audit_row(in_tenant_a, agent) -> None:
+    unanswered = UnansweredQuestionFactory(question="Do you fix boilers?")
+    entries_before = FaqEntry.objects.count()
+
+    entry = unanswered_question_to_faq(
+        question_id=unanswered.pk, actor=agent, question=" Do you repair boilers? ", answer=" Yes, all makes. "
+    )
+
+    unanswered.refresh_from_db()
+    assert (entry.question, entry.answer, entry.is_active) == ("Do you repair boilers?", "Yes, all makes.", True)
+    assert FaqEntry.objects.count() == entries_before + 1
+    assert (unanswered.status, unanswered.faq_entry_id) == ("converted", entry.pk)
+    assert _audit(unanswered.ticket) == [("agent@alpha.test", "faq_added", "", "Do you repair boilers?")]
+
+
+def test_unanswered_question_without_ticket_converts_without_audit(in_tenant_a) -> None:
+    unanswered = UnansweredQuestionFactory(ticket=None)
+
+    unanswered_question_to_faq(question_id=unanswered.pk, actor=None, question="Q?", answer="A.")
+
+    assert UnansweredQuestion.objects.get(pk=unanswered.pk).status == "converted"
+    assert TicketChange.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("status", "question", "answer", "message"),
+    [
+        ("open", "Q?", "  ", "Both the question and its answer are needed."),
+        ("open", "", "A.", "Both the question and its answer are needed."),
+        ("converted", "Q?", "A.", "This question has already been handled."),
+        ("dismissed", "Q?", "A.", "This question has already been handled."),
+    ],
+)
+def test_unanswered_question_to_faq_refuses(in_tenant_a, status, question, answer, message) -> None:
+    unanswered = UnansweredQuestionFactory(status=status)
+    entries_before = FaqEntry.objects.count()
+
+    with pytest.raises(TicketError) as error:
+        unanswered_question_to_faq(question_id=unanswered.pk, actor=None, question=question, answer=answer)
+
+    assert str(error.value) == message
+    assert UnansweredQuestion.objects.get(pk=unanswered.pk).status == status
+    assert (FaqEntry.objects.count(), TicketChange.objects.count()) == (entries_before, 0)
+
+
+def test_unanswered_question_dismiss(in_tenant_a, agent) -> None:
+    unanswered = UnansweredQuestionFactory(question="Do you sell kettles?")
+
+    unanswered_question_dismiss(question_id=unanswered.pk, actor=agent)
+
+    assert UnansweredQuestion.objects.get(pk=unanswered.pk).status == "dismissed"
+    assert _audit(unanswered.ticket) == [("agent@alpha.test", "faq_dismissed", "", "Do you sell kettles?")]
+    with pytest.raises(TicketError, match=r"^This question has already been handled\.$"):
+        unanswered_question_dismiss(question_id=unanswered.pk, actor=agent)
+    assert TicketChange.objects.count() == 1
