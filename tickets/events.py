@@ -7,6 +7,7 @@ share a group.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -19,6 +20,8 @@ from voicedesk.tenancy import current_schema
 logger = structlog.get_logger(__name__)
 
 EVENT_TYPE = "helpdesk.event"
+# Sends scheduled on a running loop; kept so they are not garbage-collected mid-flight.
+_pending: set[asyncio.Task[None]] = set()
 
 
 def helpdesk_group_name(schema_name: str) -> str:
@@ -39,7 +42,17 @@ def helpdesk_event_publish(*, kind: str, data: dict[str, Any], schema_name: str 
         if layer is None:
             return
         try:
-            async_to_sync(layer.group_send)(group, message)
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        try:
+            if loop is None:
+                async_to_sync(layer.group_send)(group, message)
+            else:
+                # Committed from code running on an event loop's own thread: no
+                # blocking there, the loop sends it.
+                _pending.add(task := loop.create_task(layer.group_send(group, message)))
+                task.add_done_callback(_pending.discard)
         except Exception:
             logger.warning("helpdesk_event_lost", group=group, kind=kind, exc_info=True)
 

@@ -23,7 +23,7 @@ if settings.SERVE_STATIC:
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-from django.urls import path  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
 from calls.routing import carrier_websocket_urlpatterns  # noqa: E402
 from voicedesk.channels_tenancy import TenantWebsocketMiddleware  # noqa: E402
@@ -42,8 +42,10 @@ application = ProtocolTypeRouter(
         "websocket": URLRouter(
             [
                 *carrier_websocket_urlpatterns,
-                path(
-                    "ws/",
+                # A prefix: the routes inside are wrapped in middleware, which
+                # Channels cannot see through to match "ws/" as a prefix itself.
+                re_path(
+                    r"^ws/",
                     AllowedHostsOriginValidator(
                         TenantWebsocketMiddleware(AuthMiddlewareStack(URLRouter(dashboard_websocket_urlpatterns)))
                     ),

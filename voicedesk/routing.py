@@ -1,5 +1,13 @@
-"""Dashboard websockets (live updates) are added here by the help-desk views."""
+"""Dashboard websockets (live updates), mounted under ``ws/`` by ``voicedesk.asgi``.
 
-from django.urls import URLPattern, URLResolver
+Everything here is behind the origin check, the tenant of the Host header and
+the session: consumers find ``scope["tenant"]`` and ``scope["user"]`` set.
+"""
 
-dashboard_websocket_urlpatterns: list[URLPattern | URLResolver] = []
+from django.urls import URLPattern, URLResolver, path
+
+from tickets.consumers import HelpdeskConsumer
+
+dashboard_websocket_urlpatterns: list[URLPattern | URLResolver] = [
+    path("helpdesk/", HelpdeskConsumer.as_asgi(), name="ws-helpdesk"),
+]

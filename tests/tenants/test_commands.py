@@ -44,3 +44,30 @@ def test_tenant_create_command_reports_bad_input_clearly(tenant_a) -> None:
         call_command("tenant_create", "alpha", name="Dup", owner_email="owner@alpha.test")
     with pytest.raises(CommandError, match="pass --owner-password"):
         call_command("tenant_create", "newco", name="New", owner_email="nobody@new.test")
+
+
+def test_seed_demo_fills_the_demo_business_once(tenant_a, tmp_path) -> None:
+    from django_tenants.utils import tenant_context
+
+    from calls.models import Call
+    from tickets.models import Callback, Ticket, TicketChange
+
+    secret = tmp_path / "demo-password"
+    first, second = io.StringIO(), io.StringIO()
+
+    call_command("seed_demo", credentials_file=str(secret), stdout=first)
+    acme = Tenant.objects.get(schema_name="acme")
+    with tenant_context(acme):
+        changes = TicketChange.objects.count()
+    call_command("seed_demo", credentials_file=str(secret), stdout=second)
+
+    assert "  Demo data:  40 calls, 44 tickets, 33 callbacks\n" in first.getvalue()
+    assert "  Demo data:  40 calls, 44 tickets, 33 callbacks (already there)\n" in second.getvalue()
+    with tenant_context(acme):
+        assert (Call.objects.count(), Ticket.objects.count(), Callback.objects.count()) == (40, 44, 33)
+        assert TicketChange.objects.count() == changes
+    assert sorted(Membership.objects.filter(tenant=acme).values_list("user__email", "role")) == [
+        ("admin@acme.localhost", "owner"),
+        ("priya.shah@acme.localhost", "agent"),
+        ("sam.rivera@acme.localhost", "agent"),
+    ]

@@ -1,4 +1,4 @@
-"""Seed the demo business ``acme`` and print how to sign in. Safe to rerun."""
+"""Seed the demo business ``acme`` with a month of activity and print how to sign in. Safe to rerun."""
 
 import secrets
 from pathlib import Path
@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
+from tenants.demo import demo_data_build
 from tenants.models import Tenant, User
 from tenants.services import phone_number_register, tenant_create
 
@@ -41,7 +42,10 @@ DEMO_AGENT: dict[str, Any] = {
 
 
 class Command(BaseCommand):
-    help = "Create the demo tenant acme with an admin, a phone number and an agent, then print the sign-in."
+    help = (
+        "Create the demo tenant acme with an admin, a phone number and an agent, fill it with a month of"
+        " calls and tickets, then print the sign-in."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--credentials-file", default=str(Path(settings.BASE_DIR) / "var" / "demo-password"))
@@ -59,6 +63,7 @@ class Command(BaseCommand):
                 name="Acme Plumbing & Heating", slug=DEMO_SLUG, owner=user, agent_defaults=DEMO_AGENT
             )
         phone_number_register(tenant=tenant, number=DEMO_NUMBER, label="Main line")
+        demo = demo_data_build(tenant=tenant, admin=user)
 
         port = "8000"
         self.stdout.write(
@@ -72,6 +77,8 @@ class Command(BaseCommand):
                     f"  Phone line: {DEMO_NUMBER} (Twilio webhook: http://{settings.VOICEDESK_BASE_DOMAIN}:{port}/twilio/voice)",
                     f"  Owner admin: http://{settings.VOICEDESK_BASE_DOMAIN}:{port}/admin/"
                     f"  ({OWNER_EMAIL} / {owner_password})",
+                    f"  Demo data:  {demo.calls} calls, {demo.tickets} tickets, {demo.callbacks} callbacks"
+                    f"{'' if demo.created else ' (already there)'}",
                     "",
                 ]
             )

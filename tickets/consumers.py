@@ -1,0 +1,60 @@
+"""The help desk's live-update websocket: one socket per open dashboard tab.
+
+The socket only listens. Services publish events to the tenant's group
+(``tickets.events.helpdesk_event_publish``) after their transaction commits;
+this consumer forwards them to members of that tenant and to nobody else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from tenants.models import Membership, Tenant
+from tickets.events import helpdesk_group_name
+
+logger = structlog.get_logger(__name__)
+
+# Same meaning as the HTTP 404 the pages give: missing and forbidden look alike.
+CLOSE_NOT_FOUND = 4404
+
+
+@database_sync_to_async
+def _is_member(user_id: int, tenant_id: int) -> bool:
+    # Thread-pool connections may have been left on a tenant schema by other
+    # work; memberships live in public.
+    with schema_context(get_public_schema_name()):
+        return Membership.objects.filter(user_id=user_id, tenant_id=tenant_id, user__is_active=True).exists()
+
+
+class HelpdeskConsumer(AsyncJsonWebsocketConsumer):
+    """Forwards the tenant's help desk events to a signed-in member's browser."""
+
+    group_name: str | None = None
+
+    async def connect(self) -> None:
+        tenant: Tenant | None = self.scope.get("tenant")
+        user = self.scope.get("user")
+        if tenant is None or user is None or not user.is_authenticated or not await _is_member(user.pk, tenant.pk):
+            # Refused before the handshake completes: the browser gets no socket at all.
+            await self.close(code=CLOSE_NOT_FOUND)
+            return
+        self.group_name = helpdesk_group_name(tenant.schema_name)
+        await self.channel_layer.group_add(self.group_name, self.channel_name)
+        await self.accept()
+        logger.debug("helpdesk_socket_open", tenant=tenant.schema_name, user_id=user.pk)
+
+    async def disconnect(self, code: int) -> None:
+        if self.group_name is not None:
+            await self.channel_layer.group_discard(self.group_name, self.channel_name)
+
+    async def receive_json(self, content: Any, **kwargs: Any) -> None:
+        # The browser has nothing to say on this socket; ignore whatever it sends.
+        return None
+
+    async def helpdesk_event(self, message: dict[str, Any]) -> None:
+        await self.send_json(message["event"])
