@@ -73,12 +73,15 @@
     var scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + window.location.host + PATH);
     socket.addEventListener("open", function () {
+      // Lets styles (and browser tests) tell a live page from a stale one.
+      document.documentElement.setAttribute("data-live", "connected");
       delay = MIN_DELAY_MS;
       if (hadConnection) fire("helpdesk-reconnected", {});
       hadConnection = true;
     });
     socket.addEventListener("message", onMessage);
     socket.addEventListener("close", function (closed) {
+      document.documentElement.setAttribute("data-live", "offline");
       socket = null;
       if (leaving || closed.code === CLOSE_NOT_ALLOWED) return;
       // Jitter, so a restarted server is not hit by every tab at the same moment.

@@ -7,7 +7,6 @@ kept in ``var/test-results/screenshots/``.
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,6 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from calls.simulator import ServerStack
 from tests.live_stack import live_stack_env
-
-# Playwright's sync API keeps an event loop in this thread; the ORM calls the
-# tests make between browser steps are still plain synchronous calls.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "test-results" / "screenshots"
 
@@ -46,8 +41,13 @@ def web_stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -
         stack.stop()
 
 
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
+@pytest.fixture
+def browser(monkeypatch: pytest.MonkeyPatch) -> Iterator[Browser]:
+    """Chromium for one test. Playwright's sync API runs an event loop in this
+    thread while it is open, so it is closed after each test: later tests on
+    the same worker start their own loops. Meanwhile the ORM calls a test makes
+    between browser steps are still plain synchronous calls."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     with sync_playwright() as playwright:
         # Root in a container has no user namespaces for Chromium's sandbox.
         instance = playwright.chromium.launch(executable_path=chromium_path(), headless=True, args=["--no-sandbox"])

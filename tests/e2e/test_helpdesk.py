@@ -18,7 +18,7 @@ from calls.simulator import ServerStack
 from tests.conftest import PASSWORD
 from tests.factories import CallFactory, UtteranceFactory, outcome
 from tickets.models import Callback, CallbackAttempt, Ticket, TicketChange
-from tickets.services import ticket_create_from_call
+from tickets.services import ticket_create, ticket_create_from_call
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("browser")]
 
@@ -111,3 +111,18 @@ def test_agent_works_a_phone_ticket_end_to_end(web_stack: ServerStack, page: Pag
         ]
         phone_ticket.refresh_from_db()
         assert phone_ticket.status == "resolved"
+
+
+def test_a_new_ticket_appears_in_the_open_inbox_without_a_reload(web_stack: ServerStack, page: Page, tenant_a) -> None:
+    base = f"http://{tenant_a.host}:{web_stack.port}"
+    _sign_in(page, base, tenant_a)
+    page.goto(f"{base}/tickets/")
+    expect(page.get_by_role("link", name="Gas smell in the hallway")).to_have_count(0)
+    # live.js marks the page once its socket is open (and subscribed).
+    expect(page.locator("html")).to_have_attribute("data-live", "connected")
+
+    with tenant_context(tenant_a.tenant):
+        ticket = ticket_create(actor=None, subject="Gas smell in the hallway", priority="urgent")
+
+    expect(page.get_by_role("link", name="Gas smell in the hallway")).to_be_visible()
+    expect(page.locator("#live-notice")).to_contain_text(ticket.number)
