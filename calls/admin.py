@@ -19,12 +19,12 @@ from django.utils.html import format_html
 
 from calls.models import AgentConfig, Call, FaqEntry, TurnLatency, Utterance
 from calls.services import agent_config_update, faq_entry_create, faq_entry_delete, faq_entry_update
-from tenants.models import User
 from voicedesk.admin_site import (
     Role,
     TenantInline,
     TenantModelAdmin,
     changed_values,
+    request_actor,
     service_dry_run,
     tenant_admin_site,
 )
@@ -46,10 +46,6 @@ AGENT_CONFIG_EDITABLE = (
     "sla_hours",
 )
 FAQ_EDITABLE = ("question", "answer", "is_active")
-
-
-def _actor(request: HttpRequest) -> User | None:
-    return request.user if isinstance(request.user, User) else None
 
 
 class UtteranceInline(TenantInline):
@@ -170,7 +166,7 @@ class AgentConfigAdmin(TenantModelAdmin):
     def save_model(self, request: HttpRequest, obj: AgentConfig, form: Any, change: bool) -> None:
         # The form has already written the new values on ``obj``; the service
         # compares with the row it locks, so it sees what really changed.
-        agent_config_update(config=obj, actor=_actor(request), **form.config_changes())
+        agent_config_update(config=obj, actor=request_actor(request), **form.config_changes())
         obj.refresh_from_db()
 
 
@@ -216,10 +212,10 @@ class FaqEntryAdmin(TenantModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: FaqEntry, form: Any, change: bool) -> None:
         if change:
-            faq_entry_update(entry_id=obj.pk, actor=_actor(request), **form.entry_changes())
+            faq_entry_update(entry_id=obj.pk, actor=request_actor(request), **form.entry_changes())
         else:
             created = faq_entry_create(
-                actor=_actor(request),
+                actor=request_actor(request),
                 question=form.cleaned_data["question"],
                 answer=form.cleaned_data["answer"],
                 is_active=form.cleaned_data.get("is_active", True),
@@ -228,8 +224,8 @@ class FaqEntryAdmin(TenantModelAdmin):
         obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: FaqEntry) -> None:
-        faq_entry_delete(entry_id=obj.pk, actor=_actor(request))
+        faq_entry_delete(entry_id=obj.pk, actor=request_actor(request))
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[FaqEntry]) -> None:
         for entry_id in queryset.values_list("pk", flat=True):
-            faq_entry_delete(entry_id=entry_id, actor=_actor(request))
+            faq_entry_delete(entry_id=entry_id, actor=request_actor(request))

@@ -33,9 +33,15 @@ from calls.serializers import (
     recording_url,
 )
 from calls.services import agent_config_update, faq_entry_create, faq_entry_delete, faq_entry_update
-from tickets.api import EXPORT_CHUNK_SIZE, export_filename, validated
-from voicedesk.api.csv_export import CsvOnlyNegotiation, CsvRenderer, csv_response
+from voicedesk.api.csv_export import (
+    EXPORT_CHUNK_SIZE,
+    CsvOnlyNegotiation,
+    CsvRenderer,
+    csv_response,
+    export_filename,
+)
 from voicedesk.api.filters import StableOrderingFilter
+from voicedesk.api.params import validated
 from voicedesk.api.permissions import IsTenantAdmin, MemberReadsAdminWrites, api_actor
 
 CALL_SEARCH_FIELDS = ["from_number", "to_number", "carrier_call_id"]

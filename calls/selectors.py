@@ -1,6 +1,8 @@
-"""Reads for calls: the call history, one call with its transcript and latencies.
+"""Reads for calls: the call history, one call with its transcript and latencies, the agent's settings and FAQ.
 
-The tenant's schema must be active; the tenant is passed to make that explicit.
+The tenant's schema must be active; the tenant is passed to make that explicit
+and ``schema_check`` refuses a mismatch. ``schema_check`` and
+``agent_timezone`` are the shared ones: other apps import them from here.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from django.db.models import (
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 
-from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, TurnLatency, Utterance
+from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, FaqEntry, TurnLatency, Utterance
 from tenants.models import Tenant
 from tickets.models import Ticket
 from voicedesk.tenancy import current_schema
@@ -73,20 +75,61 @@ class Percentile(Aggregate):
         super().__init__(expression, fraction=repr(fraction), **extra)
 
 
-def schema_check(*, tenant: Tenant, reader: str) -> None:
-    """Refuse to read when another tenant's schema (or public) is active."""
-    if current_schema() != tenant.schema_name:
-        raise RuntimeError(f"{reader} for {tenant.schema_name} with schema {current_schema()} active")
+def schema_check(*, tenant: Tenant, reader: str = "read") -> None:
+    """Refuse to read for ``tenant`` unless its schema is the active one.
+
+    Every selector that reads tenant tables calls this first: a query run with
+    another tenant's schema (or public) active would silently read the wrong
+    business's data, so a mismatch is a bug and raises ``RuntimeError``
+    (``"<reader> for <tenant schema> with schema <active schema> active"``).
+    Shared by the apps: the help desk's selectors use it too.
+    """
+    active = current_schema()
+    if active != tenant.schema_name:
+        raise RuntimeError(f"{reader} for {tenant.schema_name} with schema {active} active")
 
 
 def agent_timezone(*, tenant: Tenant) -> ZoneInfo:
-    """The tenant's local time zone (``AgentConfig.timezone``); UTC when unset or unknown."""
+    """The business's local time zone (``AgentConfig.timezone``) for showing and reading dates and times.
+
+    UTC when the tenant has no configuration or names a zone this system
+    does not know, so a page never fails on a bad setting. The one reader of
+    the business's time zone for every app; ``tenant``'s schema must be active.
+    """
     schema_check(tenant=tenant, reader="agent_timezone")
     name = AgentConfig.objects.order_by("id").values_list("timezone", flat=True).first()
     try:
         return ZoneInfo(name) if name else UTC
     except (ZoneInfoNotFoundError, ValueError):
         return UTC
+
+
+def agent_config_get(*, tenant: Tenant) -> AgentConfig:
+    """The tenant's agent configuration (every tenant has exactly one, made with the tenant)."""
+    schema_check(tenant=tenant, reader="agent_config_get")
+    return AgentConfig.objects.get()
+
+
+def faq_entry_list(*, tenant: Tenant) -> QuerySet[FaqEntry]:
+    """The FAQ entries, active and inactive, in the order they were added."""
+    schema_check(tenant=tenant, reader="faq_entry_list")
+    return FaqEntry.objects.order_by("id")
+
+
+def faq_entry_get(*, tenant: Tenant, entry_id: int) -> FaqEntry:
+    """One FAQ entry; raises ``FaqEntry.DoesNotExist`` for an id that is not in this tenant's schema."""
+    schema_check(tenant=tenant, reader="faq_entry_get")
+    return FaqEntry.objects.get(pk=entry_id)
+
+
+def call_recording_get(*, tenant: Tenant, call_id: int) -> Call:
+    """A call with only what serving its recording needs (``recording``).
+
+    Raises ``Call.DoesNotExist`` for an id that is not in this tenant's
+    schema; the recording itself may be empty (check ``call.recording``).
+    """
+    schema_check(tenant=tenant, reader="call_recording_get")
+    return Call.objects.only("id", "recording").get(pk=call_id)
 
 
 def local_day_start(day: date, tz: ZoneInfo) -> datetime:

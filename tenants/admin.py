@@ -24,10 +24,7 @@ from tenants.services import (
     phone_number_normalize,
     phone_number_register,
 )
-
-
-def _actor(request: HttpRequest) -> User | None:
-    return request.user if isinstance(request.user, User) else None
+from voicedesk.admin_site import request_actor
 
 
 class ReadOnlyAdminMixin:
@@ -140,7 +137,7 @@ class MembershipAdmin(admin.ModelAdmin):
         return ("user", "tenant") if obj is not None else ()
 
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
-        saved = membership_add(tenant=obj.tenant, user=obj.user, role=obj.role, actor=_actor(request))
+        saved = membership_add(tenant=obj.tenant, user=obj.user, role=obj.role, actor=request_actor(request))
         obj.pk = saved.pk
 
     def delete_model(self, request: HttpRequest, obj: Membership) -> None:
@@ -150,7 +147,7 @@ class MembershipAdmin(admin.ModelAdmin):
         for membership in queryset.select_related("user", "tenant"):
             audit_event_record(
                 action="membership.removed",
-                actor=_actor(request),
+                actor=request_actor(request),
                 tenant=membership.tenant,
                 user=membership.user.email,
                 role=membership.role,
@@ -184,7 +181,9 @@ class PhoneNumberAdmin(admin.ModelAdmin):
         if change:
             obj.save(update_fields=["label"])
             return
-        registered = phone_number_register(tenant=obj.tenant, number=obj.e164, label=obj.label, actor=_actor(request))
+        registered = phone_number_register(
+            tenant=obj.tenant, number=obj.e164, label=obj.label, actor=request_actor(request)
+        )
         obj.pk = registered.pk
         obj.e164 = registered.e164
 
@@ -201,7 +200,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PhoneNumber]) -> None:
         for phone in queryset.select_related("tenant"):
             audit_event_record(
-                action="phone_number.removed", actor=_actor(request), tenant=phone.tenant, number=phone.e164
+                action="phone_number.removed", actor=request_actor(request), tenant=phone.tenant, number=phone.e164
             )
             phone.delete()
 
@@ -236,5 +235,5 @@ class ApiKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def revoke_selected(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
         keys = list(queryset.filter(revoked_at__isnull=True).select_related("tenant"))
         for key in keys:
-            api_key_revoke(tenant=key.tenant, key_id=key.pk, actor=_actor(request))
+            api_key_revoke(tenant=key.tenant, key_id=key.pk, actor=request_actor(request))
         self.message_user(request, f"Revoked {len(keys)} key{'s' if len(keys) != 1 else ''}.", messages.SUCCESS)

@@ -16,12 +16,18 @@ How it is made, so the data is the product's own and not a look-alike:
   unanswered questions are the real thing; usage comes from ``billing.services``.
 - The team's work (assignments, callback attempts, notes, status changes,
   FAQ answers) goes through the same services the pages use.
-- Services stamp rows with the current time. To spread the story over 30
-  days, each step runs with Django's clock (``django.utils.timezone.now``) set
-  to the moment it happens, in time order; steps that would lie in the
-  future are left out, which is what makes recent tickets new and old ones
-  closed. Run it in a process of its own (the management command): the
-  clock is the process's.
+- The story is planned over 30 days and played back in time order; steps
+  that would lie in the future are left out, which is what makes recent
+  tickets new and old ones closed. The services run at the real current
+  time and stamp it; afterwards every time stamped while a step ran is set,
+  with ``QuerySet.update``, to the moment that step happens in the story,
+  and what the services worked out from the clock (SLA and callback due
+  times, rescheduled callbacks and their audit rows) is worked out again
+  from the story's times. The clock itself is never touched. One thing the
+  story cannot replay: a ticket's time waiting on the customer or on parts
+  is not given back to its SLA (at the real resume time the story's due
+  time has long passed), so every ticket is due its SLA after its start,
+  as its activity log says.
 - Recordings are stereo WAVs (caller left, agent right, 8 kHz, as the
   pipeline records them) spoken by espeak-ng; the utterance times of those
   calls are the audio's own, so "play from here" lands on the words.
@@ -38,38 +44,41 @@ import random
 import shutil
 import subprocess
 import wave
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
-from unittest import mock
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import structlog
+from django.apps import apps
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import models, transaction
+from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from billing.models import UsageRecord
 from billing.services import usage_record_call
 from calls.dialogue.policy import read_back_number
 from calls.dialogue.summary import summary
 from calls.models import AgentConfig, Call, FaqEntry, TurnLatency, Utterance
 from calls.pipeline.protocols import CallOutcome
-from tenants.models import Membership, PhoneNumber, Tenant, User
+from tenants.models import AuditEvent, Membership, PhoneNumber, Tenant, User
 from tenants.services import membership_add
-from tickets.models import Callback, Ticket, UnansweredQuestion
+from tickets.models import Callback, Ticket, TicketChange, UnansweredQuestion
 from tickets.services import (
+    callback_due,
     callback_next,
     callback_outcome_log,
     ticket_assign,
     ticket_create,
     ticket_create_from_call,
     ticket_note_add,
+    ticket_sla_due,
     ticket_update,
     unanswered_question_dismiss,
     unanswered_question_to_faq,
@@ -354,11 +363,13 @@ class CallPlan:
         return not self.kind.startswith("hangup")
 
 
-@contextmanager
-def _clock(when: datetime) -> Iterator[None]:
-    """Run the block as if it were ``when``: services and ``auto_now`` fields stamp that time."""
-    with mock.patch.object(timezone, "now", return_value=when):
-        yield
+@dataclass(frozen=True)
+class Moment:
+    """One step of the story: when it happens in the story (``at``) and when it really ran."""
+
+    at: datetime
+    real_start: datetime
+    real_end: datetime
 
 
 def demo_data_build(
@@ -372,12 +383,18 @@ def demo_data_build(
     """Fill ``tenant`` with a month of demo activity; do nothing if it already has calls.
 
     ``admin`` is the business's owner or admin; two demo agents join the team.
-    Recordings need the ``espeak-ng`` program and are skipped without it.
+    ``now`` is when the story ends (default: the current time); it must not
+    be in the future. Recordings need the ``espeak-ng`` program and are
+    skipped without it.
     """
     with tenant_context(tenant):
         if Call.objects.exists():
             return _result(created=False)
-    now = (now or timezone.now()).replace(microsecond=0)
+    real_now = timezone.now()
+    if now is not None and now > real_now:
+        # The backdating tells story times from real ones by the real time being later.
+        raise ValueError(f"the demo's now ({now.isoformat()}) must not be in the future")
+    now = (now or real_now).replace(microsecond=0)
     staff = [admin, *_demo_agents(tenant=tenant, actor=admin)]
     with tenant_context(tenant):
         builder = _DemoBuilder(tenant=tenant, staff=staff, now=now, rng=random.Random(seed))
@@ -433,6 +450,10 @@ class _DemoBuilder:
         self._events: list[tuple[datetime, int, Callable[[], object]]] = []
         self._sequence = 0
         self._questions_seen = 0
+        self._moments: list[Moment] = []
+        self._at = now  # the story's time of the step running
+        # Per callback, the story's times it was rescheduled to, in order.
+        self._reschedules: dict[int, list[datetime]] = {}
 
     # -- the plan ----------------------------------------------------------------
     def plan(self, *, recordings: int) -> None:
@@ -627,11 +648,109 @@ class _DemoBuilder:
             self.at(when, partial(self._web_ticket, spec, when))
         while self._events:
             when, _, step = heapq.heappop(self._events)
-            with _clock(when):
-                step()
-        with _clock(self.now - timedelta(minutes=3)):
-            # Someone is working the queue right now.
-            callback_next(actor=self.agents[0])
+            self._play(when, step)
+        self._stamps_backdate(self._moments)
+        self._dues_backdate()
+        # Someone is working the queue right now: after the backdating, so the queue is in the story's order.
+        self._play(self.now - timedelta(minutes=3), partial(callback_next, actor=self.agents[0]))
+        self._stamps_backdate(self._moments[-1:])
+
+    def _play(self, when: datetime, step: Callable[[], object]) -> None:
+        """Run ``step`` now, noting the real time it took so its stamps can become ``when``."""
+        self._at = when
+        started = timezone.now()
+        step()
+        self._moments.append(Moment(at=when, real_start=started, real_end=timezone.now()))
+
+    # -- backdating ------------------------------------------------------------------
+    def _stamped(self) -> list[models.QuerySet[Any]]:
+        """Every table the build writes to: the tenant's calls and help desk, its usage and audit rows."""
+        tables: list[models.QuerySet[Any]] = [
+            model._default_manager.all()
+            for label in ("calls", "tickets")
+            for model in apps.get_app_config(label).get_models()
+        ]
+        return [*tables, UsageRecord.objects.filter(tenant=self.tenant), AuditEvent.objects.filter(tenant=self.tenant)]
+
+    def _stamps_backdate(self, moments: Sequence[Moment]) -> None:
+        """Set every time stamped while a step ran to the moment that step happens in the story.
+
+        Real times and story times never mix up: the story ends before the
+        build starts, so only stamps fall inside the steps' real spans.
+        """
+        if not moments:
+            return
+        span = (moments[0].real_start, moments[-1].real_end)
+        for rows in self._stamped():
+            for column in rows.model._meta.concrete_fields:
+                if not isinstance(column, models.DateTimeField):
+                    continue
+                name = column.attname
+                story_time = Case(
+                    *(
+                        When(**{f"{name}__range": (moment.real_start, moment.real_end)}, then=Value(moment.at))
+                        for moment in moments
+                    ),
+                    default=F(name),
+                    output_field=models.DateTimeField(),
+                )
+                rows.filter(**{f"{name}__range": span}).update(**{name: story_time})
+
+    def _dues_backdate(self) -> None:
+        """Work the due times the services counted from the real clock out again, from the story's times.
+
+        Tickets: the SLA from their start (the call, else their creation).
+        Callbacks: due by priority from their creation, then each reschedule
+        as the story had it, in their audit rows too.
+        """
+        build_start = self._moments[0].real_start if self._moments else self.now
+        tickets = Ticket.objects.filter(due_at__gte=build_start).select_related("call")
+        for ticket in tickets.only("id", "priority", "created_at", "call__started_at"):
+            start = ticket.call.started_at if ticket.call is not None else ticket.created_at
+            Ticket.objects.filter(pk=ticket.pk).update(due_at=ticket_sla_due(priority=ticket.priority, start=start))
+        callbacks = Callback.objects.filter(due_at__gte=build_start)
+        for callback in callbacks.only("id", "ticket_id", "priority", "created_at"):
+            due = callback_due(callback.priority, callback.created_at)
+            moves = TicketChange.objects.filter(ticket_id=callback.ticket_id, field="callback_due_at").order_by(
+                "created_at", "id"
+            )
+            story = self._reschedules.get(callback.pk, [])
+            if moves.count() != len(story):
+                raise RuntimeError(f"callback {callback.pk}: {moves.count()} reschedules logged, {len(story)} played")
+            for move, rescheduled in zip(moves, story, strict=True):
+                TicketChange.objects.filter(pk=move.pk).update(
+                    old_value=due.astimezone(UTC).isoformat(), new_value=rescheduled.astimezone(UTC).isoformat()
+                )
+                due = rescheduled
+            Callback.objects.filter(pk=callback.pk).update(due_at=due)
+
+    def _callback_log(
+        self,
+        *,
+        callback_id: int,
+        actor: User,
+        outcome: str,
+        note: str = "",
+        reschedule_at: datetime | None = None,
+        resolve_ticket: bool = False,
+    ) -> None:
+        """``callback_outcome_log`` at this step of the story.
+
+        The service only reschedules to a time after the real now, so it gets
+        the story's new time as far after the real now as it is after this
+        step; ``_dues_backdate`` puts the story's time back.
+        """
+        real_reschedule = None if reschedule_at is None else timezone.now() + (reschedule_at - self._at)
+        callback_outcome_log(
+            callback_id=callback_id,
+            actor=actor,
+            outcome=outcome,
+            note=note,
+            reschedule_at=real_reschedule,
+            resolve_ticket=resolve_ticket,
+        )
+        if reschedule_at is not None:
+            self._reschedules.setdefault(callback_id, []).append(reschedule_at)
 
     def _call_record(self, plan: CallPlan) -> None:
         rng = self.rng
@@ -654,6 +773,8 @@ class _DemoBuilder:
         agent_seconds = sum(line.seconds for line in plan.lines if line.speaker == "agent")
         data["frames_sent"] = int(agent_seconds * 50)
         data["frames_late"] = rng.choice((0, 0, 0, 1, 2))
+        # ``started_at`` is stamped on insert; the story's time goes in now, so the ticket's SLA counts from it.
+        call.started_at = plan.started_at
         call.status = Call.Status.COMPLETED if plan.completed else Call.Status.ABANDONED
         call.end_reason = "agent_hangup" if plan.completed else "caller_hangup"
         call.ended_at = ended_at
@@ -712,7 +833,7 @@ class _DemoBuilder:
     def _ticket_from_call(self, plan: CallPlan, call_id: int) -> None:
         ticket = ticket_create_from_call(call_id=call_id)
         usage_record_call(tenant=self.tenant, call_id=call_id)
-        start = ticket.created_at
+        start = self._at  # when the ticket is made in the story; its created_at is still the real time
         if plan.kind == "hangup_early":
             self.at(start + timedelta(minutes=self.rng.uniform(20, 90)), lambda: self._close_silent(ticket.pk))
         elif plan.kind == "faq":
@@ -753,7 +874,7 @@ class _DemoBuilder:
                 self.at(
                     first_try,
                     partial(
-                        callback_outcome_log,
+                        self._callback_log,
                         callback_id=callback.pk,
                         actor=worker,
                         outcome=Callback.Outcome.NO_ANSWER,
@@ -769,7 +890,7 @@ class _DemoBuilder:
             reached_at = self._office(first_try + timedelta(hours=rng.uniform(1.5, 4)), urgent=urgent)
             self.at(
                 first_try,
-                lambda: callback_outcome_log(
+                lambda: self._callback_log(
                     callback_id=callback.pk,
                     actor=worker,
                     outcome=missed,
@@ -781,7 +902,7 @@ class _DemoBuilder:
             # Sorted on the phone: the callback resolves the ticket.
             self.at(
                 reached_at,
-                lambda: callback_outcome_log(
+                lambda: self._callback_log(
                     callback_id=callback.pk,
                     actor=worker,
                     outcome=Callback.Outcome.REACHED,
@@ -793,7 +914,7 @@ class _DemoBuilder:
         booking = rng.choice(BOOKINGS)
 
         def reached() -> None:
-            callback_outcome_log(
+            self._callback_log(
                 callback_id=callback.pk, actor=worker, outcome=Callback.Outcome.REACHED, note=f"Booked for {booking}."
             )
             ticket_update(ticket_id=ticket.pk, actor=worker, status=Ticket.Status.OPEN)
@@ -830,7 +951,7 @@ class _DemoBuilder:
         self.at(
             first_try,
             partial(
-                callback_outcome_log,
+                self._callback_log,
                 callback_id=callback_id,
                 actor=worker,
                 outcome=Callback.Outcome.NO_ANSWER,
@@ -840,7 +961,7 @@ class _DemoBuilder:
         self.at(
             second_try,
             partial(
-                callback_outcome_log,
+                self._callback_log,
                 callback_id=callback_id,
                 actor=worker,
                 outcome=Callback.Outcome.VOICEMAIL,

@@ -56,6 +56,9 @@ def ensure_test_platform() -> None:
                 if not AgentConfig.objects.exists():
                     agent_config_create_default(business_name=tenant.name)
         return
+    # A test that ran requests or async code before may have left this
+    # connection on a tenant schema; tenants are made from public.
+    connection.set_schema_to_public()
     call_command("platform_init", stdout=io.StringIO())
     for slug, name, number in TEST_TENANTS:
         if Tenant.objects.filter(schema_name=slug).exists():

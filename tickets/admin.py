@@ -2,6 +2,7 @@
 
 Every change goes through ``tickets.services`` (the activity log and live
 updates depend on it); the admin only parses the form and picks the service.
+Tickets are not added here: calls, the help desk pages and the API create them.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from tickets.models import STATUS_FLOW, Callback, CallbackAttempt, Ticket, Unans
 from tickets.services import (
     TicketError,
     ticket_assign,
-    ticket_create,
     ticket_update,
     unanswered_question_dismiss,
 )
@@ -31,6 +31,7 @@ from voicedesk.admin_site import (
     TenantInline,
     TenantModelAdmin,
     changed_values,
+    request_actor,
     request_has_role,
     request_tenant,
     service_dry_run,
@@ -39,17 +40,6 @@ from voicedesk.admin_site import (
 
 # Fields a person edits; the rest is written by the services (SLA, timestamps)
 # or by the call (summary, captured fields).
-TICKET_ADD_FIELDS = (
-    "subject",
-    "priority",
-    "assignee",
-    "category",
-    "tags",
-    "caller_name",
-    "callback_number",
-    "email",
-    "description",
-)
 TICKET_UPDATE_FIELDS = (
     "subject",
     "status",
@@ -93,7 +83,7 @@ def _ticket_apply(*, ticket_id: int, actor: User | None, changes: dict[str, Any]
 class TicketAdminForm(forms.ModelForm):
     class Meta:
         model = Ticket
-        fields = TICKET_ADD_FIELDS
+        fields = (*TICKET_UPDATE_FIELDS, "assignee")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -105,18 +95,14 @@ class TicketAdminForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned: dict[str, Any] = super().clean() or {}
-        if self.errors:
+        if self.errors or self.instance.pk is None:
             return cleaned
-        if self.instance.pk is None:
-            values = {name: cleaned[name] for name in TICKET_ADD_FIELDS if name in cleaned}
-            service_dry_run(self, lambda: ticket_create(actor=None, source=Ticket.Source.WEB, **values))
-        else:
-            service_dry_run(
-                self,
-                lambda: _ticket_apply(
-                    ticket_id=self.instance.pk, actor=None, changes=self.ticket_changes(), assignee=self.new_assignee()
-                ),
-            )
+        service_dry_run(
+            self,
+            lambda: _ticket_apply(
+                ticket_id=self.instance.pk, actor=None, changes=self.ticket_changes(), assignee=self.new_assignee()
+            ),
+        )
         return cleaned
 
     def ticket_changes(self) -> dict[str, Any]:
@@ -148,7 +134,7 @@ class AssigneeFilter(admin.SimpleListFilter):
 @admin.register(Ticket, site=tenant_admin_site)
 class TicketAdmin(TenantModelAdmin):
     form = TicketAdminForm
-    add_role = Role.ADMIN
+    # No add_role: a ticket made here would skip the intake of calls, pages and the API.
     change_role = Role.ADMIN
     delete_role = Role.OWNER
 
@@ -175,8 +161,6 @@ class TicketAdmin(TenantModelAdmin):
     readonly_fields = TICKET_READONLY_FIELDS
 
     def get_fieldsets(self, request: HttpRequest, obj: Ticket | None = None) -> Any:
-        if obj is None:
-            return ((None, {"fields": TICKET_ADD_FIELDS}),)
         return (
             (None, {"fields": ("number", "subject", "status", "priority", "assignee", "category", "tags")}),
             ("Caller", {"fields": ("caller_name", "callback_number", "email", "source", "call_link")}),
@@ -186,9 +170,7 @@ class TicketAdmin(TenantModelAdmin):
         )
 
     def get_readonly_fields(self, request: HttpRequest, obj: Ticket | None = None) -> Any:
-        if obj is None:
-            return ()
-        if not self.has_change_permission(request, obj):
+        if obj is None or not self.has_change_permission(request, obj):
             return (*TICKET_UPDATE_FIELDS, "assignee", *TICKET_READONLY_FIELDS)
         return TICKET_READONLY_FIELDS
 
@@ -206,13 +188,9 @@ class TicketAdmin(TenantModelAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     def save_model(self, request: HttpRequest, obj: Ticket, form: Any, change: bool) -> None:
-        actor = request.user if isinstance(request.user, User) else None
-        if not change:
-            values = {name: form.cleaned_data[name] for name in TICKET_ADD_FIELDS if name in form.cleaned_data}
-            created = ticket_create(actor=actor, source=Ticket.Source.WEB, **values)
-            obj.pk = created.pk
-        else:
-            _ticket_apply(ticket_id=obj.pk, actor=actor, changes=form.ticket_changes(), assignee=form.new_assignee())
+        _ticket_apply(
+            ticket_id=obj.pk, actor=request_actor(request), changes=form.ticket_changes(), assignee=form.new_assignee()
+        )
         obj.refresh_from_db()
 
     def delete_model(self, request: HttpRequest, obj: Ticket) -> None:
@@ -220,7 +198,7 @@ class TicketAdmin(TenantModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
         # No service deletes tickets: only owners can, here, and the platform audit keeps a trace.
-        actor = request.user if isinstance(request.user, User) else None
+        actor = request_actor(request)
         for ticket in queryset:
             audit_event_record(
                 action="ticket.deleted",
@@ -277,7 +255,7 @@ class TicketAdmin(TenantModelAdmin):
 
     @admin.action(description="Resolve selected tickets", permissions=["change"])
     def resolve_selected(self, request: HttpRequest, queryset: QuerySet[Ticket]) -> None:
-        actor = request.user if isinstance(request.user, User) else None
+        actor = request_actor(request)
         resolved, refused = 0, []
         for ticket_id, status in queryset.order_by("id").values_list("id", "status"):
             if status == Ticket.Status.RESOLVED:
@@ -346,7 +324,7 @@ class UnansweredQuestionAdmin(TenantModelAdmin):
 
     @admin.action(description="Dismiss selected questions", permissions=["dismiss"])
     def dismiss_selected(self, request: HttpRequest, queryset: QuerySet[UnansweredQuestion]) -> None:
-        actor = request.user if isinstance(request.user, User) else None
+        actor = request_actor(request)
         dismissed = 0
         for question_id in queryset.filter(status=UnansweredQuestion.Status.OPEN).values_list("id", flat=True):
             try:

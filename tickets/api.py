@@ -6,24 +6,26 @@ writes the audit rows and announces the change.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypeVar
 
 import django_filters
 from django.db import transaction
-from django.db.models import Case, IntegerField, QuerySet, Value, When
+from django.db.models import Model, Q, QuerySet
 from django.http.response import HttpResponseBase
 from django.urls import reverse
-from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.filters import SearchFilter
 from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.viewsets import GenericViewSet
 
 from tickets.models import Callback, Ticket
+from tickets.selectors import ticket_priority_rank, ticket_search_q
 from tickets.serializers import (
     CallbackOutcomeSerializer,
     CallbackSerializer,
@@ -42,26 +44,44 @@ from tickets.services import (
     ticket_note_add,
     ticket_update,
 )
-from voicedesk.api.csv_export import CsvOnlyNegotiation, CsvRenderer, csv_response
-from voicedesk.api.filters import StableOrderingFilter
-from voicedesk.api.permissions import IsTenantAdmin, api_actor
-from voicedesk.tenancy import current_schema
-
-PRIORITY_RANK = Case(
-    When(priority=Ticket.Priority.URGENT, then=Value(4)),
-    When(priority=Ticket.Priority.HIGH, then=Value(3)),
-    When(priority=Ticket.Priority.NORMAL, then=Value(2)),
-    default=Value(1),
-    output_field=IntegerField(),
+from voicedesk.api.csv_export import (
+    EXPORT_CHUNK_SIZE,
+    CsvOnlyNegotiation,
+    CsvRenderer,
+    csv_response,
+    export_filename,
 )
-TICKET_SEARCH_FIELDS = ["subject", "description", "summary", "caller_name", "callback_number", "email"]
+from voicedesk.api.filters import StableOrderingFilter
+from voicedesk.api.params import validated
+from voicedesk.api.permissions import IsTenantAdmin, api_actor
+
+if TYPE_CHECKING:
+    from rest_framework.views import APIView
+
+SEARCH_MAX_CHARS = 200
+_M = TypeVar("_M", bound=Model)
+_R = TypeVar("_R")
 
 
-def validated(serializer_class: type[serializers.Serializer], request: Request) -> dict[str, Any]:
-    """The request body checked by ``serializer_class``; invalid input raises a 400 with field errors."""
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return dict(serializer.validated_data)
+class TicketSearchFilter(SearchFilter):
+    """``?search=``: the inbox's search (``T-123``, phone numbers however typed, names, subjects), plus descriptions.
+
+    One phrase, not words matched separately, so the API finds what the inbox finds.
+    """
+
+    search_description = (
+        "Ticket number (T-123 or 123), phone number in any format, or text in the subject, caller name, "
+        "email, summary or description."
+    )
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[_M, _R], view: APIView) -> QuerySet[_M, _R]:
+        text = " ".join(str(request.query_params.get(self.search_param, "")).split())[:SEARCH_MAX_CHARS]
+        if not text:
+            return queryset
+        return queryset.filter(ticket_search_q(text) | Q(description__icontains=text))
+
+
+TICKET_FILTER_BACKENDS = [DjangoFilterBackend, TicketSearchFilter]
 
 
 class TicketFilter(django_filters.FilterSet):
@@ -79,10 +99,11 @@ class TicketFilter(django_filters.FilterSet):
             ("created_at", "created_at"),
             ("updated_at", "updated_at"),
             ("due_at", "due_at"),
+            # Ranked as in the inbox: ``priority`` puts urgent first, ``-priority`` low first.
             ("priority_rank", "priority"),
             ("id", "id"),
         ),
-        help_text="Sort by created_at, updated_at, due_at, priority or id; prefix - for descending.",
+        help_text=("Sort by created_at, updated_at, due_at, priority (urgent first) or id; prefix - for descending."),
     )
 
     class Meta:
@@ -94,7 +115,7 @@ class TicketFilter(django_filters.FilterSet):
 
 
 def ticket_queryset() -> QuerySet[Ticket]:
-    return Ticket.objects.select_related("assignee").annotate(priority_rank=PRIORITY_RANK)
+    return Ticket.objects.select_related("assignee").annotate(priority_rank=ticket_priority_rank())
 
 
 @extend_schema_view(
@@ -105,7 +126,7 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, GenericVie
     queryset = Ticket.objects.all()
     serializer_class = TicketSerializer
     filterset_class = TicketFilter
-    search_fields = TICKET_SEARCH_FIELDS
+    filter_backends = TICKET_FILTER_BACKENDS
     lookup_value_converter = "int"
 
     def get_queryset(self) -> QuerySet[Ticket]:
@@ -189,11 +210,6 @@ TICKET_EXPORT_COLUMNS: tuple[tuple[str, str], ...] = (
     ("resolved_at", "resolved_at"),
     ("call_id", "call_id"),
 )
-EXPORT_CHUNK_SIZE = 2000
-
-
-def export_filename(kind: str) -> str:
-    return f"{kind}-{current_schema()}-{timezone.now().date().isoformat()}.csv"
 
 
 class TicketExportView(GenericAPIView):
@@ -201,7 +217,7 @@ class TicketExportView(GenericAPIView):
 
     queryset = Ticket.objects.all()
     filterset_class = TicketFilter
-    search_fields = TICKET_SEARCH_FIELDS
+    filter_backends = TICKET_FILTER_BACKENDS
     permission_classes = [IsTenantAdmin]
     renderer_classes = [CsvRenderer]
     content_negotiation_class = CsvOnlyNegotiation

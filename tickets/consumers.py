@@ -7,11 +7,13 @@ this consumer forwards them to members of that tenant and to nobody else.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from tenants.models import Membership, Tenant
@@ -21,6 +23,9 @@ logger = structlog.get_logger(__name__)
 
 # Same meaning as the HTTP 404 the pages give: missing and forbidden look alike.
 CLOSE_NOT_FOUND = 4404
+# A socket can stay open for days: a member who is removed (or deactivated)
+# must stop receiving callers' numbers and subjects within this long.
+MEMBERSHIP_RECHECK_AFTER = timedelta(seconds=60)
 
 
 @database_sync_to_async
@@ -35,6 +40,9 @@ class HelpdeskConsumer(AsyncJsonWebsocketConsumer):
     """Forwards the tenant's help desk events to a signed-in member's browser."""
 
     group_name: str | None = None
+    user_id: int | None = None
+    tenant_id: int | None = None
+    membership_checked_at: datetime | None = None
 
     async def connect(self) -> None:
         tenant: Tenant | None = self.scope.get("tenant")
@@ -43,6 +51,7 @@ class HelpdeskConsumer(AsyncJsonWebsocketConsumer):
             # Refused before the handshake completes: the browser gets no socket at all.
             await self.close(code=CLOSE_NOT_FOUND)
             return
+        self.user_id, self.tenant_id, self.membership_checked_at = user.pk, tenant.pk, timezone.now()
         self.group_name = helpdesk_group_name(tenant.schema_name)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
         await self.accept()
@@ -57,4 +66,25 @@ class HelpdeskConsumer(AsyncJsonWebsocketConsumer):
         return None
 
     async def helpdesk_event(self, message: dict[str, Any]) -> None:
+        if not await self._still_member():
+            return
         await self.send_json(message["event"])
+
+    async def _still_member(self) -> bool:
+        """Whether the socket's user is still a member; checked again when the last check is stale.
+
+        When they are not, the socket leaves the group and closes with 4404, as at connect.
+        """
+        if self.user_id is None or self.tenant_id is None or self.group_name is None:
+            return False
+        now = timezone.now()
+        if self.membership_checked_at is not None and now - self.membership_checked_at < MEMBERSHIP_RECHECK_AFTER:
+            return True
+        if await _is_member(self.user_id, self.tenant_id):
+            self.membership_checked_at = now
+            return True
+        logger.info("helpdesk_socket_membership_gone", tenant_id=self.tenant_id, user_id=self.user_id)
+        await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        self.group_name = None
+        await self.close(code=CLOSE_NOT_FOUND)
+        return False

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.utils import timezone
 
+from calls.services import FAQ_ANSWER_MAX_LENGTH, FAQ_QUESTION_MAX_LENGTH
 from tenants.models import User
 from tickets.models import STATUS_FLOW, Callback, Ticket
 from tickets.selectors import OPEN_STATUSES, AssigneeFilter, TicketFilters
@@ -247,5 +248,16 @@ class CallbackOutcomeForm(forms.Form):
 
 
 class QuestionToFaqForm(forms.Form):
-    question = forms.CharField(max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
-    answer = forms.CharField(max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    """A caller's question as it goes into the FAQ; the limits are the FAQ's own."""
+
+    question = forms.CharField(
+        label="Question for the FAQ",
+        max_length=FAQ_QUESTION_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "The question is required."},
+    )
+    answer = forms.CharField(
+        max_length=FAQ_ANSWER_MAX_LENGTH,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={"required": "The answer is required."},
+    )

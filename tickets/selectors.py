@@ -17,6 +17,7 @@ from django.db.models.expressions import OrderBy
 from django.utils import timezone
 
 from calls.models import AgentConfig, Call, Utterance
+from calls.selectors import schema_check
 from tenants.models import Membership, Tenant, User
 from tickets.models import (
     CLOSED_STATUSES,
@@ -28,8 +29,7 @@ from tickets.models import (
     TicketNote,
     UnansweredQuestion,
 )
-from tickets.sla import BusinessHoursError, timezone_validate
-from voicedesk.tenancy import current_schema
+from voicedesk.timefmt import offset_label
 
 OPEN_STATUSES: tuple[str, ...] = tuple(s for s in Ticket.Status.values if s not in CLOSED_STATUSES)
 PAGE_SIZE = 25
@@ -53,28 +53,17 @@ _NUMBER = re.compile(r"^\s*(?:t\s*-?\s*)?#?(\d{1,18})\s*$", re.IGNORECASE)
 _PHONE_CHARS = re.compile(r"^[\d\s()+.\-]+$")
 
 
-def _schema_check(tenant: Tenant) -> None:
-    if current_schema() != tenant.schema_name:
-        raise RuntimeError(f"read for {tenant.schema_name} with schema {current_schema()} active")
-
-
 def dashboard_counts(*, tenant: Tenant) -> dict[str, int]:
-    """Figures for the overview page; callbacks count until the queue is done with them."""
-    _schema_check(tenant)
+    """Figures for the overview page; callbacks count until the queue is done with them.
+
+    A callback of a resolved or closed ticket is not waiting for anyone, whatever its row says.
+    """
+    schema_check(tenant=tenant)
     return {
         "calls": Call.objects.count(),
         "open_tickets": Ticket.objects.exclude(status__in=CLOSED_STATUSES).count(),
-        "pending_callbacks": Callback.objects.filter(completed_at__isnull=True).count(),
+        "pending_callbacks": callbacks_waiting().count(),
     }
-
-
-def tenant_timezone() -> ZoneInfo:
-    """The business's time zone (``AgentConfig.timezone``); UTC when unset or unknown."""
-    name = AgentConfig.objects.values_list("timezone", flat=True).first() or "UTC"
-    try:
-        return timezone_validate(name)
-    except BusinessHoursError:
-        return ZoneInfo("UTC")
 
 
 def tenant_members(*, tenant: Tenant) -> list[User]:
@@ -156,8 +145,17 @@ def ticket_overdue_q(now: datetime | None = None) -> Q:
 
 
 def ticket_search_q(text: str) -> Q:
-    """Search by number (``T-123`` or ``123``), subject, caller name, phone, email or summary."""
+    """The filter for a search box: tickets whose number, subject, caller name, phone, email or summary match ``text``.
+
+    Text matches case-insensitively anywhere in those fields. ``T-123``,
+    ``t123``, ``#123`` or ``123`` also find ticket T-123. A phone number
+    however typed (``(555) 201-3344``, ``555.201.3344``) finds tickets whose
+    callback number or call's caller ID contain its digits (stored in E.164).
+    Blank text matches every ticket. Used by the inbox and the REST API.
+    """
     text = " ".join(text.split())[:200]
+    if not text:
+        return Q()
     query = (
         Q(subject__icontains=text)
         | Q(caller_name__icontains=text)
@@ -175,6 +173,20 @@ def ticket_search_q(text: str) -> Q:
     return query
 
 
+def ticket_priority_rank() -> Case:
+    """An expression ranking tickets by priority, most pressing first: urgent 0, high 1, normal 2, low 3.
+
+    Annotate with it and sort ascending for "urgent first" (the inbox's
+    ``priority`` sort); descending for "low first". Unknown values rank last.
+    Used by the inbox and the REST API, so both order priorities alike.
+    """
+    return Case(
+        *(When(priority=value, then=Value(rank)) for value, rank in PRIORITY_RANK.items()),
+        default=Value(len(PRIORITY_RANK)),
+        output_field=IntegerField(),
+    )
+
+
 def ticket_sort(tickets: QuerySet[Ticket], sort: str) -> QuerySet[Ticket]:
     """Order by a key of ``TICKET_SORTS`` (``-`` prefix: descending); unknown keys sort newest first."""
     descending = sort.startswith("-")
@@ -182,13 +194,7 @@ def ticket_sort(tickets: QuerySet[Ticket], sort: str) -> QuerySet[Ticket]:
     if key not in TICKET_SORTS:
         key, descending = "created", True
     if key == "priority":
-        tickets = tickets.annotate(
-            priority_rank=Case(
-                *(When(priority=value, then=Value(rank)) for value, rank in PRIORITY_RANK.items()),
-                default=Value(len(PRIORITY_RANK)),
-                output_field=IntegerField(),
-            )
-        )
+        tickets = tickets.annotate(priority_rank=ticket_priority_rank())
     order: list[OrderBy] = []
     for column in TICKET_SORTS[key]:
         name = column.lstrip("-")
@@ -222,14 +228,6 @@ class TranscriptLine:
     interrupted: bool
 
 
-def clock_format(seconds: float) -> str:
-    """Seconds from the start of the call as ``mm:ss`` (``h:mm:ss`` past an hour)."""
-    whole = max(int(seconds), 0)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
-
-
 def ticket_transcript(*, call: Call | None) -> list[TranscriptLine]:
     """What was said on the call, in order."""
     if call is None:
@@ -240,7 +238,7 @@ def ticket_transcript(*, call: Call | None) -> list[TranscriptLine]:
             speaker_label=u.get_speaker_display(),
             text=u.text,
             start_s=u.start_s,
-            clock=clock_format(u.start_s),
+            clock=offset_label(u.start_s),
             interrupted=u.interrupted,
         )
         for u in Utterance.objects.filter(call=call).order_by("start_s", "id")
@@ -314,6 +312,8 @@ def change_describe(change: TicketChange, zone: ZoneInfo) -> str:
             return f"Callback taken by {new}"
         case "callback_outcome":
             return f"Callback attempt: {new}"
+        case "callback_completed":
+            return f"Callback no longer needed: ticket {new.lower()}" if new else "Callback no longer needed"
         case "callback_due_at":
             return f"Callback rescheduled: {_when(old, zone)} → {_when(new, zone)}"
         case "faq_added":
@@ -350,10 +350,15 @@ CallbackFilter = Literal["all", "mine", "unassigned", "overdue"]
 CALLBACK_FILTERS: tuple[CallbackFilter, ...] = ("all", "mine", "unassigned", "overdue")
 
 
+def callbacks_waiting() -> QuerySet[Callback]:
+    """Callbacks still to make: not done, and their ticket not resolved or closed."""
+    return Callback.objects.filter(completed_at__isnull=True).exclude(ticket__status__in=CLOSED_STATUSES)
+
+
 def callback_queue(*, actor: User, show: str = "all") -> QuerySet[Callback]:
     """Callbacks still to make, earliest due first (overdue ones lead), with ticket and assignee joined."""
     callbacks = (
-        Callback.objects.filter(completed_at__isnull=True)
+        callbacks_waiting()
         .select_related("ticket", "assignee")
         .order_by(F("due_at").asc(nulls_last=True), "created_at", "id")
     )
@@ -396,3 +401,13 @@ def unanswered_question_list() -> QuerySet[UnansweredQuestion]:
         .select_related("ticket", "call")
         .order_by("-created_at", "-id")
     )
+
+
+def unanswered_question_get(*, question_id: int) -> UnansweredQuestion:
+    """One question, whatever its status, with its ticket and call joined; ``DoesNotExist`` if missing."""
+    return UnansweredQuestion.objects.select_related("ticket", "call").get(pk=question_id)
+
+
+def ticket_unanswered_questions(*, ticket: Ticket) -> list[UnansweredQuestion]:
+    """The questions of ``ticket``'s call the FAQ could not answer, in the order they were asked, any status."""
+    return list(UnansweredQuestion.objects.filter(ticket=ticket).order_by("created_at", "id"))

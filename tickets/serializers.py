@@ -6,8 +6,11 @@ and go through ``tickets.services``.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -158,10 +161,32 @@ class CallbackSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 time that must carry its offset (``Z`` or ``+hh:mm``).
+
+    DRF would read a time without one in the server's zone, which is rarely
+    the zone of the person calling the API: a callback at the wrong hour.
+    """
+
+    default_error_messages = {
+        "naive": "Give the time with its time zone, e.g. 2030-11-25T15:00:00Z or 2030-11-25T10:00:00-05:00.",
+    }
+
+    def to_internal_value(self, value: Any) -> datetime:
+        if isinstance(value, str):
+            parsed = parse_datetime(value.strip())
+            if parsed is not None and timezone.is_naive(parsed):
+                self.fail("naive")
+        elif isinstance(value, datetime) and timezone.is_naive(value):
+            self.fail("naive")
+        result: datetime = super().to_internal_value(value)
+        return result
+
+
 class CallbackOutcomeSerializer(serializers.Serializer):
     outcome = serializers.ChoiceField(choices=[c for c in Callback.Outcome.choices if c[0] != Callback.Outcome.PENDING])
     note = serializers.CharField(required=False, allow_blank=True, default="", max_length=5_000)
-    reschedule_at = serializers.DateTimeField(
+    reschedule_at = AwareDateTimeField(
         required=False, allow_null=True, default=None, help_text="Try again at this time (ISO 8601 with time zone)."
     )
     resolve_ticket = serializers.BooleanField(required=False, default=False)

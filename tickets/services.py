@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from calls.models import AgentConfig, Call, FaqEntry
+from calls.services import faq_entry_create
 from tenants.models import Membership, User
 from tickets.events import helpdesk_event_publish
 from tickets.models import (
@@ -32,7 +33,7 @@ from tickets.models import (
     TicketNote,
     UnansweredQuestion,
 )
-from tickets.sla import sla_due_at
+from tickets.sla import business_hours_between, sla_due_at
 from voicedesk.tenancy import current_schema
 
 logger = structlog.get_logger(__name__)
@@ -216,7 +217,7 @@ def ticket_create_from_call(*, call_id: int) -> Ticket:
                 priority=priority,
                 reason="Caller asked for a person" if outcome.get("wants_human") else (reason[:200] or "Follow up"),
                 requested_window=fields.get("preferred_time", "")[:100],
-                due_at=_callback_due(priority, timezone.now()),
+                due_at=callback_due(priority, timezone.now()),
             )
         TicketChange.objects.create(ticket=ticket, field="created", new_value=ticket.status)
         _ticket_event("ticket.created", ticket)
@@ -232,7 +233,8 @@ def _subject(reason: str, outcome: dict[str, Any]) -> str:
     return "Phone call"
 
 
-def _callback_due(priority: str, start: datetime) -> datetime:
+def callback_due(priority: str, start: datetime) -> datetime:
+    """When a callback of ``priority`` requested at ``start`` is due (``CALLBACK_DUE``)."""
     hours, business_only = CALLBACK_DUE.get(priority, CALLBACK_DUE[Ticket.Priority.NORMAL])
     return _clock().due(start, hours) if business_only else start + timedelta(hours=hours)
 
@@ -252,9 +254,13 @@ EDITABLE_FIELDS = frozenset(
 def ticket_update(*, ticket_id: int, actor: User | None, **changes: Any) -> Ticket:
     """Change ticket fields, one audit row per field that really changed.
 
-    Status changes follow ``STATUS_FLOW``; pending stops the SLA clock and
-    leaving pending moves the due time by the pause; a new priority gets a
-    new due time. Assignment goes through ``ticket_assign``.
+    Status changes follow ``STATUS_FLOW``. Pending stops the SLA clock; leaving
+    pending gives the ticket the business time it had left when it was paused
+    (a ticket overdue when paused stays overdue). A new priority gets a new due
+    time, counted from the SLA start with the earlier pauses left out. Any move
+    of the due time gets one ``due_at`` audit row. Resolving or closing
+    completes the ticket's open callback: nobody needs to call back about a
+    solved problem. Assignment goes through ``ticket_assign``.
     """
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
@@ -273,48 +279,90 @@ def ticket_update(*, ticket_id: int, actor: User | None, **changes: Any) -> Tick
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
         now = timezone.now()
         audit: list[TicketChange] = []
-        resumed = timedelta(0)
+        due_before = ticket.due_at
+        ended_pause: tuple[datetime, datetime] | None = None
+        closing = False
         # Status first: a priority change in the same request must see a pause it ends.
         for field, new in sorted(changes.items(), key=lambda item: item[0] != "status"):
             old = getattr(ticket, field)
             if old == new:
                 continue
             if field == "status":
-                resumed = _status_apply(ticket, new, now)
-            elif field == "priority":
-                due = ticket_sla_due(priority=new, start=_sla_start(ticket))
-                if due is not None:
-                    # Pauses already over stay counted; a pause still running is
-                    # added when the ticket leaves pending, not twice.
-                    due += _sla_pauses(ticket) + resumed
-                audit.append(_change(ticket, actor, "due_at", ticket.due_at, due))
-                ticket.due_at = due
+                closing = new in CLOSED_STATUSES
+                ended_pause = _status_apply(ticket, new, now)
+                setattr(ticket, field, new)
+                audit.append(_change(ticket, actor, field, old, new))
+                _due_audit(audit, ticket, actor, due_before)
+                continue
+            if field == "priority":
+                ticket.due_at = _priority_due(ticket, new, ended_pause)
+                _due_audit(audit, ticket, actor, due_before)
             setattr(ticket, field, new)
             audit.append(_change(ticket, actor, field, old, new))
         if not audit:
             return ticket
         ticket.save()
+        if closing:
+            _callback_close(ticket, actor, now, audit)
         TicketChange.objects.bulk_create(audit)
         _ticket_event("ticket.updated", ticket)
     return ticket
 
 
-def _status_apply(ticket: Ticket, new: str, now: datetime) -> timedelta:
+def _due_audit(audit: list[TicketChange], ticket: Ticket, actor: User | None, due_before: datetime | None) -> None:
+    """Keep one ``due_at`` row for the request, from the due time it started with to the current one."""
+    audit[:] = [change for change in audit if change.field != "due_at"]
+    if ticket.due_at != due_before:
+        audit.append(_change(ticket, actor, "due_at", due_before, ticket.due_at))
+
+
+def _status_apply(ticket: Ticket, new: str, now: datetime) -> tuple[datetime, datetime] | None:
     """Move ``ticket`` to status ``new`` (not saved); returns the SLA pause this ends, if any."""
     if new not in STATUS_FLOW[ticket.status]:
         raise TicketError(
             f"A {ticket.get_status_display().lower()} ticket cannot become {Ticket.Status(new).label.lower()}."
         )
-    resumed = timedelta(0)
+    ended: tuple[datetime, datetime] | None = None
     if ticket.status == Ticket.Status.PENDING and ticket.sla_paused_at is not None:
-        resumed = now - ticket.sla_paused_at
+        ended = (ticket.sla_paused_at, now)
         if ticket.due_at is not None:
-            ticket.due_at += resumed
+            ticket.due_at = _sla_resume(_clock(), ticket.due_at, *ended)
         ticket.sla_paused_at = None
     if new == Ticket.Status.PENDING:
         ticket.sla_paused_at = now
-    ticket.resolved_at = now if new in CLOSED_STATUSES else None
-    return resumed
+    if new not in CLOSED_STATUSES:
+        ticket.resolved_at = None
+    elif ticket.status not in CLOSED_STATUSES:
+        # The first resolution counts: closing a resolved ticket keeps when it was solved.
+        ticket.resolved_at = now
+    return ended
+
+
+def _sla_resume(clock: _Clock, due: datetime, paused_at: datetime, resumed_at: datetime) -> datetime:
+    """The due time after a pause: the business time left at ``paused_at``, counted again from ``resumed_at``.
+
+    Business time, not wall-clock time: a weekend inside the pause was never on
+    the clock. Nothing left (overdue when paused) keeps the old due time.
+    """
+    left = business_hours_between(paused_at, due, clock.business_hours, clock.timezone_name)
+    return clock.due(resumed_at, left) if left > 0 else due
+
+
+def _priority_due(ticket: Ticket, priority: str, ended_pause: tuple[datetime, datetime] | None) -> datetime | None:
+    """The due time for ``priority``: its SLA from the ticket's start, then every pause that is over.
+
+    A pause still running (the ticket stays pending) is accounted for when the
+    ticket leaves pending, not here, so it never counts twice.
+    """
+    clock = _clock()
+    hours = clock.sla_hours.get(priority)
+    if hours is None:
+        return None
+    due = clock.due(_sla_start(ticket), float(hours))
+    pauses = _sla_pauses(ticket) + ([ended_pause] if ended_pause is not None else [])
+    for paused_at, resumed_at in pauses:
+        due = _sla_resume(clock, due, paused_at, resumed_at)
+    return due
 
 
 def _sla_start(ticket: Ticket) -> datetime:
@@ -326,18 +374,29 @@ def _sla_start(ticket: Ticket) -> datetime:
     return ticket.created_at
 
 
-def _sla_pauses(ticket: Ticket) -> timedelta:
-    """How long the ticket was pending in pauses that are over, from its status audit rows."""
-    total = timedelta(0)
+def _sla_pauses(ticket: Ticket) -> list[tuple[datetime, datetime]]:
+    """The pauses that are over, as (paused, resumed), oldest first, from the ticket's status audit rows."""
+    pauses: list[tuple[datetime, datetime]] = []
     paused_at: datetime | None = None
     rows = TicketChange.objects.filter(ticket=ticket, field="status").order_by("created_at", "id")
     for new, at in rows.values_list("new_value", "created_at"):
         if new == Ticket.Status.PENDING:
             paused_at = paused_at or at
         elif paused_at is not None:
-            total += at - paused_at
+            pauses.append((paused_at, at))
             paused_at = None
-    return total
+    return pauses
+
+
+def _callback_close(ticket: Ticket, actor: User | None, now: datetime, audit: list[TicketChange]) -> None:
+    """Complete the open callback of a ticket that was just resolved or closed, with its audit row and event."""
+    callback = Callback.objects.select_for_update().filter(ticket=ticket, completed_at__isnull=True).first()
+    if callback is None:
+        return
+    callback.completed_at = now
+    callback.save(update_fields=["completed_at"])
+    audit.append(_change(ticket, actor, "callback_completed", "", Ticket.Status(ticket.status).label))
+    _callback_event(callback)
 
 
 def ticket_assign(*, ticket_id: int, actor: User | None, assignee: User | None) -> Ticket:
@@ -372,6 +431,8 @@ def ticket_note_add(*, ticket_id: int, actor: User | None, body: str) -> TicketN
 def callback_next(*, actor: User) -> Callback | None:
     """Hand ``actor`` the callback to make now: theirs or unassigned, earliest due (overdue) first.
 
+    Callbacks of resolved or closed tickets are not handed out: the problem is solved.
+
     Rows another agent is claiming at the same moment are skipped, so two
     agents pressing "next" never get the same callback.
     """
@@ -380,6 +441,7 @@ def callback_next(*, actor: User) -> Callback | None:
         callback = (
             Callback.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(completed_at__isnull=True)
+            .exclude(ticket__status__in=CLOSED_STATUSES)
             .filter(Q(assignee__isnull=True) | Q(assignee_id=actor.pk))
             .order_by("due_at", "created_at")
             .first()
@@ -431,15 +493,19 @@ def callback_outcome_log(
             # A resolved ticket would leave a callback in the queue that nobody needs.
             raise TicketError("Either reschedule the callback or resolve the ticket, not both.")
     with transaction.atomic():
-        callback = Callback.objects.select_for_update().select_related("ticket").get(pk=callback_id)
+        # The ticket first, then the callback: the order ``ticket_update`` locks them in.
+        ticket_id = Callback.objects.values_list("ticket_id", flat=True).get(pk=callback_id)
+        Ticket.objects.select_for_update().filter(pk=ticket_id).first()
+        callback = Callback.objects.select_for_update(of=("self",)).select_related("ticket").get(pk=callback_id)
         if callback.completed_at is not None:
             raise TicketError("This callback is already done.")
+        audit = _callback_claim(callback, actor)
         now = timezone.now()
         CallbackAttempt.objects.create(callback=callback, actor=actor, outcome=outcome, note=note.strip())
         callback.attempts += 1
         callback.outcome = outcome
         callback.last_attempt_at = now
-        audit = [_change(callback.ticket, actor, "callback_outcome", "", Callback.Outcome(outcome).label)]
+        audit.append(_change(callback.ticket, actor, "callback_outcome", "", Callback.Outcome(outcome).label))
         if outcome in FINAL_OUTCOMES or resolve_ticket:
             callback.completed_at = now
         elif reschedule_at is not None:
@@ -453,19 +519,44 @@ def callback_outcome_log(
     return callback
 
 
+def _callback_claim(callback: Callback, actor: User | None) -> list[TicketChange]:
+    """Check ``actor`` may log an attempt on ``callback``; an unassigned callback becomes theirs.
+
+    Someone else's callback is theirs to log, unless the actor is an admin or
+    owner of this business. Returns the audit rows of a claim (not saved).
+    """
+    if actor is None or callback.assignee_id == actor.pk:
+        return []
+    if callback.assignee_id is not None:
+        if not _is_admin(actor):
+            raise TicketError("This callback is assigned to someone else; only they or an admin can log an attempt.")
+        return []
+    _assignee_check(actor)
+    callback.assignee = actor
+    return [_change(callback.ticket, actor, "callback_assignee", "", actor)]
+
+
+def _is_admin(user: User) -> bool:
+    return Membership.objects.filter(
+        user=user,
+        tenant__schema_name=current_schema(),
+        role__in=(Membership.Role.ADMIN, Membership.Role.OWNER),
+    ).exists()
+
+
 def unanswered_question_to_faq(*, question_id: int, actor: User | None, question: str, answer: str) -> FaqEntry:
     """Answer a caller's question once, for every later caller: it becomes a FAQ entry.
 
-    The next call's FAQ index picks the entry up (the index is keyed by the FAQ's content).
+    The entry is made by ``calls.services.faq_entry_create`` (its checks, limits
+    and audit event); its ``ValidationError`` (keyed by ``question``/``answer``)
+    propagates and nothing is changed. The next call's FAQ index picks the
+    entry up. Callers check the actor may edit the FAQ (admins and owners).
     """
-    question, answer = question.strip(), answer.strip()
-    if not question or not answer:
-        raise TicketError("Both the question and its answer are needed.")
     with transaction.atomic():
         unanswered = UnansweredQuestion.objects.select_for_update().get(pk=question_id)
         if unanswered.status != UnansweredQuestion.Status.OPEN:
             raise TicketError("This question has already been handled.")
-        entry = FaqEntry.objects.create(question=question[:500], answer=answer)
+        entry = faq_entry_create(actor=actor, question=question, answer=answer)
         unanswered.status = UnansweredQuestion.Status.CONVERTED
         unanswered.faq_entry = entry
         unanswered.save(update_fields=["status", "faq_entry"])

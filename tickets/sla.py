@@ -74,3 +74,33 @@ def sla_due_at(*, start: datetime, hours: float, business_hours: object, timezon
                 remaining -= available
         day += timedelta(days=1)
     raise BusinessHoursError("SLA is too long for the business hours given.")
+
+
+def business_hours_between(start: datetime, end: datetime, business_hours: object, timezone_name: str) -> float:
+    """Hours of business time from ``start`` to ``end``; 0 when ``end`` is not after ``start``.
+
+    The inverse of ``sla_due_at``: ``sla_due_at(start=s, hours=business_hours_between(s, e, ...))``
+    is ``e`` when ``e`` falls in business hours. With no business hours at all
+    every hour counts.
+    """
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("start and end must be timezone-aware")
+    spans = business_hours_validate(business_hours)
+    if end <= start:
+        return 0.0
+    if not spans:
+        return (end - start).total_seconds() / 3600
+    zone = timezone_validate(timezone_name)
+    begin, finish = start.astimezone(UTC), end.astimezone(UTC)
+    day, last = start.astimezone(zone).date(), end.astimezone(zone).date()
+    total = timedelta(0)
+    while day <= last:
+        span = spans.get(WEEKDAYS[day.weekday()])
+        if span is not None:
+            # In UTC for the same reason as in sla_due_at: real hours on the days clocks change.
+            opens = max(datetime.combine(day, span[0], zone).astimezone(UTC), begin)
+            closes = min(datetime.combine(day, span[1], zone).astimezone(UTC), finish)
+            if closes > opens:
+                total += closes - opens
+        day += timedelta(days=1)
+    return total.total_seconds() / 3600

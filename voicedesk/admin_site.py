@@ -30,8 +30,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_tenants.utils import get_public_schema_name
 
-from tenants.models import Membership, Tenant
+from tenants.models import Membership, Tenant, User
 from tenants.permissions import membership_has_role, request_membership
+from tickets.services import TicketError
 
 Role = Membership.Role
 View = TypeVar("View", bound=Callable[..., Any])
@@ -43,6 +44,11 @@ def request_tenant(request: HttpRequest) -> Tenant | None:
     if tenant is None or tenant.schema_name == get_public_schema_name():
         return None
     return tenant
+
+
+def request_actor(request: HttpRequest) -> User | None:
+    """The signed-in user an admin change is recorded against, for the services' audit rows."""
+    return request.user if isinstance(request.user, User) else None
 
 
 def request_has_role(request: HttpRequest, role: str | None) -> bool:
@@ -179,6 +185,12 @@ def service_dry_run(form: ModelForm[Any], call: Callable[[], object]) -> None:
     rules (status flow, duplicates, settings formats): running the real
     write and undoing it gives the form exactly the service's message. Events
     registered inside the rolled-back savepoint are never sent.
+
+    Never for creating rows whose ids people see (ticket numbers): a
+    rolled-back insert still uses up a sequence value and logs a creation that
+    never happened. Only the services' refusals (``TicketError``,
+    ``ValidationError``) become form errors; any other exception is a bug and
+    propagates.
     """
     try:
         with transaction.atomic():
@@ -192,7 +204,7 @@ def service_dry_run(form: ModelForm[Any], call: Callable[[], object]) -> None:
                 form.add_error(field if field in form.fields else None, errors)
         else:
             form.add_error(None, exc)
-    except ValueError as exc:  # TicketError and friends: a message for the person who asked
+    except TicketError as exc:
         form.add_error(None, str(exc))
 
 

@@ -6,13 +6,14 @@ from typing import Any
 
 from django import forms
 from django.http import HttpResponse
-from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from calls import analytics, selectors
 from calls.views.history import TenantRequest
 from tenants.models import Membership
 from tenants.permissions import role_required
+from voicedesk.htmx import htmx_render
+from voicedesk.timefmt import span_label
 
 
 class PeriodForm(forms.Form):
@@ -25,23 +26,6 @@ class PeriodForm(forms.Form):
     def period_days(self) -> int:
         value: str = self.cleaned_data["days"]
         return int(value) if value else analytics.DEFAULT_PERIOD_DAYS
-
-
-def span_label(seconds: float | None) -> str:
-    """A length of time for people: ``45 s``, ``3 min 20 s``, ``5 h 10 min``, ``2 d 4 h``; an em dash for none."""
-    if seconds is None:
-        return "—"
-    total = max(round(seconds), 0)
-    days, rest = divmod(total, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{days} d {hours} h"
-    if hours:
-        return f"{hours} h {minutes} min"
-    if minutes:
-        return f"{minutes} min {secs} s"
-    return f"{secs} s"
 
 
 def percent_label(ratio: float | None) -> str:
@@ -108,5 +92,4 @@ def analytics_page(request: TenantRequest) -> HttpResponse:
         }
     else:
         status = 400
-    template = "calls/_analytics_body.html" if request.htmx else "calls/analytics.html"
-    return render(request, template, context, status=status)
+    return htmx_render(request, "calls/analytics.html", "calls/_analytics_body.html", context, status=status)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from django import forms
@@ -17,8 +16,12 @@ from calls import selectors
 from calls.models import Call
 from tenants.models import Membership, Tenant
 from tenants.permissions import role_required
+from voicedesk.htmx import htmx_render, is_htmx
+from voicedesk.timefmt import duration_label, offset_label
 
 PAGE_SIZE = 25
+# The ids of the pager's links (``HX-Trigger`` names the one followed).
+PAGER_LINK_IDS = frozenset({"calls-page-prev", "calls-page-next"})
 SORT_CHOICES = (
     ("-started", "Newest first"),
     ("started", "Oldest first"),
@@ -60,22 +63,6 @@ class CallFilterForm(forms.Form):
         )
 
 
-def duration_label(value: timedelta | None) -> str:
-    """``m:ss`` (or ``h:mm:ss``) for a call's length; an em dash when the call was never answered."""
-    if value is None:
-        return "—"
-    total = max(int(value.total_seconds()), 0)
-    hours, rest = divmod(total, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{seconds:02d}" if hours else f"{minutes}:{seconds:02d}"
-
-
-def clock_label(seconds: float) -> str:
-    """``m:ss`` from the start of the recording."""
-    minutes, secs = divmod(max(int(seconds), 0), 60)
-    return f"{minutes}:{secs:02d}"
-
-
 @dataclass(frozen=True)
 class CallRow:
     call: Call
@@ -85,11 +72,16 @@ class CallRow:
 @require_GET
 @role_required(Membership.Role.AGENT)
 def call_list(request: TenantRequest) -> HttpResponse:
-    """Search, filter, sort and page through the calls; htmx asks for the results fragment only."""
+    """Search, filter, sort and page through the calls; htmx asks for the results fragment only.
+
+    After a pager link swapped the results in, focus moves to them (the link
+    that had it is gone); a live refresh leaves focus where it is.
+    """
     tenant = request.tenant
     tz = selectors.agent_timezone(tenant=tenant)
     form = CallFilterForm(request.GET)
-    context: dict[str, Any] = {"form": form, "tz": tz, "sort": "-started"}
+    paged = is_htmx(request) and request.htmx.trigger in PAGER_LINK_IDS
+    context: dict[str, Any] = {"form": form, "tz": tz, "sort": "-started", "focus_results": paged}
     status = 200
     if form.is_valid():
         filters = form.filters()
@@ -104,8 +96,7 @@ def call_list(request: TenantRequest) -> HttpResponse:
         }
     else:
         status = 400
-    template = "calls/_call_results.html" if request.htmx else "calls/call_list.html"
-    return render(request, template, context, status=status)
+    return htmx_render(request, "calls/call_list.html", "calls/_call_results.html", context, status=status)
 
 
 @require_GET
@@ -127,7 +118,7 @@ def call_detail(request: TenantRequest, pk: int) -> HttpResponse:
         ),
         "caller_name": selectors.call_caller_name(call=call),
         "fields": selectors.call_captured_fields(call=call),
-        "utterances": [(u, clock_label(u.start_s)) for u in selectors.call_transcript(tenant=tenant, call=call)],
+        "utterances": [(u, offset_label(u.start_s)) for u in selectors.call_transcript(tenant=tenant, call=call)],
         "latencies": list(selectors.call_turn_latencies(tenant=tenant, call=call)),
         "first_frame": selectors.call_first_frame_percentiles(tenant=tenant, call=call),
     }

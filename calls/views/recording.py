@@ -10,12 +10,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
 from calls.models import Call
+from calls.selectors import call_recording_get
+from calls.views.history import TenantRequest
 from tenants.models import Membership
 from tenants.permissions import role_required
 
@@ -25,8 +26,11 @@ CHUNK = 64 * 1024
 
 @require_GET
 @role_required(Membership.Role.AGENT)
-def call_recording(request: HttpRequest, pk: int) -> HttpResponseBase:
-    call = get_object_or_404(Call.objects.only("id", "recording"), pk=pk)
+def call_recording(request: TenantRequest, pk: int) -> HttpResponseBase:
+    try:
+        call = call_recording_get(tenant=request.tenant, call_id=pk)
+    except Call.DoesNotExist as exc:
+        raise Http404("No such call.") from exc
     if not call.recording:
         raise Http404("This call has no recording.")
     try:

@@ -11,31 +11,36 @@ from typing import Any
 
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from calls import selectors
 from calls.faq_preview import faq_match_preview
 from calls.forms import AgentConfigForm, FaqEntryForm, FaqTryForm
-from calls.models import AgentConfig, FaqEntry
+from calls.models import FaqEntry
 from calls.services import agent_config_update, faq_entry_create, faq_entry_delete, faq_entry_update
+from calls.views.history import TenantRequest
 from tenants.models import Membership
 from tenants.permissions import role_required
-from voicedesk.tenancy import current_schema
+from voicedesk.htmx import htmx_render, is_htmx, vary_on_htmx
 
 ADMIN = Membership.Role.ADMIN
 
 
-def _is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
+def _entry(request: TenantRequest, pk: int) -> FaqEntry:
+    try:
+        return selectors.faq_entry_get(tenant=request.tenant, entry_id=pk)
+    except FaqEntry.DoesNotExist as exc:
+        raise Http404("No such FAQ entry.") from exc
 
 
 @require_http_methods(["GET", "POST"])
 @role_required(ADMIN)
-def agent_settings(request: HttpRequest) -> HttpResponse:
+def agent_settings(request: TenantRequest) -> HttpResponse:
     """A plain form post: the whole configuration is saved at once, then the page reloads."""
-    config = AgentConfig.objects.get()
+    config = selectors.agent_config_get(tenant=request.tenant)
     if request.method == "POST":
         form = AgentConfigForm(request.POST, config=config)
         if form.is_valid():
@@ -51,22 +56,23 @@ def agent_settings(request: HttpRequest) -> HttpResponse:
     return render(request, "calls/settings/agent.html", {"form": form, "config": config})
 
 
-def _faq_page(request: HttpRequest, **context: Any) -> HttpResponse:
+def _faq_page(request: TenantRequest, **context: Any) -> HttpResponse:
     context.setdefault("create_form", FaqEntryForm())
     context.setdefault("try_form", FaqTryForm())
-    context["entries"] = FaqEntry.objects.all()
+    context["entries"] = selectors.faq_entry_list(tenant=request.tenant)
     return render(request, "calls/settings/faq.html", context)
 
 
 @require_GET
 @role_required(ADMIN)
-def faq_list(request: HttpRequest) -> HttpResponse:
+def faq_list(request: TenantRequest) -> HttpResponse:
     return _faq_page(request)
 
 
 @require_POST
 @role_required(ADMIN)
-def faq_create(request: HttpRequest) -> HttpResponse:
+@vary_on_htmx
+def faq_create(request: TenantRequest) -> HttpResponse:
     form = FaqEntryForm(request.POST)
     entry: FaqEntry | None = None
     if form.is_valid():
@@ -78,14 +84,14 @@ def faq_create(request: HttpRequest) -> HttpResponse:
             )
         except ValidationError as exc:
             form.service_errors_add(exc)
-    if not _is_htmx(request):
+    if not is_htmx(request):
         if entry is None:
             return _faq_page(request, create_form=form)
         messages.success(request, f"Added \u201c{entry.question}\u201d.")
         return redirect(f"{reverse('settings:faq')}#faq-{entry.pk}")
     context = {
         "create_form": form if entry is None else FaqEntryForm(),
-        "entries": FaqEntry.objects.all(),
+        "entries": selectors.faq_entry_list(tenant=request.tenant),
         "added": entry,
         "status": f"Added \u201c{entry.question}\u201d." if entry else "",
     }
@@ -94,18 +100,20 @@ def faq_create(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @role_required(ADMIN)
-def faq_entry(request: HttpRequest, pk: int) -> HttpResponse:
+@vary_on_htmx
+def faq_entry(request: TenantRequest, pk: int) -> HttpResponse:
     """One entry as shown in the list (what "Cancel" on an inline edit goes back to)."""
-    entry = get_object_or_404(FaqEntry, pk=pk)
-    if not _is_htmx(request):
+    entry = _entry(request, pk)
+    if not is_htmx(request):
         return redirect(f"{reverse('settings:faq')}#faq-{entry.pk}")
     return render(request, "calls/settings/_faq_entry.html", {"entry": entry})
 
 
 @require_http_methods(["GET", "POST"])
 @role_required(ADMIN)
-def faq_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    entry = get_object_or_404(FaqEntry, pk=pk)
+@vary_on_htmx
+def faq_edit(request: TenantRequest, pk: int) -> HttpResponse:
+    entry = _entry(request, pk)
     if request.method == "POST":
         form = FaqEntryForm(request.POST)
         if form.is_valid():
@@ -120,29 +128,29 @@ def faq_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 form.service_errors_add(exc)
             else:
                 status = f"Saved \u201c{entry.question}\u201d."
-                if not _is_htmx(request):
+                if not is_htmx(request):
                     messages.success(request, status)
                     return redirect(f"{reverse('settings:faq')}#faq-{entry.pk}")
                 return render(request, "calls/settings/_faq_entry.html", {"entry": entry, "status": status})
     else:
         form = FaqEntryForm(initial={"question": entry.question, "answer": entry.answer})
     context = {"entry": entry, "form": form}
-    template = "calls/settings/_faq_entry_form.html" if _is_htmx(request) else "calls/settings/faq_edit.html"
-    return render(request, template, context)
+    return htmx_render(request, "calls/settings/faq_edit.html", "calls/settings/_faq_entry_form.html", context)
 
 
 @require_POST
 @role_required(ADMIN)
-def faq_active(request: HttpRequest, pk: int) -> HttpResponse:
+@vary_on_htmx
+def faq_active(request: TenantRequest, pk: int) -> HttpResponse:
     """Switch an entry on or off for calls without losing it."""
-    entry = get_object_or_404(FaqEntry, pk=pk)
+    entry = _entry(request, pk)
     wanted = request.POST.get("is_active")
     if wanted not in ("0", "1"):
         return HttpResponse("is_active must be 0 or 1.", status=400, content_type="text/plain")
     entry = faq_entry_update(entry_id=entry.pk, actor=request.user, is_active=wanted == "1")  # type: ignore[arg-type]
     state = "active: callers get this answer" if entry.is_active else "inactive: callers no longer get this answer"
     status = f"\u201c{entry.question}\u201d is now {state}."
-    if not _is_htmx(request):
+    if not is_htmx(request):
         messages.success(request, status)
         return redirect(f"{reverse('settings:faq')}#faq-{entry.pk}")
     return render(request, "calls/settings/_faq_entry.html", {"entry": entry, "status": status})
@@ -150,15 +158,16 @@ def faq_active(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required(ADMIN)
-def faq_delete(request: HttpRequest, pk: int) -> HttpResponse:
+@vary_on_htmx
+def faq_delete(request: TenantRequest, pk: int) -> HttpResponse:
     """GET asks for confirmation (without JavaScript); POST deletes."""
-    entry = get_object_or_404(FaqEntry, pk=pk)
+    entry = _entry(request, pk)
     if request.method == "GET":
         return render(request, "calls/settings/faq_delete.html", {"entry": entry})
     question = entry.question
     faq_entry_delete(entry_id=entry.pk, actor=request.user)  # type: ignore[arg-type]
     status = f"Deleted \u201c{question}\u201d."
-    if not _is_htmx(request):
+    if not is_htmx(request):
         messages.success(request, status)
         return redirect("settings:faq")
     # The entry's element is swapped for nothing; only the status line remains.
@@ -167,16 +176,18 @@ def faq_delete(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_POST
 @role_required(ADMIN)
-def faq_try(request: HttpRequest) -> HttpResponse:
+@vary_on_htmx
+def faq_try(request: TenantRequest) -> HttpResponse:
     """Which entry would answer a caller's question, with the top candidates and their scores."""
     form = FaqTryForm(request.POST)
     candidates = []
     if form.is_valid():
         try:
-            candidates = faq_match_preview(question=form.cleaned_data["question"], schema_name=current_schema())
+            question = form.cleaned_data["question"]
+            candidates = faq_match_preview(question=question, schema_name=request.tenant.schema_name)
         except ValueError as exc:
             form.add_error("question", str(exc))
     context = {"try_form": form, "candidates": candidates, "tried": form.is_valid()}
-    if not _is_htmx(request):
+    if not is_htmx(request):
         return _faq_page(request, **context)
     return render(request, "calls/settings/_faq_try_result.html", context)

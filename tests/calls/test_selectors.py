@@ -6,10 +6,17 @@ from django.db.models import FloatField
 from django_tenants.utils import tenant_context
 
 from calls import selectors
-from calls.models import Call, TurnLatency
+from calls.models import AgentConfig, Call, FaqEntry, TurnLatency
 from calls.selectors import CallFilters, Percentile
 from tests.calls.factories_history import call_at, tenant_timezone_set
-from tests.factories import CallFactory, TicketFactory, TurnLatencyFactory, UtteranceFactory, outcome
+from tests.factories import (
+    CallFactory,
+    FaqEntryFactory,
+    TicketFactory,
+    TurnLatencyFactory,
+    UtteranceFactory,
+    outcome,
+)
 
 NOW = datetime(2030, 3, 10, 15, 0, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -209,3 +216,60 @@ def test_percentile_interpolates_like_percentile_cont_and_checks_its_fraction(in
     assert result == {"p0": 10.0, "p25": 17.5, "p100": 40.0}
     with pytest.raises(ValueError, match="within"):
         Percentile("decision_ms", fraction=1.5)
+
+
+# --- shared guards and the settings pages' reads ---------------------------------------------------------------
+
+
+def test_schema_check_names_the_reader_and_both_schemas(tenant_a, tenant_b) -> None:
+    with tenant_context(tenant_a.tenant):
+        selectors.schema_check(tenant=tenant_a.tenant)  # the right schema: no complaint
+    with tenant_context(tenant_b.tenant), pytest.raises(RuntimeError) as refused:
+        selectors.schema_check(tenant=tenant_a.tenant)
+    assert str(refused.value) == "read for alpha with schema beta active"
+    with pytest.raises(RuntimeError, match=r"^ticket_list for alpha with schema public active$"):
+        selectors.schema_check(tenant=tenant_a.tenant, reader="ticket_list")
+
+
+def test_agent_config_and_faq_entries_of_the_active_tenant(in_tenant_a) -> None:
+    AgentConfig.objects.update(business_name="Alpha Plumbing Ltd")
+    FaqEntry.objects.all().delete()
+    FaqEntryFactory(question="First?", is_active=False)
+    second = FaqEntryFactory(question="Second?")
+
+    assert selectors.agent_config_get(tenant=in_tenant_a.tenant).business_name == "Alpha Plumbing Ltd"
+    # Inactive entries too (the editor shows them), in the order they were added.
+    assert list(selectors.faq_entry_list(tenant=in_tenant_a.tenant).values_list("question", "is_active")) == [
+        ("First?", False),
+        ("Second?", True),
+    ]
+    assert selectors.faq_entry_get(tenant=in_tenant_a.tenant, entry_id=second.pk).question == "Second?"
+    with pytest.raises(FaqEntry.DoesNotExist):
+        selectors.faq_entry_get(tenant=in_tenant_a.tenant, entry_id=second.pk + 1000)
+
+
+def test_call_recording_get_reads_only_the_recording(in_tenant_a, django_assert_num_queries) -> None:
+    call = CallFactory(from_number="+15550001111")
+
+    with django_assert_num_queries(1):
+        fetched = selectors.call_recording_get(tenant=in_tenant_a.tenant, call_id=call.pk)
+        assert (fetched.pk, bool(fetched.recording)) == (call.pk, False)
+    assert fetched.get_deferred_fields() >= {"from_number", "captured", "status"}
+    with pytest.raises(Call.DoesNotExist):
+        selectors.call_recording_get(tenant=in_tenant_a.tenant, call_id=call.pk + 1000)
+
+
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda tenant: selectors.agent_config_get(tenant=tenant),
+        lambda tenant: selectors.faq_entry_list(tenant=tenant),
+        lambda tenant: selectors.faq_entry_get(tenant=tenant, entry_id=1),
+        lambda tenant: selectors.call_recording_get(tenant=tenant, call_id=1),
+    ],
+    ids=["agent_config_get", "faq_entry_list", "faq_entry_get", "call_recording_get"],
+)
+def test_settings_and_recording_reads_refuse_another_tenants_schema(tenant_a, tenant_b, read, request) -> None:
+    reader = request.node.callspec.id
+    with tenant_context(tenant_b.tenant), pytest.raises(RuntimeError, match=f"^{reader} for alpha with schema beta"):
+        read(tenant_a.tenant)

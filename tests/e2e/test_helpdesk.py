@@ -72,7 +72,7 @@ def test_agent_works_a_phone_ticket_end_to_end(web_stack: ServerStack, page: Pag
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"{phone_ticket.number} My kitchen sink is leaking")
 
     # Jump to the caller's first words: the recording plays from there.
-    page.get_by_role("button", name="Play from 00:04").click()
+    page.get_by_role("button", name="Play from 0:04").click()
     page.wait_for_function(
         "() => { const a = document.getElementById('tk-audio'); return !a.paused && a.currentTime >= 4.5; }"
     )

@@ -9,7 +9,9 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.db.models import Max, Min
+from django.apps import apps
+from django.db.models import DateTimeField, Max, Min
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from billing.models import UsageRecord
@@ -20,6 +22,7 @@ from tenants.models import Membership, Tenant
 from tenants.services import phone_number_register, tenant_create
 from tests.factories import UserFactory
 from tickets.models import Callback, CallbackAttempt, Ticket, TicketChange, TicketNote, UnansweredQuestion
+from tickets.services import ticket_create_from_call, ticket_sla_due
 
 NOW = datetime(2025, 6, 18, 15, 30, tzinfo=UTC)
 
@@ -108,14 +111,85 @@ def test_the_team_work_has_a_history_through_the_services(seeded) -> None:
             "open": 2,
         }
         assert FaqEntry.objects.count() == len(DEMO_AGENT["faqs"]) + 2
-        claimed = Callback.objects.exclude(assignee=None)
-        assert claimed.count() == 1
+        # Logging an attempt claims the callback: each one tried is the callback of whoever tried it.
+        for callback in Callback.objects.exclude(attempts=0).prefetch_related("attempt_log"):
+            assert {attempt.actor_id for attempt in callback.attempt_log.all()} == {callback.assignee_id}
+        # Sam is working the queue right now: his next callback is one of his.
+        assert Callback.objects.filter(completed_at=None, assignee__email="sam.rivera@acme.localhost").exists()
     agents = Membership.objects.filter(tenant=tenant, role="agent").values_list("user__email", flat=True)
     assert sorted(agents) == ["priya.shah@acme.localhost", "sam.rivera@acme.localhost"]
     with tenant_context(tenant):
-        assert claimed.get().assignee.email == "sam.rivera@acme.localhost"
         actors = set(TicketChange.objects.exclude(actor=None).values_list("actor__email", flat=True))
     assert actors == {owner.email, "priya.shah@acme.localhost", "sam.rivera@acme.localhost"}
+
+
+def test_the_services_run_on_the_real_clock(tenant_a, monkeypatch) -> None:
+    """The story's times are written afterwards: the clock the services read is never replaced."""
+    tenant, owner = _business("acme")
+    real_now = timezone.now
+    seen: list[bool] = []
+
+    def create_from_call(*, call_id: int) -> Ticket:
+        seen.append(timezone.now is real_now)
+        return ticket_create_from_call(call_id=call_id)
+
+    monkeypatch.setattr("tenants.demo.ticket_create_from_call", create_from_call)
+    before = timezone.now()
+
+    demo_data_build(tenant=tenant, admin=owner, now=NOW, recordings=0)
+
+    assert seen == [True] * 40
+    with tenant_context(tenant):
+        # Nothing is left at the real time of the build (or counted from it): the story ends at NOW.
+        for model in [*apps.get_app_config("calls").get_models(), *apps.get_app_config("tickets").get_models()]:
+            for column in model._meta.concrete_fields:
+                if isinstance(column, DateTimeField):
+                    late = model.objects.filter(**{f"{column.name}__gte": before})
+                    assert list(late.values_list("pk", flat=True)) == [], (model.__name__, column.name)
+        assert TicketChange.objects.aggregate(last=Max("created_at"))["last"] < NOW
+        # Due times in the audit rows too.
+        for change in TicketChange.objects.filter(field__endswith="due_at"):
+            for value in (change.old_value, change.new_value):
+                assert value == "" or datetime.fromisoformat(value) < before, (change.field, value)
+    assert not UsageRecord.objects.filter(tenant=tenant, created_at__gte=NOW).exists()
+
+
+def test_due_times_are_counted_from_the_story(seeded) -> None:
+    tenant, _, _ = seeded
+    with tenant_context(tenant):
+        tickets = Ticket.objects.select_related("call")
+        assert len(tickets) == 44
+        for ticket in tickets:
+            start = ticket.call.started_at if ticket.call else ticket.created_at
+            assert ticket.due_at == ticket_sla_due(priority=ticket.priority, start=start), ticket.pk
+            assert ticket.created_at < ticket.due_at
+        rescheduled = 0
+        for callback in Callback.objects.select_related("ticket"):
+            moves = TicketChange.objects.filter(ticket=callback.ticket, field="callback_due_at")
+            moves = list(moves.order_by("created_at", "id"))
+            due = callback.created_at
+            if moves:
+                rescheduled += 1
+                due = datetime.fromisoformat(moves[0].old_value)
+            assert callback.created_at <= due
+            for move in moves:
+                # Each reschedule starts from the due time before it and lies after the attempt that set it.
+                assert datetime.fromisoformat(move.old_value) == due
+                due = datetime.fromisoformat(move.new_value)
+                assert due > move.created_at
+            if moves:
+                assert callback.due_at == due
+        assert rescheduled > 5
+
+
+def test_the_story_must_end_by_the_real_now(tenant_a) -> None:
+    tenant, owner = _business("acme")
+
+    with pytest.raises(ValueError, match="must not be in the future"):
+        demo_data_build(tenant=tenant, admin=owner, now=timezone.now() + timedelta(hours=1))
+
+    with tenant_context(tenant):
+        assert (Call.objects.count(), Ticket.objects.count()) == (0, 0)
 
 
 def test_a_second_build_adds_nothing(seeded) -> None:

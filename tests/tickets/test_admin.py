@@ -131,28 +131,42 @@ def test_a_blank_subject_is_refused_and_nothing_changes(client_a, tenant_a, tick
     assert _changes(tenant_a.tenant, ticket) == []
 
 
-def test_adding_a_ticket_uses_ticket_create(client_a, tenant_a) -> None:
+def test_tickets_cannot_be_added_in_the_admin_and_no_ticket_number_is_used(client_a, tenant_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        before = TicketFactory(subject="Made by a call")
+
+    changelist = client_a.get("/admin/tickets/ticket/")
+    page = client_a.get("/admin/tickets/ticket/add/")
     response = client_a.post(
         "/admin/tickets/ticket/add/",
-        {
-            "subject": "Quote for a new water heater",
-            "priority": "low",
-            "assignee": "",
-            "category": "installation",
-            "tags": "Quote, water heater",
-            "caller_name": "Dana Whitfield",
-            "callback_number": "+15550104455",
-            "email": "dana@example.test",
-            "description": "Asked by email.",
-        },
+        {"subject": "Quote for a new water heater", "priority": "low", "tags": "quote"},
     )
 
-    assert response.status_code == 302
+    assert (changelist.status_code, page.status_code, response.status_code) == (200, 404, 404)
+    assert changelist.context["has_add_permission"] is False
+    assert "/admin/tickets/ticket/add/" not in changelist.content.decode()
     with tenant_context(tenant_a.tenant):
-        created = Ticket.objects.get(subject="Quote for a new water heater")
-        assert (created.source, created.status, created.tags) == ("web", "new", ["quote", "water heater"])
-        assert created.due_at is not None
-    assert _changes(tenant_a.tenant, created) == [("created", "", "new", "owner@alpha.test")]
+        assert list(Ticket.objects.values_list("subject", flat=True)) == ["Made by a call"]
+        assert TicketChange.objects.count() == 0
+        # The number sequence did not move: the next ticket is the next number.
+        after = TicketFactory(subject="Made by the next call")
+    assert after.pk == before.pk + 1
+
+
+def test_a_bug_in_a_service_is_not_turned_into_a_form_message(client_a, tenant_a, ticket, monkeypatch) -> None:
+    import tickets.admin
+
+    def broken(**kwargs: Any) -> None:
+        raise ValueError("invalid literal for int() with base 10: 'x'")
+
+    monkeypatch.setattr(tickets.admin, "ticket_update", broken)
+
+    with pytest.raises(ValueError, match="invalid literal"):
+        client_a.post(f"/admin/tickets/ticket/{ticket.pk}/change/", _form(ticket, status="open"))
+
+    with tenant_context(tenant_a.tenant):
+        assert Ticket.objects.get(pk=ticket.pk).status == "new"
+    assert _changes(tenant_a.tenant, ticket) == []
 
 
 def test_search_by_ticket_number(client_a, tenant_a) -> None:

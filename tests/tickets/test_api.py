@@ -9,7 +9,14 @@ import time_machine
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from tests.factories import CallbackFactory, MembershipFactory, TicketFactory, TicketNoteFactory, UserFactory
+from tests.factories import (
+    CallbackFactory,
+    CallFactory,
+    MembershipFactory,
+    TicketFactory,
+    TicketNoteFactory,
+    UserFactory,
+)
 from tests.voicedesk.api.helpers import api_key_make, key_client
 from tickets.models import Callback, CallbackAttempt, Ticket, TicketChange, TicketNote
 
@@ -155,8 +162,9 @@ def three_tickets(tenant_a) -> dict[str, Ticket]:
         ("created_after=2030-11-24T00:00:00Z&created_before=2030-11-25T00:00:00Z", ["low"]),
         ("search=boiler", ["high"]),
         ("search=ann lee", ["low"]),
-        ("ordering=-priority", ["urgent", "high", "low"]),
-        ("ordering=priority", ["low", "high", "urgent"]),
+        # Ranked as the inbox ranks them: ``priority`` is urgent first.
+        ("ordering=priority", ["urgent", "high", "low"]),
+        ("ordering=-priority", ["low", "high", "urgent"]),
         ("ordering=due_at", ["low", "high", "urgent"]),
         ("ordering=created_at", ["urgent", "low", "high"]),
         ("status=pending&category=billing", []),
@@ -166,6 +174,68 @@ def test_filters_search_and_ordering(api, three_tickets, query: str, expected: l
     by_id = {ticket.pk: name for name, ticket in three_tickets.items()}
 
     assert [by_id[i] for i in _ids(api.get(f"/api/tickets/?{query}"))] == expected
+
+
+def test_priority_ordering_breaks_ties_by_id_in_the_same_direction(tenant_a, api) -> None:
+    with tenant_context(tenant_a.tenant):
+        low = TicketFactory(priority="low")
+        urgent_1 = TicketFactory(priority="urgent")
+        normal = TicketFactory(priority="normal")
+        urgent_2 = TicketFactory(priority="urgent")
+        high = TicketFactory(priority="high")
+
+    assert _ids(api.get("/api/tickets/?ordering=priority")) == [urgent_1.pk, urgent_2.pk, high.pk, normal.pk, low.pk]
+    assert _ids(api.get("/api/tickets/?ordering=-priority")) == [low.pk, normal.pk, high.pk, urgent_2.pk, urgent_1.pk]
+
+
+@pytest.fixture
+def numbered_tickets(tenant_a) -> dict[int, Ticket]:
+    """Tickets T-12, T-120 and T-1200, each with its own phone number."""
+    with tenant_context(tenant_a.tenant):
+        return {
+            12: TicketFactory(id=12, subject="Dripping shower", callback_number="+15552013344"),
+            120: TicketFactory(id=120, subject="Noisy radiator", callback_number="+15559990000"),
+            1200: TicketFactory(
+                id=1200,
+                subject="Blocked drain",
+                callback_number="",
+                call=CallFactory(from_number="+15553337777"),
+            ),
+        }
+
+
+@pytest.mark.parametrize(
+    ("search", "expected"),
+    [
+        ("T-12", [12]),
+        ("t12", [12]),
+        ("#120", [120]),
+        ("  T-1200 ", [1200]),
+        ("(555) 201-3344", [12]),
+        ("555.999.0000", [120]),
+        # The caller ID of the ticket's call counts too, not only the number the caller gave.
+        ("555 333 7777", [1200]),
+        ("radiator", [120]),
+        ("T-99", []),
+    ],
+)
+def test_search_finds_what_the_inbox_finds(api, numbered_tickets, search: str, expected: list[int]) -> None:
+    assert _ids(api.get("/api/tickets/", {"search": search, "ordering": "id"})) == expected
+
+
+def test_the_export_searches_and_ranks_priorities_like_the_list(tenant_a, api, numbered_tickets) -> None:
+    with tenant_context(tenant_a.tenant):
+        Ticket.objects.filter(pk=12).update(priority="low")
+        Ticket.objects.filter(pk=1200).update(priority="urgent")
+
+    def numbers(query: dict[str, str]) -> list[str]:
+        response = api.get("/api/tickets/export.csv", query)
+        assert response.status_code == 200
+        rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode(), newline="")))
+        return [row[0] for row in rows[1:]]
+
+    assert numbers({"search": "T-12"}) == ["T-12"]
+    assert numbers({"ordering": "priority"}) == ["T-1200", "T-120", "T-12"]
 
 
 def test_filter_by_assignee(tenant_a, api, three_tickets) -> None:
@@ -574,7 +644,9 @@ def test_logging_an_outcome_reschedules_through_the_service(tenant_a, api) -> No
     with tenant_context(tenant_a.tenant):
         attempt = CallbackAttempt.objects.get()
         assert (attempt.outcome, attempt.note, attempt.actor_id) == ("no_answer", "Rang out", tenant_a.owner.pk)
+        # Logging an attempt on an unassigned callback makes it the caller's.
         assert _changes(callback.ticket_id) == [
+            ("callback_assignee", "", "owner@alpha.test", "owner@alpha.test"),
             ("callback_outcome", "", "No answer", "owner@alpha.test"),
             ("callback_due_at", "2030-11-25T14:00:00+00:00", "2030-11-25T15:00:00+00:00", "owner@alpha.test"),
         ]
@@ -603,6 +675,15 @@ def test_reaching_the_caller_can_resolve_the_ticket(tenant_a, api) -> None:
             {"outcome": "no_answer", "reschedule_at": "2000-01-01T00:00:00Z"},
             400,
             {"detail": "A callback can only be rescheduled to a time in the future."},
+        ),
+        (
+            {"outcome": "no_answer", "reschedule_at": "2030-11-25T15:00:00"},
+            400,
+            {
+                "reschedule_at": [
+                    "Give the time with its time zone, e.g. 2030-11-25T15:00:00Z or 2030-11-25T10:00:00-05:00."
+                ]
+            },
         ),
     ],
 )

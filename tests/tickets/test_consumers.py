@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import importlib
 import os
+from datetime import timedelta
 
 import pytest
+import time_machine
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from tenants.models import Membership
+from tests.factories import MembershipFactory
 from tickets.events import helpdesk_event_publish
 from tickets.models import Ticket
 from tickets.services import ticket_create
@@ -150,3 +155,65 @@ async def test_a_foreign_origin_is_refused_even_with_a_member_session(tenant_a) 
     assert code == 1000
     await _publish_in(tenant_a.tenant, "call.started", {"call_id": 10, "from_number": "+15550003333"})
     assert await communicator.receive_nothing(timeout=0.5) is True
+
+
+@database_sync_to_async
+def _agent_of(tenant):
+    return MembershipFactory(tenant=tenant, role="agent").user
+
+
+@database_sync_to_async
+def _membership_remove(user, tenant) -> None:
+    Membership.objects.filter(user=user, tenant=tenant).delete()
+
+
+async def test_a_removed_member_is_disconnected_at_the_first_event_after_the_recheck_interval(tenant_a) -> None:
+    agent = await _agent_of(tenant_a.tenant)
+    communicator, connected, _ = await _open(tenant_a.host, cookie=await _session_cookie(agent))
+    assert connected is True
+
+    await _membership_remove(agent, tenant_a.tenant)
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        await _publish_in(tenant_a.tenant, "call.started", {"call_id": 11, "from_number": "+15550004444"})
+
+        # The close comes instead of the event: the caller's number never reaches the socket.
+        assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+        await _publish_in(tenant_a.tenant, "call.started", {"call_id": 12, "from_number": "+15550005555"})
+        assert await communicator.receive_nothing(timeout=0.5) is True
+    await communicator.disconnect()
+
+
+async def test_a_removed_member_keeps_the_socket_until_the_recheck_is_due(tenant_a) -> None:
+    agent = await _agent_of(tenant_a.tenant)
+    communicator, connected, _ = await _open(tenant_a.host, cookie=await _session_cookie(agent))
+    assert connected is True
+
+    await _membership_remove(agent, tenant_a.tenant)
+    # Within the interval no query is made per event; the next event after it closes the socket.
+    with time_machine.travel(timezone.now() + timedelta(seconds=30)):
+        await _publish_in(tenant_a.tenant, "call.finished", {"call_id": 13, "status": "completed"})
+        assert await communicator.receive_json_from(timeout=5) == {
+            "kind": "call.finished",
+            "call_id": 13,
+            "status": "completed",
+        }
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        await _publish_in(tenant_a.tenant, "call.finished", {"call_id": 14, "status": "completed"})
+        assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+    await communicator.disconnect()
+
+
+async def test_a_member_still_receives_events_after_the_recheck(tenant_a) -> None:
+    agent = await _agent_of(tenant_a.tenant)
+    communicator, connected, _ = await _open(tenant_a.host, cookie=await _session_cookie(agent))
+    assert connected is True
+
+    with time_machine.travel(timezone.now() + timedelta(seconds=61)):
+        await _publish_in(tenant_a.tenant, "call.finished", {"call_id": 15, "status": "abandoned"})
+
+        assert await communicator.receive_json_from(timeout=5) == {
+            "kind": "call.finished",
+            "call_id": 15,
+            "status": "abandoned",
+        }
+    await communicator.disconnect()

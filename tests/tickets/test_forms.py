@@ -227,4 +227,14 @@ def test_question_form_needs_both_fields() -> None:
     form = QuestionToFaqForm({"question": "Boilers?", "answer": "  "})
 
     assert not form.is_valid()
-    assert form.errors == {"answer": ["This field is required."]}
+    assert form.errors == {"answer": ["The answer is required."]}
+
+
+def test_question_form_has_the_faqs_length_limits() -> None:
+    form = QuestionToFaqForm({"question": "Q" * 501, "answer": "A" * 2001})
+
+    assert not form.is_valid()
+    assert form.errors == {
+        "question": ["Ensure this value has at most 500 characters (it has 501)."],
+        "answer": ["Ensure this value has at most 2000 characters (it has 2001)."],
+    }

@@ -5,6 +5,7 @@ import pytest
 import time_machine
 from django.core.paginator import Paginator
 from django.db import connection
+from django.db.models import Q
 
 from calls.models import AgentConfig
 from tests.factories import (
@@ -16,21 +17,23 @@ from tests.factories import (
     UnansweredQuestionFactory,
     UtteranceFactory,
 )
-from tickets.models import Ticket, TicketChange
+from tickets.models import Ticket, TicketChange, UnansweredQuestion
 from tickets.selectors import (
     OPEN_STATUSES,
     TicketFilters,
     callback_queue,
     callbacks_recently_done,
     change_describe,
-    clock_format,
     dashboard_counts,
     tenant_members,
-    tenant_timezone,
     ticket_activity,
     ticket_categories,
     ticket_list,
+    ticket_priority_rank,
+    ticket_search_q,
     ticket_transcript,
+    ticket_unanswered_questions,
+    unanswered_question_get,
     unanswered_question_list,
 )
 from tickets.services import ticket_note_add, ticket_update
@@ -59,6 +62,14 @@ def test_dashboard_counts_count_callbacks_until_the_queue_is_done_with_them(in_t
     CallbackFactory(outcome="reached", completed_at=MONDAY_10)
 
     assert dashboard_counts(tenant=in_tenant_a.tenant) == {"calls": 1, "open_tickets": 5, "pending_callbacks": 2}
+
+
+def test_dashboard_counts_leave_out_callbacks_of_solved_tickets(in_tenant_a) -> None:
+    CallbackFactory(ticket=TicketFactory(status="pending"))
+    CallbackFactory(ticket=TicketFactory(status="resolved"))
+    CallbackFactory(ticket=TicketFactory(status="closed"))
+
+    assert dashboard_counts(tenant=in_tenant_a.tenant)["pending_callbacks"] == 1
 
 
 def test_dashboard_counts_refuse_another_schema(in_tenant_a, tenant_b) -> None:
@@ -177,6 +188,15 @@ def test_search_with_nothing_matching_is_empty(in_tenant_a, searchable) -> None:
     assert _list(in_tenant_a.owner, q="xylophone") == []
 
 
+def test_search_q_is_a_plain_q_for_any_ticket_query(in_tenant_a, searchable) -> None:
+    # Public for the REST API: it filters any ticket queryset, and blank text filters nothing.
+    phone = searchable["phone"]
+
+    assert list(Ticket.objects.filter(ticket_search_q(f"T-{phone.pk}")).values_list("pk", flat=True)) == [phone.pk]
+    assert list(Ticket.objects.filter(ticket_search_q("(555) 201-3344")).values_list("pk", flat=True)) == [phone.pk]
+    assert ticket_search_q("   ") == Q()
+
+
 # --- ticket_list: sorting ----------------------------------------------------------------------------------------
 
 
@@ -208,6 +228,17 @@ def test_sorting(in_tenant_a, sortable, sort: str, order: list[str]) -> None:
     tickets = ticket_list(actor=in_tenant_a.owner, filters=TicketFilters(sort=sort))
 
     assert [ticket.priority for ticket in tickets] == order
+
+
+def test_priority_rank_puts_urgent_first(in_tenant_a, sortable) -> None:
+    ranked = Ticket.objects.annotate(rank=ticket_priority_rank()).order_by("rank")
+
+    assert [(ticket.priority, ticket.rank) for ticket in ranked] == [
+        ("urgent", 0),
+        ("high", 1),
+        ("normal", 2),
+        ("low", 3),
+    ]
 
 
 def test_sort_by_updated(in_tenant_a, sortable) -> None:
@@ -266,11 +297,6 @@ def test_with_10000_tickets_a_page_is_two_indexed_queries(in_tenant_a, django_as
 # --- one ticket --------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("seconds", "clock"), [(0, "00:00"), (7.9, "00:07"), (83.2, "01:23"), (3725, "1:02:05")])
-def test_clock_format(seconds: float, clock: str) -> None:
-    assert clock_format(seconds) == clock
-
-
 def test_transcript_in_order_with_clock_and_interruptions(in_tenant_a) -> None:
     call = CallFactory()
     UtteranceFactory(call=call, speaker="caller", text="My sink leaks.", start_s=65.4, end_s=67.0)
@@ -279,8 +305,8 @@ def test_transcript_in_order_with_clock_and_interruptions(in_tenant_a) -> None:
     lines = ticket_transcript(call=call)
 
     assert [(line.speaker_label, line.clock, line.text, line.interrupted, line.start_s) for line in lines] == [
-        ("Agent", "00:00", "Thanks for calling", True, 0.0),
-        ("Caller", "01:05", "My sink leaks.", False, 65.4),
+        ("Agent", "0:00", "Thanks for calling", True, 0.0),
+        ("Caller", "1:05", "My sink leaks.", False, 65.4),
     ]
     assert ticket_transcript(call=None) == []
 
@@ -382,6 +408,19 @@ def test_callback_queue_filters_and_orders_by_due(in_tenant_a) -> None:
     assert pks("overdue") == [overdue_theirs.pk]
 
 
+@time_machine.travel(MONDAY_10, tick=False)
+@pytest.mark.parametrize("show", ["all", "mine", "unassigned", "overdue"])
+def test_callback_queue_leaves_out_callbacks_of_solved_tickets(in_tenant_a, show: str) -> None:
+    owner = in_tenant_a.owner
+    due = MONDAY_10 - timedelta(hours=1)
+    waiting = CallbackFactory(due_at=due, assignee=owner, ticket=TicketFactory(status="open"))
+    CallbackFactory(due_at=due, assignee=owner, ticket=TicketFactory(status="resolved"))
+    CallbackFactory(due_at=due, ticket=TicketFactory(status="closed"))
+
+    expected = [] if show == "unassigned" else [waiting.pk]
+    assert [callback.pk for callback in callback_queue(actor=owner, show=show)] == expected
+
+
 def test_recently_done_newest_first_and_limited(in_tenant_a) -> None:
     done = [CallbackFactory(completed_at=MONDAY_10 + timedelta(minutes=n), outcome="reached") for n in range(12)]
     CallbackFactory()
@@ -403,6 +442,28 @@ def test_open_questions_newest_first(in_tenant_a) -> None:
     assert [question.pk for question in unanswered_question_list()] == [second.pk, first.pk]
 
 
+def test_unanswered_question_get_any_status_with_ticket_and_call(in_tenant_a, django_assert_num_queries) -> None:
+    call = CallFactory()
+    question = UnansweredQuestionFactory(status="dismissed", call=call)
+
+    with django_assert_num_queries(1):
+        found = unanswered_question_get(question_id=question.pk)
+        assert (found.pk, found.ticket.pk, found.call.pk) == (question.pk, question.ticket_id, call.pk)
+    with pytest.raises(UnansweredQuestion.DoesNotExist):
+        unanswered_question_get(question_id=987654)
+
+
+def test_ticket_unanswered_questions_in_the_order_asked(in_tenant_a) -> None:
+    ticket = TicketFactory()
+    first = UnansweredQuestionFactory(ticket=ticket, status="converted")
+    second = UnansweredQuestionFactory(ticket=ticket)
+    UnansweredQuestionFactory()  # another ticket's
+    UnansweredQuestion.objects.filter(pk=first.pk).update(created_at=MONDAY_10)
+    UnansweredQuestion.objects.filter(pk=second.pk).update(created_at=MONDAY_10 - timedelta(minutes=1))
+
+    assert [q.pk for q in ticket_unanswered_questions(ticket=ticket)] == [second.pk, first.pk]
+
+
 def test_members_are_the_tenants_active_users_by_email(in_tenant_a, tenant_b) -> None:
     MembershipFactory(tenant=in_tenant_a.tenant, user__email="zed@alpha.test")
     MembershipFactory(tenant=in_tenant_a.tenant, user__email="amy@alpha.test")
@@ -421,10 +482,3 @@ def test_categories_are_configured_and_used_ones(in_tenant_a) -> None:
     TicketFactory(category="")
 
     assert ticket_categories() == ["billing", "drains", "leak"]
-
-
-@pytest.mark.parametrize(("configured", "zone"), [("America/New_York", "America/New_York"), ("Nowhere/X", "UTC")])
-def test_tenant_timezone(in_tenant_a, configured: str, zone: str) -> None:
-    AgentConfig.objects.update(timezone=configured)
-
-    assert tenant_timezone() == ZoneInfo(zone)

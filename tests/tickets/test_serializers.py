@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+import pytest
 import time_machine
 
 from tests.factories import CallbackFactory, MembershipFactory, TicketFactory
@@ -83,8 +84,24 @@ def test_outcome_input_has_no_pending_choice_and_sensible_defaults(in_tenant_a) 
     assert sorted(serializer.fields["outcome"].choices) == ["no_answer", "reached", "voicemail", "wrong_number"]
 
 
-def test_a_naive_reschedule_time_is_read_in_utc(in_tenant_a) -> None:
+def test_a_reschedule_time_without_a_time_zone_is_refused(in_tenant_a) -> None:
     serializer = CallbackOutcomeSerializer(data={"outcome": "no_answer", "reschedule_at": "2030-11-25T15:00:00"})
 
+    assert serializer.is_valid() is False
+    assert serializer.errors == {
+        "reschedule_at": ["Give the time with its time zone, e.g. 2030-11-25T15:00:00Z or 2030-11-25T10:00:00-05:00."]
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2030-11-25T15:00:00Z", datetime(2030, 11, 25, 15, 0, tzinfo=UTC)),
+        ("2030-11-25T10:00:00-05:00", datetime(2030, 11, 25, 15, 0, tzinfo=UTC)),
+    ],
+)
+def test_a_reschedule_time_with_a_time_zone_is_read_as_that_instant(in_tenant_a, value: str, expected) -> None:
+    serializer = CallbackOutcomeSerializer(data={"outcome": "no_answer", "reschedule_at": value})
+
     assert serializer.is_valid(), serializer.errors
-    assert serializer.validated_data["reschedule_at"] == datetime(2030, 11, 25, 15, 0, tzinfo=UTC)
+    assert serializer.validated_data["reschedule_at"] == expected

@@ -4,12 +4,13 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from calls.models import Call, FaqEntry
-from tenants.models import User
+from tenants.models import AuditEvent, User
 from tests.factories import (
     CallbackFactory,
     CallFactory,
@@ -636,7 +637,9 @@ def test_no_answer_with_a_new_time_reschedules(in_tenant_a, agent) -> None:
         "no_answer",
         _at(15),
     )
+    assert callback.assignee_id == agent.pk  # nobody's callback becomes the agent's who logged it
     assert _audit(callback.ticket) == [
+        ("agent@alpha.test", "callback_assignee", "", "agent@alpha.test"),
         ("agent@alpha.test", "callback_outcome", "", "No answer"),
         ("agent@alpha.test", "callback_due_at", "2030-11-25T09:00:00+00:00", "2030-11-25T15:00:00+00:00"),
     ]
@@ -660,13 +663,14 @@ def test_voicemail_without_a_new_time_stays_in_the_queue_as_due(in_tenant_a) -> 
 @time_machine.travel(MONDAY_10, tick=False)
 @pytest.mark.parametrize("outcome_value", ["reached", "voicemail"])
 def test_resolve_ticket_completes_the_callback_and_resolves_the_ticket(in_tenant_a, agent, outcome_value) -> None:
-    callback = CallbackFactory(ticket=TicketFactory(status="open"))
+    callback = CallbackFactory(ticket=TicketFactory(status="open"), assignee=agent)
 
     callback_outcome_log(callback_id=callback.pk, actor=agent, outcome=outcome_value, resolve_ticket=True)
 
     callback.refresh_from_db()
     ticket = Ticket.objects.get(pk=callback.ticket_id)
     assert (callback.completed_at, ticket.status, ticket.resolved_at) == (MONDAY_10, "resolved", MONDAY_10)
+    # The callback was completed by the attempt: resolving the ticket does not complete it again.
     assert _audit(ticket) == [
         ("agent@alpha.test", "callback_outcome", "", Callback.Outcome(outcome_value).label),
         ("agent@alpha.test", "status", "open", "resolved"),
@@ -758,25 +762,60 @@ def test_unanswered_question_without_ticket_converts_without_audit(in_tenant_a) 
     assert TicketChange.objects.count() == 0
 
 
-@pytest.mark.parametrize(
-    ("status", "question", "answer", "message"),
-    [
-        ("open", "Q?", "  ", "Both the question and its answer are needed."),
-        ("open", "", "A.", "Both the question and its answer are needed."),
-        ("converted", "Q?", "A.", "This question has already been handled."),
-        ("dismissed", "Q?", "A.", "This question has already been handled."),
-    ],
-)
-def test_unanswered_question_to_faq_refuses(in_tenant_a, status, question, answer, message) -> None:
+@pytest.mark.parametrize("status", ["converted", "dismissed"])
+def test_unanswered_question_to_faq_refuses_a_handled_question(in_tenant_a, status: str) -> None:
     unanswered = UnansweredQuestionFactory(status=status)
     entries_before = FaqEntry.objects.count()
 
-    with pytest.raises(TicketError) as error:
-        unanswered_question_to_faq(question_id=unanswered.pk, actor=None, question=question, answer=answer)
+    with pytest.raises(TicketError, match=r"^This question has already been handled\.$"):
+        unanswered_question_to_faq(question_id=unanswered.pk, actor=None, question="Q?", answer="A.")
 
-    assert str(error.value) == message
     assert UnansweredQuestion.objects.get(pk=unanswered.pk).status == status
     assert (FaqEntry.objects.count(), TicketChange.objects.count()) == (entries_before, 0)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "errors"),
+    [
+        ("Q?", "  ", {"answer": ["The answer is required."]}),
+        ("", "A.", {"question": ["The question is required."]}),
+        ("Q" * 501, "A.", {"question": ["The question can be at most 500 characters long."]}),
+        ("Q?", "A" * 2001, {"answer": ["The answer can be at most 2000 characters long."]}),
+        # The same question in other words' case and spacing is still the same question.
+        ("what  are your OPENING hours?", "A.", {"question": ["There is already an entry with this question."]}),
+    ],
+)
+def test_unanswered_question_to_faq_keeps_the_faq_rules(
+    in_tenant_a, question: str, answer: str, errors: dict[str, list[str]]
+) -> None:
+    FaqEntry.objects.get_or_create(question="What are your opening hours?", defaults={"answer": "9 to 5."})
+    unanswered = UnansweredQuestionFactory()
+    entries_before = list(FaqEntry.objects.order_by("pk").values())
+    audit_before = AuditEvent.objects.count()
+
+    with pytest.raises(ValidationError) as error:
+        unanswered_question_to_faq(question_id=unanswered.pk, actor=None, question=question, answer=answer)
+
+    assert error.value.message_dict == errors
+    assert UnansweredQuestion.objects.get(pk=unanswered.pk).status == "open"
+    assert list(FaqEntry.objects.order_by("pk").values()) == entries_before
+    assert (TicketChange.objects.count(), AuditEvent.objects.count()) == (0, audit_before)
+
+
+def test_unanswered_question_to_faq_writes_the_faq_audit_event(in_tenant_a) -> None:
+    unanswered = UnansweredQuestionFactory()
+
+    entry = unanswered_question_to_faq(
+        question_id=unanswered.pk, actor=in_tenant_a.owner, question="Do you fix kettles?", answer="No."
+    )
+
+    assert list(AuditEvent.objects.filter(action="faq_entry.created").values_list("actor_id", "tenant_id", "data")) == [
+        (
+            in_tenant_a.owner.pk,
+            in_tenant_a.tenant.pk,
+            {"entry_id": entry.pk, "question": "Do you fix kettles?", "is_active": True},
+        )
+    ]
 
 
 def test_unanswered_question_dismiss(in_tenant_a, agent) -> None:
@@ -789,3 +828,243 @@ def test_unanswered_question_dismiss(in_tenant_a, agent) -> None:
     with pytest.raises(TicketError, match=r"^This question has already been handled\.$"):
         unanswered_question_dismiss(question_id=unanswered.pk, actor=agent)
     assert TicketChange.objects.count() == 1
+
+
+# --- SLA pauses count business time ------------------------------------------------------------------------------
+
+
+def _utc(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2030, month, day, hour, minute, tzinfo=UTC)
+
+
+FRIDAY_16 = _utc(29, 16)
+
+
+def _ticket_at(start: datetime, priority: str = "normal") -> Ticket:
+    with time_machine.travel(start, tick=False):
+        return ticket_create(actor=None, subject="Leak", priority=priority)
+
+
+def _status_at(ticket: Ticket, status: str, at: datetime, actor: User | None = None) -> Ticket:
+    with time_machine.travel(at, tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=actor, status=status)
+    return Ticket.objects.get(pk=ticket.pk)
+
+
+def test_a_pause_over_the_weekend_gives_back_the_business_time_left(in_tenant_a, agent) -> None:
+    # Mon-Fri 09:00-17:00 UTC, normal SLA 24 business hours.
+    ticket = _ticket_at(FRIDAY_16)
+    assert ticket.due_at == _utc(4, 16, month=12)  # Wednesday 16:00
+    _status_at(ticket, "pending", _utc(29, 16, 30))
+
+    resumed = _status_at(ticket, "open", _utc(2, 9, month=12), actor=agent)  # Monday 09:00
+
+    # 23.5 business hours were left at the pause: from Monday 09:00 that is Wednesday 16:30.
+    assert (resumed.sla_paused_at, resumed.due_at) == (None, _utc(4, 16, 30, month=12))
+    assert _audit(ticket)[-2:] == [
+        ("agent@alpha.test", "status", "pending", "open"),
+        ("agent@alpha.test", "due_at", "2030-12-04T16:00:00+00:00", "2030-12-04T16:30:00+00:00"),
+    ]
+
+
+def test_a_pause_outside_business_hours_changes_nothing_and_writes_no_due_row(in_tenant_a) -> None:
+    ticket = _ticket_at(FRIDAY_16)
+    _status_at(ticket, "pending", _utc(29, 18))  # Friday evening
+
+    resumed = _status_at(ticket, "open", _utc(1, 12, month=12))  # Sunday noon
+
+    assert resumed.due_at == _utc(4, 16, month=12)
+    assert [field for _, field, _, _ in _audit(ticket)] == ["created", "status", "status"]
+
+
+def test_a_ticket_overdue_when_paused_stays_overdue(in_tenant_a) -> None:
+    ticket = _ticket_at(_utc(25, 10), priority="urgent")  # due Monday 12:00
+    _status_at(ticket, "pending", _utc(25, 15))
+
+    resumed = _status_at(ticket, "open", _utc(26, 10))
+
+    assert resumed.due_at == _utc(25, 12)
+    with time_machine.travel(_utc(26, 10), tick=False):
+        assert resumed.is_overdue is True
+    assert [field for _, field, _, _ in _audit(ticket)] == ["created", "status", "status"]
+
+
+def test_no_business_time_left_at_the_pause_keeps_the_due_time(in_tenant_a) -> None:
+    ticket = _ticket_at(_utc(29, 9), priority="high")  # 8 h: due Friday 17:00
+    _status_at(ticket, "pending", _utc(29, 17, 30))  # after closing: nothing left, but not overdue
+
+    resumed = _status_at(ticket, "open", _utc(30, 10))  # Saturday
+
+    # Not overdue over the weekend; overdue as soon as Monday would have been on the clock.
+    assert resumed.due_at == _utc(29, 17)
+
+
+def test_a_priority_change_counts_earlier_pauses_in_business_time(in_tenant_a) -> None:
+    ticket = _ticket_at(FRIDAY_16)
+    _status_at(ticket, "pending", _utc(29, 16, 30))
+    _status_at(ticket, "open", _utc(2, 9, month=12))
+
+    with time_machine.travel(_utc(2, 10, month=12), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, priority="high")
+
+    # High: 8 business hours from Friday 16:00, of which the half hour before the
+    # pause was used: 7.5 h from Monday 09:00 is Monday 16:30 (not Friday + 64.5 h).
+    assert Ticket.objects.get(pk=ticket.pk).due_at == _utc(2, 16, 30, month=12)
+
+
+def test_a_priority_change_ignores_a_pause_that_began_after_the_new_due_time(in_tenant_a) -> None:
+    ticket = _ticket_at(_utc(25, 10))
+    _status_at(ticket, "pending", _utc(25, 15))
+    _status_at(ticket, "open", _utc(26, 10))
+
+    with time_machine.travel(_utc(26, 11), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, priority="urgent")
+
+    # Urgent was due Monday 12:00, before the pause: the pause does not move it.
+    assert Ticket.objects.get(pk=ticket.pk).due_at == _utc(25, 12)
+
+
+def test_leaving_pending_with_a_new_priority_writes_one_due_row(in_tenant_a) -> None:
+    ticket = _ticket_at(_utc(25, 10))
+    _status_at(ticket, "pending", _utc(25, 11))
+
+    with time_machine.travel(_utc(25, 13), tick=False):
+        ticket_update(ticket_id=ticket.pk, actor=None, priority="urgent", status="open")
+
+    assert _audit(ticket)[2:] == [
+        (None, "status", "pending", "open"),
+        (None, "due_at", "2030-11-28T10:00:00+00:00", "2030-11-25T14:00:00+00:00"),
+        (None, "priority", "normal", "urgent"),
+    ]
+
+
+# --- resolving and closing ---------------------------------------------------------------------------------------
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+@pytest.mark.parametrize(("old", "new"), [("open", "resolved"), ("new", "closed"), ("pending", "resolved")])
+def test_resolving_or_closing_completes_the_open_callback(in_tenant_a, agent, events, old: str, new: str) -> None:
+    callback = CallbackFactory(ticket=TicketFactory(status=old), assignee=agent)
+
+    ticket_update(ticket_id=callback.ticket_id, actor=agent, status=new)
+
+    callback.refresh_from_db()
+    assert (callback.completed_at, callback.outcome, callback.attempts) == (MONDAY_10, "", 0)
+    label = Ticket.Status(new).label
+    assert _audit(callback.ticket) == [
+        ("agent@alpha.test", "status", old, new),
+        ("agent@alpha.test", "callback_completed", "", label),
+    ]
+    assert [kind for kind, _ in events] == ["callback.updated", "ticket.updated"]
+    assert events[0][1] == {"callback_id": callback.pk, "ticket_id": callback.ticket_id, "outcome": ""}
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_closing_leaves_a_done_callback_alone(in_tenant_a, events) -> None:
+    callback = CallbackFactory(ticket=TicketFactory(status="resolved"), completed_at=_at(9), outcome="reached")
+
+    ticket_update(ticket_id=callback.ticket_id, actor=None, status="closed")
+
+    assert Callback.objects.get(pk=callback.pk).completed_at == _at(9)
+    assert [field for _, field, _, _ in _audit(callback.ticket)] == ["status"]
+    assert [kind for kind, _ in events] == ["ticket.updated"]
+
+
+@pytest.mark.parametrize("new", ["open", "pending"])
+def test_other_status_changes_leave_the_callback_waiting(in_tenant_a, events, new: str) -> None:
+    callback = CallbackFactory(ticket=TicketFactory(status="new"))
+
+    ticket_update(ticket_id=callback.ticket_id, actor=None, status=new)
+
+    assert Callback.objects.get(pk=callback.pk).completed_at is None
+    assert [kind for kind, _ in events] == ["ticket.updated"]
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_callback_next_skips_callbacks_of_solved_tickets(in_tenant_a, agent) -> None:
+    CallbackFactory(due_at=_at(8), ticket=TicketFactory(status="resolved"))
+    CallbackFactory(due_at=_at(8, 30), ticket=TicketFactory(status="closed"))
+    waiting = CallbackFactory(due_at=_at(9), ticket=TicketFactory(status="pending"))
+
+    assert callback_next(actor=agent).pk == waiting.pk
+    Callback.objects.filter(pk=waiting.pk).update(completed_at=MONDAY_10)
+    assert callback_next(actor=agent) is None
+    assert Callback.objects.filter(assignee_id=agent.pk).count() == 1
+
+
+def test_closing_a_resolved_ticket_keeps_when_it_was_resolved(in_tenant_a) -> None:
+    ticket = TicketFactory(status="open")
+    assert _status_at(ticket, "resolved", _at(10)).resolved_at == _at(10)
+
+    closed = _status_at(ticket, "closed", _at(15))
+
+    assert (closed.status, closed.resolved_at) == ("closed", _at(10))
+
+
+def test_a_reopened_ticket_is_resolved_anew(in_tenant_a) -> None:
+    ticket = TicketFactory(status="open")
+    _status_at(ticket, "resolved", _at(10))
+
+    assert _status_at(ticket, "open", _at(11)).resolved_at is None
+    assert _status_at(ticket, "closed", _at(12)).resolved_at == _at(12)
+
+
+# --- callback_outcome_log: whose callback ------------------------------------------------------------------------
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_an_agent_cannot_log_an_attempt_on_someone_elses_callback(in_tenant_a, agent, events) -> None:
+    colleague = MembershipFactory(tenant=in_tenant_a.tenant, role="agent", user__email="colleague@alpha.test").user
+    callback = CallbackFactory(assignee=colleague, ticket=TicketFactory(status="open"))
+    before = Callback.objects.values().get(pk=callback.pk)
+
+    with pytest.raises(TicketError) as error:
+        callback_outcome_log(callback_id=callback.pk, actor=agent, outcome="reached", resolve_ticket=True)
+
+    assert str(error.value) == "This callback is assigned to someone else; only they or an admin can log an attempt."
+    assert Callback.objects.values().get(pk=callback.pk) == before
+    assert Ticket.objects.get(pk=callback.ticket_id).status == "open"
+    assert (CallbackAttempt.objects.count(), _audit(callback.ticket), events) == (0, [], [])
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+@pytest.mark.parametrize("role", ["admin", "owner"])
+def test_an_admin_can_log_an_attempt_on_anyones_callback(in_tenant_a, agent, role: str) -> None:
+    admin = MembershipFactory(tenant=in_tenant_a.tenant, role=role, user__email="boss@alpha.test").user
+    callback = CallbackFactory(assignee=agent)
+
+    callback_outcome_log(callback_id=callback.pk, actor=admin, outcome="voicemail")
+
+    callback.refresh_from_db()
+    # The attempt is logged as the admin's; the callback stays the agent's.
+    assert (callback.assignee_id, callback.attempts, callback.outcome) == (agent.pk, 1, "voicemail")
+    assert list(CallbackAttempt.objects.values_list("actor_id", "outcome")) == [(admin.pk, "voicemail")]
+    assert _audit(callback.ticket) == [("boss@alpha.test", "callback_outcome", "", "Voicemail")]
+
+
+def test_an_admin_of_another_business_is_not_an_admin_here(in_tenant_a, tenant_b, agent) -> None:
+    other_admin = MembershipFactory(tenant=tenant_b.tenant, role="admin").user
+    MembershipFactory(tenant=in_tenant_a.tenant, role="agent", user=other_admin)
+    callback = CallbackFactory(assignee=agent)
+
+    with pytest.raises(TicketError, match="assigned to someone else"):
+        callback_outcome_log(callback_id=callback.pk, actor=other_admin, outcome="voicemail")
+
+    assert Callback.objects.get(pk=callback.pk).attempts == 0
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_logging_an_attempt_on_nobodys_callback_takes_it(in_tenant_a, agent, events) -> None:
+    callback = CallbackFactory()
+
+    callback_outcome_log(callback_id=callback.pk, actor=agent, outcome="no_answer")
+
+    callback.refresh_from_db()
+    assert (callback.assignee_id, callback.attempts, callback.completed_at) == (agent.pk, 1, None)
+    assert _audit(callback.ticket) == [
+        ("agent@alpha.test", "callback_assignee", "", "agent@alpha.test"),
+        ("agent@alpha.test", "callback_outcome", "", "No answer"),
+    ]
+    assert events == [
+        ("callback.updated", {"callback_id": callback.pk, "ticket_id": callback.ticket_id, "outcome": "no_answer"})
+    ]

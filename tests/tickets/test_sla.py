@@ -4,7 +4,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calls.models import default_business_hours
-from tickets.sla import BusinessHoursError, business_hours_validate, sla_due_at, timezone_validate
+from tickets.sla import (
+    BusinessHoursError,
+    business_hours_between,
+    business_hours_validate,
+    sla_due_at,
+    timezone_validate,
+)
 
 WEEKDAYS_9_TO_5 = default_business_hours()
 NEW_YORK = ZoneInfo("America/New_York")
@@ -154,3 +160,75 @@ def test_sla_due_at_refuses_an_unknown_time_zone() -> None:
 
 def test_timezone_validate_returns_the_zone() -> None:
     assert timezone_validate("America/New_York") == NEW_YORK
+
+
+# --- business_hours_between --------------------------------------------------------------------------------------
+
+
+def _utc(day: int, hour: int, minute: int = 0, month: int = 11) -> datetime:
+    return datetime(2030, month, day, hour, minute, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "hours"),
+    [
+        # Within one business day.
+        (_utc(25, 10), _utc(25, 12, 30), 2.5),
+        # Overnight counts nothing: 1 h on Monday, 1 h on Tuesday.
+        (_utc(25, 16), _utc(26, 10), 2.0),
+        # Both ends outside business hours, across a weekend: nothing.
+        (_utc(29, 17, 30), _utc(2, 9, month=12), 0.0),
+        # Friday 16:30 to Wednesday 16:00: half an hour, two full days, seven hours.
+        (_utc(29, 16, 30), _utc(4, 16, month=12), 23.5),
+        # Before opening to after closing: the whole business day.
+        (_utc(25, 6), _utc(25, 20), 8.0),
+        # A whole business week.
+        (_utc(25, 9), _utc(29, 17), 40.0),
+        # An empty or backwards interval.
+        (_utc(25, 10), _utc(25, 10), 0.0),
+        (_utc(25, 12), _utc(25, 10), 0.0),
+    ],
+)
+def test_business_hours_between(start: datetime, end: datetime, hours: float) -> None:
+    assert business_hours_between(start, end, WEEKDAYS_9_TO_5, "UTC") == hours
+
+
+@pytest.mark.parametrize(
+    ("start", "hours"),
+    [(_utc(25, 10), 2), (_utc(29, 16), 2), (_utc(30, 23), 0.5), (_utc(25, 10), 24), (_utc(25, 9, 17), 41.25)],
+)
+def test_business_hours_between_undoes_sla_due_at(start: datetime, hours: float) -> None:
+    due = _due(start, hours)
+
+    assert business_hours_between(start, due, WEEKDAYS_9_TO_5, "UTC") == hours
+
+
+def test_business_hours_between_uses_the_tenant_time_zone() -> None:
+    # 09:00-17:00 in New York is 14:00-22:00 UTC in November.
+    start, end = _utc(25, 13), _utc(25, 23)
+
+    assert business_hours_between(start, end, WEEKDAYS_9_TO_5, "America/New_York") == 8.0
+    assert business_hours_between(start, end, WEEKDAYS_9_TO_5, "UTC") == 4.0
+
+
+def test_business_hours_between_counts_real_hours_on_the_day_clocks_change() -> None:
+    # Sunday 9 March 2031, New York springs forward at 02:00: 00:00-06:00 local is 5 real hours.
+    always = {day: ["00:00", "06:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+    start = datetime(2031, 3, 9, 0, 0, tzinfo=NEW_YORK)
+    end = datetime(2031, 3, 9, 12, 0, tzinfo=NEW_YORK)
+
+    assert business_hours_between(start, end, always, "America/New_York") == 5.0
+
+
+@pytest.mark.parametrize("business_hours", [{}, {"sat": None}])
+def test_business_hours_between_without_business_hours_is_wall_clock(business_hours: object) -> None:
+    assert business_hours_between(_utc(29, 16), _utc(2, 10, month=12), business_hours, "UTC") == 66.0
+
+
+def test_business_hours_between_refuses_naive_times_and_bad_settings() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        business_hours_between(datetime(2030, 11, 25, 10), _utc(25, 12), WEEKDAYS_9_TO_5, "UTC")
+    with pytest.raises(BusinessHoursError, match="Unknown time zone"):
+        business_hours_between(_utc(25, 10), _utc(25, 12), WEEKDAYS_9_TO_5, "Mars/Olympus")
+    with pytest.raises(BusinessHoursError, match="Unknown weekday"):
+        business_hours_between(_utc(25, 10), _utc(25, 12), {"someday": ["09:00", "17:00"]}, "UTC")

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
 import pytest
 from django import forms
+from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import ValidationError
-from django.test import Client
+from django.test import Client, RequestFactory
 from django_tenants.utils import tenant_context
 
 from tenants.models import AuditEvent, User
 from tests.factories import MembershipFactory, TicketFactory
-from tickets.models import Ticket
-from tickets.services import ticket_create
-from voicedesk.admin_site import service_dry_run
+from tickets.models import Ticket, TicketChange
+from tickets.services import ticket_update
+from voicedesk.admin_site import request_actor, service_dry_run
 
 
 def _client_for(host: str, user: User | None) -> Client:
@@ -154,20 +158,23 @@ def _bound_form() -> forms.Form:
 
 
 def test_a_dry_run_writes_nothing_and_sends_no_event(in_tenant_a, django_capture_on_commit_callbacks) -> None:
+    ticket = TicketFactory(subject="Leaking tap", status="new")
     form = _bound_form()
 
     with django_capture_on_commit_callbacks() as callbacks:
-        service_dry_run(form, lambda: ticket_create(actor=None, subject="Only a rehearsal"))
+        service_dry_run(form, lambda: ticket_update(ticket_id=ticket.pk, actor=None, subject="Only a rehearsal"))
 
     assert form.errors == {}
-    assert Ticket.objects.filter(subject="Only a rehearsal").exists() is False
+    assert Ticket.objects.values_list("subject", flat=True).get(pk=ticket.pk) == "Leaking tap"
+    assert TicketChange.objects.filter(ticket_id=ticket.pk).count() == 0
     assert callbacks == []
 
 
 def test_a_dry_run_puts_the_service_refusal_on_the_form(in_tenant_a) -> None:
     refused, by_field, unknown_field = _bound_form(), _bound_form(), _bound_form()
 
-    service_dry_run(refused, lambda: ticket_create(actor=None, subject="   "))
+    ticket = TicketFactory(subject="Leaking tap")
+    service_dry_run(refused, lambda: ticket_update(ticket_id=ticket.pk, actor=None, subject="   "))
     service_dry_run(by_field, lambda: _raise(ValidationError({"subject": "There is already one like it."})))
     service_dry_run(unknown_field, lambda: _raise(ValidationError({"colour": "Not blue."})))
 
@@ -178,6 +185,33 @@ def test_a_dry_run_puts_the_service_refusal_on_the_form(in_tenant_a) -> None:
 
 def _raise(error: Exception) -> None:
     raise error
+
+
+@pytest.mark.parametrize("error", [ValueError("invalid literal for int()"), TypeError("unexpected keyword 'x'")])
+def test_a_dry_run_lets_a_programming_error_through(in_tenant_a, error: Exception) -> None:
+    form = _bound_form()
+
+    with pytest.raises(type(error), match=str(error)):
+        service_dry_run(form, lambda: _raise(error))
+
+    assert form.errors == {}
+
+
+def test_the_actor_of_an_admin_request_is_the_signed_in_user_or_nobody(tenant_a) -> None:
+    signed_in, anonymous = RequestFactory().get("/admin/"), RequestFactory().get("/admin/")
+    signed_in.user, anonymous.user = tenant_a.owner, AnonymousUser()
+
+    assert (request_actor(signed_in), request_actor(anonymous)) == (tenant_a.owner, None)
+
+
+@pytest.mark.parametrize("module", ["tickets/admin.py", "calls/admin.py", "tenants/admin.py"])
+def test_the_admins_take_their_actor_from_request_actor(module: str) -> None:
+    source = (Path(__file__).resolve().parents[2] / module).read_text()
+    functions = {node.name for node in ast.walk(ast.parse(source)) if isinstance(node, ast.FunctionDef)}
+
+    assert "_actor" not in functions
+    assert "isinstance(request.user, User)" not in source
+    assert "request_actor(request)" in source
 
 
 @pytest.mark.parametrize("model", ["tickets/ticket", "tickets/callback", "calls/call", "calls/faqentry"])

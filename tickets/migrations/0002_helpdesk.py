@@ -53,9 +53,30 @@ class Migration(migrations.Migration):
             name='ticket',
             options={'ordering': ['-created_at', '-id']},
         ),
-        migrations.RemoveField(
-            model_name='ticketchange',
-            name='actor_id',
+        # The integer column ``actor_id`` becomes the ``actor`` reference in the model
+        # state only: the column, its name and its values stay (removing and adding
+        # the field would drop the column and lose every recorded actor). The one
+        # database change is the index a foreign key has, under the name Django
+        # gives a foreign key's index, so that the schema matches the state.
+        migrations.SeparateDatabaseAndState(
+            state_operations=[
+                migrations.RemoveField(
+                    model_name='ticketchange',
+                    name='actor_id',
+                ),
+                migrations.AddField(
+                    model_name='ticketchange',
+                    name='actor',
+                    field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL),
+                ),
+            ],
+            database_operations=[
+                migrations.AlterField(
+                    model_name='ticketchange',
+                    name='actor_id',
+                    field=models.BigIntegerField(blank=True, db_index=True, help_text='User id (public schema); empty for the system.', null=True),
+                ),
+            ],
         ),
         migrations.AddField(
             model_name='callback',
@@ -101,11 +122,6 @@ class Migration(migrations.Migration):
             model_name='ticket',
             name='tags',
             field=django.contrib.postgres.fields.ArrayField(base_field=models.CharField(max_length=50), blank=True, default=list, size=None),
-        ),
-        migrations.AddField(
-            model_name='ticketchange',
-            name='actor',
-            field=models.ForeignKey(blank=True, db_constraint=False, null=True, on_delete=django.db.models.deletion.DO_NOTHING, related_name='+', to=settings.AUTH_USER_MODEL),
         ),
         migrations.AddField(
             model_name='unansweredquestion',

@@ -15,7 +15,8 @@ from tickets.forms import CallbackOutcomeForm
 from tickets.models import Callback
 from tickets.selectors import CALLBACK_FILTERS, PAGE_SIZE, callback_get, callback_queue, callbacks_recently_done
 from tickets.services import TicketError, callback_next, callback_outcome_log
-from tickets.views.common import business_time, is_htmx, request_actor
+from tickets.views.common import business_time, request_actor
+from voicedesk.htmx import is_htmx
 
 
 @require_GET

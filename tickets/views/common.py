@@ -9,10 +9,10 @@ from typing import Any, TypeVar
 from django.http import HttpRequest
 from django.http.response import HttpResponseBase
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 
+from calls.selectors import agent_timezone
 from tenants.models import User
-from tickets.selectors import tenant_timezone
+from voicedesk.htmx import htmx_vary
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 
@@ -25,19 +25,14 @@ def request_actor(request: HttpRequest) -> User:
     return user
 
 
-def is_htmx(request: HttpRequest) -> bool:
-    return bool(getattr(request, "htmx", False))
-
-
 def business_time(view: View) -> View:
     """Show and read dates and times in the business's time zone (``AgentConfig.timezone``)."""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        with timezone.override(tenant_timezone()):
+        with timezone.override(agent_timezone(tenant=request.tenant)):  # type: ignore[attr-defined]
             response = view(request, *args, **kwargs)
         # Pages and their htmx fragments share URLs: caches must keep them apart.
-        patch_vary_headers(response, ["HX-Request"])
-        return response
+        return htmx_vary(response)
 
     return wrapped  # type: ignore[return-value]

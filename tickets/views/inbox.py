@@ -14,7 +14,8 @@ from tenants.permissions import role_required
 from tickets.forms import TicketCreateForm, TicketFilterForm
 from tickets.selectors import PAGE_SIZE, tenant_members, ticket_categories, ticket_list
 from tickets.services import TicketError, ticket_create
-from tickets.views.common import business_time, is_htmx, request_actor
+from tickets.views.common import business_time, request_actor
+from voicedesk.htmx import is_htmx
 from voicedesk.tenancy import current_tenant
 
 

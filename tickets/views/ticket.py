@@ -26,9 +26,11 @@ from tickets.selectors import (
     ticket_faq_answers,
     ticket_get,
     ticket_transcript,
+    ticket_unanswered_questions,
 )
 from tickets.services import TicketError, ticket_assign, ticket_note_add, ticket_update
-from tickets.views.common import business_time, is_htmx, request_actor
+from tickets.views.common import business_time, request_actor
+from voicedesk.htmx import is_htmx
 from voicedesk.tenancy import current_tenant
 
 
@@ -75,7 +77,7 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "note_form": TicketNoteForm(),
             "transcript": ticket_transcript(call=ticket.call),
             "faq_answers": ticket_faq_answers(ticket=ticket),
-            "unanswered": list(ticket.unanswered_questions.order_by("created_at", "id")),
+            "unanswered": ticket_unanswered_questions(ticket=ticket),
             "callback": _callback_of(ticket),
         }
     )

@@ -15,13 +15,23 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.http import StreamingHttpResponse
+from django.utils import timezone
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
+from voicedesk.tenancy import current_schema
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_CHARS = 64 * 1024
+# Rows fetched per database round trip by the exports' server-side cursors.
+EXPORT_CHUNK_SIZE = 2000
+
+
+def export_filename(kind: str) -> str:
+    """``<kind>-<schema>-<today>.csv``: which business and which day, for whoever finds the file later."""
+    return f"{kind}-{current_schema()}-{timezone.now().date().isoformat()}.csv"
 
 
 def csv_cell(value: object) -> str:

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from calls.models import Call
-from calls.views.analytics import percent_label, span_label
+from calls.views.analytics import percent_label
 from tests.calls.factories_history import call_at
 from tests.factories import (
     CallbackFactory,
@@ -26,6 +26,14 @@ from tickets.models import Callback, FaqAnswer, Ticket
 # Sunday 10 March 2030, 15:00 UTC.
 NOW = datetime(2030, 3, 10, 15, 0, tzinfo=UTC)
 HX = {"HX-Request": "true"}
+
+
+VARY = {"Cookie", "HX-Request", "HX-Boosted", "HX-History-Restore-Request"}
+
+
+def _vary(response) -> set[str]:
+    """The request headers a response says it depends on (their order is the middleware's)."""
+    return {header.strip() for header in response["Vary"].split(",")}
 
 
 def _chart_data(response) -> dict:
@@ -160,6 +168,17 @@ def test_htmx_gets_the_body_fragment_and_an_announcement(client_now, busy_week) 
     assert body.lstrip().startswith('<div id="analytics-body"')
     assert '<span hx-swap-oob="innerHTML:#analytics-announce">Showing the last 7 days.</span>' in body
     assert _chart_data(response)["callsPerDay"]["labels"][0] == "2030-03-04"
+    assert _vary(response) == VARY
+
+
+def test_the_full_page_varies_on_the_htmx_headers_too(client_now, busy_week) -> None:
+    page = client_now.get("/analytics/", {"days": "7"})
+    restored = client_now.get("/analytics/", {"days": "7"}, headers=HX | {"HX-History-Restore-Request": "true"})
+
+    assert _vary(page) == VARY
+    assert "<html" in page.content.decode()
+    assert "<html" in restored.content.decode()
+    assert "hx-swap-oob" not in restored.content.decode()
 
 
 @pytest.mark.parametrize("days", ["14", "abc", "-7"])
@@ -222,14 +241,6 @@ def test_figures_are_the_tenants_own(tenant_b, client_now, busy_week) -> None:
             call_at(NOW - timedelta(hours=1))
 
     assert client_now.get("/analytics/", {"days": "7"}).context["calls_total"] == 5
-
-
-@pytest.mark.parametrize(
-    ("seconds", "label"),
-    [(None, "—"), (0, "0 s"), (45.4, "45 s"), (200, "3 min 20 s"), (18600, "5 h 10 min"), (187200, "2 d 4 h")],
-)
-def test_span_label(seconds, label: str) -> None:
-    assert span_label(seconds) == label
 
 
 def test_percent_label() -> None:

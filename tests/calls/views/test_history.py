@@ -22,6 +22,16 @@ from tests.factories import (
 
 NOW = datetime(2030, 3, 10, 15, 0, tzinfo=UTC)
 HX = {"HX-Request": "true"}
+
+
+VARY = {"Cookie", "HX-Request", "HX-Boosted", "HX-History-Restore-Request"}
+
+
+def _vary(response) -> set[str]:
+    """The request headers a response says it depends on (their order is the middleware's)."""
+    return {header.strip() for header in response["Vary"].split(",")}
+
+
 DASH = "\N{EN DASH}"
 
 
@@ -201,6 +211,53 @@ def test_htmx_gets_the_results_fragment_that_refreshes_on_call_events(client_a, 
     assert f'hx-trigger="{events}"' in body
     assert f'<span hx-swap-oob="innerHTML:#calls-status">Showing 1{DASH}2 of 2 calls matching your filters.' in body
     assert _call_ids(response) == [history["maria"].pk, history["bo"].pk]
+    # A live refresh (triggered by the results element itself) leaves focus where it is.
+    assert "autofocus" not in body
+    assert _vary(response) == VARY
+
+
+def test_page_and_fragment_share_the_url_so_both_vary_on_the_htmx_headers(client_a, history) -> None:
+    page = client_a.get("/calls/")
+    bad = client_a.get("/calls/", {"date_from": "2030-03-10", "date_to": "2030-03-01"}, headers=HX)
+
+    assert _vary(page) == VARY
+    assert (bad.status_code, _vary(bad)) == (400, VARY)
+
+
+def test_the_back_button_after_paging_gets_the_whole_page(client_a, history) -> None:
+    # htmx pushed /calls/?page=2; when its history cache has lost the page it asks the server for it.
+    response = client_a.get("/calls/", {"page": "2"}, headers=HX | {"HX-History-Restore-Request": "true"})
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" in body
+    assert '<form method="get" action="/calls/" class="card calls-filters" role="search"' in body
+    # The status line is in the page itself: no out-of-band copy of it.
+    assert "hx-swap-oob" not in body
+
+
+def test_paging_with_htmx_moves_focus_to_the_results(client_a, tenant_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        for minute in range(30):
+            call_at(NOW - timedelta(minutes=minute))
+
+    first = client_a.get("/calls/").content.decode()
+    paged = client_a.get("/calls/", {"page": "2"}, headers=HX | {"HX-Trigger": "calls-page-next"}).content.decode()
+    back = client_a.get("/calls/", {"page": "1"}, headers=HX | {"HX-Trigger": "calls-page-prev"}).content.decode()
+
+    assert (
+        '<a href="/calls/?page=2" hx-get="/calls/?page=2" hx-target="#calls-results" hx-swap="outerHTML"'
+        ' hx-push-url="true" id="calls-page-next" rel="next">Next page →</a>'
+    ) in first
+    assert (
+        '<a href="/calls/?page=1" hx-get="/calls/?page=1" hx-target="#calls-results" hx-swap="outerHTML"'
+        ' hx-push-url="true" id="calls-page-prev" rel="prev">← Previous page</a>'
+    ) in paged
+    heading = '<h2 id="calls-results-heading" class="calls-visually-hidden" tabindex="-1"'
+    assert f"{heading}>Results</h2>" in first
+    assert f"{heading} autofocus>Results</h2>" in paged
+    assert f"{heading} autofocus>Results</h2>" in back
+    assert "<html" not in paged
 
 
 def test_full_page_links_the_nav_and_the_live_region(client_a, history) -> None:
@@ -210,6 +267,8 @@ def test_full_page_links_the_nav_and_the_live_region(client_a, history) -> None:
     assert '<a href="/analytics/">Analytics</a>' in body
     assert '<p id="calls-status" class="calls-status" role="status">' in body
     assert "hx-swap-oob" not in body
+    # Paging keeps focus without a script of its own (htmx focuses what is marked autofocus).
+    assert re.findall(r'<script src="([^"]+)"', body) == ["/static/vendor/htmx-2.0.11.min.js", "/static/js/live.js"]
 
 
 def test_agents_may_read_the_history(tenant_a, history) -> None:
@@ -296,13 +355,19 @@ def test_call_page_shows_the_call_the_capture_the_player_and_the_transcript(clie
         "<dt>Name</dt><dd>Maria Gonzalez</dd><dt>Callback number</dt><dd>+15552013344</dd>"
         "<dt>Reason</dt><dd>my kitchen sink is leaking</dd>",
         "<strong>Summary:</strong> Leak under the kitchen sink.",
-        f'src="/calls/{full_call.pk}/recording"',
-        '<button type="button" class="calls-seek" data-seek="0.400" aria-label="Play from 0:00">0:00</button>',
-        '<button type="button" class="calls-seek" data-seek="65.250" aria-label="Play from 1:05">1:05</button>',
+        f'src="/calls/{full_call.pk}/recording"\n'
+        '           data-player data-player-lines=".calls-utterance[data-start]"'
+        ' data-player-current="calls-utterance-current">',
+        '<li class="calls-utterance calls-utterance-agent" data-start="0.400" data-end="2.000">',
+        '<button type="button" class="calls-seek" data-seek="0.400" aria-controls="call-audio"'
+        ' aria-label="Play from 0:00">0:00</button>',
+        '<button type="button" class="calls-seek" data-seek="65.250" aria-controls="call-audio"'
+        ' aria-label="Play from 1:05">1:05</button>',
         "My sink is leaking.",
-        "js/call.js",
+        '<script src="/static/js/player.js" defer></script>',
     ]:
         assert fact in body, fact
+    assert "js/call.js" not in body
     ticket = full_call.ticket
     try:
         assert f'<a href="{reverse("tickets:detail", args=[ticket.pk])}">T-{ticket.pk}: Leaking sink</a>' in body

@@ -14,6 +14,16 @@ from tenants.models import AuditEvent
 from tests.factories import FaqEntryFactory, MembershipFactory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+VARY = {"Cookie", "HX-Request", "HX-Boosted", "HX-History-Restore-Request"}
+
+
+def _vary(response) -> set[str]:
+    """The request headers a response says it depends on (their order is the middleware's)."""
+    return {header.strip() for header in response["Vary"].split(",")}
+
+
 MY_ACTIONS = ("agent_config.updated", "faq_entry.created", "faq_entry.updated", "faq_entry.deleted")
 
 
@@ -361,6 +371,41 @@ def test_cancel_returns_the_entry_and_the_full_edit_page_works_without_javascrip
     assert _html(cancel).startswith(f'<li id="faq-{faq.pk}" class="card faq-entry">')
     assert "<h1>Edit FAQ entry</h1>" in _html(page)
     assert (no_js_cancel.status_code, no_js_cancel["Location"]) == (302, f"/settings/faq/#faq-{faq.pk}")
+
+
+def test_entry_views_that_answer_htmx_differently_vary_on_its_headers(client_a, faq) -> None:
+    responses = [
+        client_a.get(f"/settings/faq/{faq.pk}/", **HTMX),
+        client_a.get(f"/settings/faq/{faq.pk}/"),
+        client_a.get(f"/settings/faq/{faq.pk}/edit/", **HTMX),
+        client_a.get(f"/settings/faq/{faq.pk}/edit/"),
+    ]
+
+    assert [(response.status_code, _vary(response)) for response in responses] == [
+        (200, VARY),
+        (302, VARY),
+        (200, VARY),
+        (200, VARY),
+    ]
+    # A boosted request swaps in a whole page, so it gets the page.
+    boosted = client_a.get(f"/settings/faq/{faq.pk}/edit/", **HTMX, HTTP_HX_BOOSTED="true")
+    assert "<h1>Edit FAQ entry</h1>" in _html(boosted)
+
+
+def test_another_tenants_entry_is_404_and_unchanged(client_a, tenant_a, tenant_b) -> None:
+    mine = max([row[0] for row in _faqs(tenant_a)], default=0)
+    with tenant_context(tenant_b.tenant):
+        theirs = FaqEntryFactory(question="Their question?", answer="Their answer.")
+        while theirs.pk <= mine:  # an id tenant A does not have, so only the schema can answer
+            theirs = FaqEntryFactory(question="Their question?", answer="Their answer.")
+    before = _faqs(tenant_b)
+
+    assert [
+        client_a.get(f"/settings/faq/{theirs.pk}/", **HTMX).status_code,
+        client_a.post(f"/settings/faq/{theirs.pk}/edit/", {"question": "Mine?", "answer": "Mine."}).status_code,
+        client_a.post(f"/settings/faq/{theirs.pk}/delete/").status_code,
+    ] == [404, 404, 404]
+    assert _faqs(tenant_b) == before
 
 
 def test_a_bad_edit_shows_the_error_and_changes_nothing(client_a, tenant_a, faq) -> None:

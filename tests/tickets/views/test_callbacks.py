@@ -5,7 +5,7 @@ import time_machine
 from django_tenants.utils import tenant_context
 
 from calls.models import AgentConfig
-from tests.factories import CallbackFactory, TicketFactory
+from tests.factories import CallbackFactory, MembershipFactory, TicketFactory
 from tests.tickets.views.conftest import HTMX, assert_not_found, assert_sent_to_sign_in
 from tickets.models import Callback, CallbackAttempt, Ticket, TicketChange
 
@@ -90,6 +90,27 @@ def test_queue_filters(at_monday_10, tenant_a, agent_a, show: str, expected: lis
     assert [c.reason for c in response.context["callbacks"]] == expected
     assert f'hx-push-url="true" aria-current="page">{show.capitalize()}</a>' in html
     assert '<p id="callback-announce" hx-swap-oob="innerHTML">1 callback waiting</p>' in html
+
+
+def test_queue_refreshes_live_once_a_burst_of_events_is_over(client_a) -> None:
+    html = _html(client_a.get("/callbacks/"))
+
+    assert (
+        'hx-trigger="helpdesk-callback-updated from:body delay:1s, helpdesk-ticket-created from:body delay:1s"'
+    ) in html
+    assert 'hx-select="#callback-rows > *" hx-swap="innerHTML" hx-disinherit="hx-select hx-swap"' in html
+
+
+def test_queue_leaves_out_callbacks_of_solved_tickets(client_a, tenant_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        waiting = CallbackFactory(ticket=TicketFactory(status="pending"))
+        CallbackFactory(ticket=TicketFactory(status="resolved"))
+        CallbackFactory(ticket=TicketFactory(status="closed"))
+
+    response = client_a.get("/callbacks/")
+
+    assert [c.pk for c in response.context["callbacks"]] == [waiting.pk]
+    assert '<h2 id="callback-rows-title">1 callback waiting</h2>' in _html(response)
 
 
 def test_unknown_filter_shows_all(client_a, tenant_a) -> None:
@@ -269,6 +290,32 @@ def test_logging_on_a_done_callback_is_refused(client_a, tenant_a) -> None:
 
     assert "<li>This callback is already done.</li>" in _html(response)
     assert _snapshot(tenant_a.tenant) == before
+
+
+def test_an_agent_cannot_log_on_a_colleagues_callback(agent_client, tenant_a) -> None:
+    colleague = MembershipFactory(tenant=tenant_a.tenant, role="agent", user__email="colleague@alpha.test").user
+    with tenant_context(tenant_a.tenant):
+        callback = CallbackFactory(assignee=colleague)
+    before = _snapshot(tenant_a.tenant)
+
+    response = agent_client.post(f"/callbacks/{callback.pk}/outcome/", {"outcome": "reached"})
+
+    assert response.status_code == 200
+    assert "<li>This callback is assigned to someone else; only they or an admin can log an attempt.</li>" in _html(
+        response
+    )
+    assert _snapshot(tenant_a.tenant) == before
+
+
+def test_an_agent_logging_on_nobodys_callback_takes_it(agent_client, tenant_a, agent_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        callback = CallbackFactory()
+
+    response = agent_client.post(f"/callbacks/{callback.pk}/outcome/", {"outcome": "voicemail"})
+
+    assert (response.status_code, response["Location"]) == (302, "/callbacks/")
+    with tenant_context(tenant_a.tenant):
+        assert Callback.objects.values_list("assignee_id", "attempts").get(pk=callback.pk) == (agent_a.pk, 1)
 
 
 # --- Refusals ----------------------------------------------------------------------------------------------------

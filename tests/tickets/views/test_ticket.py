@@ -90,11 +90,13 @@ def test_ticket_page_shows_the_ticket_and_its_call(client_a, tenant_a, phone_tic
     assert "times in America/New_York" in html
     # The call: recording, and the transcript as a conversation with jump buttons.
     assert (
-        f'<audio id="tk-audio" class="tk-audio" controls preload="metadata" src="/calls/{call_id}/recording">' in html
+        '<audio id="tk-audio" class="tk-audio" controls preload="metadata" data-player '
+        'data-player-lines=".tk-transcript [data-start]" data-player-current="tk-line-playing" '
+        f'src="/calls/{call_id}/recording">' in html
     )
     assert (
-        '<button type="button" class="tk-seek" data-seek="75.500" aria-label="Play from 01:15" '
-        'aria-controls="tk-audio">01:15</button>' in html
+        '<button type="button" class="tk-seek" data-seek="75.500" aria-label="Play from 1:15" '
+        'aria-controls="tk-audio">1:15</button>' in html
     )
     assert '<li class="tk-line tk-line-agent" data-start="0.400">' in html
     assert '<li class="tk-line tk-line-caller" data-start="3.200">' in html
@@ -116,7 +118,7 @@ def test_ticket_page_shows_the_ticket_and_its_call(client_a, tenant_a, phone_tic
     # Activity and the controls.
     assert "<div>Ticket created (New)</div>" in html
     assert '<span class="tk-actor">System</span>' in html
-    assert '<script src="/static/js/ticket.js" defer></script>' in html
+    assert '<script src="/static/js/player.js" defer></script>' in html
     assert f'hx-trigger="helpdesk-ticket-updated[detail.ticket_id=={pk}] from:body"' in html
 
 

@@ -5,9 +5,10 @@ import io
 from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from asgiref.sync import async_to_sync
 
-from voicedesk.api.csv_export import CsvStreamingResponse, csv_cell, csv_lines, csv_response
+from voicedesk.api.csv_export import CsvStreamingResponse, csv_cell, csv_lines, csv_response, export_filename
 
 
 @pytest.mark.parametrize(
@@ -89,3 +90,9 @@ def test_under_asgi_chunks_are_pulled_one_at_a_time() -> None:
 
     # Each chunk reaches the server when only it has been produced: nothing is read ahead into a list.
     assert async_to_sync(consume)() == [(b"part0", 1), (b"part1", 2), (b"part2", 3)]
+
+
+@time_machine.travel(datetime(2030, 11, 25, 23, 30, tzinfo=UTC), tick=False)
+@pytest.mark.django_db
+def test_an_export_is_named_after_the_kind_the_business_and_the_day(in_tenant_a) -> None:
+    assert export_filename("tickets") == "tickets-alpha-2030-11-25.csv"
