@@ -86,7 +86,8 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             self.session.on_mark(str(name))
         elif event == "dtmf":
             self._require_started("dtmf")
-            self.log.info("dtmf", digit=str(_field(message, "dtmf", "digit"))[:1])
+            assert self.session is not None
+            self.session.on_dtmf(str(_field(message, "dtmf", "digit"))[:1])
         elif event == "stop":
             self._require_started("stop")
             assert self.session is not None

@@ -44,6 +44,10 @@ SILENCE_TIMEOUT_S = 5.0
 # A decision slower than this gets a quick spoken acknowledgement first.
 FILLER_AFTER_S = 1.5
 MAX_CALL_S = 15 * 60
+# Keypad entry: digits gather until "#" or this long without a key, then count
+# as one caller turn. Long enough for a caller looking at a card between keys.
+KEYPAD_GAP_S = 2.5
+KEYPAD_KEYS = frozenset("0123456789*#")
 TEARDOWN_TIMEOUT_S = 3.0
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
@@ -125,6 +129,9 @@ class CallSession:
         self._finishing = False
         self._ending = False
         self._silence_prompts = 0
+        self._keypad: list[str] = []
+        self._keypad_started_wall = 0.0
+        self._keypad_timer: asyncio.Task[None] | None = None
         self.log = logger
 
     # -- lifecycle ---------------------------------------------------------
@@ -157,6 +164,58 @@ class CallSession:
 
     def on_mark(self, name: str) -> None:
         self.output.mark_confirm(name)
+
+    def on_dtmf(self, key: str) -> None:
+        """A key the caller pressed. Digits gather until "#" or a pause and then
+        count as what the caller said, so a number can be keyed in instead of
+        read out (no recognition errors). "*" starts the entry again."""
+        if self._finishing or self._ending or key not in KEYPAD_KEYS:
+            return
+        now = time.monotonic()
+        self._last_activity = now
+        self._silence_prompts = 0
+        if self._keypad_timer is not None and not self._keypad_timer.done():
+            self._keypad_timer.cancel()
+        if key == "*":
+            self._keypad.clear()
+            return
+        if key != "#":
+            if not self._keypad:
+                self._keypad_started_wall = now
+            self._keypad.append(key)
+        if key == "#" or len(self._keypad) >= 15:  # E.164 numbers have at most 15 digits
+            self._keypad_submit()
+        else:
+            self._keypad_timer = self._spawn(self._keypad_wait(), "keypad-wait")
+
+    async def _keypad_wait(self) -> None:
+        await asyncio.sleep(KEYPAD_GAP_S)
+        self._keypad_submit()
+
+    def _keypad_submit(self) -> None:
+        digits, self._keypad = "".join(self._keypad), []
+        if digits:
+            started = self._keypad_started_wall
+            self._turn_task = self._spawn(self._keypad_turn(digits, started, self._turn_task), "keypad-turn")
+
+    async def _keypad_turn(self, digits: str, started_wall: float, previous: asyncio.Task[None] | None) -> None:
+        """A keyed-in entry is a caller turn with certain text: no endpointing, no transcription."""
+        if previous is not None and not previous.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await previous
+        entered_wall = time.monotonic()
+        if self.output.busy:
+            # Keys pressed over the agent are an answer, not a backchannel.
+            await self._interrupt_agent()
+        self._record_caller(digits, self.call_seconds(started_wall), self.call_seconds(entered_wall), 1.0)
+        self.log.info("keypad_entry", digits=len(digits))
+        if self._ending:
+            return
+        self._turn_index += 1
+        timing = _TurnTiming(index=self._turn_index, speech_end_wall=entered_wall, transcript_at=entered_wall)
+        reply = await self._decide(Transcript(text=digits, confidence=1.0), timing)
+        timing.decision_at = time.monotonic()
+        self._speak(reply, timing=timing)
 
     async def finish(self, reason: str) -> None:
         """End the call once: keep what was captured, store it, make the ticket. Bounded.

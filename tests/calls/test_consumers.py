@@ -1,5 +1,6 @@
 """The Media Streams consumer: protocol handling, bad input, and the call record."""
 
+import asyncio
 import base64
 import json
 import wave
@@ -156,3 +157,35 @@ async def test_a_call_greets_records_and_is_kept_when_the_caller_hangs_up(ringin
     [greeting] = await _utterances(tenant, call.pk)
     assert (greeting.speaker, greeting.interrupted) == ("agent", True)
     assert "Thanks for calling Alpha Plumbing. How can I help?".startswith(greeting.text)
+
+
+def _dtmf(digit: str) -> str:
+    return json.dumps({"event": "dtmf", "streamSid": "MZ1", "dtmf": {"track": "inbound_track", "digit": digit}})
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_callback_number_keyed_in_on_the_keypad_is_captured(ringing_call) -> None:
+    tenant, call, token = ringing_call
+    communicator = await _connect()
+    await communicator.send_to(text_data=_start(token, "CA-test-1"))
+    seq = 2
+    for key in "6175550142#":
+        await communicator.send_to(text_data=_dtmf(key))
+        for _ in range(5):  # 100 ms of line silence between keys
+            await communicator.send_to(text_data=_media(b"\xff" * 160, seq))
+            seq += 1
+            await asyncio.sleep(0.02)
+    for _ in range(50):  # a second for the agent to answer
+        await communicator.send_to(text_data=_media(b"\xff" * 160, seq))
+        seq += 1
+        await asyncio.sleep(0.02)
+    await communicator.send_to(
+        text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {"callSid": "CA-test-1"}})
+    )
+    await communicator.wait(timeout=10)
+
+    stored = await _call(tenant, call.pk)
+    assert stored.captured["fields"]["callback_number"] == "+16175550142"
+    caller = [(u.text, u.confidence) for u in await _utterances(tenant, call.pk) if u.speaker == "caller"]
+    assert caller == [("6175550142", 1.0)]

@@ -160,3 +160,45 @@ async def test_a_backchannel_pauses_then_resumes_the_agent_without_taking_the_tu
     assert sink.count("clear") == 1
     assert records.finished is not None
     assert records.finished["outcome"]["frames_sent"] == sink.count("frame")
+
+
+async def _keys(session: CallSession, keys: str, gap_s: float = 0.15) -> None:
+    for key in keys:
+        session.on_dtmf(key)
+        await _play(session, np.zeros(int(8000 * gap_s), dtype=np.int16))
+
+
+@pytest.mark.asyncio
+async def test_a_number_keyed_in_over_the_greeting_is_taken_exactly() -> None:
+    session, sink, records, policy = _session()
+    session.start()
+    await _play(session, np.zeros(8000 * 1, dtype=np.int16))
+    await _keys(session, "*99")  # a slip, started again with "*"
+    await _keys(session, "*6175550142#")
+    await _play(session, np.zeros(8000 * 4, dtype=np.int16))
+    await session.finish("test")
+
+    caller = [(u["text"], u["confidence"]) for u in records.utterances if u["speaker"] == "caller"]
+    assert caller == [("6175550142", 1.0)]
+    agent = [u for u in records.utterances if u["speaker"] == "agent"]
+    # Keys over the greeting are an answer: the greeting stops there.
+    assert agent[0]["interrupted"] is True
+    assert sink.count("clear") == 1
+    assert policy.outcome().fields["callback_number"] == "+16175550142"
+    assert [entry["turn_index"] for entry in records.latencies] == [1]
+
+
+@pytest.mark.asyncio
+async def test_keyed_digits_end_with_a_pause_when_the_caller_does_not_press_hash() -> None:
+    session, sink, records, policy = _session()
+    session.start()
+    await _play(session, np.zeros(8000 * 12, dtype=np.int16))  # the whole greeting
+    await _keys(session, "6175550142")
+    await _play(session, np.zeros(int(8000 * 2.0), dtype=np.int16))
+    assert [u for u in records.utterances if u["speaker"] == "caller"] == []  # still waiting for more keys
+    await _play(session, np.zeros(int(8000 * 2.5), dtype=np.int16))
+    await session.finish("test")
+
+    assert [u["text"] for u in records.utterances if u["speaker"] == "caller"] == ["6175550142"]
+    assert policy.outcome().fields["callback_number"] == "+16175550142"
+    assert sink.count("clear") == 0
