@@ -9,10 +9,20 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # Each test process gets its own Redis namespaces (broker queues, channel
 # groups, cache keys): messages, rate limits and cached values never leak
 # between runs or xdist workers. Servers started by a test inherit them.
+# xdist workers inherit the controller's environment, and every worker has
+# tenants of the same names, so the worker id is part of each namespace:
+# otherwise one worker's sockets hear the other's events for "alpha".
 _RUN = uuid.uuid4().hex[:12]
-os.environ.setdefault("DRAMATIQ_NAMESPACE", f"voicedesk-test-{_RUN}")
-os.environ.setdefault("CHANNELS_PREFIX", f"vd-test-asgi-{_RUN}")
-os.environ.setdefault("CACHE_KEY_PREFIX", f"vd-test-{_RUN}")
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+for _name, _base in (
+    ("DRAMATIQ_NAMESPACE", "voicedesk-test"),
+    ("CHANNELS_PREFIX", "vd-test-asgi"),
+    ("CACHE_KEY_PREFIX", "vd-test"),
+):
+    _value = os.environ.get(_name) or f"{_base}-{_RUN}"
+    if _WORKER and not _value.endswith(f"-{_WORKER}"):
+        _value = f"{_value}-{_WORKER}"
+    os.environ[_name] = _value
 
 from .base import *  # noqa: E402
 from .base import ALLOWED_HOSTS, BASE_DIR, env  # noqa: E402
