@@ -65,6 +65,15 @@ def terms_split(text: str) -> list[str]:
     return [part for part in _TERM_SEPARATOR.split(text) if part.strip()]
 
 
+def service_errors_add(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's refusal (keyed by setting name) on the matching field of ``form``, else above it."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, errors in error.error_dict.items():
+        form.add_error(name if name in form.fields else None, errors)
+
+
 @dataclass(frozen=True)
 class CollectOption:
     value: str
@@ -287,13 +296,7 @@ class AgentConfigForm(forms.Form):
             "sla_hours": data["sla_hours"],
         }
 
-    def service_errors_add(self, error: ValidationError) -> None:
-        """Show the service's refusal (keyed by setting name) on the matching field, else above the form."""
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for name, errors in error.error_dict.items():
-            self.add_error(name if name in self.fields else None, errors)
+    service_errors_add = service_errors_add
 
 
 class FaqEntryForm(forms.Form):
@@ -315,12 +318,7 @@ class FaqEntryForm(forms.Form):
         error_messages={"required": "The answer is required."},
     )
 
-    def service_errors_add(self, error: ValidationError) -> None:
-        if not hasattr(error, "error_dict"):
-            self.add_error(None, error)
-            return
-        for name, errors in error.error_dict.items():
-            self.add_error(name if name in self.fields else None, errors)
+    service_errors_add = service_errors_add
 
 
 class FaqTryForm(forms.Form):

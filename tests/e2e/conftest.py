@@ -10,10 +10,11 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from calls.simulator import ServerStack
 from tests.live_stack import live_stack_env
@@ -64,3 +65,22 @@ def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{request.node.name}.png"), full_page=True)
     context.close()
+
+
+@pytest.fixture
+def signed_in(web_stack: ServerStack, page: Page, tenant_a: Any) -> str:
+    """Sign tenant A's owner in through the real sign-in form; returns the tenant's base URL."""
+    from allauth.account.models import EmailAddress
+
+    from tests.conftest import PASSWORD
+
+    EmailAddress.objects.update_or_create(
+        user=tenant_a.owner, email=tenant_a.owner.email, defaults={"verified": True, "primary": True}
+    )
+    base = f"http://{tenant_a.host}:{web_stack.port}"
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Email").fill(tenant_a.owner.email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign In").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(tenant_a.tenant.name)
+    return base

@@ -9,13 +9,10 @@ import struct
 import wave
 
 import pytest
-from allauth.account.models import EmailAddress
 from django.core.files.base import ContentFile
 from django_tenants.utils import tenant_context
 from playwright.sync_api import Page, expect
 
-from calls.simulator import ServerStack
-from tests.conftest import PASSWORD
 from tests.factories import CallFactory, UtteranceFactory, outcome
 from tickets.models import Callback, CallbackAttempt, Ticket, TicketChange
 from tickets.services import ticket_create, ticket_create_from_call
@@ -49,21 +46,7 @@ def phone_ticket(tenant_a) -> Ticket:
         return ticket_create_from_call(call_id=call.pk)
 
 
-def _sign_in(page: Page, base: str, tenant_a) -> None:
-    EmailAddress.objects.update_or_create(
-        user=tenant_a.owner, email=tenant_a.owner.email, defaults={"verified": True, "primary": True}
-    )
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Email").fill(tenant_a.owner.email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign In").click()
-    expect(page.get_by_role("heading", level=1)).to_have_text("Alpha Plumbing")
-
-
-def test_agent_works_a_phone_ticket_end_to_end(web_stack: ServerStack, page: Page, tenant_a, phone_ticket) -> None:
-    base = f"http://{tenant_a.host}:{web_stack.port}"
-    _sign_in(page, base, tenant_a)
-
+def test_agent_works_a_phone_ticket_end_to_end(signed_in: str, page: Page, tenant_a, phone_ticket) -> None:
     # The inbox lists the ticket the call became.
     page.get_by_role("navigation", name="Help desk").get_by_role("link", name="Inbox").click()
     row_link = page.get_by_role("link", name="My kitchen sink is leaking")
@@ -113,9 +96,8 @@ def test_agent_works_a_phone_ticket_end_to_end(web_stack: ServerStack, page: Pag
         assert phone_ticket.status == "resolved"
 
 
-def test_a_new_ticket_appears_in_the_open_inbox_without_a_reload(web_stack: ServerStack, page: Page, tenant_a) -> None:
-    base = f"http://{tenant_a.host}:{web_stack.port}"
-    _sign_in(page, base, tenant_a)
+def test_a_new_ticket_appears_in_the_open_inbox_without_a_reload(signed_in: str, page: Page, tenant_a) -> None:
+    base = signed_in
     page.goto(f"{base}/tickets/")
     expect(page.get_by_role("link", name="Gas smell in the hallway")).to_have_count(0)
     # live.js marks the page once its socket is open (and subscribed).

@@ -7,8 +7,6 @@ import pytest
 from django_tenants.utils import tenant_context
 from playwright.sync_api import Page
 
-from calls.simulator import ServerStack
-from tests.e2e.test_helpdesk import _sign_in
 from tests.factories import CallFactory, UtteranceFactory, outcome
 from tickets.services import ticket_create_from_call
 
@@ -25,14 +23,13 @@ UNNAMED_CONTROLS = """() => [...document.querySelectorAll('input, select, textar
   .map((el) => el.outerHTML.slice(0, 120))"""
 
 
-def test_pages_fit_a_phone_and_name_their_controls(web_stack: ServerStack, page: Page, tenant_a) -> None:
+def test_pages_fit_a_phone_and_name_their_controls(signed_in: str, page: Page, tenant_a) -> None:
     with tenant_context(tenant_a.tenant):
         call = CallFactory(captured=outcome(unanswered_questions=["Do you fix boilers?"]))
         UtteranceFactory(call=call, speaker="caller", text="Hi, my kitchen sink is leaking.", start_s=1.0, end_s=3.0)
         ticket = ticket_create_from_call(call_id=call.pk)
         callback_id = ticket.callback.pk
-    base = f"http://{tenant_a.host}:{web_stack.port}"
-    _sign_in(page, base, tenant_a)
+    base = signed_in
     page.set_viewport_size({"width": 375, "height": 812})
 
     problems: dict[str, object] = {}
