@@ -61,6 +61,10 @@ class Segment:
 class OutputStats:
     frames_sent: int = 0
     frames_late: int = 0  # sent after the moment the carrier needed them
+    # Silences inside one reply because the next sentence was not synthesized
+    # in time: the caller hears a pause the agent did not mean.
+    reply_gaps: int = 0
+    reply_gap_max_ms: float = 0.0
 
 
 class PacedOutput:
@@ -75,6 +79,7 @@ class PacedOutput:
         self._paused = False
         self._next_play_at = 0.0  # when the next frame starts playing at the carrier
         self._mark_seq = 0
+        self._last_turn = -1  # turn of the last frame sent
         self.stats = OutputStats()
         self.first_frame_at: float | None = None  # the session reads and resets it per turn
 
@@ -181,6 +186,11 @@ class PacedOutput:
                 continue
             now = time.monotonic()
             if self._next_play_at < now:
+                if segment.cursor == 0 and segment.turn == self._last_turn and self.stats.frames_sent:
+                    gap_ms = (now - self._next_play_at) * 1000
+                    if gap_ms >= 100:
+                        self.stats.reply_gaps += 1
+                        self.stats.reply_gap_max_ms = max(self.stats.reply_gap_max_ms, round(gap_ms, 1))
                 self._next_play_at = now  # the line went quiet: a fresh schedule
             send_at = self._next_play_at - self._lead_s
             if send_at > now:
@@ -191,6 +201,7 @@ class PacedOutput:
                 self.stats.frames_late += 1
             await self._sink.send_frame(frame)
             self.stats.frames_sent += 1
+            self._last_turn = segment.turn
             segment.cursor += 1
             if segment.first_sent_at is None:
                 segment.first_sent_at = now

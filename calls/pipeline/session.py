@@ -245,6 +245,8 @@ class CallSession:
             data["summary"] = self.deps.summarize(outcome)
             data["frames_sent"] = self.output.stats.frames_sent
             data["frames_late"] = self.output.stats.frames_late
+            data["reply_gaps"] = self.output.stats.reply_gaps
+            data["reply_gap_max_ms"] = self.output.stats.reply_gap_max_ms
             await self.records.finish(
                 end_reason=reason,
                 outcome=data,

@@ -114,3 +114,30 @@ async def test_mark_echo_confirms_a_segment_except_while_paused() -> None:
     output.segment_close(other)
     assert output.mark_confirm(other.mark) is None
     assert other.confirmed is False
+
+
+@pytest.mark.asyncio
+async def test_a_silence_inside_one_reply_is_counted_but_one_between_replies_is_not() -> None:
+    sink = RecordingSink()
+    output = PacedOutput(sink, lead_s=0.08)
+    runner = asyncio.create_task(output.run())
+    first = output.segment_open("Thank you.", turn=1)
+    output.segment_feed(first, _frames(5, 1))
+    output.segment_close(first)
+    # The next sentence of the same reply is late: the line goes quiet mid-reply.
+    second = output.segment_open("Let me read that back.", turn=1)
+    await asyncio.sleep(0.4)
+    output.segment_feed(second, _frames(5, 2))
+    output.segment_close(second)
+    assert await output.wait_idle(timeout=3)
+    # A new reply after a pause is the caller's turn in between, not a gap.
+    await asyncio.sleep(0.3)
+    third = output.segment_open("Is that right?", turn=2)
+    output.segment_feed(third, _frames(5, 3))
+    output.segment_close(third)
+    assert await output.wait_idle(timeout=3)
+    runner.cancel()
+
+    assert output.stats.reply_gaps == 1
+    # The first sentence filled 100 ms of the 400 ms wait.
+    assert 250 <= output.stats.reply_gap_max_ms <= 400
