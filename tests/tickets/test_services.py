@@ -1,9 +1,14 @@
+import asyncio
 import threading
+import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
+from asgiref.sync import async_to_sync
+from channels.layers import DEFAULT_CHANNEL_LAYER, channel_layers
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
@@ -20,6 +25,7 @@ from tests.factories import (
     UserFactory,
     outcome,
 )
+from tickets.events import helpdesk_group_name
 from tickets.models import STATUS_FLOW, Callback, CallbackAttempt, Ticket, TicketChange, TicketNote, UnansweredQuestion
 from tickets.services import (
     TicketError,
@@ -125,12 +131,62 @@ def test_human_request_queues_a_prioritised_callback_to_the_caller_id(in_tenant_
 # --- Shared helpers for the service tests below ------------------------------------------------------------------
 
 
+class HeardEvents:
+    """What a dashboard of tenant A hears: the real channel layer (Redis), after commit.
+
+    The test runs inside a transaction that is never committed, so reading
+    first runs the on-commit callbacks registered so far (those of rolled-back
+    savepoints are already gone, as on a real commit), then drains a channel
+    in the tenant's group. Redis orders messages by send time, so events sent
+    under a frozen clock (time_machine) come in no particular order.
+    """
+
+    def __init__(self) -> None:
+        self.channel = f"helpdesk-listener-{uuid.uuid4().hex}"
+        self.group = helpdesk_group_name("alpha")
+        self._ran = 0
+        self._heard: list[tuple[str, dict[str, Any]]] = []
+
+    def _drain(self) -> list[tuple[str, dict[str, Any]]]:
+        # Each call gets its own event loop, and a layer's buffers belong to
+        # one loop: a fresh layer per read, on a plain (not process-bound) channel.
+        layer = channel_layers.make_backend(DEFAULT_CHANNEL_LAYER)
+        # Joined here, not at set-up: the group's membership is stamped with the
+        # clock, which a test may have moved since.
+        async_to_sync(layer.group_add)(self.group, self.channel)
+        pending = connection.run_on_commit[self._ran :]
+        self._ran = len(connection.run_on_commit)
+        for _, callback, _ in pending:
+            callback()
+
+        async def receive_all() -> None:
+            while True:
+                try:
+                    message = await asyncio.wait_for(layer.receive(self.channel), timeout=0.1)
+                except TimeoutError:
+                    break
+                event = dict(message["event"])
+                self._heard.append((event.pop("kind"), event))
+            await layer.group_discard(self.group, self.channel)
+            await layer.close_pools()
+
+        async_to_sync(receive_all)()
+        return self._heard
+
+    def __eq__(self, other: object) -> bool:
+        return self._drain() == other
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        return iter(self._drain())
+
+    def __getitem__(self, index: int) -> tuple[str, dict[str, Any]]:
+        return self._drain()[index]
+
+
 @pytest.fixture
-def events(monkeypatch) -> list[tuple[str, dict[str, Any]]]:
-    """The live events the services register, in order."""
-    sent: list[tuple[str, dict[str, Any]]] = []
-    monkeypatch.setattr("tickets.services.helpdesk_event_publish", lambda *, kind, data: sent.append((kind, data)))
-    return sent
+def events(in_tenant_a) -> HeardEvents:
+    """The live events the services send, in order, as tenant A's dashboards receive them."""
+    return HeardEvents()
 
 
 @pytest.fixture
@@ -955,8 +1011,13 @@ def test_resolving_or_closing_completes_the_open_callback(in_tenant_a, agent, ev
         ("agent@alpha.test", "status", old, new),
         ("agent@alpha.test", "callback_completed", "", label),
     ]
-    assert [kind for kind, _ in events] == ["callback.updated", "ticket.updated"]
-    assert events[0][1] == {"callback_id": callback.pk, "ticket_id": callback.ticket_id, "outcome": ""}
+    # Sent in one instant of a frozen clock: the layer does not keep their order.
+    assert sorted(kind for kind, _ in events) == ["callback.updated", "ticket.updated"]
+    assert dict(events)["callback.updated"] == {
+        "callback_id": callback.pk,
+        "ticket_id": callback.ticket_id,
+        "outcome": "",
+    }
 
 
 @time_machine.travel(MONDAY_10, tick=False)
