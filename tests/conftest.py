@@ -131,6 +131,16 @@ def client_a(tenant_a: TenantFixture) -> Client:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """A new channel layer instance per test: its locks and buffers belong to the
+    event loop that first used them, and every async test runs its own loop."""
+    from channels.layers import channel_layers
+
+    yield
+    channel_layers.backends.clear()
+
+
+@pytest.fixture(autouse=True)
 def _public_schema_after_each_test() -> Iterator[None]:
     """Requests to tenant hosts leave their schema on the connection; reset it."""
     yield
