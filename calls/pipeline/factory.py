@@ -14,6 +14,7 @@ from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from calls.dialogue.faq import FaqEntry, FaqIndex
+from calls.dialogue.names import name_lexicon
 from calls.dialogue.policy import AgentSettings, ReceptionistPolicy
 from calls.dialogue.summary import summary
 from calls.models import AgentConfig, Call
@@ -127,6 +128,7 @@ def engines_warm_up() -> None:
 
         asyncio.run(warm())
         shared_embedder().embed(["warm up"])
+        name_lexicon()
         log.info("engines_warmed_up", stt=stt.name, tts=tts.name)
     except Exception:
         log.exception("engines_warm_up_failed")

@@ -484,14 +484,24 @@ def spelled_line(value: str, *, email: bool = False) -> Line:
 
     Piper reads "M, A, R" with clipped letter names that the phone line
     blurs; "M - A - R" gets each letter its full length, as a person
-    spelling over the phone would.
+    spelling over the phone would. Between hyphens espeak's phonemizer
+    takes "A" and "I" for the words "a" and "I" and reduces them ("uh"),
+    so those two are written as their letter names.
     """
     written = spell(value, email=email)
     if email:
         return Line(written)
     words = [w for w in value.split() if w]
-    spoken = ", ".join(" - ".join(ch.upper() for ch in word if ch.isalnum()) for word in words) + "."
+    spoken = ", ".join(" - ".join(_letter_name(ch) for ch in word if ch.isalnum()) for word in words) + "."
     return Line(written, spoken)
+
+
+# Letters espeak reads as words when they stand alone between hyphens.
+_STRESSED_LETTERS: Final = {"A": "Eigh", "I": "Eye"}
+
+
+def _letter_name(ch: str) -> str:
+    return _STRESSED_LETTERS.get(ch.upper(), ch.upper())
 
 
 def spell(value: str, *, email: bool = False) -> str:

@@ -186,6 +186,10 @@ def test_extract_name_when_asked(text: str, name: str | None) -> None:
         ("M, A, R, I, A, last name G, O, N, Z, A, L, E, Z", ["maria", "gonzalez"]),
         ("Double-U, I, L, S, O, N", ["wilson"]),
         ("R, O, double S, I", ["rossi"]),
+        ("L, I, N, D, A. Okay, AF, O, R.", ["linda", "okafor"]),  # capitals run together are letters
+        ("R-O-B-E-R-T, CH, N.", ["robert", "ch", "n"]),
+        ("C, A, R, L, O, S, M, E, and D, O, Z, A.", ["carlosmendoza"]),  # "and" between letters is N
+        ("It's John and I spell it J, O, H, N.", ["john"]),  # not between letters: a word
         ("Maria Gonzalez.", []),
     ],
 )
@@ -203,11 +207,18 @@ def test_spelled_letters(text: str, groups: list[str]) -> None:
         ("G, R, E, G, N, O, V, A, K", "", 0.0, "Greg Novak"),  # two known names
         ("S, O, F, I, A, R, O, S, S, I.", "Hope You're Rusty", 0.0, "Sofia Rossi"),  # heard garbage
         ("S, O, S, I, A, R, O, S, S, I.", "Sophia Rossi", 0.29, "Sofia Rossi"),  # heard: S for F
-        ("R, L, V, E, R, T, T, H, T, N.", "Robert Chin", 0.55, "Robert Chin"),  # heard: letters garbled
+        ("R, L, V, E, R, T, T, H, T, N.", "Robert Chin", 0.55, "Robert Chen"),  # garbled, but near known names
         ("R, L, B, D, R, T. C, H, E, N.", "Robert Chin", 0.55, "Robert Chen"),  # bad word kept, good word taken
         ("A, I, F, H, A, T, A, T, E, L.", "Aisha Patel", 0.34, "Aisha Patel"),  # heard: blurred letters
         ("N, O, R, A. L, I, N, D, Q, V, I, S, T.", "Mora Luntquist", 0.12, "Nora Lindqvist"),
         ("D, A, N, I, T, L. K, I, N.", "Daniel Kim", 0.73, "Daniel Kim"),  # confident hearing wins
+        # Heard over an 8 kHz line in the simulator: blurred, dropped and run-together letters.
+        ("G, R, E, G, N, O, B, A, K.", "Greg Novick", 0.74, "Greg Novak"),
+        ("N, O, R, A, L, I, N, D, Q, V, I, F, T.", "Noralindkist", 0.40, "Nora Lindqvist"),
+        ("L, I, N, D, A. Okay, AF, O, R.", "Linda Ockefer", 0.39, "Linda Okafor"),
+        ("O, L, I, B, I, A. D, R, O, W, N.", "", 0.0, "Olivia Brown"),
+        ("D-I-E-G-O-T-O-R-E-F.", "", 0.0, "Diego Torres"),
+        ("K-E-B-I-N, O-B-R-I-E-N.", "Kevin O'Brien", 0.66, "Kevin O'Brien"),
         ("Maria Gonzalez.", "", 0.0, None),
         ("Okay.", "", 0.0, None),
     ],

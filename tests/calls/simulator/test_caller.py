@@ -173,7 +173,11 @@ def test_spells_the_name_by_default_and_the_email_when_asked() -> None:
     decision = brain.on_agent_turn("Thanks. Could you spell your last name for me, letter by letter?")
     assert decision == Decision(
         Intent.SPELL,
-        Line("M, A, R, I, A. G, O, N, Z, A, L, E, Z.", "M - A - R - I - A, G - O - N - Z - A - L - E - Z."),
+        # "A" and "I" between hyphens would be read as the words "a" and "I".
+        Line(
+            "M, A, R, I, A. G, O, N, Z, A, L, E, Z.",
+            "M - Eigh - R - Eye - Eigh, G - O - N - Z - Eigh - L - E - Z.",
+        ),
     )
     assert said(brain.on_agent_turn("Could you spell your email?")) == (
         "M, A, R, I, A, dot, G, O, N, Z, A, L, E, Z, at, E, X, A, M, P, L, E, dot, C, O, M."

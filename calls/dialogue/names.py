@@ -1,0 +1,339 @@
+"""Names from spelled letters, checked against a lexicon of real first names and surnames.
+
+Spelling over an 8 kHz line is lossy in a known way: the letters that rhyme
+("B, C, D, E, G, P, T, V, Z"), "S"/"F", "M"/"N" blur into each other, and a
+letter is now and then dropped or doubled. A person taking a name over the
+phone fixes these with what they know of names: "N, O, B, A, K" is Novak.
+The lexicon gives the agent that knowledge: about 100,000 first names and
+surnames, each with how common it is, derived from the ``names-dataset``
+package (MIT) by :func:`lexicon_build` at set-up.
+
+A spelled word is compared with every lexicon name that could have been
+heard as those letters (same "shape" with blurred letters merged, or one
+letter more or fewer) and with the name as first spoken. The choice weighs
+how far each candidate is from the letters heard, how common it is, and how
+much it sounds like the spoken name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import gzip
+import logging
+import math
+import os
+import pickle
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+logger = logging.getLogger(__name__)
+
+Kind = Literal["first", "last"]
+KINDS: tuple[Kind, ...] = ("first", "last")
+
+# Letter-name classes a phone line confuses. A letter's class is its shape
+# symbol; names with the same shape are candidates for each other.
+_CONFUSABLE = ("bcdegptvz", "fsx", "mn", "ajk", "iy", "qu")
+_SHAPE = str.maketrans({ch: group[0] for group in _CONFUSABLE for ch in group})
+_SHAPE_SYMBOLS = sorted({ch.translate(_SHAPE) for ch in "abcdefghijklmnopqrstuvwxyz"})
+
+# A name makes the lexicon when it ranks this high in at least one country.
+MAX_RANK = 1000
+# Costs, in the same unit as a tenfold difference in how common a name is
+# (``RANK_WEIGHT`` per decade of rank).
+SAME_SHAPE_COST = 0.6  # one letter swapped for one it sounds like
+OTHER_LETTER_COST = 2.0  # one letter swapped for an unlike one
+GAP_COST = 1.2  # one letter dropped or added
+DOUBLE_GAP_COST = 0.5  # "M, M" heard as one "M" (or one heard twice)
+VOWEL_GAP_COST = 0.9  # "A" is short and gets lost between other letters
+RANK_WEIGHT = 0.4
+# A letter string no lexicon knows: the longer, the less likely a name.
+UNKNOWN_PRIOR = 1.4
+UNKNOWN_PRIOR_PER_LETTER = 0.15
+HEARD_WEIGHT = 1.6  # full agreement with the spoken name, at full confidence
+HEARD_SHARPNESS = 3
+
+
+def shape(letters: str) -> str:
+    """``letters`` with letters a phone line confuses merged: "novak" and "nobak" share a shape."""
+    return letters.translate(_SHAPE)
+
+
+def _substitution_cost(a: str, b: str) -> float:
+    if a == b:
+        return 0.0
+    return SAME_SHAPE_COST if shape(a) == shape(b) else OTHER_LETTER_COST
+
+
+def _gap_cost(word: str, index: int) -> float:
+    """Cost of ``word[index]`` missing from the other string (or being extra in it)."""
+    letter = word[index]
+    if (index > 0 and word[index - 1] == letter) or (index + 1 < len(word) and word[index + 1] == letter):
+        return DOUBLE_GAP_COST
+    return VOWEL_GAP_COST if letter == "a" else GAP_COST
+
+
+def letters_cost(heard: str, name: str) -> float:
+    """How unlikely it is that ``name`` was spelled and ``heard`` came out (weighted edit distance)."""
+    previous = [0.0]
+    for j in range(len(name)):
+        previous.append(previous[j] + _gap_cost(name, j))
+    for i, a in enumerate(heard, start=1):
+        current = [previous[0] + _gap_cost(heard, i - 1)]
+        for j, b in enumerate(name, start=1):
+            current.append(
+                min(
+                    previous[j] + _gap_cost(heard, i - 1),
+                    current[j - 1] + _gap_cost(name, j - 1),
+                    previous[j - 1] + _substitution_cost(a, b),
+                )
+            )
+        previous = current
+    return previous[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """The name chosen for one spelled word, and how good a choice it is (higher is better)."""
+
+    name: str
+    score: float
+
+
+class NameLexicon:
+    """First names and surnames with their commonness, indexed by shape."""
+
+    def __init__(self, entries: Iterable[tuple[Kind, str, str, int]]) -> None:
+        self._entries: dict[Kind, dict[str, tuple[str, int]]] = {kind: {} for kind in KINDS}
+        self._by_shape: dict[Kind, dict[str, list[str]]] = {kind: {} for kind in KINDS}
+        for kind, key, display, rank in entries:
+            known = self._entries[kind].get(key)
+            if known is None or rank < known[1]:
+                self._entries[kind][key] = (display, rank)
+            if known is None:
+                self._by_shape[kind].setdefault(shape(key), []).append(key)
+
+    def __len__(self) -> int:
+        return sum(len(entries) for entries in self._entries.values())
+
+    def rank(self, key: str, kinds: Sequence[Kind] = KINDS) -> int | None:
+        ranks = [entry[1] for kind in kinds if (entry := self._entries[kind].get(key))]
+        return min(ranks) if ranks else None
+
+    def display(self, key: str) -> str:
+        for kind in KINDS:
+            entry = self._entries[kind].get(key)
+            if entry is not None:
+                return entry[0]
+        return key[:1].upper() + key[1:]
+
+    def neighbours(self, letters: str, kinds: Sequence[Kind] = KINDS) -> set[str]:
+        """Names that could have been heard as ``letters``: same shape, or one letter more or fewer."""
+        word_shape = shape(letters)
+        shapes = {word_shape}
+        shapes.update(word_shape[:i] + word_shape[i + 1 :] for i in range(len(word_shape)))
+        shapes.update(
+            word_shape[:i] + symbol + word_shape[i:] for i in range(len(word_shape) + 1) for symbol in _SHAPE_SYMBOLS
+        )
+        found: set[str] = set()
+        for kind in kinds:
+            index = self._by_shape[kind]
+            for candidate_shape in shapes:
+                found.update(index.get(candidate_shape, ()))
+        return found
+
+    def prior(self, key: str, kinds: Sequence[Kind] = KINDS) -> float:
+        """Cost of ``key`` being a name at all: rarer names cost more, unknown strings most."""
+        rank = self.rank(key, kinds)
+        if rank is None:
+            return UNKNOWN_PRIOR + UNKNOWN_PRIOR_PER_LETTER * len(key)
+        return RANK_WEIGHT * math.log10(rank)
+
+    def choose(
+        self, letters: str, *, kinds: Sequence[Kind] = KINDS, heard: str = "", heard_confidence: float = 0.0
+    ) -> Choice:
+        """The likeliest name behind spelled ``letters``, given the name as first ``heard``.
+
+        Candidates are the letters themselves (if pronounceable), lexicon
+        names that sound like them, and the heard word.
+        """
+        candidates = self.neighbours(letters, kinds)
+        if pronounceable(letters):
+            candidates.add(letters)
+        if heard and pronounceable(heard):
+            candidates.add(heard)
+        if not candidates:
+            return Choice(letters, -self.prior(letters, kinds))
+        trust = min(1.0, heard_confidence + 0.3) if heard else 0.0
+
+        def score(candidate: str) -> float:
+            # Cubed: agreeing exactly with what was heard counts far more than nearly.
+            agreement = difflib.SequenceMatcher(None, candidate, heard).ratio() ** HEARD_SHARPNESS if heard else 0.0
+            return -letters_cost(letters, candidate) - self.prior(candidate, kinds) + HEARD_WEIGHT * trust * agreement
+
+        best = max(sorted(candidates), key=score)
+        return Choice(self.display(best), score(best))
+
+
+# Consonant pairs a name can start with (English spellings of names from
+# anywhere: "Zh"ang, "Kw"ame, "Ng"ozi); "Rl"..., "Tg"... are mishearings.
+_ONSET_LIST = (
+    "bh bl br ch cl cr dh dj dr dw dz fl fr gh gl gn gr gw jh kh kl kn kr kw ll mb mc mh mw nd ng nk nw ny "
+    "ph pl pr ps qu rh sc sh sk sl sm sn sp sr st sv sw sz th tr ts tw ty vl vr wh wr xh zh zw"
+)
+_ONSETS = frozenset(_ONSET_LIST.split())
+
+
+def pronounceable(word: str) -> bool:
+    """Could ``word`` be a name as written: a vowel, no five consonants in a row, a name-like start."""
+    if not re.search(r"[aeiouy]", word) or re.search(r"[^aeiouy]{5}", word):
+        return False
+    onset = re.match(r"[^aeiouy]*", word)
+    cluster = onset.group(0) if onset else ""
+    return len(cluster) < 2 or cluster[:2] in _ONSETS
+
+
+def _kinds_for(position: int, count: int) -> tuple[Kind, ...]:
+    if count >= 2 and position == 0:
+        return ("first",)
+    if count >= 2 and position == count - 1:
+        return ("last",)
+    return KINDS
+
+
+# A split that follows a pause the caller made is likelier than one that does not.
+UNMARKED_SPLIT_COST = 0.3
+
+
+def name_from_letters(
+    groups: Sequence[str], *, heard: Sequence[str] = (), heard_confidence: float = 0.0, lexicon: NameLexicon
+) -> list[str]:
+    """The words of a spelled name, from letter groups split where the caller paused.
+
+    The caller's pauses are a hint, not the truth: Whisper runs letters
+    together and splits them wrongly, so every split of the letters into
+    one or two words is tried, as well as the groups as heard, and the best
+    scoring reading wins.
+    """
+    letters = "".join(groups)
+    boundaries = set()
+    position = 0
+    for group in groups[:-1]:
+        position += len(group)
+        boundaries.add(position)
+
+    def reading_score(words: Sequence[str]) -> tuple[float, list[str]]:
+        total = 0.0
+        names: list[str] = []
+        count = len(words)
+        start = 0
+        for i, word in enumerate(words):
+            heard_word = _heard_for((start, start + len(word)), len(letters), heard, count, i)
+            start += len(word)
+            choice = lexicon.choose(
+                word, kinds=_kinds_for(i, count), heard=heard_word, heard_confidence=heard_confidence
+            )
+            total += choice.score
+            names.append(choice.name)
+        return total, names
+
+    readings: list[tuple[float, list[str]]] = [reading_score(groups)]
+    if len(groups) != 1:
+        readings.append(reading_score([letters]))
+    for cut in range(2, len(letters) - 1):
+        head, tail = letters[:cut], letters[cut:]
+        if [head, tail] == list(groups):
+            continue
+        total, names = reading_score([head, tail])
+        readings.append((total - (0.0 if cut in boundaries else UNMARKED_SPLIT_COST), names))
+    return max(readings, key=lambda reading: reading[0])[1]
+
+
+def _heard_for(span: tuple[int, int], total: int, heard: Sequence[str], count: int, position: int) -> str:
+    """The part of the heard name that lines up with the spelled word covering letters ``span`` of ``total``."""
+    if not heard:
+        return ""
+    if count == len(heard):
+        return heard[position]
+    # Word breaks heard and spelled disagree ("Noralindkist"): line the two
+    # up by letter position instead.
+    joined = "".join(heard)
+    start, end = span
+    return joined[round(start * len(joined) / total) : round(end * len(joined) / total)]
+
+
+# -- the lexicon file ----------------------------------------------------------------
+
+
+def _normalize_key(name: str) -> str:
+    return re.sub(r"[^a-z]", "", name.lower())
+
+
+def _dataset_entries(source: Path) -> Iterator[tuple[Kind, str, str, int]]:
+    for kind in KINDS:
+        with gzip.open(source / f"{kind}_names.pkl.gz", "rb") as handle:
+            table = pickle.load(handle)  # noqa: S301 - the file comes from a pinned, hash-checked wheel
+        for name, info in table.items():
+            ranks = [rank for rank in (info.get("rank") or {}).values() if rank]
+            if not ranks or min(ranks) > MAX_RANK or not re.fullmatch(r"[A-Za-z][A-Za-z'\-]*", name):
+                continue
+            key = _normalize_key(name)
+            if len(key) >= 2:
+                yield kind, key, name[:1].upper() + name[1:], min(ranks)
+
+
+def dataset_dir() -> Path:
+    """Where the installed ``names-dataset`` keeps its tables (importing the package itself loads them all)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("names_dataset")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the names-dataset package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "v3"
+
+
+def lexicon_build(out: Path, source: Path | None = None) -> int:
+    """Write the compact name lexicon (TSV, gzip) from ``names-dataset``; returns the number of entries."""
+    source = source or dataset_dir()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    best: dict[tuple[Kind, str], tuple[str, int]] = {}
+    for kind, key, display, rank in _dataset_entries(source):
+        known = best.get((kind, key))
+        if known is None or rank < known[1]:
+            best[(kind, key)] = (display, rank)
+    partial = out.with_suffix(".partial")
+    with gzip.open(partial, "wt", encoding="utf-8") as handle:
+        for (kind, key), (display, rank) in sorted(best.items()):
+            handle.write(f"{kind}\t{key}\t{display}\t{rank}\n")
+    partial.replace(out)
+    return len(best)
+
+
+def lexicon_load(path: Path) -> NameLexicon:
+    def entries() -> Iterator[tuple[Kind, str, str, int]]:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line in handle:
+                kind, key, display, rank = line.rstrip("\n").split("\t")
+                yield ("first" if kind == "first" else "last"), key, display, int(rank)
+
+    return NameLexicon(entries())
+
+
+def lexicon_path() -> Path:
+    """Where the lexicon lives: ``$NAME_LEXICON_PATH``, else ``var/name-lexicon.tsv.gz`` in the project."""
+    configured = os.environ.get("NAME_LEXICON_PATH")
+    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "var" / "name-lexicon.tsv.gz"
+
+
+@functools.cache
+def name_lexicon() -> NameLexicon:
+    """The process-wide lexicon from :func:`lexicon_path`; empty (with a warning) if not built."""
+    path = lexicon_path()
+    if not path.is_file():
+        logger.warning("name lexicon %s missing (run manage.py name_lexicon_build); names go unchecked", path)
+        return NameLexicon(())
+    return lexicon_load(path)

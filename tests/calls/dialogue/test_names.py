@@ -1,0 +1,171 @@
+import gzip
+import pickle
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+
+from calls.dialogue.names import (
+    DOUBLE_GAP_COST,
+    GAP_COST,
+    OTHER_LETTER_COST,
+    SAME_SHAPE_COST,
+    VOWEL_GAP_COST,
+    NameLexicon,
+    letters_cost,
+    lexicon_build,
+    lexicon_load,
+    name_from_letters,
+    name_lexicon,
+    pronounceable,
+    shape,
+)
+
+
+@pytest.fixture
+def lexicon() -> NameLexicon:
+    return NameLexicon(
+        [
+            ("first", "nora", "Nora", 76),
+            ("first", "mora", "Mora", 900),
+            ("first", "greg", "Greg", 40),
+            ("first", "olivia", "Olivia", 150),
+            ("first", "diego", "Diego", 20),
+            ("last", "novak", "Novak", 3),
+            ("last", "nowak", "Nowak", 1),
+            ("last", "brown", "Brown", 4),
+            ("last", "lindqvist", "Lindqvist", 35),
+            ("last", "torres", "Torres", 12),
+            ("last", "mcdonald", "McDonald", 30),
+        ]
+    )
+
+
+def test_shape_merges_letters_a_phone_line_confuses() -> None:
+    assert shape("novak") == shape("nobak") == shape("nopak")
+    assert shape("rossi") == shape("roffi")
+    assert shape("novak") != shape("nowak")
+
+
+@pytest.mark.parametrize(
+    ("heard", "name", "cost"),
+    [
+        ("novak", "novak", 0.0),
+        ("nobak", "novak", SAME_SHAPE_COST),
+        ("nolak", "novak", OTHER_LETTER_COST),
+        ("nvak", "novak", GAP_COST),
+        ("hnnah", "hannah", VOWEL_GAP_COST),
+        ("hanah", "hannah", DOUBLE_GAP_COST),
+        ("linbqvift", "lindqvist", 2 * SAME_SHAPE_COST),
+    ],
+)
+def test_letters_cost(heard: str, name: str, cost: float) -> None:
+    assert letters_cost(heard, name) == pytest.approx(cost)
+
+
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("nora", True), ("lindqvist", True), ("zhang", True), ("rlvert", False), ("tdrt", False), ("schmidt", True)],
+)
+def test_pronounceable(word: str, expected: bool) -> None:
+    assert pronounceable(word) is expected
+
+
+def test_neighbours_are_same_shape_or_one_letter_off(lexicon: NameLexicon) -> None:
+    assert lexicon.neighbours("nobak", ("last",)) == {"novak"}
+    assert lexicon.neighbours("noba", ("last",)) == {"novak"}  # a letter dropped
+    assert lexicon.neighbours("nora", ("first",)) == {"nora", "mora"}
+
+
+def test_choose_prefers_a_common_name_that_sounds_like_the_letters(lexicon: NameLexicon) -> None:
+    assert lexicon.choose("nobak", kinds=("last",)).name == "Novak"
+    assert lexicon.choose("linbqvift", kinds=("last",)).name == "Lindqvist"
+    assert lexicon.choose("mcdonald", kinds=("last",)).name == "McDonald"  # the lexicon's spelling
+
+
+def test_choose_keeps_unknown_letters_that_are_near_no_name(lexicon: NameLexicon) -> None:
+    assert lexicon.choose("okafor", kinds=("last",)).name == "Okafor"
+
+
+def test_the_spoken_name_decides_between_close_candidates(lexicon: NameLexicon) -> None:
+    # "M" and "N" blur: the letters alone say Mora; heard clearly as Nora, the commoner Nora wins.
+    assert lexicon.choose("mora", kinds=("first",)).name == "Mora"
+    assert lexicon.choose("mora", kinds=("first",), heard="nora", heard_confidence=0.9).name == "Nora"
+
+
+def test_name_from_letters_splits_run_together_letters(lexicon: NameLexicon) -> None:
+    assert name_from_letters(["diegotoref"], lexicon=lexicon) == ["Diego", "Torres"]
+    assert name_from_letters(["olibia", "drown"], lexicon=lexicon) == ["Olivia", "Brown"]
+    # Heard as one word: lined up with the spelled words letter by letter.
+    assert name_from_letters(["noralinbqvift"], heard=["noralindkist"], heard_confidence=0.4, lexicon=lexicon) == [
+        "Nora",
+        "Lindqvist",
+    ]
+
+
+def test_name_from_letters_keeps_one_known_word(lexicon: NameLexicon) -> None:
+    assert name_from_letters(["brown"], lexicon=lexicon) == ["Brown"]
+
+
+def _write_dataset(directory: Path) -> None:
+    tables = {
+        "first": {
+            "Nora": {"rank": {"US": 512, "MY": 76}},
+            "Zzz": {"rank": {"US": 5000}},  # too rare
+            "Jean-Luc": {"rank": {"FR": 10}},
+            "Émile": {"rank": {"FR": 3}},  # not plain letters
+        },
+        "last": {"O'brien": {"rank": {"IE": 7}}, "Nora": {"rank": {"MA": 382}}, "Nobody": {"rank": {}}},
+    }
+    directory.mkdir()
+    for kind, table in tables.items():
+        with gzip.open(directory / f"{kind}_names.pkl.gz", "wb") as handle:
+            pickle.dump(table, handle)
+
+
+def test_lexicon_build_keeps_common_plain_names_with_their_best_rank(tmp_path: Path) -> None:
+    _write_dataset(tmp_path / "v3")
+    out = tmp_path / "lexicon.tsv.gz"
+
+    assert lexicon_build(out, source=tmp_path / "v3") == 4
+
+    with gzip.open(out, "rt", encoding="utf-8") as handle:
+        assert handle.read().splitlines() == [
+            "first\tjeanluc\tJean-Luc\t10",
+            "first\tnora\tNora\t76",
+            "last\tnora\tNora\t382",
+            "last\tobrien\tO'brien\t7",
+        ]
+    lexicon = lexicon_load(out)
+    assert len(lexicon) == 4
+    assert lexicon.rank("nora", ("first",)) == 76
+    assert lexicon.rank("nora") == 76
+    assert lexicon.rank("obrien", ("first",)) is None
+
+
+def test_build_command_writes_where_asked_and_skips_when_present(tmp_path: Path) -> None:
+    out = tmp_path / "names.tsv.gz"
+    out.write_bytes(b"")
+
+    call_command("name_lexicon_build", "--out", str(out), "--if-missing")
+
+    assert out.read_bytes() == b""  # left alone
+
+
+def test_missing_lexicon_file_means_an_empty_lexicon(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NAME_LEXICON_PATH", str(tmp_path / "absent.tsv.gz"))
+    name_lexicon.cache_clear()
+    try:
+        assert len(name_lexicon()) == 0
+    finally:
+        monkeypatch.delenv("NAME_LEXICON_PATH")
+        name_lexicon.cache_clear()
+
+
+def test_the_built_lexicon_knows_names_from_many_countries() -> None:
+    lexicon = name_lexicon()
+    assert len(lexicon) > 90_000
+    for key in ("maria", "aisha", "priya", "wei", "kwame"):
+        assert lexicon.rank(key, ("first",)) is not None, key
+    for key in ("gonzalez", "patel", "lindqvist", "okafor", "nguyen"):
+        assert lexicon.rank(key, ("last",)) is not None, key
