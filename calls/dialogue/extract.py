@@ -234,6 +234,48 @@ def _edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
+def national_digits(e164: str) -> str:
+    """The digits of ``e164`` a caller says, without the country code ("+15554107788" -> "5554107788")."""
+    return phonenumbers.national_significant_number(phonenumbers.parse(e164))
+
+
+def _national(digits: str, region: str) -> str:
+    """``digits`` without a country code ("15554107788" -> "5554107788"), as far as that is clear."""
+    e164 = _as_e164(digits, False, region)
+    return national_digits(e164) if e164 else digits
+
+
+def _number_candidates(digits: str, region: str) -> set[str]:
+    """Numbers (E.164) that ``digits`` may have been: as heard, or with one digit fewer or more."""
+    variants = {digits}
+    variants.update(digits[:i] + digits[i + 1 :] for i in range(len(digits)))
+    variants.update(digits[:i] + d + digits[i:] for i in range(len(digits) + 1) for d in "0123456789")
+    return {e164 for variant in variants if (e164 := _as_e164(variant, False, region))}
+
+
+def number_consensus(hearings: Sequence[str], region: str = "US", *, final: bool = False) -> str | None:
+    """The number (E.164) that best explains several hearings of it, or None while that is unclear.
+
+    Each hearing is the digits heard, right or not. Whisper over a phone
+    line drops, doubles and swaps digits ("555 410 77888"), so candidates
+    are the hearings and every number one digit away from one; the winner
+    is closest to all hearings together (fewest digit edits). A tie is
+    unclear, unless ``final``: then the candidate from the latest hearing wins.
+    """
+    heard = [_national(digits, region) for digits in hearings]
+    latest: dict[str, int] = {}
+    for index, digits in enumerate(hearings):
+        for e164 in _number_candidates(digits, region):
+            latest[e164] = index
+    if not latest:
+        return None
+    cost = {e164: sum(_edit_distance(national_digits(e164), h) for h in heard) for e164 in latest}
+    ranked = sorted(cost, key=lambda e164: (cost[e164], -latest[e164], e164))
+    if len(ranked) > 1 and cost[ranked[0]] == cost[ranked[1]] and not final:
+        return None
+    return ranked[0]
+
+
 def digits_near(text: str, e164: str, max_edits: int = 2) -> bool:
     """Whether the digits said in ``text`` are a slightly misheard ``e164``.
 
@@ -415,14 +457,14 @@ def _letter(word: str) -> str | None:
 def _spelling_tokens(text: str) -> list[str]:
     """Words, separators and spaces of ``text``, lower-cased; short all-capital words become letters.
 
-    Whisper writes a few spelled letters as one capitalised "word" ("OK, AF,
-    O, R" for "O, K, A, F, O, R", "CH" for "C, H"): two or three capitals
-    are letters, not a word.
+    Whisper writes a few spelled letters as one capitalised "word" ("Okay,
+    AFOR" for "O, K, A, F, O, R", "CH" for "C, H"): up to six capitals in a
+    row are letters, run together as if hyphenated.
     """
     tokens: list[str] = []
     for tok in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?|[.,;!?-]|\s+", text):
-        if 2 <= len(tok) <= 3 and tok.isalpha() and tok.isupper():
-            tokens.extend(tok.lower())
+        if 2 <= len(tok) <= 6 and tok.isalpha() and tok.isupper():
+            tokens.extend("-".join(tok.lower()))
         else:
             tokens.append(tok.lower())
     # "M, E, and D, O": between two letters, "and" is the letter N.
@@ -460,9 +502,8 @@ def spelled_letters(text: str) -> list[list[str]]:
             repeat = 1
             continue
         items.append((letter[0], gap))
-        # "double S": the repeat follows with at most a comma's pause, so it
-        # never looks like a word break.
-        items.extend((single, min(gap, _SEP_RANK[","])) for single in (letter * repeat)[1:])
+        # "double S", "okay": one spoken unit, with no pause inside.
+        items.extend((single, 0) for single in (letter * repeat)[1:])
         gap = 0
         repeat = 1
     # A word that is not a letter ("last name", "I spell it") always ends a
@@ -476,7 +517,8 @@ def spelled_letters(text: str) -> list[list[str]]:
     for segment in (s for s in segments if len(s) >= 2):
         gaps = [rank for _, rank in segment[1:]]
         # The caller's usual pause is between letters; a longer one is a word break.
-        usual = max(set(gaps), key=lambda rank: (gaps.count(rank), rank))
+        paused = [rank for rank in gaps if rank] or [0]
+        usual = max(set(paused), key=lambda rank: (paused.count(rank), rank))
         split_at = {i + 1 for i, g in enumerate(gaps) if g > usual}
         groups.append([])
         for i, (letter, _) in enumerate(segment):

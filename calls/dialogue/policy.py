@@ -36,7 +36,9 @@ from calls.dialogue.extract import (
     matches_urgent,
     mentioned_fields,
     mentions_caller_id,
+    national_digits,
     normalize,
+    number_consensus,
     priority_for,
     reason_text,
     spelled_letters,
@@ -177,14 +179,6 @@ def _name_confidence(transcript: Transcript, name: str) -> float:
     words = len(re.findall(r"[A-Za-z0-9']+", transcript.text))
     share = min(2.5, max(1.0, words / max(1, len(name.split()))))
     return float(transcript.confidence**share)
-
-
-def _vote(hearings: list[str]) -> str:
-    """Digit-by-digit majority of several hearings of one number (ties: the latest)."""
-    same_length = [h for h in hearings if len(h) == len(hearings[-1])]
-    if len(same_length) < 3:
-        return Counter(hearings).most_common(1)[0][0] if len(set(hearings)) < len(hearings) else hearings[-1]
-    return "".join(Counter(reversed(column)).most_common(1)[0][0] for column in zip(*same_length, strict=True))
 
 
 class ReceptionistPolicy:
@@ -348,28 +342,33 @@ class ReceptionistPolicy:
             return self._next(["No problem."])
         value = self._field_value(name, text)
         self._take_volunteered(transcript, skip=name)
-        if value is None:
-            if notes or is_question(text):
-                if not notes:
-                    notes.extend(self._answer(text))
-                self._attempts[name] -= 1  # a question or a human request is not a failed answer
-                return self._next(notes)
-            if name == "callback_number" and self._number_hearings:
-                # The number was heard before and this repeat is unusable: keep it.
-                self._set(name, _vote(self._number_hearings))
-                return self._next(notes)
-            if is_goodbye(text):
-                return self._goodbye_or_last_ask()
-            return self._next(notes)
         if name == "callback_number" and value != self.caller_id:
-            checked = self._check_number(value, transcript.confidence)
-            if checked is None:
+            # Every hearing counts, whole or not: "555 410 77888" twice and
+            # "555 400 7788" once agree on 555 410 7788.
+            digits = national_digits(value) if value else extract_digits(text)
+            checked = self._check_number(digits, transcript.confidence) if len(digits) >= 7 else None
+            if checked is None and value is not None:
                 return self._say(
                     " ".join(["Thanks.", *notes, _VERIFY_NUMBER_PROMPT]),
                     expect="digits",
                     question=_VERIFY_NUMBER_PROMPT,
                 )
             value = checked
+        if value is None:
+            if notes or is_question(text):
+                if not notes:
+                    notes.extend(self._answer(text))
+                self._attempts[name] -= 1  # a question or a human request is not a failed answer
+                return self._next(notes)
+            if name == "callback_number" and self._number_hearings and not extract_digits(text):
+                # The number was heard before and this repeat has none: keep the best hearing.
+                best = number_consensus(self._number_hearings, final=True)
+                if best:
+                    self._set(name, best)
+                    return self._next(notes)
+            if is_goodbye(text):
+                return self._goodbye_or_last_ask()
+            return self._next(notes)
         self._set(name, value)
         if name == "name":
             confidence = _name_confidence(transcript, value)
@@ -378,15 +377,14 @@ class ReceptionistPolicy:
             notes.append("Thanks." if self._spell_needed else f"Thanks, {_first_name(value)}.")
         return self._next(notes)
 
-    def _check_number(self, number: str, confidence: float) -> str | None:
-        """The number to keep, or None to hear it once more first."""
+    def _check_number(self, digits: str, confidence: float) -> str | None:
+        """The number to keep (E.164) after this hearing of it, or None to hear it once more first."""
         hearings = self._number_hearings
-        hearings.append(number)
-        if len(hearings) == 1 and confidence >= NUMBER_CONFIDENCE_THRESHOLD:
-            return number
-        if len(hearings) >= 2 and (hearings[-1] == hearings[-2] or len(hearings) >= 3):
-            return _vote(hearings)
-        return None
+        hearings.append(digits)
+        if len(hearings) == 1:
+            number = number_consensus(hearings)
+            return number if number == extract_phone(digits) and confidence >= NUMBER_CONFIDENCE_THRESHOLD else None
+        return number_consensus(hearings, final=len(hearings) >= 3)
 
     def _on_spelling(self, text: str, notes: list[str]) -> Reply:
         """Rebuild the name from spelled letters (or take it plainly if not spelled)."""
@@ -446,8 +444,9 @@ class ReceptionistPolicy:
 
     def _on_caller_id(self, text: str, notes: list[str]) -> Reply:
         """Answer to "Shall we call you back on the number you're calling from?"."""
-        phone = extract_phone(text)
-        if phone:
+        digits = extract_digits(text)
+        phone = number_consensus([*self._number_hearings, digits], final=True) if len(digits) >= 7 else None
+        if phone and not digits_near(text, self.caller_id):
             self._set("callback_number", phone)
         elif is_affirmative(text) or mentions_caller_id(text) or digits_near(text, self.caller_id):
             self._set("callback_number", self.caller_id)
@@ -714,7 +713,8 @@ class ReceptionistPolicy:
         return self._say(text, end_call=True)
 
     def _say(self, text: str, *, expect: Expectation = "free", end_call: bool = False, question: str = "") -> Reply:
-        reply = Reply(text=text, expect=expect, end_call=end_call)
+        hint = self._name_heard if expect == "spelling" else ""
+        reply = Reply(text=text, expect=expect, end_call=end_call, answer_hint=hint)
         self._last = reply
         if question:
             self._question = question

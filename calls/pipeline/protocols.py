@@ -98,8 +98,9 @@ class Reply:
     text: str
     expect: Expectation = "free"
     end_call: bool = False
-    # A short phrase that can be spoken at once while a slow step runs.
-    filler: str = ""
+    # What the answer should look like, when the dialogue knows (for
+    # "spelling": the name as first heard), so its end is heard sooner.
+    answer_hint: str = ""
 
 
 @dataclass(slots=True)

@@ -120,6 +120,7 @@ class CallSession:
         self._turn_task: asyncio.Task[None] | None = None
         self._speak_task: asyncio.Task[None] | None = None
         self._expect = "free"
+        self._answer_hint = ""
         self._turn_index = 0
         self._started_wall = 0.0
         self._last_activity = 0.0
@@ -293,7 +294,7 @@ class CallSession:
         transcript_at = time.monotonic()
         # Wait out the rest of the endpoint delay on the audio clock; the
         # caller speaking again hands the turn to the next pause.
-        delay = endpoint_delay(self._expect, transcript.text)  # type: ignore[arg-type]
+        delay = endpoint_delay(self._expect, transcript.text, self._answer_hint)  # type: ignore[arg-type]
         while detector.clock_s < state.last_speech_at + delay:
             if detector.state is not state or not state.paused:
                 return
@@ -377,6 +378,7 @@ class CallSession:
     # -- agent speech --------------------------------------------------------
     def _speak(self, reply: Reply, timing: _TurnTiming | None) -> None:
         self._expect = reply.expect
+        self._answer_hint = reply.answer_hint
         # Callers pause between digit groups and spelled letters; a longer
         # pause before transcribing saves decodes that would be thrown away.
         self.deps.turn_detector.config.pause_s = 0.5 if reply.expect in ("digits", "spelling", "email") else 0.2

@@ -14,6 +14,7 @@ from enum import Enum
 
 import numpy as np
 
+from calls.dialogue.extract import spelled_letters
 from calls.pipeline.protocols import Expectation, Pcm16, VoiceActivityDetector
 
 
@@ -136,11 +137,13 @@ _TRAILING_INCOMPLETE = re.compile(
 _DIGIT_WORDS = re.compile(r"\b(zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple)\b|\d", re.IGNORECASE)
 
 
-def endpoint_delay(expect: Expectation, text: str) -> float:
+def endpoint_delay(expect: Expectation, text: str, hint: str = "") -> float:
     """Seconds of silence after the last speech before the turn is over.
 
     Short after a complete answer, long while digits, spelling or an email
-    are being read out and the pattern is not complete yet.
+    are being read out and the pattern is not complete yet. ``hint`` is what
+    the answer should look like, when the dialogue knows: for spelling, the
+    name as first heard.
     """
     stripped = text.strip()
     if not stripped:
@@ -149,7 +152,7 @@ def endpoint_delay(expect: Expectation, text: str) -> float:
         digits = sum(len(m.group(0)) if m.group(0).isdigit() else 1 for m in _DIGIT_WORDS.finditer(stripped))
         return 0.3 if digits >= 10 else 1.5
     if expect == "spelling":
-        return 1.2
+        return 0.4 if spelling_complete(stripped, hint) else 1.2
     if expect == "email":
         return 0.4 if re.search(r"(@|\bat\b).+(\.|\bdot\b)\s*\w+[.!]?$", stripped, re.IGNORECASE) else 1.4
     if _TRAILING_INCOMPLETE.search(stripped):
@@ -157,3 +160,19 @@ def endpoint_delay(expect: Expectation, text: str) -> float:
     if expect in ("name", "address", "time"):
         return 0.5
     return 0.3
+
+
+def spelling_complete(text: str, heard_name: str = "") -> bool:
+    """Whether spelled letters look like a whole name: about as many letters as the name heard.
+
+    With no name heard, two words of two letters or more and six letters in
+    all. A caller who pauses mid-name is still waited for (1.2 s) whenever
+    the letters fall short.
+    """
+    groups = spelled_letters(text)
+    letters = sum(len(group) for group in groups)
+    words = re.findall(r"[a-z]+", heard_name.lower())
+    if words:
+        # Letters often run together in the transcript, so only their count is compared.
+        return letters >= max(5, sum(len(word) for word in words) - 1)
+    return len(groups) >= 2 and min(len(group) for group in groups) >= 2 and letters >= 6

@@ -30,6 +30,7 @@ from calls.dialogue.extract import (
     matches_urgent,
     mentioned_fields,
     mentions_caller_id,
+    number_consensus,
     priority_for,
     reason_text,
     spelled_letters,
@@ -175,6 +176,25 @@ def test_extract_name_when_asked(text: str, name: str | None) -> None:
 
 
 @pytest.mark.parametrize(
+    ("hearings", "final", "number"),
+    [
+        (["5554107788"], False, "+15554107788"),
+        (["15554107788"], False, "+15554107788"),
+        (["55541077888"], False, None),  # one digit too many: which one?
+        (["55541077888", "55541077888"], False, None),  # heard the same way twice: still unclear
+        (["55541077888", "55541077888", "5554007788"], False, "+15554107788"),
+        (["5554107788", "5554107789"], False, None),
+        (["5554107788", "5554107789"], True, "+15554107789"),  # no better reason: the latest
+        (["5554107788", "5554107789", "5554107788"], False, "+15554107788"),
+        (["555410778"], False, None),
+        (["12"], True, None),
+    ],
+)
+def test_number_consensus(hearings: list[str], final: bool, number: str | None) -> None:
+    assert number_consensus(hearings, final=final) == number
+
+
+@pytest.mark.parametrize(
     ("text", "groups"),
     [
         ("M, A, R, I, A. G, O, N, Z, A, L, E, Z.", ["maria", "gonzalez"]),
@@ -187,6 +207,7 @@ def test_extract_name_when_asked(text: str, name: str | None) -> None:
         ("Double-U, I, L, S, O, N", ["wilson"]),
         ("R, O, double S, I", ["rossi"]),
         ("L, I, N, D, A. Okay, AF, O, R.", ["linda", "okafor"]),  # capitals run together are letters
+        ("L-I-N-D-A. Okay, AFOR.", ["linda", "ok", "afor"]),  # regrouped by spelled_name
         ("R-O-B-E-R-T, CH, N.", ["robert", "ch", "n"]),
         ("C, A, R, L, O, S, M, E, and D, O, Z, A.", ["carlosmendoza"]),  # "and" between letters is N
         ("It's John and I spell it J, O, H, N.", ["john"]),  # not between letters: a word
@@ -216,6 +237,7 @@ def test_spelled_letters(text: str, groups: list[str]) -> None:
         ("G, R, E, G, N, O, B, A, K.", "Greg Novick", 0.74, "Greg Novak"),
         ("N, O, R, A, L, I, N, D, Q, V, I, F, T.", "Noralindkist", 0.40, "Nora Lindqvist"),
         ("L, I, N, D, A. Okay, AF, O, R.", "Linda Ockefer", 0.39, "Linda Okafor"),
+        ("L-I-N-D-A. Okay, AFOR.", "Linda Okafor", 0.5, "Linda Okafor"),
         ("O, L, I, B, I, A. D, R, O, W, N.", "", 0.0, "Olivia Brown"),
         ("D-I-E-G-O-T-O-R-E-F.", "", 0.0, "Diego Torres"),
         ("K-E-B-I-N, O-B-R-I-E-N.", "Kevin O'Brien", 0.66, "Kevin O'Brien"),

@@ -124,7 +124,10 @@ class SimulatedCaller:
     def reply_to(self, agent: str) -> str | None:
         """The next line, or None to hang up."""
         sentences = [s.strip() for s in re.findall(r"[^.!?]+[.!?]*", agent) if s.strip(" .!?")]
-        asking = next((s for s in reversed(sentences) if s.endswith("?")), sentences[-1]).lower()
+        # The question and the sentence before it, as the product's simulated caller reads a turn
+        # ("Sorry, I didn't get the whole number. Could you say it again?").
+        last = max((i for i, s in enumerate(sentences) if s.endswith("?")), default=len(sentences) - 1)
+        asking = " ".join(sentences[max(0, last - 1) : last + 1]).lower()
         if re.search(r"\b(?:good-?bye|bye)\b", agent.lower()) and not agent.rstrip().endswith("?"):
             return None
         field_name = next(
@@ -428,6 +431,19 @@ VARIANTS: dict[str, tuple[str, Ear]] = {
             }
         ),
     ),
+    # A digit doubled twice, then another misheard: together they still agree on the number.
+    "digit-doubled-twice-then-misheard": (
+        "acme-no-heat-urgent",
+        Ear(
+            heard={
+                "My number is 555 410 7788.": [
+                    ("My number is 555 410 77888", 0.66),
+                    ("My number is 555 410 77888", 0.66),
+                    ("My number is 555-400-7788.", 0.61),
+                ],
+            }
+        ),
+    ),
     # "to" heard for two.
     "two-heard-as-to": (
         "acme-leak-basic",
@@ -515,6 +531,8 @@ def test_low_confidence_name_is_spelled(embedder: MiniLMEmbedder) -> None:
         ("caller", "A, I, S, H, A. P, A, T, E, L."),
     ]
     assert call.replies[2].expect == "spelling"
+    # The name as heard tells the turn-taking how long a complete spelling is.
+    assert call.replies[2].answer_hint == "Asia Petal"
 
 
 def test_unsure_number_is_heard_twice(embedder: MiniLMEmbedder) -> None:
@@ -632,7 +650,9 @@ def test_name_correction_asks_for_spelling(embedder: MiniLMEmbedder) -> None:
     policy.respond(heard("My number is 555 201 3344."))
     reply = policy.respond(heard("No, the name is Aisha Patel."))
     assert reply == Reply(
-        text="Sorry about that. Could you spell your name for me, letter by letter?", expect="spelling"
+        text="Sorry about that. Could you spell your name for me, letter by letter?",
+        expect="spelling",
+        answer_hint="Aisha Patel",
     )
     reply = policy.respond(heard("A, I, S, H, A. P, A, T, E, L."))
     assert reply.text == (

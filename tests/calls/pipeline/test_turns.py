@@ -6,23 +6,29 @@ from calls.providers.registry import vad_for
 
 
 @pytest.mark.parametrize(
-    ("expect", "text", "delay"),
+    ("expect", "text", "hint", "delay"),
     [
-        ("digits", "555 201", 1.5),
-        ("digits", "555 201 3344.", 0.3),
-        ("digits", "five five five two zero one three three four four", 0.3),
-        ("spelling", "M-A-R-I-A", 1.2),
-        ("email", "sofia dot rossi at example", 1.4),
-        ("email", "sofia.rossi at example dot com.", 0.4),
-        ("free", "My kitchen sink is leaking and", 1.0),
-        ("free", "My kitchen sink is leaking,", 1.0),
-        ("free", "My kitchen sink is leaking.", 0.3),
-        ("name", "Maria Gonzalez.", 0.5),
-        ("yes_no", "", 0.6),
+        ("digits", "555 201", "", 1.5),
+        ("digits", "555 201 3344.", "", 0.3),
+        ("digits", "five five five two zero one three three four four", "", 0.3),
+        ("spelling", "M-A-R-I-A", "", 1.2),
+        ("spelling", "M-A-R-I-A, G.", "", 1.2),  # a surname is not one letter
+        ("spelling", "M-A-R-I-A, G-O-N-Z-A-L-E-Z.", "", 0.4),
+        ("spelling", "M-A-R-I-A", "Maria Gonzalez", 1.2),
+        ("spelling", "M-A-R-I-A, G-O-N-Z-A-L-E.", "Maria Gonzalez", 0.4),  # a letter lost on the line
+        ("spelling", "A-I-S-H-A-P-A-T-E-L.", "Asia Petal", 0.4),
+        ("spelling", "N-O-R-A, L-I-N-D.", "Nora Lindqvist", 1.2),
+        ("email", "sofia dot rossi at example", "", 1.4),
+        ("email", "sofia.rossi at example dot com.", "", 0.4),
+        ("free", "My kitchen sink is leaking and", "", 1.0),
+        ("free", "My kitchen sink is leaking,", "", 1.0),
+        ("free", "My kitchen sink is leaking.", "", 0.3),
+        ("name", "Maria Gonzalez.", "", 0.5),
+        ("yes_no", "", "", 0.6),
     ],
 )
-def test_endpoint_delay_waits_longer_for_unfinished_patterns(expect, text, delay) -> None:
-    assert endpoint_delay(expect, text) == delay
+def test_endpoint_delay_waits_longer_for_unfinished_patterns(expect, text, hint, delay) -> None:
+    assert endpoint_delay(expect, text, hint) == delay
 
 
 @pytest.fixture(scope="module")
