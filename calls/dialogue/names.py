@@ -49,7 +49,7 @@ SAME_SHAPE_COST = 0.6  # one letter swapped for one it sounds like
 OTHER_LETTER_COST = 2.0  # one letter swapped for an unlike one
 GAP_COST = 1.2  # one letter dropped or added
 DOUBLE_GAP_COST = 0.5  # "M, M" heard as one "M" (or one heard twice)
-VOWEL_GAP_COST = 0.9  # "A" is short and gets lost between other letters
+VOWEL_GAP_COST = 0.9  # "A" and "E" are short and get lost between other letters
 RANK_WEIGHT = 0.4
 # A letter string no lexicon knows: the longer, the less likely a name.
 UNKNOWN_PRIOR = 1.4
@@ -74,7 +74,7 @@ def _gap_cost(word: str, index: int) -> float:
     letter = word[index]
     if (index > 0 and word[index - 1] == letter) or (index + 1 < len(word) and word[index + 1] == letter):
         return DOUBLE_GAP_COST
-    return VOWEL_GAP_COST if letter == "a" else GAP_COST
+    return VOWEL_GAP_COST if letter in "ae" else GAP_COST
 
 
 def letters_cost(heard: str, name: str) -> float:

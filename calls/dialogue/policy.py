@@ -114,6 +114,46 @@ _HUMAN_FIRST = (
     "Of course. I can't transfer you right now, but I'll have someone from the team call you back as soon as possible."
 )
 _HUMAN_AGAIN = "I understand. I've asked for someone from the team to call you back as soon as possible."
+_NOTE_URGENT = "That sounds urgent, so I'm marking it as a priority."
+_NOTE_ADDED = "Thanks, I've added that to your request."
+_NOTE_NOTED = "Okay, I've made a note of that."
+_NO_PROBLEM = "No problem."
+_THANKS = "Thanks."
+_THANK_YOU = "Thank you."
+_SORRY = "Sorry about that."
+_GREAT = "Great, thank you."
+_SAY_AGAIN = "Sorry, I didn't catch that. Could you say that again?"
+_HEARD_NOTHING = "Sorry, I didn't hear anything."
+_READ_BACK_LEAD = "Let me read that back:"
+_READ_BACK_ASK = "Is that right?"
+# Everything the agent says that is the same in every call. Synthesized once
+# per process at start-up (calls/pipeline/factory.py), so a reply that opens
+# with them plays at once and buys time to synthesize what follows.
+STOCK_PHRASES: tuple[str, ...] = (
+    *(prompt for prompts in _PROMPTS.values() for prompt in prompts),
+    _SPELL_PROMPT,
+    _SPELL_RETRY,
+    _CALLER_ID_PROMPT,
+    _VERIFY_NUMBER_PROMPT,
+    _OPEN_PROMPT,
+    _MORE_PROMPT,
+    _GREETING_SILENCE,
+    _UNANSWERED,
+    _HUMAN_FIRST,
+    _HUMAN_AGAIN,
+    _NOTE_URGENT,
+    _NOTE_ADDED,
+    _NOTE_NOTED,
+    _NO_PROBLEM,
+    _THANKS,
+    _THANK_YOU,
+    _SORRY,
+    _GREAT,
+    _SAY_AGAIN,
+    _HEARD_NOTHING,
+    _READ_BACK_LEAD,
+    _READ_BACK_ASK,
+)
 _REQUEST = re.compile(
     r"^(?:(?:so|and|also|hi|hello|hey|um|uh|okay|please)\b[\s,]*)*"
     r"(?:(?:can|could|would|will)\s+(?:you|someone|somebody|anyone|one of your \w+)\s+(?:please\s+)?(?:also\s+)?"
@@ -280,7 +320,7 @@ class ReceptionistPolicy:
             )
         if self._pending == "open" and not self._engaged():
             return self._say(_GREETING_SILENCE)
-        return self._say(f"Sorry, I didn't hear anything. {self._question}", expect=self._question_expect)
+        return self._say(f"{_HEARD_NOTHING} {self._question}", expect=self._question_expect)
 
     def outcome(self) -> CallOutcome:
         """What has been captured so far; the caller ID stands in for a missing callback number."""
@@ -326,11 +366,11 @@ class ReceptionistPolicy:
         if new_reasons:
             joined = " ".join(new_reasons)
             if matches_urgent(joined, self.settings.urgent_keywords):
-                notes.append("That sounds urgent, so I'm marking it as a priority.")
+                notes.append(_NOTE_URGENT)
             elif had_reason:
-                notes.append("Thanks, I've added that to your request.")
+                notes.append(_NOTE_ADDED)
             elif not self._wants_human:
-                notes.append("Okay, I've made a note of that.")
+                notes.append(_NOTE_NOTED)
         notes.extend(answers)
         return self._next(notes)
 
@@ -339,7 +379,7 @@ class ReceptionistPolicy:
         text = transcript.text
         if is_refusal(text) and not notes:
             self._skipped.add(name)
-            return self._next(["No problem."])
+            return self._next([_NO_PROBLEM])
         value = self._field_value(name, text)
         self._take_volunteered(transcript, skip=name)
         if name == "callback_number" and value != self.caller_id:
@@ -349,7 +389,7 @@ class ReceptionistPolicy:
             checked = self._check_number(digits, transcript.confidence) if len(digits) >= 7 else None
             if checked is None and value is not None:
                 return self._say(
-                    " ".join(["Thanks.", *notes, _VERIFY_NUMBER_PROMPT]),
+                    " ".join([_THANKS, *notes, _VERIFY_NUMBER_PROMPT]),
                     expect="digits",
                     question=_VERIFY_NUMBER_PROMPT,
                 )
@@ -374,7 +414,7 @@ class ReceptionistPolicy:
             confidence = _name_confidence(transcript, value)
             if confidence < NAME_CONFIDENCE_THRESHOLD:
                 self._want_spelling(value, confidence)
-            notes.append("Thanks." if self._spell_needed else f"Thanks, {_first_name(value)}.")
+            notes.append(_THANKS if self._spell_needed else f"Thanks, {_first_name(value)}.")
         return self._next(notes)
 
     def _check_number(self, digits: str, confidence: float) -> str | None:
@@ -393,7 +433,7 @@ class ReceptionistPolicy:
         if spelled or plain:
             self._set("name", spelled or plain or "")
             self._spell_needed = False
-            notes.append("Thank you.")
+            notes.append(_THANK_YOU)
             return self._next(notes)
         if is_question(text) and not notes:
             return self._next(self._answer(text))
@@ -407,23 +447,23 @@ class ReceptionistPolicy:
     def _on_confirm(self, text: str, notes: list[str]) -> Reply:
         """The read-back answer: a correction wins over a yes."""
         if self._apply_corrections(text):
-            notes.insert(0, "Sorry about that.")
+            notes.insert(0, _SORRY)
             return self._next(notes)
         if is_affirmative(text):
             self._confirmed = True
-            notes.append("Great, thank you.")
+            notes.append(_GREAT)
             return self._next(notes)
         if is_correction(text):
             wrong = [f for f in mentioned_fields(text) if f in self._fields]
             if len(wrong) == 1:
                 self._forget(wrong[0])
-                return self._next(["Sorry about that.", *notes])
+                return self._next([_SORRY, *notes])
             captured = [f for f in CONTACT_FIELDS if f in self._fields]
             labels = [_LABELS[f] for f in captured]
             which = labels[0] if len(labels) == 1 else ", ".join(labels[:-1]) + " or " + labels[-1]
             question = f"What should I change: {which}?"
             self._pending = "fix"
-            return self._say(" ".join(["Sorry about that.", *notes, question]), question=question)
+            return self._say(" ".join([_SORRY, *notes, question]), question=question)
         if is_question(text) and not notes:
             return self._next(self._answer(text))
         return self._next(notes)
@@ -652,7 +692,7 @@ class ReceptionistPolicy:
                 parts.append(read_back_email(value))
             else:
                 parts.append(value)
-        return f"Let me read that back: {'; '.join(parts)}. Is that right?"
+        return f"{_READ_BACK_LEAD} {'; '.join(parts)}. {_READ_BACK_ASK}"
 
     def _next(self, notes: list[str]) -> Reply:
         """Say ``notes``, then ask the next thing the call needs."""
@@ -688,7 +728,7 @@ class ReceptionistPolicy:
 
     def _say_again(self) -> Reply:
         """Ask the caller to repeat what they just said (the pending question stays the same)."""
-        return self._say("Sorry, I didn't catch that. Could you say that again?", expect=self._question_expect)
+        return self._say(_SAY_AGAIN, expect=self._question_expect)
 
     def _goodbye_or_last_ask(self) -> Reply:
         """Close, unless a callback is needed and the name or a number is still missing (asked once)."""

@@ -15,12 +15,12 @@ from django_tenants.utils import tenant_context
 
 from calls.dialogue.faq import FaqEntry, FaqIndex
 from calls.dialogue.names import name_lexicon
-from calls.dialogue.policy import AgentSettings, ReceptionistPolicy
+from calls.dialogue.policy import STOCK_PHRASES, AgentSettings, ReceptionistPolicy
 from calls.dialogue.summary import summary
 from calls.models import AgentConfig, Call
 from calls.models import FaqEntry as FaqEntryRow
 from calls.pipeline.protocols import SpeechToText, TextEmbedder, TextToSpeech
-from calls.pipeline.session import SessionDeps
+from calls.pipeline.session import FILLER, SessionDeps, speech_chunks
 from calls.pipeline.tts_cache import CachingTextToSpeech
 from calls.pipeline.turns import TurnDetector
 from calls.providers.minilm import MiniLMEmbedder
@@ -123,12 +123,15 @@ def engines_warm_up() -> None:
                 warm_engine = getattr(engine, "warm_up", None)
                 if warm_engine is not None:
                     await warm_engine()
-            async for _ in tts.synthesize("Hello."):
-                pass
+            # Into the process-wide TTS cache, exactly as calls will ask for them.
+            for phrase in (*STOCK_PHRASES, FILLER):
+                for chunk in speech_chunks(phrase):
+                    async for _ in tts.synthesize(chunk):
+                        pass
 
         asyncio.run(warm())
         shared_embedder().embed(["warm up"])
         name_lexicon()
-        log.info("engines_warmed_up", stt=stt.name, tts=tts.name)
+        log.info("engines_warmed_up", stt=stt.name, tts=tts.name, stock_phrases=len(STOCK_PHRASES))
     except Exception:
         log.exception("engines_warm_up_failed")

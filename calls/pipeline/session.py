@@ -43,6 +43,7 @@ CALL_RATE = 8000
 SILENCE_TIMEOUT_S = 5.0
 # A decision slower than this gets a quick spoken acknowledgement first.
 FILLER_AFTER_S = 1.5
+FILLER = "Okay."
 MAX_CALL_S = 15 * 60
 # Keypad entry: digits gather until "#" or this long without a key, then count
 # as one caller turn. Long enough for a caller looking at a card between keys.
@@ -334,7 +335,7 @@ class CallSession:
         budget = FILLER_AFTER_S - (time.monotonic() - timing.speech_end_wall)
         done, _ = await asyncio.wait({decision}, timeout=max(0.0, budget))
         if not done:
-            self._speak(Reply(text="Okay."), timing=None)
+            self._speak(Reply(text=FILLER), timing=None)
         return await decision
 
     async def _interrupt_agent(self) -> None:

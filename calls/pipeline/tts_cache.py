@@ -27,6 +27,10 @@ class CachingTextToSpeech:
         self._entries: OrderedDict[str, tuple[Pcm16, ...]] = OrderedDict()
         self._lock = threading.Lock()
 
+    def __contains__(self, text: object) -> bool:
+        with self._lock:
+            return isinstance(text, str) and text.strip() in self._entries
+
     async def synthesize(self, text: str) -> AsyncIterator[Pcm16]:
         key = text.strip()
         with self._lock:

@@ -562,6 +562,24 @@ def trim_silence(mulaw: bytes, *, keep_frames: int = 2) -> bytes:
     return b"".join(frames[first:last])
 
 
+def shorten_silences(mulaw: bytes, *, max_frames: int = 15) -> bytes:
+    """Cut every silence inside ``mulaw`` down to ``max_frames`` 20 ms frames (0.3 s by default).
+
+    A listener hears "Thank you. <pause> Let me read that back..." as one
+    turn; Whisper, given the pause, often stops after "Thank you." and
+    drops the rest. How long the agent's pauses are is measured elsewhere
+    (``Call.captured["reply_gaps"]``); here only the words matter.
+    """
+    frames = [mulaw[i : i + MULAW_FRAME_BYTES] for i in range(0, len(mulaw), MULAW_FRAME_BYTES)]
+    kept: list[bytes] = []
+    silent_run = 0
+    for frame in frames:
+        silent_run = 0 if is_speech(frame) else silent_run + 1
+        if silent_run <= max_frames:
+            kept.append(frame)
+    return b"".join(kept)
+
+
 class SpeechModels:
     """The caller's TTS and STT: loaded once per process, shared by concurrent calls.
 
@@ -590,6 +608,7 @@ class SpeechModels:
         """What the caller understands of ``mulaw`` agent audio (8 kHz)."""
         if not mulaw:
             return ""
+        mulaw = shorten_silences(mulaw)
         wide = await asyncio.to_thread(resample, mulaw_decode(mulaw), MULAW_RATE, self.stt.sample_rate)
         transcript = await self.stt.transcribe(wide)
         return transcript.text.strip()

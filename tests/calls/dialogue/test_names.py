@@ -55,6 +55,7 @@ def test_shape_merges_letters_a_phone_line_confuses() -> None:
         ("nolak", "novak", OTHER_LETTER_COST),
         ("nvak", "novak", GAP_COST),
         ("hnnah", "hannah", VOWEL_GAP_COST),
+        ("chn", "chen", VOWEL_GAP_COST),
         ("hanah", "hannah", DOUBLE_GAP_COST),
         ("linbqvift", "lindqvist", 2 * SAME_SHAPE_COST),
     ],

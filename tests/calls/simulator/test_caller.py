@@ -29,6 +29,7 @@ from calls.simulator.caller import (
     is_speech,
     say_digits,
     say_email,
+    shorten_silences,
     speakable,
     spell,
     trim_silence,
@@ -412,6 +413,12 @@ def test_speech_detection_and_trimming() -> None:
     assert is_speech(QUIET) is False
     assert trim_silence(QUIET * 5 + LOUD * 2 + QUIET * 6, keep_frames=1) == QUIET + LOUD * 2 + QUIET
     assert trim_silence(QUIET * 3) == b""
+
+
+def test_pauses_inside_what_the_agent_says_are_shortened_for_the_ear() -> None:
+    audio = LOUD * 3 + QUIET * 40 + LOUD * 2 + QUIET * 5 + LOUD
+    assert shorten_silences(audio, max_frames=15) == LOUD * 3 + QUIET * 15 + LOUD * 2 + QUIET * 5 + LOUD
+    assert shorten_silences(QUIET * 20, max_frames=15) == QUIET * 15
 
 
 def play(listener: TurnListener, frames: list[bytes | None], start_tick: int = 0) -> int:

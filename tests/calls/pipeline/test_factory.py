@@ -1,0 +1,28 @@
+import pytest
+from django.test import override_settings
+
+from calls.dialogue.policy import STOCK_PHRASES
+from calls.pipeline.factory import engines_warm_up, shared_tts
+from calls.pipeline.session import FILLER, speech_chunks
+from calls.pipeline.tts_cache import CachingTextToSpeech
+
+
+@pytest.fixture
+def fresh_tts_cache():
+    shared_tts.cache_clear()
+    yield
+    shared_tts.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_tts_cache")
+@override_settings(VOICEDESK_TTS="espeak")
+def test_warm_up_synthesizes_every_stock_phrase_as_calls_will_ask_for_it() -> None:
+    tts = shared_tts("espeak")
+    assert isinstance(tts, CachingTextToSpeech)
+    chunks = [chunk for phrase in (*STOCK_PHRASES, FILLER) for chunk in speech_chunks(phrase)]
+    assert "Let me read that back:" in chunks
+    assert not any(chunk in tts for chunk in chunks)
+
+    engines_warm_up()
+
+    assert [chunk for chunk in chunks if chunk not in tts] == []
