@@ -41,6 +41,9 @@ class Segment:
 
     text: str
     turn: int
+    # Opens a reply: silence before it is the caller's turn or a re-prompt's
+    # wait, never a gap inside what the agent is saying.
+    opens_reply: bool = True
     frames: list[bytes] = field(default_factory=list)
     cursor: int = 0  # index of the next frame to send
     complete: bool = False  # synthesis finished; no more frames will come
@@ -79,13 +82,12 @@ class PacedOutput:
         self._paused = False
         self._next_play_at = 0.0  # when the next frame starts playing at the carrier
         self._mark_seq = 0
-        self._last_turn = -1  # turn of the last frame sent
         self.stats = OutputStats()
         self.first_frame_at: float | None = None  # the session reads and resets it per turn
 
     # -- producer side -------------------------------------------------
-    def segment_open(self, text: str, turn: int) -> Segment:
-        segment = Segment(text=text, turn=turn)
+    def segment_open(self, text: str, turn: int, *, opens_reply: bool = True) -> Segment:
+        segment = Segment(text=text, turn=turn, opens_reply=opens_reply)
         self._queue.append(segment)
         return segment
 
@@ -186,7 +188,7 @@ class PacedOutput:
                 continue
             now = time.monotonic()
             if self._next_play_at < now:
-                if segment.cursor == 0 and segment.turn == self._last_turn and self.stats.frames_sent:
+                if segment.cursor == 0 and not segment.opens_reply and self.stats.frames_sent:
                     gap_ms = (now - self._next_play_at) * 1000
                     if gap_ms >= 100:
                         self.stats.reply_gaps += 1
@@ -201,7 +203,6 @@ class PacedOutput:
                 self.stats.frames_late += 1
             await self._sink.send_frame(frame)
             self.stats.frames_sent += 1
-            self._last_turn = segment.turn
             segment.cursor += 1
             if segment.first_sent_at is None:
                 segment.first_sent_at = now

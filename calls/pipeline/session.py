@@ -397,8 +397,8 @@ class CallSession:
         self.output.first_frame_at = None
         segments: list[Segment] = []
         try:
-            for sentence in speech_chunks(reply.text):
-                segment = self.output.segment_open(sentence, turn)
+            for index, sentence in enumerate(speech_chunks(reply.text)):
+                segment = self.output.segment_open(sentence, turn, opens_reply=index == 0)
                 segments.append(segment)
                 await self._synthesize_into(sentence, segment, timing)
                 self.output.segment_close(segment)

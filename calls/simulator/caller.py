@@ -57,6 +57,8 @@ MAX_CALL_S: Final = 4 * 60.0
 # -- listening ----------------------------------------------------------------
 # The agent's turn is over when nothing audible has played for this long.
 TURN_IDLE_S: Final = 0.7
+# Quiet put around an agent turn before it is transcribed (0.2 s each side).
+SILENCE_PADDING: Final = SILENCE_FRAME * 10
 # A turn the caller cannot make sense of may be a filler ("Okay.") before the
 # real reply; wait this much longer for more speech before asking to repeat.
 UNCLEAR_PATIENCE_S: Final = 2.5
@@ -562,24 +564,6 @@ def trim_silence(mulaw: bytes, *, keep_frames: int = 2) -> bytes:
     return b"".join(frames[first:last])
 
 
-def shorten_silences(mulaw: bytes, *, max_frames: int = 15) -> bytes:
-    """Cut every silence inside ``mulaw`` down to ``max_frames`` 20 ms frames (0.3 s by default).
-
-    A listener hears "Thank you. <pause> Let me read that back..." as one
-    turn; Whisper, given the pause, often stops after "Thank you." and
-    drops the rest. How long the agent's pauses are is measured elsewhere
-    (``Call.captured["reply_gaps"]``); here only the words matter.
-    """
-    frames = [mulaw[i : i + MULAW_FRAME_BYTES] for i in range(0, len(mulaw), MULAW_FRAME_BYTES)]
-    kept: list[bytes] = []
-    silent_run = 0
-    for frame in frames:
-        silent_run = 0 if is_speech(frame) else silent_run + 1
-        if silent_run <= max_frames:
-            kept.append(frame)
-    return b"".join(kept)
-
-
 class SpeechModels:
     """The caller's TTS and STT: loaded once per process, shared by concurrent calls.
 
@@ -608,8 +592,12 @@ class SpeechModels:
         """What the caller understands of ``mulaw`` agent audio (8 kHz)."""
         if not mulaw:
             return ""
-        mulaw = shorten_silences(mulaw)
-        wide = await asyncio.to_thread(resample, mulaw_decode(mulaw), MULAW_RATE, self.stt.sample_rate)
+        # A turn is cut at its first and last audible frame; Whisper given
+        # speech from the very first to the very last sample sometimes stops
+        # after the first sentence ("Thank you." of a whole read-back). An
+        # ear hears the quiet around it too.
+        padded = SILENCE_PADDING + mulaw + SILENCE_PADDING
+        wide = await asyncio.to_thread(resample, mulaw_decode(padded), MULAW_RATE, self.stt.sample_rate)
         transcript = await self.stt.transcribe(wide)
         return transcript.text.strip()
 

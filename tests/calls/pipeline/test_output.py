@@ -125,14 +125,14 @@ async def test_a_silence_inside_one_reply_is_counted_but_one_between_replies_is_
     output.segment_feed(first, _frames(5, 1))
     output.segment_close(first)
     # The next sentence of the same reply is late: the line goes quiet mid-reply.
-    second = output.segment_open("Let me read that back.", turn=1)
+    second = output.segment_open("Let me read that back.", turn=1, opens_reply=False)
     await asyncio.sleep(0.4)
     output.segment_feed(second, _frames(5, 2))
     output.segment_close(second)
     assert await output.wait_idle(timeout=3)
-    # A new reply after a pause is the caller's turn in between, not a gap.
+    # A new reply after a pause (in the same turn: a re-prompt after silence) is not a gap.
     await asyncio.sleep(0.3)
-    third = output.segment_open("Is that right?", turn=2)
+    third = output.segment_open("Hello? Are you still there?", turn=1)
     output.segment_feed(third, _frames(5, 3))
     output.segment_close(third)
     assert await output.wait_idle(timeout=3)
