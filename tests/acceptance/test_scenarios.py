@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import difflib
 import io
 import json
-import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -14,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from calls.simulator import ServerStack
-from calls.simulator.scenario import load_scenarios
+from calls.simulator.scenario import load_scenario
 
 # ../shared/scenarios, relative to the repository root.
 SCENARIO_DIR = Path(settings.BASE_DIR).parent / "shared" / "scenarios"
@@ -23,67 +22,51 @@ SCENARIO_DIR = Path(settings.BASE_DIR).parent / "shared" / "scenarios"
 ACCEPTANCE_CONCURRENCY = 5
 
 
-# What 8 kHz speech recognition (Whisper tiny.en) still gets wrong on
-# synthetic voices: unusual names, the odd digit, the odd word. A scenario may
-# miss on these fields only, and only by a little; everything else -- the
-# ticket itself, category, priority, status, FAQ answers, unanswered
-# questions, callbacks -- must match exactly. ``simulate_call`` itself stays
-# strict and reports every miss.
-RECOGNITION_FIELDS = ("ticket.caller_name", "ticket.callback_number", "ticket.summary_mentions")
-MIN_NAME_SIMILARITY = 0.6
-MAX_WRONG_DIGITS = 2
-# Scenarios that must pass exactly, as a floor to raise as recognition improves.
-MIN_EXACT_PASSES = 3
-_EXPECTED_GOT = re.compile(r"expected '(?P<expected>[^']*)', got '(?P<got>[^']*)'")
-
-
-def recognition_miss_is_small(mismatch: str) -> bool:
-    """Whether a recognition mismatch is a near miss rather than a wrong capture."""
-    match = _EXPECTED_GOT.search(mismatch)
-    if mismatch.startswith("ticket.summary_mentions"):
-        return True  # one mis-heard word; the summary itself was checked to exist
-    if match is None:
-        return False
-    expected, got = match["expected"].lower(), match["got"].lower()
-    if mismatch.startswith("ticket.caller_name"):
-        return difflib.SequenceMatcher(None, expected, got).ratio() >= MIN_NAME_SIMILARITY
-    digits = [re.sub(r"\D", "", value) for value in (expected, got)]
-    return len(digits[0]) == len(digits[1]) and sum(a != b for a, b in zip(*digits, strict=True)) <= MAX_WRONG_DIGITS
-
-
-@pytest.mark.acceptance
-@pytest.mark.django_db(transaction=True)
-def test_every_scenario_passes(live_stack: ServerStack, tmp_path: Path) -> None:
-    files = sorted(SCENARIO_DIR.glob("*.yaml"))
-    assert files, f"no scenarios in {SCENARIO_DIR}"
-    report_path = tmp_path / "report.json"
+def _simulate(files: list[Path], base_url: str, out: Path, concurrency: int) -> tuple[dict[str, Any], str]:
+    """Run ``simulate_call`` on ``files``; the JSON report by scenario id, and the printed conversations."""
     output = io.StringIO()
+    report_path = out / "report.json"
     arguments = [argument for path in files for argument in ("--scenario", str(path))]
     try:
         call_command(
             "simulate_call",
             *arguments,
-            "--concurrency", str(ACCEPTANCE_CONCURRENCY),
-            "--base-url", live_stack.base_url,
+            "--concurrency", str(concurrency),
+            "--base-url", base_url,
             "--json-report", str(report_path),
-            "--record-dir", str(tmp_path / "recordings"),
+            "--record-dir", str(out / "recordings"),
             stdout=output,
         )  # fmt: skip
     except CommandError as exc:
-        # Printed with -rA / on failure: the strict result, call by call.
-        print(f"{exc}\n\n{output.getvalue()}")
+        output.write(f"\n{exc}\n")
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    calls = {call["scenario"]: call for call in report["calls"]}
-    assert sorted(calls) == sorted(scenario.id for scenario in load_scenarios(files))
+    return {call["scenario"]: call for call in report["calls"]}, output.getvalue()
 
-    wrong = {
-        scenario: [
-            m for m in call["mismatches"] if not (m.startswith(RECOGNITION_FIELDS) and recognition_miss_is_small(m))
-        ]
-        for scenario, call in calls.items()
-    }
-    assert {scenario: misses for scenario, misses in wrong.items() if misses} == {}, (
+
+@pytest.mark.acceptance
+@pytest.mark.django_db(transaction=True)
+def test_every_scenario_passes(live_stack: ServerStack, tmp_path: Path) -> None:
+    """Each scenario's call must produce exactly the expected ticket.
+
+    Recognition over 8 kHz (Whisper tiny.en, on both ends of the line) still
+    mishears the odd name or digit when five calls share two cores, so a
+    scenario that misses is called once more on its own, and must pass
+    then. First tries are printed (``-rA``) so the rate stays visible.
+    """
+    files = sorted(SCENARIO_DIR.glob("*.yaml"))
+    assert files, f"no scenarios in {SCENARIO_DIR}"
+    (tmp_path / "first").mkdir()
+    calls, output = _simulate(files, live_stack.base_url, tmp_path / "first", ACCEPTANCE_CONCURRENCY)
+    by_id = {load_scenario(path).id: path for path in files}
+    assert sorted(calls) == sorted(by_id)
+    missed = sorted(scenario for scenario, call in calls.items() if not call["passed"])
+    print(f"first try: {len(calls) - len(missed)}/{len(calls)} exact; missed: {missed}\n\n{output}")
+    if not missed:
+        return
+
+    (tmp_path / "again").mkdir()
+    again, output = _simulate([by_id[s] for s in missed], live_stack.base_url, tmp_path / "again", 1)
+    print(f"called again alone:\n\n{output}")
+    assert {s: call["mismatches"] or call["error"] for s, call in again.items() if not call["passed"]} == {}, (
         f"server log tail ({live_stack.log_dir}):\n{live_stack.log_tail('daphne')}"
     )
-    exact = [scenario for scenario, call in calls.items() if call["passed"]]
-    assert len(exact) >= MIN_EXACT_PASSES, f"only {exact} passed exactly:\n{output.getvalue()}"
