@@ -16,7 +16,7 @@ from typing import Literal
 import numpy as np
 import phonenumbers
 
-from calls.dialogue.names import Kind, name_from_letters, name_lexicon
+from calls.dialogue.names import Kind, name_from_letters, name_lexicon, name_reading_score
 from calls.pipeline.protocols import TextEmbedder
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -528,7 +528,9 @@ def spelled_letters(text: str) -> list[list[str]]:
     return groups
 
 
-def spelled_name(text: str, heard: str = "", heard_confidence: float = 0.0) -> str | None:
+def spelled_name(
+    text: str, heard: str = "", heard_confidence: float = 0.0, alternatives: Sequence[str] = ()
+) -> str | None:
     """Rebuild a name from spelled letters, or None if ``text`` is not spelling.
 
     Word breaks come from the caller's pauses as Whisper punctuates them
@@ -536,7 +538,27 @@ def spelled_name(text: str, heard: str = "", heard_confidence: float = 0.0) -> s
     so other splits are weighed too. Each word is checked against the
     lexicon of real names and against the name as first ``heard`` (with the
     recognizer's ``heard_confidence``): see ``calls.dialogue.names``.
+    ``alternatives`` are other readings of the same audio (letters only);
+    the name that best explains all the readings together wins.
     """
+    name = _name_from_spelling(text, heard, heard_confidence)
+    if name is None or not alternatives:
+        return name
+    readings = [text, *alternatives]
+    letter_readings = ["".join("".join(g) for g in spelled_letters(r)) for r in readings]
+    candidates = dict.fromkeys(n for r in readings if (n := _name_from_spelling(r, heard, heard_confidence)))
+    heard_words = [w.replace("'", "") for w in re.findall(r"[a-z]+(?:'[a-z]+)?", heard.lower())]
+    lexicon = name_lexicon()
+
+    def score(candidate: str) -> float:
+        return name_reading_score(
+            candidate.split(), letter_readings, heard=heard_words, heard_confidence=heard_confidence, lexicon=lexicon
+        )
+
+    return max(candidates, key=score)
+
+
+def _name_from_spelling(text: str, heard: str, heard_confidence: float) -> str | None:
     groups = ["".join(g) for g in spelled_letters(text)]
     # Two "letters" are too easily an "okay" or "I see"; names spelled out have more.
     if sum(len(g) for g in groups) < 3:

@@ -253,6 +253,31 @@ def name_from_letters(
     return max(readings, key=lambda reading: reading[0])[1]
 
 
+def name_reading_score(
+    words: Sequence[str],
+    letter_readings: Sequence[str],
+    *,
+    heard: Sequence[str] = (),
+    heard_confidence: float = 0.0,
+    lexicon: NameLexicon,
+) -> float:
+    """How well the name ``words`` explains several readings of one spelling (higher is better).
+
+    Each reading is the letters one recognizer pass heard, run together;
+    they count as independent evidence, like :meth:`NameLexicon.choose`
+    weighs one.
+    """
+    letters = "".join(_normalize_key(word) for word in words)
+    cost = sum(letters_cost(reading, letters) for reading in letter_readings)
+    prior = sum(lexicon.prior(_normalize_key(word), _kinds_for(i, len(words))) for i, word in enumerate(words))
+    heard_letters = "".join(heard)
+    if not heard_letters:
+        return -cost - prior
+    trust = min(1.0, heard_confidence + 0.3)
+    agreement = difflib.SequenceMatcher(None, letters, heard_letters).ratio() ** HEARD_SHARPNESS
+    return -cost - prior + HEARD_WEIGHT * trust * agreement
+
+
 def _heard_for(span: tuple[int, int], total: int, heard: Sequence[str], count: int, position: int) -> str:
     """The part of the heard name that lines up with the spelled word covering letters ``span`` of ``total``."""
     if not heard:

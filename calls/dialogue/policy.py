@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from calls.dialogue.extract import (
@@ -301,7 +302,7 @@ class ReceptionistPolicy:
         if self._pending == "fix":
             return self._on_fix(text, notes)
         if self._pending == "spell_name":
-            return self._on_spelling(text, notes)
+            return self._on_spelling(text, notes, alternatives=transcript.alternatives)
         if self._pending == "caller_id":
             return self._on_caller_id(text, notes)
         return self._on_field(self._pending, transcript, notes)
@@ -426,9 +427,11 @@ class ReceptionistPolicy:
             return number if number == extract_phone(digits) and confidence >= NUMBER_CONFIDENCE_THRESHOLD else None
         return number_consensus(hearings, final=len(hearings) >= 3)
 
-    def _on_spelling(self, text: str, notes: list[str]) -> Reply:
+    def _on_spelling(self, text: str, notes: list[str], *, alternatives: Sequence[str] = ()) -> Reply:
         """Rebuild the name from spelled letters (or take it plainly if not spelled)."""
-        spelled = spelled_name(text, heard=self._name_heard, heard_confidence=self._name_confidence)
+        spelled = spelled_name(
+            text, heard=self._name_heard, heard_confidence=self._name_confidence, alternatives=alternatives
+        )
         plain = None if spelled else extract_name(text, asked=True)
         if spelled or plain:
             self._set("name", spelled or plain or "")

@@ -28,6 +28,8 @@ class Transcript:
     text: str
     confidence: float  # 0..1, provider's own scale mapped to a probability
     words: tuple[str, ...] = ()
+    # Other readings of the same audio (letters only, on spelling turns).
+    alternatives: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -44,6 +46,20 @@ class SpeechToText(Protocol):
 
     async def transcribe(self, audio: Pcm16, *, prompt: str = "") -> Transcript:
         """Transcribe ``audio`` (``sample_rate`` Hz); ``prompt`` biases vocabulary."""
+        ...
+
+
+@runtime_checkable
+class LetterRecognizer(Protocol):
+    """Optional for a ``SpeechToText``: hearing an utterance as spelled letters only.
+
+    On spelling turns the session asks for both readings at once. Held to
+    letters, a recognizer cannot turn "C, H, E, N" into a word ("CH, M"), at
+    the price of mistakes of its own; the dialogue weighs both.
+    """
+
+    async def transcribe_letters(self, audio: Pcm16, *, prompt: str = "") -> Transcript:
+        """Transcribe ``audio`` allowing only letters and separators in the text."""
         ...
 
 

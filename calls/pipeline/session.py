@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Coroutine
@@ -28,6 +29,7 @@ from calls.pipeline.output import AudioSink, PacedOutput, Segment
 from calls.pipeline.protocols import (
     CallOutcome,
     DialoguePolicy,
+    LetterRecognizer,
     Pcm16,
     Reply,
     SpeechToText,
@@ -278,9 +280,16 @@ class CallSession:
         self._turn_task = None
 
     async def _transcribe(self, audio: Pcm16) -> Transcript:
-        wide = resample(audio, CALL_RATE, self.deps.stt.sample_rate)
+        stt = self.deps.stt
+        wide = resample(audio, CALL_RATE, stt.sample_rate)
         prompt = STT_PROMPTS.get(self._expect, self.deps.stt_prompt)
-        return await self.deps.stt.transcribe(wide, prompt=prompt)
+        if self._expect != "spelling" or not isinstance(stt, LetterRecognizer):
+            return await stt.transcribe(wide, prompt=prompt)
+        # Both readings at once (the engine decodes two utterances in parallel).
+        transcript, letters = await asyncio.gather(
+            stt.transcribe(wide, prompt=prompt), stt.transcribe_letters(wide, prompt=prompt)
+        )
+        return dataclasses.replace(transcript, alternatives=(letters.text,)) if letters.text else transcript
 
     async def _turn(self, previous: asyncio.Task[None] | None) -> None:
         if previous is not None and not previous.done():

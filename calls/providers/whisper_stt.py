@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 # Below this Whisper mostly hallucinates; 0.1 s is shorter than any word.
 _MIN_SAMPLES = 1600
+_CAPITALS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 
 def bundled_model_dir() -> Path:
@@ -49,21 +50,37 @@ class _Engine:
     executor: ThreadPoolExecutor
     load_lock: threading.Lock = field(default_factory=threading.Lock)
     model: WhisperModel | None = None
+    suppress_for_letters: list[int] | None = None
+
+    def non_letter_tokens(self) -> list[int]:
+        """Ids of every text token except "A".."Z" (with or without a leading space) and , . -"""
+        with self.load_lock:
+            if self.suppress_for_letters is None:
+                tokenizer = self.loaded_model_locked().hf_tokenizer
+                pieces = [*_CAPITALS, *(f" {c}" for c in _CAPITALS), ",", ".", "-"]
+                allowed = {ids[0] for p in pieces if len(ids := tokenizer.encode(p, add_special_tokens=False).ids) == 1}
+                # Ids from the end-of-text token on are special (timestamps, task tokens).
+                end_of_text = tokenizer.token_to_id("<|endoftext|>")
+                self.suppress_for_letters = [i for i in range(end_of_text) if i not in allowed]
+            return self.suppress_for_letters
 
     def loaded_model(self) -> WhisperModel:
         # Called from executor threads: the first caller loads, the rest wait.
         with self.load_lock:
-            if self.model is None:
-                from faster_whisper import WhisperModel
+            return self.loaded_model_locked()
 
-                self.model = WhisperModel(
-                    self.key.model_dir,
-                    device="cpu",
-                    compute_type="int8",
-                    cpu_threads=self.key.cpu_threads,
-                    num_workers=self.key.num_workers,
-                )
-            return self.model
+    def loaded_model_locked(self) -> WhisperModel:
+        if self.model is None:
+            from faster_whisper import WhisperModel
+
+            self.model = WhisperModel(
+                self.key.model_dir,
+                device="cpu",
+                compute_type="int8",
+                cpu_threads=self.key.cpu_threads,
+                num_workers=self.key.num_workers,
+            )
+        return self.model
 
 
 _ENGINES: dict[_EngineKey, _Engine] = {}
@@ -126,14 +143,22 @@ class WhisperSpeechToText:
 
     async def transcribe(self, audio: Pcm16, *, prompt: str = "") -> Transcript:
         """Transcribe one utterance of 16 kHz PCM; ``prompt`` biases the vocabulary."""
+        return await self._run(audio, prompt, letters_only=False)
+
+    async def transcribe_letters(self, audio: Pcm16, *, prompt: str = "") -> Transcript:
+        """Transcribe spelled letters: every token but single capitals and separators is suppressed."""
+        return await self._run(audio, prompt, letters_only=True)
+
+    async def _run(self, audio: Pcm16, prompt: str, *, letters_only: bool) -> Transcript:
         if audio.size < _MIN_SAMPLES:
             return Transcript(text="", confidence=0.0)
         samples = pcm16_to_float32(audio)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._engine.executor, self._decode, samples, prompt)
+        return await loop.run_in_executor(self._engine.executor, self._decode, samples, prompt, letters_only)
 
-    def _decode(self, samples: Float32, prompt: str) -> Transcript:
+    def _decode(self, samples: Float32, prompt: str, letters_only: bool = False) -> Transcript:
         model = self._engine.loaded_model()
+        suppress = self._engine.non_letter_tokens() if letters_only else [-1]
         segments, _info = model.transcribe(
             samples,
             language="en",
@@ -146,6 +171,10 @@ class WhisperSpeechToText:
             vad_filter=False,
             without_timestamps=True,
             condition_on_previous_text=False,
+            suppress_tokens=suppress,
+            # A blank at the start is how Whisper says "nothing here"; with
+            # letters only it must stay possible.
+            suppress_blank=not letters_only,
         )
         texts: list[str] = []
         weighted_confidence = 0.0

@@ -249,6 +249,15 @@ def test_spelled_name(text: str, heard: str, confidence: float, name: str | None
     assert spelled_name(text, heard=heard, heard_confidence=confidence) == name
 
 
+def test_spelled_name_weighs_a_letters_only_reading_of_the_same_audio() -> None:
+    # Free decoding turned "C, H, E, N" into "CH, M"; held to letters, the same audio gave C-H-E-N.
+    free, letters_only = "R-O-B-E-R-T, CH, M.", "R-O-B-E-R-T, C-H-E-N."
+    assert spelled_name(free, heard="Robert Chin", heard_confidence=0.49) == "Robert Chin"
+    assert spelled_name(free, "Robert Chin", 0.49, alternatives=[letters_only]) == "Robert Chen"
+    # A reading that is not spelling at all changes nothing.
+    assert spelled_name("Maria Gonzalez.", alternatives=["M, A, R, I, A."]) is None
+
+
 @pytest.mark.parametrize(
     ("text", "asked", "email"),
     [

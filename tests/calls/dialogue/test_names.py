@@ -1,4 +1,5 @@
 import gzip
+import math
 import pickle
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from calls.dialogue.names import (
     DOUBLE_GAP_COST,
     GAP_COST,
     OTHER_LETTER_COST,
+    RANK_WEIGHT,
     SAME_SHAPE_COST,
     VOWEL_GAP_COST,
     NameLexicon,
@@ -17,6 +19,7 @@ from calls.dialogue.names import (
     lexicon_load,
     name_from_letters,
     name_lexicon,
+    name_reading_score,
     pronounceable,
     shape,
 )
@@ -170,3 +173,11 @@ def test_the_built_lexicon_knows_names_from_many_countries() -> None:
         assert lexicon.rank(key, ("first",)) is not None, key
     for key in ("gonzalez", "patel", "lindqvist", "okafor", "nguyen"):
         assert lexicon.rank(key, ("last",)) is not None, key
+
+
+def test_a_name_reading_scores_every_reading_as_evidence(lexicon: NameLexicon) -> None:
+    both_right = name_reading_score(["Nora", "Lindqvist"], ["noralindqvist", "noralindqvist"], lexicon=lexicon)
+    one_blurred = name_reading_score(["Nora", "Lindqvist"], ["noralindqvist", "noralinbqvist"], lexicon=lexicon)
+
+    assert both_right - one_blurred == pytest.approx(SAME_SHAPE_COST)
+    assert both_right == pytest.approx(-RANK_WEIGHT * (math.log10(76) + math.log10(35)))

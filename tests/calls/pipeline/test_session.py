@@ -7,6 +7,7 @@ is synthesized with piper and sent as a phone line would, 20 ms at a time.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from calls.dialogue.faq import FaqEntry
 from calls.dialogue.policy import AgentSettings, ReceptionistPolicy
 from calls.dialogue.summary import summary
 from calls.pipeline.factory import shared_embedder, shared_stt, shared_tts
-from calls.pipeline.protocols import Pcm16
+from calls.pipeline.protocols import Pcm16, Reply, Transcript
 from calls.pipeline.session import CallSession, SessionDeps, speech_chunks
 from calls.pipeline.turns import TurnDetector
 from calls.providers.registry import vad_for
@@ -202,3 +203,41 @@ async def test_keyed_digits_end_with_a_pause_when_the_caller_does_not_press_hash
     assert [u["text"] for u in records.utterances if u["speaker"] == "caller"] == ["6175550142"]
     assert policy.outcome().fields["callback_number"] == "+16175550142"
     assert sink.count("clear") == 0
+
+
+class NotingPolicy:
+    """The real policy, noting each transcript the session hands it."""
+
+    def __init__(self, policy: ReceptionistPolicy) -> None:
+        self.policy = policy
+        self.transcripts: list[Transcript] = []
+
+    def respond(self, transcript: Transcript) -> Reply:
+        self.transcripts.append(transcript)
+        return self.policy.respond(transcript)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.policy, name)
+
+
+@pytest.mark.asyncio
+async def test_a_spelling_turn_is_also_heard_as_letters_only() -> None:
+    session, _sink, _records, policy = _session()
+    noting = NotingPolicy(policy)
+    session.deps.policy = noting  # type: ignore[assignment]
+    name = await _speech("Hi, my sink is leaking. My name is Robert Chen.")
+    spelled = await _speech("R - O - B - E - R - T, C - H - E - N.")
+    session.start()
+    await _play(session, np.zeros(8000 * 9, dtype=np.int16))  # the greeting
+    await _play(session, name)
+    await _play(session, np.zeros(8000 * 6, dtype=np.int16))  # the agent asks for the spelling
+    await _play(session, spelled)
+    await _play(session, np.zeros(8000 * 2, dtype=np.int16))
+    await session.finish("test")
+
+    assert len(noting.transcripts) == 2
+    assert noting.transcripts[0].alternatives == ()  # not a spelling turn
+    letters = noting.transcripts[1].alternatives
+    assert len(letters) == 1
+    assert re.fullmatch(r"[A-Z ,.\-]+", letters[0]), letters
+    assert policy.outcome().fields["name"] == "Robert Chen"

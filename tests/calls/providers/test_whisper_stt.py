@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from calls.audio import mulaw_decode, mulaw_encode, resample
-from calls.pipeline.protocols import SpeechToText
+from calls.pipeline.protocols import LetterRecognizer, SpeechToText
 from calls.providers.piper_tts import PiperTextToSpeech, piper_available
 from calls.providers.whisper_stt import WhisperSpeechToText
 
@@ -66,6 +66,7 @@ def heating_audio() -> np.ndarray:
 def test_satisfies_the_protocol() -> None:
     stt = WhisperSpeechToText()
     assert isinstance(stt, SpeechToText)
+    assert isinstance(stt, LetterRecognizer)
     assert (stt.name, stt.sample_rate) == ("whisper", 16000)
 
 
@@ -130,3 +131,30 @@ async def test_concurrent_calls_share_one_model(phone_number_audio: np.ndarray, 
 def test_rejects_a_missing_model(tmp_path: object) -> None:
     with pytest.raises(FileNotFoundError, match="no CTranslate2 Whisper model"):
         WhisperSpeechToText(model_dir=str(tmp_path))
+
+
+@pytest.fixture(scope="module")
+def name_audio() -> np.ndarray:
+    return over_the_phone("My name is Robert Chen, and I need a plumber.")
+
+
+@pytest.fixture(scope="module")
+def spelled_audio() -> np.ndarray:
+    return over_the_phone("K - E - V - Eye - N.")
+
+
+@pytest.mark.asyncio
+async def test_letters_only_hears_nothing_but_capitals_and_separators(name_audio: np.ndarray) -> None:
+    stt = WhisperSpeechToText()
+
+    free, letters = await asyncio.gather(stt.transcribe(name_audio), stt.transcribe_letters(name_audio))
+
+    assert "plumber" in free.text.lower()
+    assert letters.text
+    assert re.fullmatch(r"[A-Z ,.\-]+", letters.text), letters.text
+
+
+@pytest.mark.asyncio
+async def test_letters_only_on_spelled_letters(spelled_audio: np.ndarray) -> None:
+    transcript = await WhisperSpeechToText().transcribe_letters(spelled_audio, prompt="Spelled letters: J, O, H, N.")
+    assert re.sub(r"[^A-Z]", "", transcript.text) in {"KEVIN", "KEBIN"}
