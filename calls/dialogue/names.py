@@ -78,11 +78,17 @@ def _gap_cost(word: str, index: int) -> float:
 
 
 def letters_cost(heard: str, name: str) -> float:
-    """How unlikely it is that ``name`` was spelled and ``heard`` came out (weighted edit distance)."""
-    previous = [0.0]
+    """How unlikely it is that ``name`` was spelled and ``heard`` came out (weighted edit distance).
+
+    Besides swapped, dropped and added letters, Whisper stutters: it repeats
+    a pair or three of letters it has just written ("T-A-T-A-T-E-L"); such a
+    repeat in ``heard`` costs as little as a doubled letter.
+    """
+    rows = [[0.0]]
     for j in range(len(name)):
-        previous.append(previous[j] + _gap_cost(name, j))
+        rows[0].append(rows[0][j] + _gap_cost(name, j))
     for i, a in enumerate(heard, start=1):
+        previous = rows[i - 1]
         current = [previous[0] + _gap_cost(heard, i - 1)]
         for j, b in enumerate(name, start=1):
             current.append(
@@ -92,8 +98,11 @@ def letters_cost(heard: str, name: str) -> float:
                     previous[j - 1] + _substitution_cost(a, b),
                 )
             )
-        previous = current
-    return previous[-1]
+        for k in (2, 3):
+            if i >= 2 * k and heard[i - k : i] == heard[i - 2 * k : i - k]:
+                current = [min(c, r + DOUBLE_GAP_COST) for c, r in zip(current, rows[i - k], strict=True)]
+        rows.append(current)
+    return rows[-1][-1]
 
 
 @dataclass(frozen=True, slots=True)

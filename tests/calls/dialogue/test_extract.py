@@ -241,6 +241,7 @@ def test_spelled_letters(text: str, groups: list[str]) -> None:
         ("O, L, I, B, I, A. D, R, O, W, N.", "", 0.0, "Olivia Brown"),
         ("D-I-E-G-O-T-O-R-E-F.", "", 0.0, "Diego Torres"),
         ("K-E-B-I-N, O-B-R-I-E-N.", "Kevin O'Brien", 0.66, "Kevin O'Brien"),
+        ("A-I-S-H-A, T-A-T-A-T-E-L.", "Asia Patel", 0.4, "Aisha Patel"),  # Whisper stuttered "T-A"
         ("Maria Gonzalez.", "", 0.0, None),
         ("Okay.", "", 0.0, None),
     ],

@@ -61,6 +61,7 @@ def test_shape_merges_letters_a_phone_line_confuses() -> None:
         ("chn", "chen", VOWEL_GAP_COST),
         ("hanah", "hannah", DOUBLE_GAP_COST),
         ("linbqvift", "lindqvist", 2 * SAME_SHAPE_COST),
+        ("tatatel", "patel", DOUBLE_GAP_COST + SAME_SHAPE_COST),  # a stuttered "T-A"
     ],
 )
 def test_letters_cost(heard: str, name: str, cost: float) -> None:
