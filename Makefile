@@ -26,7 +26,7 @@ test: setup
 	@rm -rf var/test-results
 	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m "not acceptance" -n 2 --dist loadgroup \
 		--junitxml=var/test-results/unit.xml $(PYTEST_ARGS)
-	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m acceptance \
+	@$(ENV) DJANGO_SETTINGS_MODULE=voicedesk.settings.test $(PY) -m pytest -m acceptance -rA \
 		--junitxml=var/test-results/acceptance.xml $(PYTEST_ARGS)
 	@$(PY) scripts/test_summary.py var/test-results/unit.xml var/test-results/acceptance.xml
 
