@@ -239,41 +239,77 @@ def national_digits(e164: str) -> str:
     return phonenumbers.national_significant_number(phonenumbers.parse(e164))
 
 
-def _national(digits: str, region: str) -> str:
-    """``digits`` without a country code ("15554107788" -> "5554107788"), as far as that is clear."""
-    e164 = _as_e164(digits, False, region)
+def _parse_hearing(digits: str) -> tuple[str, bool]:
+    """A hearing's digits and whether they carry their country code ("+442071234567")."""
+    return (digits[1:], True) if digits.startswith("+") else (digits, False)
+
+
+def _national(hearing: str, region: str) -> str:
+    """A hearing's digits without a country code ("15554107788" -> "5554107788"), as far as that is clear."""
+    digits, international = _parse_hearing(hearing)
+    e164 = _as_e164(digits, international, region)
     return national_digits(e164) if e164 else digits
 
 
-def _number_candidates(digits: str, region: str) -> set[str]:
-    """Numbers (E.164) that ``digits`` may have been: as heard, or with one digit fewer or more."""
-    variants = {digits}
-    variants.update(digits[:i] + digits[i + 1 :] for i in range(len(digits)))
-    variants.update(digits[:i] + d + digits[i:] for i in range(len(digits) + 1) for d in "0123456789")
-    return {e164 for variant in variants if (e164 := _as_e164(variant, False, region))}
+def _number_candidates(hearing: str, region: str) -> dict[str, int]:
+    """Numbers (E.164) ``hearing`` may have been: as heard, or one digit fewer or more.
+
+    The value ranks how likely each is: as heard is likeliest, then undoing a
+    digit that repeats its neighbour ("77888" -> "7788", the mistake Whisper
+    makes most), later in the number first; -1 for the rest. A country code
+    that was said stays as it was.
+    """
+    digits, international = _parse_hearing(hearing)
+    country = ""
+    if international and (e164 := _as_e164(digits, True, region)):
+        country, digits = str(phonenumbers.parse(e164).country_code), national_digits(e164)
+
+    def number(variant: str) -> str | None:
+        return _as_e164(country + variant, international, region)
+
+    found: dict[str, int] = {}
+    for i in range(len(digits)):
+        if e164 := number(digits[:i] + digits[i + 1 :]):
+            doubled = (i > 0 and digits[i - 1] == digits[i]) or (i + 1 < len(digits) and digits[i + 1] == digits[i])
+            found[e164] = max(found.get(e164, -1), i if doubled else -1)
+    for i in range(len(digits) + 1):
+        for d in "0123456789":
+            if e164 := number(digits[:i] + d + digits[i:]):
+                found.setdefault(e164, -1)
+    if e164 := number(digits):
+        found[e164] = len(digits)
+    return found
 
 
 def number_consensus(hearings: Sequence[str], region: str = "US", *, final: bool = False) -> str | None:
     """The number (E.164) that best explains several hearings of it, or None while that is unclear.
 
-    Each hearing is the digits heard, right or not. Whisper over a phone
-    line drops, doubles and swaps digits ("555 410 77888"), so candidates
-    are the hearings and every number one digit away from one; the winner
-    is closest to all hearings together (fewest digit edits). A tie is
-    unclear, unless ``final``: then the candidate from the latest hearing wins.
+    Each hearing is the digits heard, right or not ("+" in front when the
+    country code was said). Whisper over a phone line drops, doubles and
+    swaps digits ("555 410 77888"), so candidates are the hearings and every
+    number one digit away from one; the winner is closest to all hearings
+    together (fewest digit edits). A tie is unclear, unless ``final``: then
+    a number as heard, or with a doubled digit undone, wins, then the latest.
     """
-    heard = [_national(digits, region) for digits in hearings]
+    heard = [_national(hearing, region) for hearing in hearings]
     latest: dict[str, int] = {}
-    for index, digits in enumerate(hearings):
-        for e164 in _number_candidates(digits, region):
+    likely: dict[str, int] = {}
+    for index, hearing in enumerate(hearings):
+        for e164, rank in _number_candidates(hearing, region).items():
             latest[e164] = index
+            likely[e164] = max(likely.get(e164, -1), rank)
     if not latest:
         return None
     cost = {e164: sum(_edit_distance(national_digits(e164), h) for h in heard) for e164 in latest}
-    ranked = sorted(cost, key=lambda e164: (cost[e164], -latest[e164], e164))
+    ranked = sorted(cost, key=lambda e164: (cost[e164], -likely[e164], -latest[e164], e164))
     if len(ranked) > 1 and cost[ranked[0]] == cost[ranked[1]] and not final:
         return None
     return ranked[0]
+
+
+def number_heard_before(hearings: Sequence[str], digits: str, region: str = "US") -> bool:
+    """Whether ``digits`` are one of ``hearings`` heard again (two digit edits at most), not a new number."""
+    return len(digits) >= 7 and any(_edit_distance(_national(h, region), digits) <= 2 for h in hearings)
 
 
 def digits_near(text: str, e164: str, max_edits: int = 2) -> bool:
@@ -454,7 +490,7 @@ def _letter(word: str) -> str | None:
     return _LETTER_NAMES.get(word)
 
 
-def _spelling_tokens(text: str) -> list[str]:
+def _spelling_tokens(text: str, *, capitals_are_letters: bool) -> list[str]:
     """Words, separators and spaces of ``text``, lower-cased; short all-capital words become letters.
 
     Whisper writes a few spelled letters as one capitalised "word" ("Okay,
@@ -463,7 +499,7 @@ def _spelling_tokens(text: str) -> list[str]:
     """
     tokens: list[str] = []
     for tok in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?|[.,;!?-]|\s+", text):
-        if 2 <= len(tok) <= 6 and tok.isalpha() and tok.isupper():
+        if capitals_are_letters and 2 <= len(tok) <= 6 and tok.isalpha() and tok.isupper():
             tokens.extend("-".join(tok.lower()))
         else:
             tokens.append(tok.lower())
@@ -475,8 +511,12 @@ def _spelling_tokens(text: str) -> list[str]:
     return tokens
 
 
-def spelled_letters(text: str) -> list[list[str]]:
-    """The spelled letters of ``text`` grouped into words, e.g. [["m","a","r","i","a"], [...]]."""
+def spelled_letters(text: str, *, spelling: bool = False) -> list[list[str]]:
+    """The spelled letters of ``text`` grouped into words, e.g. [["m","a","r","i","a"], [...]].
+
+    ``spelling``: the caller was asked to spell, so short capital runs
+    ("AFOR") are letters too; elsewhere they are words ("my AC and TV").
+    """
     t = text.translate(_APOSTROPHES)
     t = re.sub(r"\bdouble[\s-]?(?:u|you)\b", "w", t, flags=re.IGNORECASE)
 
@@ -489,7 +529,7 @@ def spelled_letters(text: str) -> list[list[str]]:
     items: list[tuple[str, int]] = []  # letter, rank of the gap before it
     gap = 0
     repeat = 1
-    for tok in _spelling_tokens(t):
+    for tok in _spelling_tokens(t, capitals_are_letters=spelling):
         if tok.isspace() or tok in _SEP_RANK:
             gap = max(gap, _SEP_RANK[" " if tok.isspace() else tok])
             continue
@@ -544,8 +584,17 @@ def spelled_name(
     name = _name_from_spelling(text, heard, heard_confidence)
     if name is None or not alternatives:
         return name
-    readings = [text, *alternatives]
-    letter_readings = ["".join("".join(g) for g in spelled_letters(r)) for r in readings]
+    main_letters = "".join("".join(g) for g in spelled_letters(text, spelling=True))
+    # A letters-only decode that stopped early (or ran on) heard a different
+    # extent of the spelling: only comparable readings are weighed together.
+    readings = [text]
+    for alternative in alternatives:
+        letters = "".join("".join(g) for g in spelled_letters(alternative, spelling=True))
+        if abs(len(letters) - len(main_letters)) <= max(2, len(main_letters) // 5):
+            readings.append(alternative)
+    if len(readings) == 1:
+        return name
+    letter_readings = ["".join("".join(g) for g in spelled_letters(r, spelling=True)) for r in readings]
     candidates = dict.fromkeys(n for r in readings if (n := _name_from_spelling(r, heard, heard_confidence)))
     heard_words = [w.replace("'", "") for w in re.findall(r"[a-z]+(?:'[a-z]+)?", heard.lower())]
     lexicon = name_lexicon()
@@ -559,7 +608,7 @@ def spelled_name(
 
 
 def _name_from_spelling(text: str, heard: str, heard_confidence: float) -> str | None:
-    groups = ["".join(g) for g in spelled_letters(text)]
+    groups = ["".join(g) for g in spelled_letters(text, spelling=True)]
     # Two "letters" are too easily an "okay" or "I see"; names spelled out have more.
     if sum(len(g) for g in groups) < 3:
         return None

@@ -37,9 +37,9 @@ from calls.dialogue.extract import (
     matches_urgent,
     mentioned_fields,
     mentions_caller_id,
-    national_digits,
     normalize,
     number_consensus,
+    number_heard_before,
     priority_for,
     reason_text,
     spelled_letters,
@@ -386,7 +386,7 @@ class ReceptionistPolicy:
         if name == "callback_number" and value != self.caller_id:
             # Every hearing counts, whole or not: "555 410 77888" twice and
             # "555 400 7788" once agree on 555 410 7788.
-            digits = national_digits(value) if value else extract_digits(text)
+            digits = value or extract_digits(text)  # E.164 keeps its country code as "+..."
             checked = self._check_number(digits, transcript.confidence) if len(digits) >= 7 else None
             if checked is None and value is not None:
                 return self._say(
@@ -402,8 +402,8 @@ class ReceptionistPolicy:
                 self._attempts[name] -= 1  # a question or a human request is not a failed answer
                 return self._next(notes)
             if name == "callback_number" and self._number_hearings and not extract_digits(text):
-                # The number was heard before and this repeat has none: keep the best hearing.
-                best = number_consensus(self._number_hearings, final=True)
+                # The number was heard before and this repeat has none: keep the hearings' number, if clear.
+                best = number_consensus(self._number_hearings)
                 if best:
                     self._set(name, best)
                     return self._next(notes)
@@ -488,7 +488,11 @@ class ReceptionistPolicy:
     def _on_caller_id(self, text: str, notes: list[str]) -> Reply:
         """Answer to "Shall we call you back on the number you're calling from?"."""
         digits = extract_digits(text)
-        phone = number_consensus([*self._number_hearings, digits], final=True) if len(digits) >= 7 else None
+        phone = extract_phone(text)
+        earlier = self._number_hearings
+        if number_heard_before(earlier, digits):
+            # The same number once more, not a new one: weigh it with the earlier hearings.
+            phone = number_consensus([*earlier, phone or digits], final=True)
         if phone and not digits_near(text, self.caller_id):
             self._set("callback_number", phone)
         elif is_affirmative(text) or mentions_caller_id(text) or digits_near(text, self.caller_id):
@@ -662,6 +666,8 @@ class ReceptionistPolicy:
 
     def _forget(self, name: str) -> None:
         self._fields.pop(name, None)
+        if name == "name":
+            self._name_heard = ""
         if name == "callback_number":
             self._number_hearings.clear()
         self._skipped.discard(name)
@@ -710,6 +716,7 @@ class ReceptionistPolicy:
                 continue
             self._attempts[name] += 1
             if tries == MAX_FIELD_ATTEMPTS - 1 and name == "name":
+                self._name_heard = ""  # nothing usable was heard this time
                 self._pending = "spell_name"
                 self._spell_attempts = 0
                 return self._say(" ".join([*notes, _SPELL_PROMPT]), expect="spelling", question=_SPELL_PROMPT)

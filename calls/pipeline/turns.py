@@ -169,7 +169,7 @@ def spelling_complete(text: str, heard_name: str = "") -> bool:
     all. A caller who pauses mid-name is still waited for (1.2 s) whenever
     the letters fall short.
     """
-    groups = spelled_letters(text)
+    groups = spelled_letters(text, spelling=True)
     letters = sum(len(group) for group in groups)
     words = re.findall(r"[a-z]+", heard_name.lower())
     if words:

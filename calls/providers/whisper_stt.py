@@ -158,7 +158,8 @@ class WhisperSpeechToText:
 
     def _decode(self, samples: Float32, prompt: str, letters_only: bool = False) -> Transcript:
         model = self._engine.loaded_model()
-        suppress = self._engine.non_letter_tokens() if letters_only else [-1]
+        # A copy: faster-whisper extends the list it is given.
+        suppress = list(self._engine.non_letter_tokens()) if letters_only else [-1]
         segments, _info = model.transcribe(
             samples,
             language="en",

@@ -187,6 +187,9 @@ def test_extract_name_when_asked(text: str, name: str | None) -> None:
         (["5554107788", "5554107789"], True, "+15554107789"),  # no better reason: the latest
         (["5554107788", "5554107789", "5554107788"], False, "+15554107788"),
         (["555410778"], False, None),
+        (["+442071234567"], False, "+442071234567"),  # the country code said, not snapped to the US
+        (["+442071234567", "+442071234567"], False, "+442071234567"),
+        (["55541077888"], True, "+15554107788"),  # final: a doubled digit undone
         (["12"], True, None),
     ],
 )
@@ -215,7 +218,13 @@ def test_number_consensus(hearings: list[str], final: bool, number: str | None) 
     ],
 )
 def test_spelled_letters(text: str, groups: list[str]) -> None:
-    assert ["".join(g) for g in spelled_letters(text)] == groups
+    assert ["".join(g) for g in spelled_letters(text, spelling=True)] == groups
+
+
+def test_capitals_are_words_unless_the_caller_is_spelling() -> None:
+    text = "It's Bob, my AC and TV are broken too."
+    assert spelled_letters(text) == []
+    assert ["".join(g) for g in spelled_letters(text, spelling=True)] == ["acntvr"]  # "are": R
 
 
 @pytest.mark.parametrize(

@@ -642,6 +642,29 @@ def test_outcome_before_anything_is_said(embedder: MiniLMEmbedder) -> None:
     assert policy.outcome() == CallOutcome(category="general")
 
 
+def test_an_international_number_keeps_its_country_code(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    policy.respond(heard("My toilet is blocked."))
+    policy.respond(heard("My name is Maria Gonzalez."))
+    policy.respond(Transcript(text="My number is +44 20 7123 4567.", confidence=0.5))
+    policy.respond(Transcript(text="It's +44 20 7123 4567.", confidence=0.5))
+    assert policy.outcome().fields["callback_number"] == "+442071234567"
+
+
+def test_a_new_number_at_the_caller_id_question_is_taken_as_said(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.greet()
+    policy.respond(heard("My toilet is blocked."))
+    policy.respond(heard("My name is Maria Gonzalez."))
+    policy.respond(Transcript(text="My number is 555 410 77888", confidence=0.6))
+    # Heard the same way twice: which digit is doubled is unclear.
+    reply = policy.respond(Transcript(text="My number is 555 410 77888", confidence=0.6))
+    assert reply.text.endswith("Shall we call you back on the number you're calling from?")
+    policy.respond(Transcript(text="No, call me at 555 222 3333.", confidence=0.8))
+    assert policy.outcome().fields["callback_number"] == "+15552223333"
+
+
 def test_name_correction_asks_for_spelling(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
     policy.greet()
