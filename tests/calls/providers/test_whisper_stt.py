@@ -158,3 +158,15 @@ async def test_letters_only_hears_nothing_but_capitals_and_separators(name_audio
 async def test_letters_only_on_spelled_letters(spelled_audio: np.ndarray) -> None:
     transcript = await WhisperSpeechToText().transcribe_letters(spelled_audio, prompt="Spelled letters: J, O, H, N.")
     assert re.sub(r"[^A-Z]", "", transcript.text) in {"KEVIN", "KEBIN"}
+
+
+@pytest.mark.asyncio
+async def test_letters_only_decoding_leaves_the_shared_token_list_as_it_was(spelled_audio: np.ndarray) -> None:
+    stt = WhisperSpeechToText()
+    await stt.transcribe_letters(spelled_audio)
+    tokens = list(stt._engine.non_letter_tokens())
+
+    await stt.transcribe_letters(spelled_audio)
+    await stt.transcribe_letters(spelled_audio)
+
+    assert stt._engine.non_letter_tokens() == tokens
