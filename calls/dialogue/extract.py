@@ -584,18 +584,24 @@ def spelled_name(
     name = _name_from_spelling(text, heard, heard_confidence)
     if name is None or not alternatives:
         return name
-    main_letters = "".join("".join(g) for g in spelled_letters(text, spelling=True))
+
+    def letters_of(reading: str) -> str:
+        return "".join("".join(g) for g in spelled_letters(reading, spelling=True))
+
+    main_letters = letters_of(text)
     # A letters-only decode that stopped early (or ran on) heard a different
     # extent of the spelling: only comparable readings are weighed together.
-    readings = [text]
-    for alternative in alternatives:
-        letters = "".join("".join(g) for g in spelled_letters(alternative, spelling=True))
-        if abs(len(letters) - len(main_letters)) <= max(2, len(main_letters) // 5):
-            readings.append(alternative)
-    if len(readings) == 1:
+    comparable = [
+        alternative
+        for alternative in alternatives
+        if abs(len(letters_of(alternative)) - len(main_letters)) <= max(2, len(main_letters) // 5)
+    ]
+    if not comparable:
         return name
-    letter_readings = ["".join("".join(g) for g in spelled_letters(r, spelling=True)) for r in readings]
-    candidates = dict.fromkeys(n for r in readings if (n := _name_from_spelling(r, heard, heard_confidence)))
+    letter_readings = [main_letters, *(letters_of(r) for r in comparable)]
+    candidates = dict.fromkeys(
+        [name, *(n for r in comparable if (n := _name_from_spelling(r, heard, heard_confidence)))]
+    )
     heard_words = [w.replace("'", "") for w in re.findall(r"[a-z]+(?:'[a-z]+)?", heard.lower())]
     lexicon = name_lexicon()
 

@@ -642,21 +642,25 @@ def test_outcome_before_anything_is_said(embedder: MiniLMEmbedder) -> None:
     assert policy.outcome() == CallOutcome(category="general")
 
 
-def test_an_international_number_keeps_its_country_code(embedder: MiniLMEmbedder) -> None:
+def asking_for_the_number(embedder: MiniLMEmbedder) -> ReceptionistPolicy:
+    """An acme call with its reason and a clearly heard name, now asking for the number."""
     policy = acme(embedder)
     policy.greet()
     policy.respond(heard("My toilet is blocked."))
-    policy.respond(heard("My name is Maria Gonzalez."))
+    reply = policy.respond(heard("My name is Maria Gonzalez."))
+    assert reply.text == "Thanks, Maria. What's the best number to reach you on?"
+    return policy
+
+
+def test_an_international_number_keeps_its_country_code(embedder: MiniLMEmbedder) -> None:
+    policy = asking_for_the_number(embedder)
     policy.respond(Transcript(text="My number is +44 20 7123 4567.", confidence=0.5))
     policy.respond(Transcript(text="It's +44 20 7123 4567.", confidence=0.5))
     assert policy.outcome().fields["callback_number"] == "+442071234567"
 
 
 def test_a_new_number_at_the_caller_id_question_is_taken_as_said(embedder: MiniLMEmbedder) -> None:
-    policy = acme(embedder)
-    policy.greet()
-    policy.respond(heard("My toilet is blocked."))
-    policy.respond(heard("My name is Maria Gonzalez."))
+    policy = asking_for_the_number(embedder)
     policy.respond(Transcript(text="My number is 555 410 77888", confidence=0.6))
     # Heard the same way twice: which digit is doubled is unclear.
     reply = policy.respond(Transcript(text="My number is 555 410 77888", confidence=0.6))
@@ -685,10 +689,7 @@ def test_name_correction_asks_for_spelling(embedder: MiniLMEmbedder) -> None:
 
 
 def test_plain_no_at_read_back_asks_what_to_change(embedder: MiniLMEmbedder) -> None:
-    policy = acme(embedder)
-    policy.greet()
-    policy.respond(heard("My toilet is blocked."))
-    policy.respond(heard("My name is Maria Gonzalez."))
+    policy = asking_for_the_number(embedder)
     policy.respond(heard("My number is 555 201 3344."))
     assert policy.respond(heard("No, that's not right.")).text == (
         "Sorry about that. What should I change: the name or the number?"
