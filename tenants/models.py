@@ -58,7 +58,10 @@ class Tenant(TenantMixin):
     is_template: models.BooleanField[bool, bool] = models.BooleanField(default=False)
     created_at: models.DateTimeField[datetime, datetime] = models.DateTimeField(auto_now_add=True)
 
-    auto_create_schema = True
+    # Schemas are made by ``tenants.services`` inside the provisioning
+    # transaction, after checking under a lock that the name is free; the
+    # library's own path would adopt an existing schema and drop it on failure.
+    auto_create_schema = False
 
     def __str__(self) -> str:
         return f"{self.name} ({self.schema_name})"

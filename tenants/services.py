@@ -12,10 +12,10 @@ import phonenumbers
 import structlog
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django_tenants.utils import schema_context, tenant_context
+from django_tenants.utils import tenant_context
 
 from tenants.models import ApiKey, AuditEvent, Domain, Membership, PhoneNumber, Tenant, User
 
@@ -23,25 +23,44 @@ logger = structlog.get_logger(__name__)
 
 TEMPLATE_SCHEMA: str = settings.TENANT_BASE_SCHEMA
 _SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+# Host names that belong to the platform, not to a business.
 RESERVED_SLUGS = frozenset(
-    {"www", "api", "admin", "app", "public", "static", "media", "mail", "status", "test", TEMPLATE_SCHEMA}
-)
+    {
+        "www", "api", "admin", "app", "public", "static", "media", "mail", "status", "test",
+        "accounts", "account", "login", "signup", "billing", "support", "help", "docs", "metrics", "ws",
+    }
+)  # fmt: skip
+# Schemas a tenant may never be given, whatever the slug: PostgreSQL's own,
+# the shared public schema and the template new tenants are cloned from.
+RESERVED_SCHEMAS = frozenset({"public", "information_schema", TEMPLATE_SCHEMA})
+RESERVED_SCHEMA_PREFIXES = ("pg_",)
 
 
 def audit_event_record(*, action: str, actor: User | None = None, tenant: Tenant | None = None, **data: Any) -> None:
     AuditEvent.objects.create(action=action, actor=actor, tenant=tenant, data=data)
 
 
+def tenant_schema_name(slug: str) -> str:
+    """The PostgreSQL schema of the tenant whose subdomain is ``slug``."""
+    return slug.replace("-", "_")
+
+
 def tenant_slug_validate(slug: str) -> str:
-    """Return the normalised slug or raise ``ValidationError`` saying what is wrong."""
+    """Return the normalised slug or raise ``ValidationError`` saying what is wrong.
+
+    Refuses reserved host names, schema names the platform or PostgreSQL own,
+    and any slug whose schema already exists in the database, with or without
+    a tenant: a new tenant never adopts a schema it did not make.
+    """
     slug = slug.strip().lower()
     if not _SLUG_RE.match(slug):
         raise ValidationError(
             "Use 3 to 40 lower-case letters, digits and hyphens, starting with a letter.", code="invalid_slug"
         )
-    if slug in RESERVED_SLUGS or slug.startswith("pg_"):
+    schema_name = tenant_schema_name(slug)
+    if slug in RESERVED_SLUGS or schema_name in RESERVED_SCHEMAS or schema_name.startswith(RESERVED_SCHEMA_PREFIXES):
         raise ValidationError(f'"{slug}" is reserved; please choose another.', code="reserved_slug")
-    if Tenant.objects.filter(schema_name=slug.replace("-", "_")).exists():
+    if Tenant.objects.filter(schema_name__iexact=schema_name).exists() or _schema_exists(schema_name):
         raise ValidationError(f'"{slug}" is already taken.', code="slug_taken")
     return slug
 
@@ -52,11 +71,14 @@ def tenant_template_ensure() -> Tenant:
     Runs every tenant migration once; ``migrate_schemas`` keeps it current
     afterwards because it is a tenant row like any other.
     """
-    template = Tenant.objects.filter(schema_name=TEMPLATE_SCHEMA).first()
-    if template is None:
-        template = Tenant(schema_name=TEMPLATE_SCHEMA, name="Template", is_template=True)
-        template.save(verbosity=0)
-        logger.info("tenant_template_created", schema=TEMPLATE_SCHEMA)
+    with transaction.atomic():
+        _schema_lock(TEMPLATE_SCHEMA)
+        template = Tenant.objects.filter(schema_name=TEMPLATE_SCHEMA).first()
+        if template is None:
+            template = Tenant(schema_name=TEMPLATE_SCHEMA, name="Template", is_template=True)
+            template.save()
+            _schema_create(template)
+            logger.info("tenant_template_created", schema=TEMPLATE_SCHEMA)
     return template
 
 
@@ -69,8 +91,12 @@ def tenant_create(
 ) -> Tenant:
     """Provision a tenant: schema (cloned from the template), domain, owner and agent.
 
-    The schema is made before the public rows commit, so a failure part-way
-    drops the half-made schema and leaves nothing behind.
+    Everything, the schema included, is made in one transaction (PostgreSQL
+    DDL is transactional), so a failure part-way leaves nothing behind and
+    nothing is ever dropped. Creation is serialized per schema name with an
+    advisory lock, and the name is checked again under the lock: of two
+    sign-ups for one subdomain, the second is refused and the first's schema
+    is left alone.
     """
     from calls.services import agent_config_create_default
 
@@ -78,35 +104,40 @@ def tenant_create(
     if not name.strip():
         raise ValidationError("A business name is required.", code="name_required")
     tenant_template_ensure()
-    schema_name = slug.replace("-", "_")
-    tenant = Tenant(schema_name=schema_name, name=name.strip())
-    try:
-        with transaction.atomic():
-            tenant.save(verbosity=0)
-            Domain.objects.create(domain=f"{slug}.{settings.VOICEDESK_BASE_DOMAIN}", tenant=tenant, is_primary=True)
-            Membership.objects.create(user=owner, tenant=tenant, role=Membership.Role.OWNER)
-            with tenant_context(tenant):
-                agent_config_create_default(business_name=tenant.name, **(agent_defaults or {}))
-            audit_event_record(action="tenant.created", actor=owner, tenant=tenant, schema=schema_name)
-    except Exception:
-        if tenant.pk is not None or _schema_exists(schema_name):
-            _schema_drop(schema_name)
-        raise
+    schema_name = tenant_schema_name(slug)
+    with transaction.atomic():
+        _schema_lock(schema_name)
+        # The first check ran before the lock; a concurrent sign-up may have won since.
+        tenant_slug_validate(slug)
+        tenant = Tenant(schema_name=schema_name, name=name.strip())
+        tenant.save()
+        _schema_create(tenant)
+        Domain.objects.create(domain=f"{slug}.{settings.VOICEDESK_BASE_DOMAIN}", tenant=tenant, is_primary=True)
+        Membership.objects.create(user=owner, tenant=tenant, role=Membership.Role.OWNER)
+        with tenant_context(tenant):
+            agent_config_create_default(business_name=tenant.name, **(agent_defaults or {}))
+        audit_event_record(action="tenant.created", actor=owner, tenant=tenant, schema=schema_name)
     logger.info("tenant_created", tenant=schema_name)
     return tenant
 
 
+def _schema_lock(schema_name: str) -> None:
+    """Hold a transaction-scoped lock on ``schema_name`` until the caller's transaction ends."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"tenant-schema:{schema_name}"])
+
+
 def _schema_exists(schema_name: str) -> bool:
-    from django_tenants.utils import schema_exists
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE lower(nspname) = lower(%s)", [schema_name])
+        return cursor.fetchone() is not None
 
-    return bool(schema_exists(schema_name))
 
-
-def _schema_drop(schema_name: str) -> None:
-    from django.db import connection
-
-    with schema_context("public"), connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE')
+def _schema_create(tenant: Tenant) -> None:
+    """Make ``tenant``'s schema, which must not exist yet, in the current transaction."""
+    if _schema_exists(tenant.schema_name):
+        raise ValidationError(f'"{tenant.schema_name}" is already taken.', code="slug_taken")
+    tenant.create_schema(check_if_exists=False, verbosity=0)
 
 
 def membership_add(*, tenant: Tenant, user: User, role: str, actor: User | None) -> Membership:

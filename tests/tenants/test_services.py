@@ -44,6 +44,15 @@ def test_tenant_create_provisions_schema_domain_owner_and_agent(owner: User) -> 
         ("www", "reserved_slug"),
         ("alpha", "slug_taken"),
         ("pg_foo", "invalid_slug"),
+        ("pg-toast", "reserved_slug"),
+        ("pg-catalog", "reserved_slug"),
+        ("information-schema", "reserved_slug"),
+        ("tenant-template", "reserved_slug"),
+        ("public", "reserved_slug"),
+        ("admin", "reserved_slug"),
+        ("api", "reserved_slug"),
+        ("static", "reserved_slug"),
+        ("media", "reserved_slug"),
     ],
 )
 def test_tenant_create_rejects_bad_slugs_and_creates_nothing(owner: User, slug: str, code: str) -> None:
@@ -52,6 +61,49 @@ def test_tenant_create_rejects_bad_slugs_and_creates_nothing(owner: User, slug: 
         tenant_create(name="Whatever", slug=slug, owner=owner)
     assert excinfo.value.code == code
     assert (Tenant.objects.count(), Domain.objects.count(), Membership.objects.count()) == before
+
+
+def test_tenant_create_never_touches_postgresql_own_schemas(owner: User) -> None:
+    with pytest.raises(ValidationError) as excinfo:
+        tenant_create(name="Info", slug="information-schema", owner=owner)
+    assert excinfo.value.code == "reserved_slug"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'tenants_tenant'")
+        assert cursor.fetchone() == (1,)
+
+
+def test_tenant_create_refuses_a_schema_that_exists_without_a_tenant_and_leaves_it_alone(owner: User) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE SCHEMA "orphan_co"')
+        cursor.execute('CREATE TABLE "orphan_co"."keep_me" (id int)')
+        cursor.execute('INSERT INTO "orphan_co"."keep_me" VALUES (7)')
+    before = (Tenant.objects.count(), Domain.objects.count(), Membership.objects.count())
+
+    with pytest.raises(ValidationError) as excinfo:
+        tenant_create(name="Orphan Co", slug="orphan-co", owner=owner)
+
+    assert excinfo.value.code == "slug_taken"
+    assert (Tenant.objects.count(), Domain.objects.count(), Membership.objects.count()) == before
+    with connection.cursor() as cursor:
+        cursor.execute('SELECT id FROM "orphan_co"."keep_me"')
+        assert cursor.fetchall() == [(7,)]
+
+
+def test_tenant_create_failing_part_way_leaves_no_schema_and_no_rows(owner: User) -> None:
+    before = (Tenant.objects.count(), Domain.objects.count(), Membership.objects.count(), AuditEvent.objects.count())
+
+    # The agent defaults are applied after the schema is made: an unknown field fails there.
+    with pytest.raises(ValueError, match="Unknown fields to collect"):
+        tenant_create(name="Half Made", slug="half-made", owner=owner, agent_defaults={"collect": ["shoe_size"]})
+
+    assert not schema_exists("half_made")
+    assert (
+        Tenant.objects.count(),
+        Domain.objects.count(),
+        Membership.objects.count(),
+        AuditEvent.objects.count(),
+    ) == before
+    assert connection.schema_name == "public"
 
 
 def test_tenant_create_requires_a_name(owner: User) -> None:
