@@ -1,7 +1,7 @@
 """The Django admin a business's admins and owners use on their own host (``<slug>.<base domain>/admin/``).
 
-It is not the platform admin (``admin.site`` on the public host, for the SaaS
-owner's staff). Access and model permissions come from the membership role in
+It is not the platform admin (``admin.site``, an ``OwnerAdminSite``, on the
+public host, for the SaaS owner's staff). Access and model permissions come from the membership role in
 ``request.tenant``, never from ``is_staff`` or Django's auth permissions, which
 are platform-wide: tenant members are not staff and must never be made staff.
 
@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable
 from functools import wraps
 from typing import Any, TypeVar
 
+from allauth.account.authentication import get_authentication_records
+from allauth.mfa.utils import is_mfa_enabled
 from django.contrib import admin
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -112,6 +114,62 @@ class TenantAdminSite(admin.AdminSite):
 
 
 tenant_admin_site = TenantAdminSite(name="tenant_admin")
+
+
+def session_used_mfa(request: HttpRequest) -> bool:
+    """True when this session's sign-in included a second factor (allauth's record of it)."""
+    records = get_authentication_records(request, request.user)
+    return any(record.get("method") == "mfa" for record in records)
+
+
+class OwnerAdminSite(admin.AdminSite):
+    """The SaaS owner's admin on the public host: platform staff, signed in through allauth with a second factor.
+
+    Django's own admin login would skip allauth's rate limits and MFA, so it
+    is never shown: sign-in goes through allauth, staff without a second
+    factor are sent to set one up, and a session that signed in without it
+    (the factor was added later) confirms a code first. Anyone else signed
+    in gets 404, as on every other page they may not see.
+    """
+
+    site_title = "VoiceDesk platform admin"
+    site_header = "VoiceDesk platform admin"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return bool(user.is_active and user.is_staff and session_used_mfa(request))
+
+    def admin_view(self, view: View, cacheable: bool = False) -> View:
+        inner = super().admin_view(view, cacheable)
+
+        @wraps(inner)
+        def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            if not self.has_permission(request):
+                return self._sign_in_step(request, request.get_full_path())
+            response: HttpResponseBase = inner(request, *args, **kwargs)
+            return response
+
+        return guarded  # type: ignore[return-value]
+
+    def _sign_in_step(self, request: HttpRequest, after: str) -> HttpResponse:
+        """Where a visitor without access goes next: sign-in, second factor set-up or confirmation, or 404."""
+        user = request.user
+        if not user.is_authenticated:
+            return redirect_to_login(after, reverse("account_login"))
+        if not (user.is_active and user.is_staff):
+            raise Http404("No such page.")
+        if not is_mfa_enabled(user):
+            return redirect_to_login(after, reverse("mfa_activate_totp"))
+        return redirect_to_login(after, reverse("mfa_reauthenticate"))
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        after = request.GET.get("next") or reverse("admin:index", current_app=self.name)
+        if self.has_permission(request):
+            return HttpResponseRedirect(reverse("admin:index", current_app=self.name))
+        return self._sign_in_step(request, after)
+
+    def password_change(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> TemplateResponse:
+        return HttpResponseRedirect(reverse("account_change_password"))  # type: ignore[return-value]
 
 
 class TenantRolePermissions:

@@ -5,6 +5,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from allauth.account.models import EmailAddress
+from allauth.mfa.totp.internal.auth import (
+    TOTP,
+    format_hotp_value,
+    generate_totp_secret,
+    hotp_value,
+    yield_hotp_counters_from_time,
+)
+from django.http import HttpResponse
 from django.test import Client
 
 from billing.models import UsageRecord
@@ -15,11 +24,32 @@ from tests.factories import UserFactory
 PUBLIC_HOST = "localhost"
 
 
+def _totp_code(secret: str) -> str:
+    counter = next(yield_hotp_counters_from_time())
+    return format_hotp_value(hotp_value(secret, counter))
+
+
+def _staff_with_totp(email: str = "root@voicedesk.test") -> tuple[User, str]:
+    owner = User.objects.create_superuser(email=email, password=PASSWORD)
+    EmailAddress.objects.create(user=owner, email=email, verified=True, primary=True)
+    secret = generate_totp_secret()
+    TOTP.activate(owner, secret)
+    return owner, secret
+
+
+def _sign_in(client: Client, email: str, password: str) -> HttpResponse:
+    return client.post("/accounts/login/?next=/admin/", {"login": email, "password": password})
+
+
 @pytest.fixture
 def platform_client(db) -> Client:
-    owner = User.objects.create_superuser(email="root@voicedesk.test", password=PASSWORD)
+    """The SaaS owner, signed in the only way there is: allauth, password, then a TOTP code."""
+    _owner, secret = _staff_with_totp()
     client = Client(HTTP_HOST=PUBLIC_HOST)
-    client.force_login(owner)
+    assert _sign_in(client, "root@voicedesk.test", PASSWORD)["Location"] == "/accounts/2fa/authenticate/"
+    response = client.post("/accounts/2fa/authenticate/", {"code": _totp_code(secret)})
+    assert response.status_code == 302
+    assert response["Location"] == "/admin/"
     return client
 
 
@@ -28,23 +58,92 @@ def test_a_tenant_owner_gets_nothing_on_the_platform_admin(tenant_a, path: str) 
     client = Client(HTTP_HOST=PUBLIC_HOST)
     client.force_login(tenant_a.owner)
 
-    response = client.get(path)
-
-    assert response.status_code == 302
-    assert response["Location"] == f"/admin/login/?next={path}"
+    assert client.get(path).status_code == 404
+    assert client.get(f"/admin/login/?next={path}").status_code == 404
 
 
-def test_a_tenant_owner_cannot_sign_in_to_the_platform_admin(tenant_a) -> None:
+@pytest.mark.parametrize("path", ["/admin/", "/admin/tenants/tenant/"])
+def test_an_anonymous_visitor_is_sent_to_the_allauth_sign_in(db, path: str) -> None:
     client = Client(HTTP_HOST=PUBLIC_HOST)
 
-    response = client.post("/admin/login/?next=/admin/", {"username": tenant_a.owner.email, "password": PASSWORD})
+    for url in (path, f"/admin/login/?next={path}"):
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"] == f"/accounts/login/?next={path}"
+
+
+def test_the_stock_admin_login_form_does_not_take_passwords(db) -> None:
+    owner, _secret = _staff_with_totp()
+    client = Client(HTTP_HOST=PUBLIC_HOST)
+
+    response = client.post("/admin/login/?next=/admin/", {"username": owner.email, "password": PASSWORD})
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/login/?next=/admin/"
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/").status_code == 302
+
+
+def test_a_password_alone_does_not_open_the_platform_admin(db) -> None:
+    _staff_with_totp()
+    client = Client(HTTP_HOST=PUBLIC_HOST)
+
+    response = _sign_in(client, "root@voicedesk.test", PASSWORD)
+
+    assert response["Location"] == "/accounts/2fa/authenticate/"
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/")["Location"] == "/accounts/login/?next=/admin/"
+
+
+def test_a_wrong_code_does_not_open_the_platform_admin(db) -> None:
+    _owner, secret = _staff_with_totp()
+    client = Client(HTTP_HOST=PUBLIC_HOST)
+    _sign_in(client, "root@voicedesk.test", PASSWORD)
+    wrong = f"{(int(_totp_code(secret)) + 1) % 1_000_000:06d}"
+
+    response = client.post("/accounts/2fa/authenticate/", {"code": wrong})
 
     assert response.status_code == 200
-    assert response.context["form"].non_field_errors() == [
-        "Please enter the correct email address and password for a staff account. "
-        "Note that both fields may be case-sensitive."
-    ]
+    assert "_auth_user_id" not in client.session
     assert client.get("/admin/").status_code == 302
+
+
+def test_staff_without_a_second_factor_are_sent_to_set_one_up(db) -> None:
+    staff = User.objects.create_superuser(email="new-staff@voicedesk.test", password=PASSWORD)
+    client = Client(HTTP_HOST=PUBLIC_HOST)
+    client.force_login(staff)
+
+    response = client.get("/admin/tenants/tenant/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/accounts/2fa/totp/activate/?next=/admin/tenants/tenant/"
+
+
+def test_a_session_that_signed_in_without_the_factor_confirms_a_code_first(db) -> None:
+    staff, secret = _staff_with_totp()
+    client = Client(HTTP_HOST=PUBLIC_HOST)
+    client.force_login(staff)  # a sign-in from before the factor was added
+
+    response = client.get("/admin/")
+    assert response["Location"] == "/accounts/2fa/reauthenticate/?next=/admin/"
+
+    confirmed = client.post("/accounts/2fa/reauthenticate/?next=/admin/", {"code": _totp_code(secret)})
+    assert confirmed["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200
+
+
+def test_platform_admin_sign_in_failures_are_rate_limited_by_allauth(db) -> None:
+    # Its own address: the failure counter outlives the test in the shared cache.
+    _staff_with_totp("limited-staff@voicedesk.test")
+    client = Client(HTTP_HOST=PUBLIC_HOST)
+    for _ in range(5):
+        assert _sign_in(client, "limited-staff@voicedesk.test", "wrong password").status_code == 200
+
+    response = _sign_in(client, "limited-staff@voicedesk.test", PASSWORD)
+
+    assert response.status_code == 200
+    assert response.context["form"].non_field_errors() == ["Too many failed login attempts. Try again later."]
+    assert "_auth_user_id" not in client.session
 
 
 def test_the_platform_owner_sees_the_tenants(platform_client, tenant_a, tenant_b) -> None:

@@ -13,7 +13,7 @@ def test_shared_and_tenant_apps_are_exactly_these() -> None:
         "django.contrib.sessions",
         "django.contrib.messages",
         "django.contrib.staticfiles",
-        "django.contrib.admin",
+        "voicedesk.apps.OwnerAdminConfig",
         "django.contrib.humanize",
         "allauth",
         "allauth.account",

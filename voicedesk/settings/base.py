@@ -31,7 +31,7 @@ SHARED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
-    "django.contrib.admin",
+    "voicedesk.apps.OwnerAdminConfig",
     "django.contrib.humanize",
     "allauth",
     "allauth.account",

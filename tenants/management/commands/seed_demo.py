@@ -76,7 +76,7 @@ class Command(BaseCommand):
                     f"  Password:   {password}",
                     f"  Phone line: {DEMO_NUMBER} (Twilio webhook: http://{settings.VOICEDESK_BASE_DOMAIN}:{port}/twilio/voice)",
                     f"  Owner admin: http://{settings.VOICEDESK_BASE_DOMAIN}:{port}/admin/"
-                    f"  ({OWNER_EMAIL} / {owner_password})",
+                    f"  ({OWNER_EMAIL} / {owner_password}; it asks for an authenticator app code)",
                     f"  Demo data:  {demo.calls} calls, {demo.tickets} tickets, {demo.callbacks} callbacks"
                     f"{'' if demo.created else ' (already there)'}",
                     "",

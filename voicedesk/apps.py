@@ -1,0 +1,7 @@
+"""The Django admin app, with the owner's admin site as ``admin.site``."""
+
+from django.contrib.admin.apps import AdminConfig
+
+
+class OwnerAdminConfig(AdminConfig):
+    default_site = "voicedesk.admin_site.OwnerAdminSite"
