@@ -1,3 +1,5 @@
+from typing import Any
+
 from allauth.account.adapter import DefaultAccountAdapter
 from django.http import HttpRequest
 
@@ -7,3 +9,10 @@ class AccountAdapter(DefaultAccountAdapter):
         # Businesses sign up on the public site; a tenant host only signs in.
         tenant = getattr(request, "tenant", None)
         return tenant is None or tenant.schema_name == "public"
+
+    def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
+        # allauth counts failed sign-ins per host ("<host>:<login>"); every
+        # business has its own host, so that would give an attacker a fresh
+        # allowance per subdomain. One account, one counter.
+        login: str = credentials.get("email", credentials.get("username", ""))
+        return login.lower()

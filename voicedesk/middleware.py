@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import cache
 
 import structlog
+from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django_tenants.utils import get_public_schema_name
 
@@ -15,6 +18,62 @@ from voicedesk.tenancy import current_schema
 
 Handler = Callable[[HttpRequest], HttpResponse]
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
+
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+_FORWARDED_HEADERS = ("HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO", "HTTP_X_FORWARDED_HOST")
+
+
+@cache
+def _trusted_networks(proxies: tuple[str, ...]) -> tuple[IpNetwork, ...]:
+    return tuple(ipaddress.ip_network(proxy, strict=False) for proxy in proxies)
+
+
+def _is_trusted(address: str, networks: Sequence[IpNetwork]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip().strip("[]"))
+    except ValueError:
+        return False
+    return any(ip in network for network in networks)
+
+
+def client_address_resolve(remote_addr: str, forwarded_for: str, trusted: Sequence[IpNetwork]) -> str:
+    """The client's address: the right-most hop in ``X-Forwarded-For`` that is not one of our proxies.
+
+    Hops left of the first untrusted one were written by the client and prove nothing.
+    """
+    if not _is_trusted(remote_addr, trusted):
+        return remote_addr
+    for hop in reversed([hop.strip() for hop in forwarded_for.split(",") if hop.strip()]):
+        if not _is_trusted(hop, trusted):
+            try:
+                return str(ipaddress.ip_address(hop.strip("[]")))
+            except ValueError:
+                return remote_addr
+    return remote_addr
+
+
+class TrustedProxyMiddleware:
+    """Believe forwarded headers only from ``settings.TRUSTED_PROXIES``; drop them from anyone else.
+
+    Sets ``REMOTE_ADDR`` to the real client behind our proxies, which is what
+    allauth's per-address sign-in limits and the logs use.
+    """
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        trusted = _trusted_networks(tuple(settings.TRUSTED_PROXIES))
+        remote = request.META.get("REMOTE_ADDR", "")
+        if _is_trusted(remote, trusted):
+            request.META["REMOTE_ADDR"] = client_address_resolve(
+                remote, request.META.get("HTTP_X_FORWARDED_FOR", ""), trusted
+            )
+        else:
+            for header in _FORWARDED_HEADERS:
+                request.META.pop(header, None)
+        return self.get_response(request)
 
 
 class RequestIdMiddleware:

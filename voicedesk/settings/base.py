@@ -16,6 +16,10 @@ DEBUG = env.bool("DJANGO_DEBUG", default=False)
 # production a CDN or the reverse proxy serves the collected files.
 SERVE_STATIC = env.bool("SERVE_STATIC", default=DEBUG)
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[".localhost", "localhost", "127.0.0.1"])
+# Addresses (or networks, e.g. 10.0.0.0/8) of the reverse proxies in front of
+# the app. X-Forwarded-For/-Proto/-Host are believed only from these; from
+# anyone else they are dropped, so a client cannot choose its own address.
+TRUSTED_PROXIES: list[str] = env.list("VOICEDESK_TRUSTED_PROXIES", default=[])
 # The host that serves the public site (sign-up, login, owner admin). Tenants
 # live on subdomains of it.
 VOICEDESK_BASE_DOMAIN = env("VOICEDESK_BASE_DOMAIN", default="localhost")
@@ -67,6 +71,7 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
+    "voicedesk.middleware.TrustedProxyMiddleware",
     "voicedesk.middleware.RequestIdMiddleware",
     "voicedesk.middleware.HealthCheckMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
@@ -114,9 +119,10 @@ CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
         "LOCATION": REDIS_URL,
-        # Keys carry the schema, so one tenant never reads another's entries.
-        "KEY_FUNCTION": "django_tenants.cache.make_key",
-        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+        # Keys carry the schema, so one tenant never reads another's entries
+        # (sign-in rate limits excepted: they count across every host).
+        "KEY_FUNCTION": "voicedesk.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "voicedesk.cache.reverse_key",
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="vd"),
     }
 }
