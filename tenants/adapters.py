@@ -1,7 +1,11 @@
 from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
 from django.http import HttpRequest
+
+from tenants.models import User
+from tenants.services import business_signup_provision
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -9,6 +13,14 @@ class AccountAdapter(DefaultAccountAdapter):
         # Businesses sign up on the public site; a tenant host only signs in.
         tenant = getattr(request, "tenant", None)
         return tenant is None or tenant.schema_name == "public"
+
+    def confirm_email(self, request: HttpRequest, email_address: EmailAddress) -> bool:
+        # The business asked for at sign-up is made only now: unverified
+        # accounts cannot hold subdomains.
+        confirmed: bool = super().confirm_email(request, email_address)
+        if confirmed and isinstance(email_address.user, User):
+            business_signup_provision(user=email_address.user)
+        return confirmed
 
     def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:
         # allauth counts failed sign-ins per host ("<host>:<login>"); every

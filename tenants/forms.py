@@ -1,4 +1,4 @@
-"""Sign-up asks for the business too: one form makes the account and the tenant."""
+"""Sign-up asks for the business too; it is made once the owner's email is verified."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
 from tenants.models import User
-from tenants.services import tenant_create, tenant_slug_validate
+from tenants.services import business_signup_record, tenant_slug_validate
 
 
 class BusinessSignupForm(forms.Form):
@@ -25,8 +25,16 @@ class BusinessSignupForm(forms.Form):
             raise forms.ValidationError(exc.messages) from exc
 
     def signup(self, request: HttpRequest, user: User) -> None:
-        tenant_create(
-            name=self.cleaned_data["business_name"],
-            slug=self.cleaned_data["subdomain"],
-            owner=user,
-        )
+        business_signup_record(user=user, name=self.cleaned_data["business_name"], slug=self.cleaned_data["subdomain"])
+
+
+class BusinessSubdomainForm(forms.Form):
+    """Another subdomain, when the one asked for at sign-up was taken before the email was verified."""
+
+    subdomain = forms.CharField(max_length=40, label="Subdomain")
+
+    def clean_subdomain(self) -> str:
+        try:
+            return tenant_slug_validate(self.cleaned_data["subdomain"])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.messages) from exc

@@ -145,3 +145,21 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class BusinessSignup(models.Model):
+    """A business asked for at sign-up, made into a tenant once its owner's email is verified.
+
+    Nothing is reserved meanwhile: unverified sign-ups cannot squat
+    subdomains. If someone verified first took the subdomain, ``error`` says
+    so and the owner picks another.
+    """
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="business_signup")
+    name = models.CharField(max_length=200)
+    slug = models.CharField(max_length=40)
+    error = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug}) for {self.user}"

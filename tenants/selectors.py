@@ -9,7 +9,7 @@ import re
 import phonenumbers
 from django.db.models import QuerySet
 
-from tenants.models import ApiKey, Membership, PhoneNumber, Tenant, User
+from tenants.models import ApiKey, BusinessSignup, Membership, PhoneNumber, Tenant, User
 
 
 def tenant_membership_get(*, user: User, tenant: Tenant) -> Membership | None:
@@ -20,6 +20,13 @@ def tenant_membership_get(*, user: User, tenant: Tenant) -> Membership | None:
 
 def tenant_list_for_user(*, user: User) -> QuerySet[Tenant]:
     return Tenant.objects.filter(memberships__user=user, is_template=False).prefetch_related("domains").order_by("name")
+
+
+def business_signup_for_user(*, user: User) -> BusinessSignup | None:
+    """The business ``user`` signed up for and that is not made yet, if any."""
+    if not user.is_authenticated:
+        return None
+    return BusinessSignup.objects.filter(user=user).first()
 
 
 def tenant_for_phone_number(*, number: str) -> Tenant | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 import phonenumbers
 import structlog
+from allauth.account.models import EmailAddress
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
@@ -17,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from tenants.models import ApiKey, AuditEvent, Domain, Membership, PhoneNumber, Tenant, User
+from tenants.models import ApiKey, AuditEvent, BusinessSignup, Domain, Membership, PhoneNumber, Tenant, User
 
 logger = structlog.get_logger(__name__)
 
@@ -118,6 +119,49 @@ def tenant_create(
             agent_config_create_default(business_name=tenant.name, **(agent_defaults or {}))
         audit_event_record(action="tenant.created", actor=owner, tenant=tenant, schema=schema_name)
     logger.info("tenant_created", tenant=schema_name)
+    return tenant
+
+
+def business_signup_record(*, user: User, name: str, slug: str) -> BusinessSignup:
+    """Remember the business ``user`` signed up for; it becomes a tenant once their email is verified.
+
+    The subdomain is checked now, so the form can say at once that it is
+    taken, but nothing is reserved: the first verified owner gets it.
+    """
+    slug = tenant_slug_validate(slug)
+    name = name.strip()
+    if not name:
+        raise ValidationError("A business name is required.", code="name_required")
+    with transaction.atomic():
+        signup, _ = BusinessSignup.objects.update_or_create(
+            user=user, defaults={"name": name, "slug": slug, "error": ""}
+        )
+        audit_event_record(action="business_signup.recorded", actor=user, name=name, slug=slug)
+    return signup
+
+
+def business_signup_provision(*, user: User, slug: str | None = None) -> Tenant | None:
+    """Make the tenant ``user`` signed up for, now that their email is verified.
+
+    ``slug`` replaces the subdomain asked for (after it was taken). Returns
+    the tenant, or ``None`` when there is nothing to make or the subdomain is
+    no longer free; then the sign-up keeps the reason in ``error`` and waits
+    for another subdomain.
+    """
+    signup = BusinessSignup.objects.filter(user=user).first()
+    if signup is None:
+        return None
+    if not EmailAddress.objects.filter(user=user, verified=True).exists():
+        raise PermissionDenied("The business is made once the email address is verified.")
+    try:
+        tenant = tenant_create(name=signup.name, slug=slug or signup.slug, owner=user)
+    except ValidationError as exc:
+        signup.slug = slug or signup.slug
+        signup.error = " ".join(exc.messages)
+        signup.save(update_fields=["slug", "error"])
+        logger.info("business_signup_slug_unavailable", user_id=user.pk, code=exc.code)
+        return None
+    signup.delete()
     return tenant
 
 

@@ -4,22 +4,46 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods, require_POST
 
+from tenants.forms import BusinessSubdomainForm
 from tenants.models import ApiKey, Membership
 from tenants.permissions import role_required
-from tenants.selectors import api_key_list, tenant_list_for_user
-from tenants.services import API_KEY_NAME_MAX_LENGTH, api_key_create, api_key_revoke
+from tenants.selectors import api_key_list, business_signup_for_user, tenant_list_for_user
+from tenants.services import API_KEY_NAME_MAX_LENGTH, api_key_create, api_key_revoke, business_signup_provision
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """Landing page on the public host; signed-in users see their businesses."""
+    """Landing page on the public host; signed-in users see their businesses and the one being made."""
     tenants = tenant_list_for_user(user=request.user) if request.user.is_authenticated else []
-    return render(request, "tenants/home.html", {"tenants": tenants})
+    signup = business_signup_for_user(user=request.user)  # type: ignore[arg-type]
+    form = BusinessSubdomainForm(initial={"subdomain": signup.slug}) if signup and signup.error else None
+    return render(request, "tenants/home.html", {"tenants": tenants, "signup": signup, "subdomain_form": form})
+
+
+@login_required
+@require_POST
+def business_signup_subdomain(request: HttpRequest) -> HttpResponse:
+    """Make the business signed up for under another subdomain, the first having been taken."""
+    signup = business_signup_for_user(user=request.user)  # type: ignore[arg-type]
+    if signup is None:
+        raise Http404("Nothing to make.")
+    form = BusinessSubdomainForm(request.POST)
+    if not form.is_valid():
+        tenants = tenant_list_for_user(user=request.user)  # type: ignore[arg-type]
+        context = {"tenants": tenants, "signup": signup, "subdomain_form": form}
+        return render(request, "tenants/home.html", context, status=400)
+    try:
+        tenant = business_signup_provision(user=request.user, slug=form.cleaned_data["subdomain"])  # type: ignore[arg-type]
+    except PermissionDenied as exc:
+        raise Http404("Nothing to make yet.") from exc
+    if tenant is not None:
+        messages.success(request, f"{tenant.name} is ready.")
+    return redirect("home")
 
 
 @login_required

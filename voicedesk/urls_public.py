@@ -8,6 +8,7 @@ from tenants import views as tenant_views
 
 urlpatterns = [
     path("", tenant_views.home, name="home"),
+    path("business/subdomain", tenant_views.business_signup_subdomain, name="business-signup-subdomain"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
     # Carriers post here for every number; the dialled number picks the tenant.

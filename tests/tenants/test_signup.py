@@ -7,7 +7,7 @@ from django.core import mail
 from django.test import Client
 from django_tenants.utils import schema_exists
 
-from tenants.models import Membership, Tenant, User
+from tenants.models import BusinessSignup, Membership, Tenant, User
 
 
 def _signup(client: Client, **overrides: str):
@@ -21,7 +21,13 @@ def _signup(client: Client, **overrides: str):
     return client.post("/accounts/signup/", data)
 
 
-def test_signup_creates_user_tenant_and_sends_verification(db) -> None:
+def _confirm(client: Client, message_index: int = -1) -> None:
+    key_url = re.search(r"http://localhost/accounts/confirm-email/\S+/", mail.outbox[message_index].body)
+    assert key_url is not None
+    client.post(key_url.group(0).removeprefix("http://localhost"))
+
+
+def test_signup_makes_the_account_and_the_business_only_after_the_email_is_verified(db) -> None:
     client = Client(HTTP_HOST="localhost")
 
     response = _signup(client)
@@ -29,18 +35,73 @@ def test_signup_creates_user_tenant_and_sends_verification(db) -> None:
     assert response.status_code == 302
     assert response["Location"] == "/accounts/confirm-email/"
     user = User.objects.get(email="founder@example.com")
+    assert EmailAddress.objects.get(user=user).verified is False
+    assert not Tenant.objects.filter(schema_name="delta").exists()
+    assert not schema_exists("delta")
+    assert list(BusinessSignup.objects.values_list("user__email", "name", "slug", "error")) == [
+        ("founder@example.com", "Delta Drains", "delta", "")
+    ]
+    assert len(mail.outbox) == 1
+    assert mail.outbox[0].to == ["founder@example.com"]
+
+    _confirm(client)
+
+    assert EmailAddress.objects.get(user=user).verified is True
     tenant = Tenant.objects.get(schema_name="delta")
     assert tenant.name == "Delta Drains"
     assert schema_exists("delta")
     assert Membership.objects.get(tenant=tenant).user == user
-    assert EmailAddress.objects.get(user=user).verified is False
-    assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == ["founder@example.com"]
-    key_url = re.search(r"http://localhost/accounts/confirm-email/\S+/", mail.outbox[0].body)
-    assert key_url is not None
+    assert not BusinessSignup.objects.exists()
 
-    client.post(key_url.group(0).removeprefix("http://localhost"))
-    assert EmailAddress.objects.get(user=user).verified is True
+
+def test_unverified_sign_ups_cannot_squat_a_subdomain(db) -> None:
+    squatter, owner = Client(HTTP_HOST="localhost"), Client(HTTP_HOST="localhost")
+    _signup(squatter, email="squatter@example.com", business_name="Squat Co")
+    _signup(owner, email="real-owner@example.com", business_name="Delta Drains")
+
+    _confirm(owner, message_index=1)
+
+    tenant = Tenant.objects.get(schema_name="delta")
+    assert (tenant.name, Membership.objects.get(tenant=tenant).user.email) == ("Delta Drains", "real-owner@example.com")
+
+
+def test_a_subdomain_taken_before_verification_is_chosen_again_on_the_home_page(db) -> None:
+    first, second = Client(HTTP_HOST="localhost"), Client(HTTP_HOST="localhost")
+    _signup(first, email="first@example.com", business_name="First Drains")
+    _signup(second, email="second@example.com", business_name="Second Drains")
+    _confirm(second, message_index=1)
+
+    _confirm(first, message_index=0)
+
+    user = User.objects.get(email="first@example.com")
+    assert BusinessSignup.objects.get(user=user).error == '"delta" is already taken.'
+    assert Tenant.objects.filter(memberships__user=user).count() == 0
+    first.force_login(user)
+    home = first.get("/")
+    assert home.context["subdomain_form"].initial == {"subdomain": "delta"}
+    assert b"Please choose another subdomain for First Drains" in home.content
+
+    taken = first.post("/business/subdomain", {"subdomain": "delta"})
+    assert taken.status_code == 400
+    assert taken.context["subdomain_form"].errors["subdomain"] == ['"delta" is already taken.']
+
+    made = first.post("/business/subdomain", {"subdomain": "first-drains"})
+    assert made["Location"] == "/"
+    tenant = Tenant.objects.get(schema_name="first_drains")
+    assert (tenant.name, Membership.objects.get(tenant=tenant).user) == ("First Drains", user)
+    assert not BusinessSignup.objects.filter(user=user).exists()
+
+
+def test_an_unverified_account_cannot_make_its_business_by_posting_a_subdomain(db) -> None:
+    client = Client(HTTP_HOST="localhost")
+    _signup(client)
+    client.force_login(User.objects.get(email="founder@example.com"))
+
+    response = client.post("/business/subdomain", {"subdomain": "delta-two"})
+
+    assert response.status_code == 404
+    assert not Tenant.objects.filter(schema_name__in=["delta", "delta_two"]).exists()
+    assert BusinessSignup.objects.get().slug == "delta"
 
 
 def test_signup_with_a_taken_subdomain_keeps_the_form_and_creates_nothing(tenant_a) -> None:
