@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 PY := .venv/bin/python
 ENV := set -a; source var/services.env; set +a;
+# Without it every entry point (manage.py, asgi.py) runs the production
+# settings, which refuse to start without real secrets.
+export DJANGO_SETTINGS_MODULE ?= voicedesk.settings.dev
 
 .PHONY: setup services migrate run test lint bench demo-call
 

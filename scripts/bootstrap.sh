@@ -38,5 +38,5 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 if [ ! -f var/name-lexicon.tsv.gz ]; then
-  .venv/bin/python manage.py name_lexicon_build
+  DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-voicedesk.settings.dev}" .venv/bin/python manage.py name_lexicon_build
 fi

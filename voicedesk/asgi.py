@@ -9,7 +9,7 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicedesk.settings.dev")
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicedesk.settings.prod")
 django_asgi_app = get_asgi_application()
 
 from django.conf import settings  # noqa: E402

@@ -1,7 +1,17 @@
 """Production: secrets from the environment only, secure cookies, HSTS, DEBUG off."""
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *
-from .base import env
+from .base import SECRET_KEY, TWILIO_AUTH_TOKEN, env
+
+# The development settings' stand-ins are public (they are in this
+# repository): a production process that got one refuses to start.
+DEVELOPMENT_SECRETS = {"dev-only-insecure-key-not-for-production", "test-only-insecure-key", "dev-twilio-auth-token"}
+if SECRET_KEY in DEVELOPMENT_SECRETS or len(SECRET_KEY) < 32:
+    raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a long random value (at least 32 characters).")
+if TWILIO_AUTH_TOKEN in DEVELOPMENT_SECRETS:
+    raise ImproperlyConfigured("TWILIO_AUTH_TOKEN is the development token; set the account's real auth token.")
 
 DEBUG = False
 SESSION_COOKIE_SECURE = True
