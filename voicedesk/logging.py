@@ -2,12 +2,15 @@
 
 Every record carries the context bound with ``structlog.contextvars``
 (request id, tenant schema, call id), including records from the stdlib
-loggers of Django, Dramatiq and Channels.
+loggers of Django, Dramatiq and Channels. Phone numbers and email addresses
+are masked in every record, exception text included, just before rendering.
 """
 
 from typing import Any
 
 import structlog
+
+from voicedesk.redaction import pii_redact_processor
 
 _SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,
@@ -41,6 +44,7 @@ def build_logging_config(fmt: str, level: str) -> dict[str, Any]:
                 "processors": [
                     structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
+                    pii_redact_processor,
                     renderer,
                 ],
                 "foreign_pre_chain": _SHARED_PROCESSORS,
