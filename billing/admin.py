@@ -1,4 +1,4 @@
-"""Metered usage on the platform admin: read-only, it is what the tenants are billed for."""
+"""Billing on the platform admin: plans are edited here; usage, subscriptions and Stripe events are read-only."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import TruncMonth
 from django.http import HttpRequest
 
-from billing.models import UsageRecord
+from billing.models import Plan, StripeEvent, Subscription, UsageRecord
 
 
 class MonthFilter(admin.SimpleListFilter):
@@ -57,3 +57,43 @@ class UsageRecordAdmin(admin.ModelAdmin):
     @admin.display(description="Minutes")
     def minutes(self, obj: UsageRecord) -> str:
         return f"{obj.seconds / 60:.1f}"
+
+
+@admin.register(Plan)
+class PlanAdmin(admin.ModelAdmin):
+    """Prices reach Stripe through ``manage.py billing_catalog_sync``; the Stripe ids are not typed in."""
+
+    list_display = ("name", "code", "monthly_price_cents", "included_minutes", "overage_cents_per_minute", "is_active")
+    readonly_fields = ("stripe_product_id", "stripe_base_price_id", "stripe_metered_price_id")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Plan | None = None) -> bool:
+        # Subscriptions point at plans; retire a plan by making it inactive.
+        return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Subscription)
+class SubscriptionAdmin(ReadOnlyAdmin):
+    """What Stripe last told us; changed only by Stripe's webhooks."""
+
+    list_display = ("tenant", "plan", "status", "cancel_at_period_end", "current_period_end", "updated_at")
+    list_filter = ("status", "plan")
+    list_select_related = ("tenant", "plan")
+    search_fields = ("tenant__name", "tenant__schema_name", "=stripe_customer_id", "=stripe_subscription_id")
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    list_display = ("received_at", "type", "event_id", "processed_at", "error")
+    list_filter = ("type", ("processed_at", admin.EmptyFieldListFilter))
+    search_fields = ("=event_id",)

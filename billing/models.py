@@ -21,3 +21,78 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant.schema_name}: {self.seconds}s"
+
+
+class Plan(models.Model):
+    """What a business pays: a monthly base price with included minutes, and metered minutes beyond.
+
+    ``stripe_*_price_id`` are filled by ``billing_catalog_sync``; a plan
+    without them cannot be subscribed to yet.
+    """
+
+    code = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=100)
+    monthly_price_cents = models.PositiveIntegerField()
+    included_minutes = models.PositiveIntegerField()
+    # Per minute beyond the included ones; Stripe takes sub-cent decimal amounts.
+    overage_cents_per_minute = models.DecimalField(max_digits=8, decimal_places=3)
+    max_concurrent_calls = models.PositiveSmallIntegerField(default=2)
+    max_numbers = models.PositiveSmallIntegerField(default=1)
+    max_seats = models.PositiveSmallIntegerField(default=3)
+    is_active = models.BooleanField(default=True)
+    stripe_product_id = models.CharField(max_length=64, blank=True)
+    stripe_base_price_id = models.CharField(max_length=64, blank=True)
+    stripe_metered_price_id = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["monthly_price_cents"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Subscription(models.Model):
+    """A business's Stripe customer and subscription, as Stripe last told us (webhooks)."""
+
+    class Status(models.TextChoices):
+        NONE = "none", "No subscription"
+        INCOMPLETE = "incomplete", "Incomplete"
+        TRIALING = "trialing", "Trialing"
+        ACTIVE = "active", "Active"
+        PAST_DUE = "past_due", "Past due"
+        CANCELED = "canceled", "Canceled"
+        UNPAID = "unpaid", "Unpaid"
+        PAUSED = "paused", "Paused"
+
+    tenant = models.OneToOneField("tenants.Tenant", on_delete=models.CASCADE, related_name="subscription")
+    plan = models.ForeignKey(Plan, null=True, blank=True, on_delete=models.PROTECT, related_name="subscriptions")
+    stripe_customer_id = models.CharField(max_length=64, blank=True, db_index=True)
+    stripe_subscription_id = models.CharField(max_length=64, blank=True, db_index=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.NONE)
+    cancel_at_period_end = models.BooleanField(default=False)
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    # Stripe's time of the last subscription event applied: events arrive in
+    # any order, and an older one must not undo a newer state.
+    synced_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.tenant.schema_name}: {self.status}"
+
+
+class StripeEvent(models.Model):
+    """Every webhook event Stripe sent, stored once by its id and processed by a worker."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    payload = models.JSONField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

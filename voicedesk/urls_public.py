@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from billing import views as billing_views
 from calls.views import twilio as twilio_views
 from tenants import views as tenant_views
 
@@ -13,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Carriers post here for every number; the dialled number picks the tenant.
     path("twilio/voice", twilio_views.twilio_voice_webhook, name="twilio-voice"),
+    path("stripe/webhook", billing_views.stripe_webhook, name="stripe-webhook"),
 ]
 
 handler404 = "voicedesk.views.page_not_found"

@@ -250,6 +250,15 @@ TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
 # The websocket URL the carrier connects to; derived from the request when empty.
 TWILIO_STREAM_URL = env("TWILIO_STREAM_URL", default="")
 
+# Stripe bills the businesses. ``STRIPE_API_BASE`` points the SDK at another
+# server with Stripe's API (the loopback emulator in development and tests);
+# empty means Stripe itself. No secret key: billing is off.
+STRIPE_SECRET_KEY = env("STRIPE_SECRET_KEY", default="")
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
+STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
+STRIPE_METER_EVENT_NAME = env("STRIPE_METER_EVENT_NAME", default="voicedesk_call_minutes")
+STRIPE_WEBHOOK_TOLERANCE_S = 300
+
 # Offline defaults for every provider role; a tenant's agent configuration can
 # pick another provider by name.
 VOICEDESK_STT = env("VOICEDESK_STT", default="whisper")

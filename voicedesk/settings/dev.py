@@ -8,4 +8,9 @@ os.environ.setdefault("LOG_FORMAT", "console")
 # Development calls come from the bundled simulated carrier, which signs with this.
 os.environ.setdefault("TWILIO_AUTH_TOKEN", "dev-twilio-auth-token")
 
+# Billing runs against the Stripe emulator that `make run` starts on loopback.
+os.environ.setdefault("STRIPE_SECRET_KEY", "sk_test_emulator")
+os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_dev_emulator")
+os.environ.setdefault("STRIPE_API_BASE", "http://127.0.0.1:12111")
+
 from .base import *
