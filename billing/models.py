@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
 from django.db import models
+
+
+def usage_minutes(seconds: int) -> int:
+    """Minutes billed for ``seconds`` of call: every started minute."""
+    return math.ceil(seconds / 60)
 
 
 class UsageRecord(models.Model):
@@ -21,6 +28,11 @@ class UsageRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.tenant.schema_name}: {self.seconds}s"
+
+    @property
+    def minutes(self) -> int:
+        """Minutes billed for the call: every started minute."""
+        return usage_minutes(self.seconds)
 
 
 class Plan(models.Model):

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import tasks as billing_tasks
-from billing.models import Plan, StripeEvent, Subscription, UsageRecord
+from billing.models import Plan, StripeEvent, Subscription, UsageRecord, usage_minutes
 from billing.stripe_gateway import stripe_client, stripe_event_verify
 from calls.models import Call
 from tenants.models import Membership, Tenant, User
@@ -339,11 +339,6 @@ def usage_report_tenant(
     if sent:
         logger.info("usage_reported", tenant=tenant.schema_name, events=sent)
     return sent
-
-
-def usage_minutes(seconds: int) -> int:
-    """Minutes billed for a call: every started minute."""
-    return math.ceil(seconds / 60)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,23 @@
-"""Stripe's webhook endpoint on the public host."""
+"""Stripe's webhook endpoint on the public host, and the owner's billing page on the tenant host."""
 
 from __future__ import annotations
 
 import stripe
 import structlog
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
-from billing.services import stripe_event_receive
+from billing.models import Plan, Subscription
+from billing.selectors import billing_summary_for_tenant, plan_list_active
+from billing.services import LIVE_STATUSES, checkout_session_start, portal_session_start, stripe_event_receive
+from tenants.models import Membership
+from tenants.permissions import role_required
 
 logger = structlog.get_logger(__name__)
 
@@ -33,3 +41,73 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("stripe_webhook_rejected")
         return JsonResponse({"error": "Invalid signature or payload."}, status=400)
     return JsonResponse({"received": True, "duplicate": not created})
+
+
+@role_required(Membership.Role.OWNER)
+@require_http_methods(["GET"])
+def billing_page(request: HttpRequest) -> HttpResponse:
+    """The owner's billing page: plan, this period's minutes against those included, the estimate, minutes per call."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    summary = billing_summary_for_tenant(tenant=tenant)
+    status = summary.subscription.status if summary.subscription else Subscription.Status.NONE
+    context = {
+        "summary": summary,
+        "status": status,
+        "status_label": Subscription.Status(status).label,
+        "live": status in LIVE_STATUSES,
+        "plans": plan_list_active(),
+        "billing_enabled": bool(settings.STRIPE_SECRET_KEY),
+        "confirming": request.GET.get("checkout") == "done" and status not in LIVE_STATUSES,
+    }
+    return render(request, "billing/billing.html", context)
+
+
+@role_required(Membership.Role.OWNER)
+@require_POST
+def billing_checkout(request: HttpRequest) -> HttpResponse:
+    """Send the owner to Stripe Checkout for the chosen plan."""
+    if not settings.STRIPE_SECRET_KEY:
+        raise Http404("Billing is not configured.")
+    plan = Plan.objects.filter(code=request.POST.get("plan", ""), is_active=True).first()
+    if plan is None:
+        messages.error(request, "Choose one of the plans below.")
+        return redirect("billing:page")
+    page = request.build_absolute_uri(reverse("billing:page"))
+    try:
+        url = checkout_session_start(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            plan=plan,
+            actor=request.user,  # type: ignore[arg-type]
+            success_url=f"{page}?checkout=done",
+            cancel_url=page,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("billing:page")
+    except stripe.StripeError:
+        logger.exception("stripe_checkout_failed")
+        messages.error(request, "Payments are unavailable right now; nothing was charged. Please try again shortly.")
+        return redirect("billing:page")
+    return redirect(url)
+
+
+@role_required(Membership.Role.OWNER)
+@require_POST
+def billing_portal(request: HttpRequest) -> HttpResponse:
+    """Send the owner to the Stripe Billing Portal (cards, invoices, plan changes, cancellation)."""
+    if not settings.STRIPE_SECRET_KEY:
+        raise Http404("Billing is not configured.")
+    try:
+        url = portal_session_start(
+            tenant=request.tenant,  # type: ignore[attr-defined]
+            actor=request.user,  # type: ignore[arg-type]
+            return_url=request.build_absolute_uri(reverse("billing:page")),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("billing:page")
+    except stripe.StripeError:
+        logger.exception("stripe_portal_failed")
+        messages.error(request, "The billing portal is unavailable right now. Please try again shortly.")
+        return redirect("billing:page")
+    return redirect(url)

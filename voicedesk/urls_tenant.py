@@ -12,6 +12,7 @@ urlpatterns = [
     path("", include("calls.urls")),
     path("settings/", include("calls.urls_settings")),
     path("settings/api-keys/", include("tenants.urls")),
+    path("billing/", include("billing.urls")),
     path("api/", include("voicedesk.api.urls")),
     path("admin/", tenant_admin_site.urls),
 ]

@@ -47,6 +47,7 @@ def test_pages_fit_a_phone_and_name_their_controls(signed_in: str, page: Page, t
         "/settings/agent/",
         "/settings/faq/",
         "/settings/api-keys/",
+        "/billing/",
     ]:
         response = page.goto(base + path)
         assert response is not None, path
