@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from billing.models import Plan, Subscription, UsageRecord, usage_minutes
-from tenants.models import Tenant
+from tenants.models import AuditEvent, Tenant, User
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,3 +69,70 @@ def billing_summary_for_tenant(*, tenant: Tenant, now: datetime | None = None, c
 def plan_list_active() -> list[Plan]:
     """The plans a business can choose, cheapest first."""
     return list(Plan.objects.filter(is_active=True))
+
+
+@dataclass(frozen=True, slots=True)
+class TenantBillingRow:
+    tenant: Tenant
+    plan: Plan | None
+    status: str
+    minutes_this_month: int
+    monthly_cents: int
+
+
+@dataclass(frozen=True, slots=True)
+class BillingOverview:
+    """The platform's revenue picture for its owner."""
+
+    mrr_cents: int
+    by_status: dict[str, int]
+    rows: list[TenantBillingRow]
+    minutes_per_day: list[tuple[str, int]]
+    failed_payments: list[AuditEvent]
+
+
+# Subscriptions that bring in money this month (past_due still owes it).
+REVENUE_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.TRIALING, Subscription.Status.PAST_DUE)
+
+
+def billing_overview(*, actor: User, now: datetime | None = None, days: int = 30) -> BillingOverview:
+    """MRR, subscriptions by state, each business's plan and minutes, usage per day and recent failed payments.
+
+    Only for platform staff; raises ``PermissionDenied`` for anyone else.
+    """
+    if not (actor.is_active and actor.is_staff):
+        raise PermissionDenied("Platform staff only.")
+    now = now or timezone.now()
+    month_start, _ = _month_bounds(now)
+    minutes: dict[int, int] = {}
+    for tenant_id, seconds in UsageRecord.objects.filter(created_at__gte=month_start).values_list(
+        "tenant_id", "seconds"
+    ):
+        minutes[tenant_id] = minutes.get(tenant_id, 0) + usage_minutes(seconds)
+    subscriptions = {s.tenant_id: s for s in Subscription.objects.select_related("plan")}
+    rows = []
+    for tenant in Tenant.objects.filter(is_template=False).exclude(schema_name="public").order_by("name"):
+        subscription = subscriptions.get(tenant.pk)
+        status = subscription.status if subscription else Subscription.Status.NONE
+        plan = subscription.plan if subscription else None
+        paying = plan is not None and status in REVENUE_STATUSES
+        rows.append(
+            TenantBillingRow(
+                tenant, plan, status, minutes.get(tenant.pk, 0), plan.monthly_price_cents if paying and plan else 0
+            )
+        )
+    by_status: dict[str, int] = {}
+    for row in rows:
+        by_status[row.status] = by_status.get(row.status, 0) + 1
+    since = (now - timedelta(days=days - 1)).astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    per_day = {(since + timedelta(days=i)).date().isoformat(): 0 for i in range(days)}
+    for created_at, seconds in UsageRecord.objects.filter(created_at__gte=since).values_list("created_at", "seconds"):
+        day = created_at.astimezone(UTC).date().isoformat()
+        if day in per_day:
+            per_day[day] += usage_minutes(seconds)
+    failed = list(
+        AuditEvent.objects.filter(action="billing.payment_failed", created_at__gte=now - timedelta(days=days))
+        .select_related("tenant")
+        .order_by("-created_at")[:50]
+    )
+    return BillingOverview(sum(r.monthly_cents for r in rows), by_status, rows, list(per_day.items()), failed)

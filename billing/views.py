@@ -5,7 +5,8 @@ from __future__ import annotations
 import stripe
 import structlog
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -14,7 +15,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.models import Plan, Subscription
-from billing.selectors import billing_summary_for_tenant, plan_list_active
+from billing.selectors import billing_overview, billing_summary_for_tenant, plan_list_active
 from billing.services import LIVE_STATUSES, checkout_session_start, portal_session_start, stripe_event_receive
 from tenants.models import Membership
 from tenants.permissions import role_required
@@ -41,6 +42,23 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         logger.warning("stripe_webhook_rejected")
         return JsonResponse({"error": "Invalid signature or payload."}, status=400)
     return JsonResponse({"received": True, "duplicate": not created})
+
+
+@require_http_methods(["GET"])
+def billing_overview_page(request: HttpRequest) -> HttpResponse:
+    """The platform owner's revenue page on the public host: staff signed in with a second factor."""
+    if not admin.site.has_permission(request):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), reverse("account_login"))
+        if not request.user.is_staff:
+            raise Http404("No such page.")
+        return redirect(f"{reverse('admin:login')}?next={request.path}")
+    overview = billing_overview(actor=request.user)  # type: ignore[arg-type]
+    chart = {
+        "labels": [day for day, _ in overview.minutes_per_day],
+        "minutes": [m for _, m in overview.minutes_per_day],
+    }
+    return render(request, "billing/overview.html", {"overview": overview, "chart": chart})
 
 
 @role_required(Membership.Role.OWNER)

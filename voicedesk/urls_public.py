@@ -15,6 +15,7 @@ urlpatterns = [
     # Carriers post here for every number; the dialled number picks the tenant.
     path("twilio/voice", twilio_views.twilio_voice_webhook, name="twilio-voice"),
     path("stripe/webhook", billing_views.stripe_webhook, name="stripe-webhook"),
+    path("owner/billing/", billing_views.billing_overview_page, name="owner-billing"),
 ]
 
 handler404 = "voicedesk.views.page_not_found"

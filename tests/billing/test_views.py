@@ -11,8 +11,10 @@ from django.test import Client
 from billing.models import Plan, Subscription, UsageRecord
 from billing.selectors import billing_summary_for_tenant
 from billing.templatetags.money import dollars
+from tenants.models import User
 from tests.billing.test_stripe_billing import _deliver_all, _pay
 from tests.factories import MembershipFactory
+from tests.tenants.test_admin import platform_client  # noqa: F401 (fixture)
 
 
 @pytest.mark.parametrize(
@@ -98,3 +100,36 @@ def test_stripe_being_down_loses_nothing_and_says_so(client_a, stripe_emulator, 
     assert [str(m) for m in response.context["messages"]] == [
         "Payments are unavailable right now; nothing was charged. Please try again shortly."
     ]
+
+
+def test_the_owner_overview_adds_up_revenue_states_and_minutes(platform_client, tenant_a, tenant_b) -> None:  # noqa: F811
+    plans = {p.code: p for p in Plan.objects.all()}
+    Subscription.objects.create(tenant=tenant_a.tenant, plan=plans["growth"], status="active")
+    Subscription.objects.create(tenant=tenant_b.tenant, plan=plans["starter"], status="canceled")
+    UsageRecord.objects.create(tenant=tenant_a.tenant, call_id=1, seconds=61)
+    UsageRecord.objects.create(tenant=tenant_b.tenant, call_id=1, seconds=30)
+
+    response = platform_client.get("/owner/billing/")
+
+    overview = response.context["overview"]
+    assert overview.mrr_cents == 14900
+    assert overview.by_status == {"active": 1, "canceled": 1}
+    assert [(r.tenant.schema_name, r.status, r.minutes_this_month, r.monthly_cents) for r in overview.rows] == [
+        ("alpha", "active", 2, 14900),
+        ("beta", "canceled", 1, 0),
+    ]
+    assert overview.minutes_per_day[-1][1] == 3
+    assert len(overview.minutes_per_day) == 30
+    assert b"$149.00" in response.content
+
+
+def test_the_owner_overview_is_for_platform_staff_only(tenant_a) -> None:
+    anonymous = Client(HTTP_HOST="localhost").get("/owner/billing/")
+    assert anonymous["Location"] == "/accounts/login/?next=/owner/billing/"
+    owner = Client(HTTP_HOST="localhost")
+    owner.force_login(tenant_a.owner)
+    assert owner.get("/owner/billing/").status_code == 404
+    staff = Client(HTTP_HOST="localhost")
+    staff.force_login(User.objects.create_superuser(email="ops@voicedesk.test", password="x" * 12))
+    # Staff without a second factor in this session go through the admin's MFA steps first.
+    assert staff.get("/owner/billing/")["Location"] == "/admin/login/?next=/owner/billing/"
