@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 
@@ -15,7 +16,7 @@ class BusinessSignupForm(forms.Form):
     subdomain = forms.CharField(
         max_length=40,
         label="Subdomain",
-        help_text="Your dashboard will live at <subdomain>.voicedesk.",
+        help_text=f"Your dashboard's address: your-subdomain.{settings.VOICEDESK_BASE_DOMAIN}",
     )
 
     def clean_subdomain(self) -> str:

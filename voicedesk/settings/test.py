@@ -28,7 +28,9 @@ from .base import *  # noqa: E402
 from .base import ALLOWED_HOSTS, BASE_DIR, env  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Servers that tests start as subprocesses write their mail to files the test reads.
+EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
+EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "test-mail"))
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="test-twilio-auth-token")
