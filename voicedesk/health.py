@@ -17,6 +17,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from redis import Redis
 
+from voicedesk.internal import request_is_internal
+
 CHECK_TIMEOUT_S = 2.0
 
 
@@ -97,5 +99,9 @@ def liveness(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def readiness(request: HttpRequest) -> JsonResponse:
+    """Ready or not for everyone (load balancers); which dependency failed, and why, only for internal callers."""
     ok, checks = readiness_report()
-    return JsonResponse({"status": "ok" if ok else "unavailable", "checks": checks}, status=200 if ok else 503)
+    body: dict[str, object] = {"status": "ok" if ok else "unavailable"}
+    if request_is_internal(request):
+        body["checks"] = checks
+    return JsonResponse(body, status=200 if ok else 503)

@@ -13,7 +13,7 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django_tenants.utils import get_public_schema_name
 
-from voicedesk import health
+from voicedesk import health, metrics
 from voicedesk.tenancy import current_schema
 
 Handler = Callable[[HttpRequest], HttpResponse]
@@ -96,7 +96,7 @@ class RequestIdMiddleware:
 
 
 class HealthCheckMiddleware:
-    """Serve the probes before tenant resolution, so they answer on any host."""
+    """Serve the probes and metrics before tenant resolution, so they answer on any host."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
@@ -106,6 +106,8 @@ class HealthCheckMiddleware:
             return health.liveness(request)
         if request.path == "/readyz":
             return health.readiness(request)
+        if request.path == "/metrics":
+            return metrics.metrics_view(request)
         return self.get_response(request)
 
 

@@ -31,13 +31,14 @@ def pii_mask(text: str) -> str:
     return _PHONE_CANDIDATE.sub(_phone_mask, _EMAIL.sub(EMAIL_MASK, text))
 
 
-def _mask_value(value: Any) -> Any:
+def pii_mask_value(value: Any) -> Any:
+    """``value`` with every string in it (through dicts, lists and tuples) masked by ``pii_mask``."""
     if isinstance(value, str):
         return pii_mask(value)
     if isinstance(value, Mapping):
-        return {key: _mask_value(item) for key, item in value.items()}
+        return {key: pii_mask_value(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return type(value)(_mask_value(item) for item in value)
+        return type(value)(pii_mask_value(item) for item in value)
     return value
 
 
@@ -54,5 +55,5 @@ def pii_redact_processor(_logger: Any, _method: str, event_dict: MutableMapping[
     """
     for key, value in event_dict.items():
         if key not in _SAFE_KEYS:
-            event_dict[key] = _mask_value(value)
+            event_dict[key] = pii_mask_value(value)
     return event_dict

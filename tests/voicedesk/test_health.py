@@ -102,3 +102,8 @@ def test_readyz_is_503_when_postgres_is_unreachable(db) -> None:
     assert response.status_code == 503
     assert body["checks"]["postgres"]["ok"] is False
     assert body["checks"]["redis"]["ok"] is True
+
+
+def test_readyz_tells_outsiders_only_whether_it_is_ready(db) -> None:
+    response = Client(REMOTE_ADDR="203.0.113.50").get("/readyz")
+    assert (response.status_code, response.json()) == (200, {"status": "ok"})

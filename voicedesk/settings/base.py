@@ -20,6 +20,10 @@ ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=[".localhost
 # the app. X-Forwarded-For/-Proto/-Host are believed only from these; from
 # anyone else they are dropped, so a client cannot choose its own address.
 TRUSTED_PROXIES: list[str] = env.list("VOICEDESK_TRUSTED_PROXIES", default=[])
+# Who may read /metrics and the details of /readyz: these networks, or a
+# request with "Authorization: Bearer $METRICS_TOKEN".
+INTERNAL_NETWORKS: list[str] = env.list("VOICEDESK_INTERNAL_NETWORKS", default=["127.0.0.0/8", "::1/128"])
+METRICS_TOKEN: str = env("METRICS_TOKEN", default="")
 # The host that serves the public site (sign-up, login, owner admin). Tenants
 # live on subdomains of it.
 VOICEDESK_BASE_DOMAIN = env("VOICEDESK_BASE_DOMAIN", default="localhost")
@@ -71,6 +75,7 @@ DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "voicedesk.middleware.TrustedProxyMiddleware",
     "voicedesk.middleware.RequestIdMiddleware",
     "voicedesk.middleware.HealthCheckMiddleware",
@@ -86,6 +91,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "voicedesk.middleware.TenantAccessMiddleware",
     "voicedesk.middleware.LogContextMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 TEMPLATES = [
@@ -263,6 +269,16 @@ STRIPE_WEBHOOK_TOLERANCE_S = 300
 # pick another provider by name.
 VOICEDESK_STT = env("VOICEDESK_STT", default="whisper")
 VOICEDESK_TTS = env("VOICEDESK_TTS", default="offline")
+
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from voicedesk.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
 
 LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
