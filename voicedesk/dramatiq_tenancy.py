@@ -12,11 +12,13 @@ from typing import Any
 import dramatiq
 import structlog
 from django.db import transaction
+from dramatiq.middleware import SkipMessage
 from django_tenants.utils import get_public_schema_name, get_tenant_model
 
 from voicedesk.tenancy import current_schema, schema_activate
 
 OPTION = "tenant_schema"
+logger = structlog.get_logger(__name__)
 
 
 class TenantMiddleware(dramatiq.Middleware):
@@ -29,7 +31,14 @@ class TenantMiddleware(dramatiq.Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.MessageProxy) -> None:
         schema = message.options.get(OPTION) or get_public_schema_name()
-        tenant = None if schema == get_public_schema_name() else get_tenant_model().objects.get(schema_name=schema)
+        tenant = None
+        if schema != get_public_schema_name():
+            # Only a real business's schema: never the template new tenants are
+            # cloned from, nor a schema whose tenant is gone.
+            tenant = get_tenant_model().objects.filter(schema_name=schema, is_template=False).first()
+            if tenant is None:
+                logger.error("dramatiq_message_schema_refused", schema=schema, actor=message.actor_name)
+                raise SkipMessage(f"no business has schema {schema!r}")
         schema_activate(tenant)
         structlog.contextvars.bind_contextvars(tenant=schema, message_id=message.message_id)
 
