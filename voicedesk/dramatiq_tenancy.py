@@ -12,8 +12,8 @@ from typing import Any
 import dramatiq
 import structlog
 from django.db import transaction
-from dramatiq.middleware import SkipMessage
 from django_tenants.utils import get_public_schema_name, get_tenant_model
+from dramatiq.middleware import SkipMessage
 
 from voicedesk.tenancy import current_schema, schema_activate
 
