@@ -78,6 +78,11 @@ def tenant_template_ensure() -> Tenant:
         if template is None:
             template = Tenant(schema_name=TEMPLATE_SCHEMA, name="Template", is_template=True)
             template.save()
+            # A template schema without its row (a restored public schema, a
+            # flushed test database) may be behind on migrations. It holds no
+            # one's data and its name is reserved: make it afresh.
+            with connection.cursor() as cursor:
+                cursor.execute(f'DROP SCHEMA IF EXISTS "{TEMPLATE_SCHEMA}" CASCADE')
             _schema_create(template)
             logger.info("tenant_template_created", schema=TEMPLATE_SCHEMA)
     return template

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from channels.db import database_sync_to_async
@@ -17,7 +18,7 @@ from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from tenants.models import Membership, Tenant
-from tickets.events import helpdesk_group_name
+from tickets.events import helpdesk_group_name, helpdesk_session_group_name
 
 logger = structlog.get_logger(__name__)
 
@@ -36,10 +37,19 @@ def _is_member(user_id: int, tenant_id: int) -> bool:
         return Membership.objects.filter(user_id=user_id, tenant_id=tenant_id, user__is_active=True).exists()
 
 
+def _same_origin(scope: dict[str, Any]) -> bool:
+    """The page that opened the socket is on the socket's own host: another business's subdomain is a stranger."""
+    headers = dict(scope.get("headers", []))
+    origin = urlsplit(headers.get(b"origin", b"").decode("latin-1"))
+    host = headers.get(b"host", b"").decode("latin-1")
+    return bool(origin.netloc) and origin.netloc.lower() == host.lower()
+
+
 class HelpdeskConsumer(AsyncJsonWebsocketConsumer):
     """Forwards the tenant's help desk events to a signed-in member's browser."""
 
     group_name: str | None = None
+    session_group: str | None = None
     user_id: int | None = None
     tenant_id: int | None = None
     membership_checked_at: datetime | None = None
@@ -47,19 +57,39 @@ class HelpdeskConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         tenant: Tenant | None = self.scope.get("tenant")
         user = self.scope.get("user")
-        if tenant is None or user is None or not user.is_authenticated or not await _is_member(user.pk, tenant.pk):
+        session = self.scope.get("session")
+        session_key = getattr(session, "session_key", None)
+        if (
+            tenant is None
+            or user is None
+            or not user.is_authenticated
+            or not session_key
+            or not _same_origin(self.scope)
+            or not await _is_member(user.pk, tenant.pk)
+        ):
             # Refused before the handshake completes: the browser gets no socket at all.
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.user_id, self.tenant_id, self.membership_checked_at = user.pk, tenant.pk, timezone.now()
         self.group_name = helpdesk_group_name(tenant.schema_name)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
+        # Signing out in this browser closes this socket at once (tickets.events.helpdesk_sessions_close).
+        self.session_group = helpdesk_session_group_name(session_key)
+        await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self.accept()
         logger.debug("helpdesk_socket_open", tenant=tenant.schema_name, user_id=user.pk)
 
     async def disconnect(self, code: int) -> None:
         if self.group_name is not None:
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
+        if self.session_group is not None:
+            await self.channel_layer.group_discard(self.session_group, self.channel_name)
+
+    async def helpdesk_session_ended(self, message: dict[str, Any]) -> None:
+        logger.info("helpdesk_socket_signed_out", tenant_id=self.tenant_id, user_id=self.user_id)
+        await self.disconnect(CLOSE_NOT_FOUND)
+        self.group_name = self.session_group = None
+        await self.close(code=CLOSE_NOT_FOUND)
 
     async def receive_json(self, content: Any, **kwargs: Any) -> None:
         # The browser has nothing to say on this socket; ignore whatever it sends.

@@ -6,7 +6,7 @@ from django_tenants.utils import schema_exists, tenant_context
 from calls.models import AgentConfig, FaqEntry
 from calls.services import DEFAULT_FAQS
 from tenants.models import AuditEvent, Domain, Membership, PhoneNumber, Tenant, User
-from tenants.services import phone_number_normalize, phone_number_register, tenant_create
+from tenants.services import phone_number_normalize, phone_number_register, tenant_create, tenant_template_ensure
 
 
 @pytest.fixture
@@ -137,3 +137,19 @@ def test_phone_number_register_maps_one_number_to_one_tenant(tenant_a, tenant_b)
     assert list(PhoneNumber.objects.filter(e164="+15557770001").values_list("tenant__schema_name", flat=True)) == [
         "alpha"
     ]
+
+
+def test_a_template_schema_left_without_its_row_is_made_afresh(owner: User) -> None:
+    Tenant.objects.filter(schema_name="tenant_template").delete()  # the schema stays behind
+    with connection.cursor() as cursor:
+        cursor.execute('CREATE TABLE "tenant_template"."leftover" (id int)')
+
+    template = tenant_template_ensure()
+
+    assert (template.is_template, schema_exists("tenant_template")) == (True, True)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_tables WHERE schemaname = 'tenant_template' AND tablename = 'leftover'")
+        assert cursor.fetchone() == (0,)
+    tenant = tenant_create(name="After Restore", slug="after-restore", owner=owner)
+    with tenant_context(tenant):
+        assert AgentConfig.objects.get().business_name == "After Restore"

@@ -217,3 +217,42 @@ async def test_a_member_still_receives_events_after_the_recheck(tenant_a) -> Non
             "status": "abandoned",
         }
     await communicator.disconnect()
+
+
+async def test_another_businesss_page_cannot_open_this_businesss_socket(tenant_a, tenant_b) -> None:
+    # Both hosts are allowed hosts of the platform; only the socket's own host is a same origin.
+    communicator, connected, code = await _open(
+        tenant_a.host, cookie=await _session_cookie(tenant_a.owner), origin=f"http://{tenant_b.host}"
+    )
+
+    assert (connected, code) == (False, 4404)
+    await _publish_in(tenant_a.tenant, "call.started", {"call_id": 11, "from_number": "+15550003333"})
+    assert await communicator.receive_nothing(timeout=0.5) is True
+
+
+@database_sync_to_async
+def _signed_in_client(user) -> Client:
+    client = Client(HTTP_HOST="alpha.localhost")
+    client.force_login(user)
+    return client
+
+
+@database_sync_to_async
+def _sign_out(client: Client) -> int:
+    return client.post("/accounts/logout/").status_code
+
+
+async def test_signing_out_closes_the_sessions_sockets_at_once(tenant_a) -> None:
+    client = await _signed_in_client(tenant_a.owner)
+    name = settings.SESSION_COOKIE_NAME
+    cookie = f"{name}={client.cookies[name].value}".encode()
+    communicator, connected, _ = await _open(tenant_a.host, cookie=cookie)
+    other_browser, other_connected, _ = await _open(tenant_a.host, cookie=await _session_cookie(tenant_a.owner))
+    assert (connected, other_connected) == (True, True)
+
+    assert await _sign_out(client) == 302
+
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4404}
+    await _publish_in(tenant_a.tenant, "call.started", {"call_id": 12, "from_number": "+15550003333"})
+    assert (await other_browser.receive_json_from(timeout=5))["call_id"] == 12
+    await other_browser.disconnect()
