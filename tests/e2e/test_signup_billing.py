@@ -54,7 +54,8 @@ def _confirmation_link(mail: Path) -> str:
     return found.group(0)
 
 
-def test_sign_up_verify_subscribe_and_go_live(billing_stack, page: Page) -> None:
+def test_sign_up_verify_subscribe_and_go_live(billing_stack, page: Page, tenant_a) -> None:
+    # tenant_a: an earlier transactional test may have flushed the public site's rows; this restores them.
     stack, emulator, mail = billing_stack
     public = f"http://localhost:{stack.port}"
 
