@@ -6,6 +6,7 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import stripe
@@ -384,3 +385,19 @@ def usage_report_tenant_ids() -> list[int]:
         .distinct()
         .order_by("tenant_id")
     )
+
+
+# The plans a new platform offers (also made by migration 0004); the owner edits them in the admin.
+DEFAULT_PLANS: tuple[dict[str, Any], ...] = (
+    {"code": "starter", "name": "Starter", "monthly_price_cents": 4900, "included_minutes": 300,
+     "overage_cents_per_minute": Decimal("12.000"), "max_concurrent_calls": 2, "max_numbers": 1, "max_seats": 3},
+    {"code": "growth", "name": "Growth", "monthly_price_cents": 14900, "included_minutes": 1200,
+     "overage_cents_per_minute": Decimal("10.000"), "max_concurrent_calls": 5, "max_numbers": 3, "max_seats": 10},
+    {"code": "pro", "name": "Pro", "monthly_price_cents": 39900, "included_minutes": 4000,
+     "overage_cents_per_minute": Decimal("8.000"), "max_concurrent_calls": 15, "max_numbers": 10, "max_seats": 30},
+)  # fmt: skip
+
+
+def plan_defaults_ensure() -> list[Plan]:
+    """Create the default plans that are missing; plans already there are left as the owner edited them."""
+    return [Plan.objects.get_or_create(code=plan["code"], defaults=plan)[0] for plan in DEFAULT_PLANS]

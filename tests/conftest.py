@@ -45,10 +45,12 @@ def ensure_test_platform() -> None:
     schemas behind, so missing tenants are rebuilt (schemas included) and
     missing agent configurations restored.
     """
+    from billing.services import plan_defaults_ensure
     from calls.models import AgentConfig
     from calls.services import agent_config_create_default
     from tenants.services import phone_number_register, tenant_create
 
+    plan_defaults_ensure()  # platform rows a transactional test's flush removed
     present = Tenant.objects.filter(schema_name__in=[slug for slug, _, _ in TEST_TENANTS])
     if len(present) == len(TEST_TENANTS):
         for tenant in present:

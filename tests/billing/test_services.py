@@ -38,3 +38,16 @@ def test_unmetered_calls_are_found_for_the_sweep(in_tenant_a) -> None:
 def test_metering_refuses_to_run_in_the_wrong_schema(tenant_a) -> None:
     with pytest.raises(RuntimeError, match="with schema public active"):
         usage_record_call(tenant=tenant_a.tenant, call_id=1)
+
+
+def test_default_plans_are_made_once_and_edits_are_kept(db) -> None:
+    from billing.models import Plan
+    from billing.services import plan_defaults_ensure
+
+    Plan.objects.filter(code="growth").update(monthly_price_cents=15900)
+    Plan.objects.filter(code="pro").delete()
+
+    plans = plan_defaults_ensure()
+
+    assert [(p.code, p.monthly_price_cents) for p in plans] == [("starter", 4900), ("growth", 15900), ("pro", 39900)]
+    assert Plan.objects.count() == 3
