@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import stripe
 import structlog
 from django.conf import settings
@@ -80,52 +82,54 @@ def billing_page(request: HttpRequest) -> HttpResponse:
     return render(request, "billing/billing.html", context)
 
 
+def _to_stripe(request: HttpRequest, start: Callable[[], str], *, unavailable: str) -> HttpResponse:
+    """Redirect to the Stripe page ``start`` opens; a refusal or an unreachable Stripe goes back with a message."""
+    if not settings.STRIPE_SECRET_KEY:
+        raise Http404("Billing is not configured.")
+    try:
+        url = start()
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("billing:page")
+    except stripe.StripeError:
+        logger.exception("stripe_session_failed")
+        messages.error(request, unavailable)
+        return redirect("billing:page")
+    return redirect(url)
+
+
 @role_required(Membership.Role.OWNER)
 @require_POST
 def billing_checkout(request: HttpRequest) -> HttpResponse:
     """Send the owner to Stripe Checkout for the chosen plan."""
-    if not settings.STRIPE_SECRET_KEY:
-        raise Http404("Billing is not configured.")
     plan = Plan.objects.filter(code=request.POST.get("plan", ""), is_active=True).first()
     if plan is None:
         messages.error(request, "Choose one of the plans below.")
         return redirect("billing:page")
     page = request.build_absolute_uri(reverse("billing:page"))
-    try:
-        url = checkout_session_start(
+    return _to_stripe(
+        request,
+        lambda: checkout_session_start(
             tenant=request.tenant,  # type: ignore[attr-defined]
             plan=plan,
             actor=request.user,  # type: ignore[arg-type]
             success_url=f"{page}?checkout=done",
             cancel_url=page,
-        )
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("billing:page")
-    except stripe.StripeError:
-        logger.exception("stripe_checkout_failed")
-        messages.error(request, "Payments are unavailable right now; nothing was charged. Please try again shortly.")
-        return redirect("billing:page")
-    return redirect(url)
+        ),
+        unavailable="Payments are unavailable right now; nothing was charged. Please try again shortly.",
+    )
 
 
 @role_required(Membership.Role.OWNER)
 @require_POST
 def billing_portal(request: HttpRequest) -> HttpResponse:
     """Send the owner to the Stripe Billing Portal (cards, invoices, plan changes, cancellation)."""
-    if not settings.STRIPE_SECRET_KEY:
-        raise Http404("Billing is not configured.")
-    try:
-        url = portal_session_start(
+    return _to_stripe(
+        request,
+        lambda: portal_session_start(
             tenant=request.tenant,  # type: ignore[attr-defined]
             actor=request.user,  # type: ignore[arg-type]
             return_url=request.build_absolute_uri(reverse("billing:page")),
-        )
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("billing:page")
-    except stripe.StripeError:
-        logger.exception("stripe_portal_failed")
-        messages.error(request, "The billing portal is unavailable right now. Please try again shortly.")
-        return redirect("billing:page")
-    return redirect(url)
+        ),
+        unavailable="The billing portal is unavailable right now. Please try again shortly.",
+    )
