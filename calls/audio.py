@@ -7,9 +7,10 @@ gone in Python 3.13 and scipy is not a dependency.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from math import gcd
-from typing import Any, Final, Generic, TypeVar
+from typing import Any, Final, Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -19,6 +20,12 @@ from calls.pipeline.protocols import Float32, Pcm16
 
 MULAW_RATE: Final = 8000
 FRAME_MS: Final = 20
+# The pipeline's one sample rate: the session takes and produces PCM at this
+# rate, the VAD runs at it and transports code and resample at their edge.
+# Telephone audio is 8 kHz, so the phone line needs no resampling at all.
+CALL_RATE: Final = 8000
+# One 20 ms pipeline frame: the unit of pacing and of the outbound queue.
+CALL_FRAME_SAMPLES: Final = CALL_RATE * FRAME_MS // 1000
 # One 20 ms telephony frame: 160 samples, one μ-law byte each.
 MULAW_FRAME_BYTES: Final = MULAW_RATE * FRAME_MS // 1000
 # The μ-law code for a zero sample; used to pad a final partial frame.
@@ -303,3 +310,59 @@ class SampleChunker(Generic[_ScalarT]):
     def clear(self) -> None:
         """Drop the remainder."""
         self._pending = np.zeros(0, dtype=self.dtype)
+
+
+Encoding = Literal["mulaw", "pcm16"]
+
+
+@dataclass(frozen=True, slots=True)
+class AudioFormat:
+    """How audio travels on one transport's wire.
+
+    ``encoding`` is G.711 μ-law (one byte a sample) or little-endian 16-bit
+    PCM; ``frame_ms`` is the frame length the far end expects per message.
+    """
+
+    encoding: Encoding
+    sample_rate: int
+    frame_ms: int = FRAME_MS
+
+    @property
+    def frame_samples(self) -> int:
+        return self.sample_rate * self.frame_ms // 1000
+
+    @property
+    def frame_bytes(self) -> int:
+        return self.frame_samples * (1 if self.encoding == "mulaw" else 2)
+
+
+class WireCodec:
+    """Turns a transport's wire audio into pipeline PCM and back, at the edge.
+
+    Inbound bytes become ``CALL_RATE`` PCM; outbound ``CALL_RATE`` PCM frames
+    become wire bytes. Resampling happens only when the wire rate differs
+    from ``CALL_RATE`` (never on the phone line). One per call and direction
+    state: the resamplers carry filter state across frames.
+    """
+
+    def __init__(self, wire: AudioFormat) -> None:
+        self.wire = wire
+        same_rate = wire.sample_rate == CALL_RATE
+        self._inbound = None if same_rate else Resampler(wire.sample_rate, CALL_RATE)
+        self._outbound = None if same_rate else Resampler(CALL_RATE, wire.sample_rate)
+
+    def decode(self, data: bytes) -> Pcm16:
+        """Wire bytes to pipeline PCM (may be a few samples short while a resampler fills)."""
+        if self.wire.encoding == "mulaw":
+            pcm = mulaw_decode(data)
+        else:
+            pcm = np.frombuffer(data[: len(data) - len(data) % 2], dtype="<i2").astype(np.int16)
+        return pcm if self._inbound is None else self._inbound.process(pcm)
+
+    def encode(self, pcm: Pcm16) -> bytes:
+        """Pipeline PCM to wire bytes."""
+        if self._outbound is not None:
+            pcm = self._outbound.process(pcm)
+        if self.wire.encoding == "mulaw":
+            return mulaw_encode(pcm)
+        return np.ascontiguousarray(pcm, dtype="<i2").tobytes()

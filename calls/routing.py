@@ -1,9 +1,9 @@
-"""Carrier media websockets. They authenticate with a signed stream token."""
+"""Carrier media websockets, one per registered transport. They authenticate with a signed stream token."""
 
 from django.urls import URLPattern, URLResolver, path
 
-from calls.consumers import TwilioMediaStreamConsumer
+from calls.transports import TRANSPORTS
 
 carrier_websocket_urlpatterns: list[URLPattern | URLResolver] = [
-    path("ws/twilio/stream", TwilioMediaStreamConsumer.as_asgi()),
+    path(transport.websocket_path, transport.consumer.as_asgi()) for transport in TRANSPORTS.values()
 ]

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing import views as billing_views
-from calls.views import twilio as twilio_views
+from calls.transports.twilio import views as twilio_views
 from tenants import views as tenant_views
 
 urlpatterns = [

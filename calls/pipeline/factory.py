@@ -13,6 +13,7 @@ from channels.db import database_sync_to_async
 from django.conf import settings
 from django_tenants.utils import tenant_context
 
+from calls.audio import CALL_RATE
 from calls.dialogue.faq import FaqEntry, FaqIndex
 from calls.dialogue.names import name_lexicon
 from calls.dialogue.policy import STOCK_PHRASES, AgentSettings, ReceptionistPolicy
@@ -27,7 +28,6 @@ from calls.providers.minilm import MiniLMEmbedder
 from calls.providers.registry import stt_for, tts_for, vad_for
 from tenants.models import Tenant
 
-CALL_RATE = 8000
 _faq_cache: dict[tuple[str, str], FaqIndex] = {}
 _faq_lock = threading.Lock()
 

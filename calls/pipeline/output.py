@@ -2,8 +2,9 @@
 
 Frames go out on a monotonic clock, at most ``lead_s`` ahead of real time,
 so the carrier never holds more than that. What the caller has heard is
-known locally (frames whose play time has passed) and confirmed by the
-carrier's mark echoes. A barge-in pauses output and takes back the frames
+known locally (frames whose play time has passed) and, on transports that
+report playback, confirmed by the carrier's mark echoes; without such
+reports the local clock is the only measure. A barge-in pauses output and takes back the frames
 still in the carrier's buffer, so a false alarm (a cough, an "uh-huh")
 resumes exactly where the caller stopped hearing.
 """
@@ -16,18 +17,24 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Protocol
 
-FRAME_S = 0.02
+from calls.audio import CALL_FRAME_SAMPLES, CALL_RATE
+from calls.pipeline.protocols import Pcm16
+
+FRAME_S = CALL_FRAME_SAMPLES / CALL_RATE
 
 
 class AudioSink(Protocol):
     """The transport side of the output: one call's outbound channel."""
 
-    async def send_frame(self, frame: bytes) -> None:
-        """Send one 20 ms frame in the transport's encoding."""
+    async def send_frame(self, frame: Pcm16) -> None:
+        """Send one 20 ms frame of ``CALL_RATE`` PCM; the transport codes it for its wire."""
         ...
 
     async def send_mark(self, name: str) -> None:
-        """Ask the far end to report when playback reaches this point."""
+        """Ask the far end to report when playback reaches this point.
+
+        Only called on transports that report playback.
+        """
         ...
 
     async def clear(self) -> None:
@@ -44,7 +51,7 @@ class Segment:
     # Opens a reply: silence before it is the caller's turn or a re-prompt's
     # wait, never a gap inside what the agent is saying.
     opens_reply: bool = True
-    frames: list[bytes] = field(default_factory=list)
+    frames: list[Pcm16] = field(default_factory=list)
     cursor: int = 0  # index of the next frame to send
     complete: bool = False  # synthesis finished; no more frames will come
     mark: str = ""
@@ -73,9 +80,12 @@ class OutputStats:
 class PacedOutput:
     """Sends queued speech segments in real time, with pause, resume and cancel."""
 
-    def __init__(self, sink: AudioSink, *, lead_s: float = 0.08) -> None:
+    def __init__(self, sink: AudioSink, *, lead_s: float = 0.08, reports_playback: bool = True) -> None:
         self._sink = sink
         self._lead_s = lead_s
+        # Without playback reports no marks are sent: what was heard is
+        # known from our own clock only (frames whose play time has passed).
+        self.reports_playback = reports_playback
         self._queue: deque[Segment] = deque()  # not yet fully sent (or mark not sent)
         self._sent: deque[Segment] = deque()  # fully sent, maybe still playing
         self._wake = asyncio.Event()
@@ -91,7 +101,7 @@ class PacedOutput:
         self._queue.append(segment)
         return segment
 
-    def segment_feed(self, segment: Segment, frames: list[bytes]) -> None:
+    def segment_feed(self, segment: Segment, frames: list[Pcm16]) -> None:
         segment.frames.extend(frames)
         self._wake.set()
 
@@ -183,7 +193,8 @@ class PacedOutput:
                 self._sent.append(segment)
                 if not segment.mark_sent:
                     segment.mark_sent = True
-                    await self._sink.send_mark(segment.mark)
+                    if self.reports_playback:
+                        await self._sink.send_mark(segment.mark)
                 self._sent_prune()
                 continue
             now = time.monotonic()

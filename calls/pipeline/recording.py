@@ -1,4 +1,4 @@
-"""The call recording: caller on the left channel, agent on the right."""
+"""The call recording: caller on the left channel, agent on the right, as pipeline PCM."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import wave
 
 import numpy as np
 
-from calls.audio import mulaw_decode
 from calls.pipeline.protocols import Pcm16
 
 
@@ -26,8 +25,8 @@ class StereoRecorder:
     def caller(self, pcm: Pcm16) -> None:
         self._caller.append(pcm)
 
-    def agent(self, mulaw_frame: bytes, at_seconds: float) -> None:
-        self._agent.append((int(at_seconds * self.sample_rate), mulaw_decode(mulaw_frame)))
+    def agent(self, pcm: Pcm16, at_seconds: float) -> None:
+        self._agent.append((int(at_seconds * self.sample_rate), pcm))
 
     def wav_bytes(self) -> bytes:
         caller = np.concatenate(self._caller) if self._caller else np.zeros(0, dtype=np.int16)

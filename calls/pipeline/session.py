@@ -1,8 +1,10 @@
 """One phone call: caller audio in, agent audio out, and everything recorded.
 
-The session is transport-agnostic. A transport (the Twilio consumer today,
-LiveKit or the browser tomorrow) feeds it 8 kHz PCM with ``feed`` and gives
-it an ``AudioSink``; the session runs VAD and endpointing, speech
+The session is transport-agnostic. A transport (``calls.transports``) feeds
+it PCM at ``CALL_RATE`` with ``feed`` and gives it an ``AudioSink`` that takes
+``CALL_RATE`` frames; coding and resampling for the wire happen in the
+transport. Transports that report playback (marks) confirm what the caller
+heard; without them the session keeps time on its own clock. The session runs VAD and endpointing, speech
 recognition, the dialogue policy and speech synthesis as tasks on the
 transport's event loop. Heavy work (STT, retrieval) runs in threads.
 
@@ -21,9 +23,10 @@ from collections.abc import Callable, Coroutine
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import structlog
 
-from calls.audio import FrameChunker, Resampler, mulaw_encode, resample
+from calls.audio import CALL_FRAME_SAMPLES, CALL_RATE, Resampler, SampleChunker, resample
 from calls.dialogue.extract import is_backchannel
 from calls.pipeline.output import AudioSink, PacedOutput, Segment
 from calls.pipeline.protocols import (
@@ -41,7 +44,6 @@ from calls.pipeline.turns import TurnDetector, TurnEvent, endpoint_delay
 
 logger = structlog.get_logger(__name__)
 
-CALL_RATE = 8000
 SILENCE_TIMEOUT_S = 5.0
 # A decision slower than this gets a quick spoken acknowledgement first.
 FILLER_AFTER_S = 1.5
@@ -113,9 +115,10 @@ class CallSession:
         sink: AudioSink,
         records: CallRecords,
         hangup: Callable[[], Coroutine[Any, Any, None]],
+        reports_playback: bool = True,
     ) -> None:
         self.deps = deps
-        self.output = PacedOutput(_RecordingSink(sink, self))
+        self.output = PacedOutput(_RecordingSink(sink, self), reports_playback=reports_playback)
         self.records = records
         self._hangup = hangup
         self.recorder = StereoRecorder(CALL_RATE)
@@ -154,7 +157,7 @@ class CallSession:
         return (wall if wall is not None else time.monotonic()) - self._started_wall
 
     def feed(self, pcm: Pcm16) -> None:
-        """One inbound frame of caller audio (8 kHz). Cheap: runs on the event loop."""
+        """One inbound frame of caller audio (``CALL_RATE`` PCM). Cheap: runs on the event loop."""
         if self._finishing:
             return
         self.recorder.caller(pcm)
@@ -427,16 +430,16 @@ class CallSession:
     async def _synthesize_into(self, sentence: str, segment: Segment, timing: _TurnTiming | None) -> None:
         tts = self.deps.tts
         resampler = Resampler(tts.sample_rate, CALL_RATE)
-        chunker = FrameChunker()
+        chunker = SampleChunker(CALL_FRAME_SAMPLES, np.int16)
         async for chunk in tts.synthesize(sentence):
             if timing is not None and not timing.first_audio_at:
                 timing.first_audio_at = time.monotonic()
-            frames = chunker.push(mulaw_encode(resampler.process(chunk)))
+            frames = chunker.push(resampler.process(chunk))
             if frames:
                 self.output.segment_feed(segment, frames)
-        tail = chunker.push(mulaw_encode(resampler.flush()))
+        tail = chunker.push(resampler.flush())
         last = chunker.flush()
-        self.output.segment_feed(segment, [*tail, *([last] if last else [])])
+        self.output.segment_feed(segment, [*tail, *([last] if last is not None else [])])
 
     def _record_agent(self, segments: list[Segment], *, interrupted: bool) -> None:
         now = time.monotonic()
@@ -524,7 +527,7 @@ class _RecordingSink:
         self._sink = sink
         self._session = session
 
-    async def send_frame(self, frame: bytes) -> None:
+    async def send_frame(self, frame: Pcm16) -> None:
         self._session.recorder.agent(frame, self._session.call_seconds())
         await self._sink.send_frame(frame)
 

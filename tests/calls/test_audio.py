@@ -8,10 +8,13 @@ import numpy as np
 import pytest
 
 from calls.audio import (
+    CALL_RATE,
     MULAW_FRAME_BYTES,
+    AudioFormat,
     FrameChunker,
     Resampler,
     SampleChunker,
+    WireCodec,
     float32_to_pcm16,
     mulaw_decode,
     mulaw_encode,
@@ -162,3 +165,27 @@ def test_sample_chunker_regroups_telephony_frames_for_vad() -> None:
     np.testing.assert_array_equal(tail[:32], stream[768:])
     assert not tail[32:].any()
     assert chunker.flush() is None
+
+
+def test_mulaw_wire_at_the_call_rate_is_coded_without_resampling() -> None:
+    codec = WireCodec(AudioFormat(encoding="mulaw", sample_rate=8000))
+    pcm = tone(440, 8000, 0.02)
+    wire = codec.encode(pcm)
+    assert wire == mulaw_encode(pcm)
+    assert len(wire) == MULAW_FRAME_BYTES == codec.wire.frame_bytes
+    assert np.array_equal(codec.decode(wire), mulaw_decode(wire))
+
+
+def test_pcm16_wire_at_another_rate_is_resampled_at_the_edge() -> None:
+    wire_format = AudioFormat(encoding="pcm16", sample_rate=16000, frame_ms=20)
+    assert (wire_format.frame_samples, wire_format.frame_bytes) == (320, 640)
+    codec = WireCodec(wire_format)
+    inbound = tone(440, 16000, 1.0)
+    pcm = np.concatenate([codec.decode(inbound[i : i + 320].astype("<i2").tobytes()) for i in range(0, 16000, 320)])
+    # The streaming resampler holds back its 3 ms look-ahead; everything else arrives at the call rate.
+    assert CALL_RATE - 40 <= pcm.size <= CALL_RATE
+    assert peak_frequency(pcm[200:], CALL_RATE) == pytest.approx(440, abs=10)
+    outbound = b"".join(codec.encode(pcm[i : i + 160]) for i in range(0, pcm.size - 159, 160))
+    wide = np.frombuffer(outbound, dtype="<i2")
+    assert abs(wide.size - 2 * (pcm.size // 160 * 160)) <= 100
+    assert peak_frequency(wide[400:], 16000) == pytest.approx(440, abs=10)

@@ -3,19 +3,22 @@
 import asyncio
 import time
 
+import numpy as np
 import pytest
 
 from calls.pipeline.output import FRAME_S, PacedOutput
+from calls.pipeline.protocols import Pcm16
 
 
 class RecordingSink:
     """A transport stand-in that timestamps what the output sends."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[float, str, bytes | str]] = []
+        self.events: list[tuple[float, str, int | str]] = []
 
-    async def send_frame(self, frame: bytes) -> None:
-        self.events.append((time.monotonic(), "frame", frame))
+    async def send_frame(self, frame: Pcm16) -> None:
+        # The frame's tag: every sample of a test frame holds it.
+        self.events.append((time.monotonic(), "frame", int(frame[0])))
 
     async def send_mark(self, name: str) -> None:
         self.events.append((time.monotonic(), "mark", name))
@@ -27,8 +30,8 @@ class RecordingSink:
         return [kind for _, kind, _ in self.events]
 
 
-def _frames(n: int, tag: int) -> list[bytes]:
-    return [bytes([tag]) * 160 for _ in range(n)]
+def _frames(n: int, tag: int) -> list[Pcm16]:
+    return [np.full(160, tag, dtype=np.int16) for _ in range(n)]
 
 
 @pytest.mark.asyncio
@@ -61,7 +64,7 @@ async def test_pause_clears_the_carrier_and_resume_resends_what_was_not_heard() 
     output = PacedOutput(sink, lead_s=0.08)
     runner = asyncio.create_task(output.run())
     segment = output.segment_open("A sentence long enough to interrupt.", turn=1)
-    output.segment_feed(segment, [bytes([i]) * 160 for i in range(50)])
+    output.segment_feed(segment, [np.full(160, i, dtype=np.int16) for i in range(50)])
     output.segment_close(segment)
     await asyncio.sleep(0.3)
     await output.pause()
@@ -75,7 +78,7 @@ async def test_pause_clears_the_carrier_and_resume_resends_what_was_not_heard() 
 
     resent = [frame for _, kind, frame in sink.events[len(sent_before) + 1 :] if kind == "frame"]
     # Everything from the first unheard frame is sent again, in order, to the end.
-    assert resent == [bytes([i]) * 160 for i in range(heard, 50)]
+    assert resent == list(range(heard, 50))
     assert len(sent_before) - heard in range(3, 6)  # the frames inside the 80 ms lead
 
 
@@ -141,3 +144,43 @@ async def test_a_silence_inside_one_reply_is_counted_but_one_between_replies_is_
     assert output.stats.reply_gaps == 1
     # The first sentence filled 100 ms of the 400 ms wait.
     assert 250 <= output.stats.reply_gap_max_ms <= 400
+
+
+@pytest.mark.asyncio
+async def test_without_playback_reports_no_mark_is_sent_and_the_clock_tells_what_was_heard() -> None:
+    sink = RecordingSink()
+    output = PacedOutput(sink, lead_s=0.08, reports_playback=False)
+    runner = asyncio.create_task(output.run())
+    first = output.segment_open("First sentence.", turn=1)
+    output.segment_feed(first, _frames(10, 1))
+    output.segment_close(first)
+    second = output.segment_open("Second sentence here.", turn=1)
+    output.segment_feed(second, _frames(50, 2))
+    output.segment_close(second)
+    await asyncio.sleep(10 * FRAME_S + 0.4)
+
+    cut = await output.cancel()
+    runner.cancel()
+
+    assert "mark" not in sink.kinds()
+    assert first.confirmed is False
+    # The first sentence played out by the clock; about 0.4 s of the 1 s second one was heard.
+    assert [segment for segment, _ in cut] == [second]
+    assert 0.3 < cut[0][1] < 0.55
+    assert sink.kinds().count("frame") >= 30
+
+
+@pytest.mark.asyncio
+async def test_with_playback_reports_each_segment_sends_its_mark() -> None:
+    sink = RecordingSink()
+    output = PacedOutput(sink, lead_s=0.08, reports_playback=True)
+    runner = asyncio.create_task(output.run())
+    for tag in (1, 2):
+        segment = output.segment_open(f"Sentence {tag}.", turn=1)
+        output.segment_feed(segment, _frames(3, tag))
+        output.segment_close(segment)
+    assert await output.wait_idle(timeout=3)
+    runner.cancel()
+
+    assert [kind for kind in sink.kinds() if kind != "frame"] == ["mark", "mark"]
+    assert [value for _, kind, value in sink.events if kind == "mark"] == ["t1-1", "t1-2"]

@@ -9,8 +9,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
-from calls import twiml
 from calls.services import call_start
+from calls.transports.twilio import twiml
 from tenants.selectors import tenant_for_phone_number
 
 logger = structlog.get_logger(__name__)
@@ -42,4 +42,4 @@ def twilio_voice_webhook(request: HttpRequest) -> HttpResponse:
 
 def _stream_url_for(request: HttpRequest) -> str:
     scheme = "wss" if request.is_secure() else "ws"
-    return f"{scheme}://{request.get_host()}/ws/twilio/stream"
+    return f"{scheme}://{request.get_host()}/{twiml.STREAM_PATH}"

@@ -11,10 +11,10 @@ from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django_tenants.utils import tenant_context
 
-from calls.consumers import TwilioMediaStreamConsumer
 from calls.models import Call, Utterance
 from calls.services import call_start
-from calls.twiml import stream_token_issue
+from calls.transports.twilio.consumer import TwilioMediaStreamConsumer
+from calls.transports.twilio.twiml import stream_token_issue
 
 FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
 

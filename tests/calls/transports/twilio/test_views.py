@@ -9,7 +9,7 @@ from django_tenants.utils import tenant_context
 from twilio.request_validator import RequestValidator
 
 from calls.models import Call
-from calls.twiml import stream_token_verify
+from calls.transports.twilio.twiml import stream_token_verify
 
 URL = "http://localhost/twilio/voice"
 

@@ -19,13 +19,14 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.core import signing
 from django_tenants.utils import tenant_context
 
-from calls.audio import mulaw_decode
+from calls.audio import AudioFormat, WireCodec
 from calls.models import Call
 from calls.pipeline.factory import session_deps_for_call
+from calls.pipeline.protocols import Pcm16
 from calls.pipeline.records import DatabaseCallRecords
 from calls.pipeline.session import CallSession
 from calls.services import CallStateError, call_answer
-from calls.twiml import stream_token_verify
+from calls.transports.twilio.twiml import stream_token_verify
 from tenants.models import Tenant
 
 logger = structlog.get_logger(__name__)
@@ -33,7 +34,8 @@ logger = structlog.get_logger(__name__)
 # Twilio's frames are ~300 bytes; anything near this is not a media stream.
 MAX_MESSAGE_BYTES = 16_384
 MAX_MEDIA_PAYLOAD_BYTES = 1_600  # 200 ms of μ-law: Twilio sends 20 ms
-EXPECTED_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
+AUDIO = AudioFormat(encoding="mulaw", sample_rate=8000, frame_ms=20)
+EXPECTED_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": AUDIO.sample_rate, "channels": 1}
 
 
 class ProtocolError(Exception):
@@ -48,6 +50,7 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
         self.session = None
         self.stream_sid = ""
         self.seen_connected = False
+        self.codec = WireCodec(AUDIO)
         self.log = logger.bind(transport="twilio")
         await self.accept()
 
@@ -120,6 +123,7 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             sink=_TwilioSink(self),
             records=DatabaseCallRecords(tenant=tenant, call_id=call.pk),
             hangup=self._agent_hangup,
+            reports_playback=True,  # Twilio echoes each mark when playback reaches it
         )
         self.session.start({"tenant": tenant.schema_name, "call_id": call.pk})
         self.log.info("media_stream_started")
@@ -141,7 +145,7 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             raise ProtocolError("media payload is not base64") from exc
         if not audio or len(audio) > MAX_MEDIA_PAYLOAD_BYTES:
             raise ProtocolError(f"media payload of {len(audio)} bytes")
-        self.session.feed(mulaw_decode(audio))
+        self.session.feed(self.codec.decode(audio))
 
     def _require_started(self, event: str) -> None:
         if self.session is None:
@@ -160,11 +164,14 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
 
 
 class _TwilioSink:
+    """The session's outbound audio as Media Streams messages, μ-law coded here."""
+
     def __init__(self, consumer: TwilioMediaStreamConsumer) -> None:
         self._consumer = consumer
 
-    async def send_frame(self, frame: bytes) -> None:
-        await self._send({"event": "media", "media": {"payload": base64.b64encode(frame).decode("ascii")}})
+    async def send_frame(self, frame: Pcm16) -> None:
+        payload = base64.b64encode(self._consumer.codec.encode(frame)).decode("ascii")
+        await self._send({"event": "media", "media": {"payload": payload}})
 
     async def send_mark(self, name: str) -> None:
         await self._send({"event": "mark", "mark": {"name": name}})

@@ -10,6 +10,8 @@ from twilio.twiml.voice_response import Connect, VoiceResponse
 from calls.models import Call
 from tenants.models import Tenant
 
+# Where the carrier opens the media websocket; the webhook answers with it.
+STREAM_PATH = "ws/twilio/stream"
 _TOKEN_SALT = "calls.twilio.stream"  # noqa: S105 - a signing namespace, not a secret
 # The carrier connects within seconds of our answer; a stale token is refused.
 STREAM_TOKEN_MAX_AGE_S = 300

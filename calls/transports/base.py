@@ -1,0 +1,27 @@
+"""What every transport declares: its wire audio and whether it reports playback."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from calls.audio import AudioFormat
+
+
+@dataclass(frozen=True, slots=True)
+class Transport:
+    """One carrier or client connection type, as the pipeline sees it.
+
+    The transport owns everything carrier-specific: its webhook, its media
+    websocket (``consumer`` at ``websocket_path``) and the coding of
+    ``audio`` to and from the pipeline's PCM. ``reports_playback`` says
+    whether the far end echoes marks when playback reaches them; without it
+    the session keeps time on its own clock.
+    """
+
+    name: str
+    audio: AudioFormat
+    reports_playback: bool
+    websocket_path: str
+    consumer: type[AsyncWebsocketConsumer]
