@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Literal, Protocol, runtime_checkable
 
 import numpy as np
@@ -32,34 +33,98 @@ class Transcript:
     alternatives: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class SttHints:
+    """What the session knows about the next caller utterance.
+
+    Each engine turns hints into its own biasing (a Whisper prompt, a cloud
+    engine's keyword boost or formatting mode); an engine may ignore any of
+    them. ``answer_hint`` is what the answer should look like when the
+    dialogue knows (for spelling: the name as first heard).
+    """
+
+    expect: Expectation = "free"
+    business_name: str = ""
+    vocabulary: tuple[str, ...] = ()
+    answer_hint: str = ""
+
+
 @runtime_checkable
 class SpeechToText(Protocol):
-    """Turns one finished utterance into text.
+    """Batch recognition: turns one finished utterance into text.
 
-    Implementations must be safe to share between concurrent calls in one
-    process (models load once per process) and must not block the event
-    loop: heavy work runs in a thread or another process.
+    The session's voice activity detector decides when an utterance is
+    finished and hands over its audio. Implementations must be safe to
+    share between concurrent calls in one process (models load once per
+    process) and must not block the event loop: heavy work runs in a thread
+    or another process.
     """
 
     name: str
     sample_rate: int  # the rate ``transcribe`` expects
 
-    async def transcribe(self, audio: Pcm16, *, prompt: str = "") -> Transcript:
-        """Transcribe ``audio`` (``sample_rate`` Hz); ``prompt`` biases vocabulary."""
+    async def transcribe(self, audio: Pcm16, *, hints: SttHints | None = None) -> Transcript:
+        """Transcribe ``audio`` (``sample_rate`` Hz), biased by ``hints``.
+
+        An engine that can hear an utterance as letters only returns that
+        reading in ``alternatives`` on spelling turns.
+        """
+        ...
+
+
+class SttEventKind(Enum):
+    PARTIAL = "partial"  # the words so far; may still change
+    FINAL = "final"  # a stretch of speech the engine will not revise
+    END_OF_TURN = "end_of_turn"  # the engine judges the caller has finished their turn
+
+
+@dataclass(frozen=True, slots=True)
+class SttEvent:
+    """One event of a recognition stream. ``transcript`` is empty for ``END_OF_TURN``."""
+
+    kind: SttEventKind
+    transcript: Transcript = Transcript(text="", confidence=0.0)
+
+
+@runtime_checkable
+class SpeechStream(Protocol):
+    """One call's open recognition stream.
+
+    ``feed`` never blocks (it queues or sends); results come out of
+    ``events`` as they are ready, in order, until ``close``.
+    """
+
+    def feed(self, pcm: Pcm16) -> None:
+        """Caller audio at the engine's ``sample_rate``, in arrival order."""
+        ...
+
+    def update_hints(self, hints: SttHints) -> None:
+        """What is expected from now on (the agent asked a new question)."""
+        ...
+
+    def events(self) -> AsyncIterator[SttEvent]:
+        """Partial and final transcripts and, where the engine has them, end-of-turn events."""
+        ...
+
+    async def close(self) -> None:
+        """Flush and end the stream; ``events`` ends after the last result."""
         ...
 
 
 @runtime_checkable
-class LetterRecognizer(Protocol):
-    """Optional for a ``SpeechToText``: hearing an utterance as spelled letters only.
+class StreamingSpeechToText(Protocol):
+    """Streaming recognition: audio in as it arrives, transcripts out as they form.
 
-    On spelling turns the session asks for both readings at once. Held to
-    letters, a recognizer cannot turn "C, H, E, N" into a word ("CH, M"), at
-    the price of mistakes of its own; the dialogue weighs both.
+    Engines with their own endpointing report ``END_OF_TURN``; the session
+    then answers without waiting out its own endpoint delay. Shared by every
+    call in the process, like ``SpeechToText``; each call opens its stream.
     """
 
-    async def transcribe_letters(self, audio: Pcm16, *, prompt: str = "") -> Transcript:
-        """Transcribe ``audio`` allowing only letters and separators in the text."""
+    name: str
+    sample_rate: int  # the rate ``SpeechStream.feed`` expects
+
+    async def open(self, hints: SttHints) -> SpeechStream:
+        """Open one call's stream."""
         ...
 
 

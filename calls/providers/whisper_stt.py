@@ -8,6 +8,7 @@ independent of utterance length: about 0.35-0.45 s on one core.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from calls.audio import pcm16_to_float32
-from calls.pipeline.protocols import Float32, Pcm16, Transcript
+from calls.pipeline.protocols import Float32, Pcm16, SttHints, Transcript
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -26,6 +27,24 @@ if TYPE_CHECKING:
 # Below this Whisper mostly hallucinates; 0.1 s is shorter than any word.
 _MIN_SAMPLES = 1600
 _CAPITALS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Whisper follows the style of its prompt: an example of what is expected
+# makes it write digits as digits and spelled letters as letters. Names get
+# no prompt: business words in the prompt pull names towards them.
+STT_PROMPTS: dict[str, str] = {
+    "digits": "My number is 555 201 3344.",
+    "spelling": "Spelled letters: J, O, H, N. S, M, I, T, H.",
+    "email": "My email is john.smith@example.com.",
+    "name": "",
+}
+
+
+def whisper_prompt(hints: SttHints) -> str:
+    """The initial prompt that carries ``hints`` to Whisper: a style example, or the tenant's words."""
+    if hints.expect in STT_PROMPTS:
+        return STT_PROMPTS[hints.expect]
+    if hints.vocabulary:
+        return f"{hints.business_name}. {', '.join(hints.vocabulary)}."
+    return f"{hints.business_name}." if hints.business_name else ""
 
 
 def bundled_model_dir() -> Path:
@@ -141,13 +160,27 @@ class WhisperSpeechToText:
         """Load the model and run one decode so the first caller does not pay for it."""
         await self.transcribe(np.zeros(self.sample_rate, dtype=np.int16))
 
-    async def transcribe(self, audio: Pcm16, *, prompt: str = "") -> Transcript:
-        """Transcribe one utterance of 16 kHz PCM; ``prompt`` biases the vocabulary."""
-        return await self._run(audio, prompt, letters_only=False)
+    async def transcribe(self, audio: Pcm16, *, hints: SttHints | None = None, prompt: str | None = None) -> Transcript:
+        """Transcribe one utterance of 16 kHz PCM.
 
-    async def transcribe_letters(self, audio: Pcm16, *, prompt: str = "") -> Transcript:
+        ``hints`` become the Whisper prompt (``prompt`` overrides it). On a
+        spelling turn the utterance is also heard as letters only, both
+        decodes at once, and that reading is the transcript's alternative.
+        """
+        text_prompt = prompt if prompt is not None else whisper_prompt(hints or SttHints())
+        if hints is None or hints.expect != "spelling":
+            return await self._run(audio, text_prompt, letters_only=False)
+        transcript, letters = await asyncio.gather(
+            self._run(audio, text_prompt, letters_only=False), self._run(audio, text_prompt, letters_only=True)
+        )
+        return dataclasses.replace(transcript, alternatives=(letters.text,)) if letters.text else transcript
+
+    async def transcribe_letters(
+        self, audio: Pcm16, *, hints: SttHints | None = None, prompt: str | None = None
+    ) -> Transcript:
         """Transcribe spelled letters: every token but single capitals and separators is suppressed."""
-        return await self._run(audio, prompt, letters_only=True)
+        text_prompt = prompt if prompt is not None else whisper_prompt(hints or SttHints())
+        return await self._run(audio, text_prompt, letters_only=True)
 
     async def _run(self, audio: Pcm16, prompt: str, *, letters_only: bool) -> Transcript:
         if audio.size < _MIN_SAMPLES:

@@ -51,3 +51,46 @@ def test_unknown_names_are_a_clear_error() -> None:
         registry.stt_for("deepgram")
     with pytest.raises(ValueError, match=r"unknown text-to-speech provider 'Piper'; known: espeak, offline, piper"):
         registry.tts_for("Piper")
+
+
+def test_every_role_has_a_registry_of_names() -> None:
+    assert sorted(registry.VAD_PROVIDERS) == ["silero"]
+    assert sorted(registry.STT_PROVIDERS) == ["whisper"]
+    assert sorted(registry.TTS_PROVIDERS) == ["espeak", "offline", "piper"]
+    assert sorted(registry.POLICY_PROVIDERS) == ["receptionist"]
+    assert sorted(registry.EMBEDDER_PROVIDERS) == ["minilm"]
+    assert "whisper" in registry.STT_PROVIDERS
+    assert "deepgram" not in registry.STT_PROVIDERS
+
+
+def test_a_spec_is_a_name_and_sorted_options_and_keys_shared_engines() -> None:
+    spec = registry.EngineSpec.of("espeak", {"voice": "en-gb", "speed": 1.2})
+    assert spec == registry.EngineSpec.of("espeak", {"speed": 1.2, "voice": "en-gb"})
+    assert spec != registry.EngineSpec.of("espeak", {"voice": "en-us", "speed": 1.2})
+    assert spec.options == (("speed", 1.2), ("voice", "en-gb"))
+    assert str(spec) == "espeak(speed=1.2, voice=en-gb)"
+    engine = registry.TTS_PROVIDERS.build(spec)
+    assert isinstance(engine, EspeakTextToSpeech)
+    assert (engine.voice, engine.speed) == ("en-gb", 1.2)
+    with pytest.raises(registry.ProviderConfigError, match="option 'voice' of 'espeak' must be"):
+        registry.EngineSpec.of("espeak", {"voice": ["en-gb"]})
+
+
+def test_a_key_reference_reaches_the_engine_as_the_key_itself(monkeypatch: pytest.MonkeyPatch) -> None:
+    received: dict[str, object] = {}
+
+    def cloud_voice(**options: object) -> EspeakTextToSpeech:
+        received.update(options)
+        return EspeakTextToSpeech()
+
+    tts = registry.ProviderRegistry("text-to-speech", {"cloud": cloud_voice})
+    spec = registry.EngineSpec.of("cloud", {"voice": "rachel", "key_ref": "VOICEDESK_TEST_CLOUD_KEY"})
+    with pytest.raises(registry.ProviderConfigError, match="no key stored under 'VOICEDESK_TEST_CLOUD_KEY'"):
+        tts.build(spec)
+    assert received == {}
+
+    monkeypatch.setenv("VOICEDESK_TEST_CLOUD_KEY", "sk-123")
+    tts.build(spec)
+    assert received == {"voice": "rachel", "api_key": "sk-123"}
+    # The spec, which keys shared engines and goes into logs, names the key but never holds it.
+    assert "sk-123" not in str(spec)

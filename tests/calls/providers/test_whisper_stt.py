@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from calls.audio import mulaw_decode, mulaw_encode, resample
-from calls.pipeline.protocols import LetterRecognizer, SpeechToText
+from calls.pipeline.protocols import SpeechToText, SttHints
 from calls.providers.piper_tts import PiperTextToSpeech, piper_available
-from calls.providers.whisper_stt import WhisperSpeechToText
+from calls.providers.whisper_stt import WhisperSpeechToText, whisper_prompt
 
 pytestmark = pytest.mark.skipif(not piper_available(), reason="piper-tts makes the test speech")
 
@@ -66,7 +67,6 @@ def heating_audio() -> np.ndarray:
 def test_satisfies_the_protocol() -> None:
     stt = WhisperSpeechToText()
     assert isinstance(stt, SpeechToText)
-    assert isinstance(stt, LetterRecognizer)
     assert (stt.name, stt.sample_rate) == ("whisper", 16000)
 
 
@@ -170,3 +170,26 @@ async def test_letters_only_decoding_leaves_the_shared_token_list_as_it_was(spel
     await stt.transcribe_letters(spelled_audio)
 
     assert stt._engine.non_letter_tokens() == tokens
+
+
+def test_hints_become_the_whisper_prompt() -> None:
+    tenant = SttHints(business_name="Acme Plumbing", vocabulary=("Rheem", "Worcester Bosch"))
+    assert whisper_prompt(tenant) == "Acme Plumbing. Rheem, Worcester Bosch."
+    assert whisper_prompt(SttHints(business_name="Acme Plumbing")) == "Acme Plumbing."
+    assert whisper_prompt(SttHints()) == ""
+    # An expected answer is prompted by an example of its style; names get no prompt at all.
+    assert whisper_prompt(replace(tenant, expect="digits")) == "My number is 555 201 3344."
+    assert whisper_prompt(replace(tenant, expect="email")) == "My email is john.smith@example.com."
+    assert whisper_prompt(replace(tenant, expect="name")) == ""
+    assert whisper_prompt(replace(tenant, expect="yes_no")) == "Acme Plumbing. Rheem, Worcester Bosch."
+
+
+@pytest.mark.asyncio
+async def test_a_spelling_hint_adds_the_letters_only_reading(spelled_audio: np.ndarray) -> None:
+    stt = WhisperSpeechToText()
+    plain = await stt.transcribe(spelled_audio, hints=SttHints(expect="free"))
+    spelling = await stt.transcribe(spelled_audio, hints=SttHints(expect="spelling", answer_hint="Kevin"))
+
+    assert plain.alternatives == ()
+    [letters] = spelling.alternatives
+    assert re.sub(r"[^A-Z]", "", letters) in {"KEVIN", "KEBIN"}
