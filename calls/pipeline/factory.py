@@ -1,14 +1,19 @@
 """Builds a call's pipeline from its tenant's configuration.
 
-Engines are created once per process and shared by every call; the FAQ
-index is cached per tenant until the agent configuration changes.
+Engines are created once per process and shared by every call, keyed by
+name and options, so a tenant's own voice or model gets its own engine. Per
+call, each role gets a fallback chain that ends in the platform's offline
+engine, and each link a deadline. The FAQ index is cached per tenant until
+the agent configuration changes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import threading
-from functools import cache
+from collections.abc import Callable
 
+import structlog
 from channels.db import database_sync_to_async
 from django.conf import settings
 from django_tenants.utils import tenant_context
@@ -16,35 +21,142 @@ from django_tenants.utils import tenant_context
 from calls.audio import CALL_RATE
 from calls.dialogue.faq import FaqEntry, FaqIndex
 from calls.dialogue.names import name_lexicon
-from calls.dialogue.policy import STOCK_PHRASES, AgentSettings, ReceptionistPolicy
+from calls.dialogue.policy import STOCK_PHRASES, AgentSettings
 from calls.dialogue.summary import summary
 from calls.models import AgentConfig, Call
 from calls.models import FaqEntry as FaqEntryRow
-from calls.pipeline.protocols import SpeechToText, TextEmbedder, TextToSpeech
+from calls.pipeline.fallback import (
+    APOLOGY,
+    LINE_TROUBLE_GOODBYE,
+    DeadlineSpeechToText,
+    DeadlineTextToSpeech,
+    FallbackSpeechToText,
+    FallbackTextToSpeech,
+    SwitchLog,
+)
+from calls.pipeline.protocols import (
+    SpeechToText,
+    StreamingSpeechToText,
+    SttHints,
+    TextEmbedder,
+    TextToSpeech,
+)
 from calls.pipeline.session import FILLER, SessionDeps, speech_chunks
 from calls.pipeline.tts_cache import CachingTextToSpeech
 from calls.pipeline.turns import TurnDetector
-from calls.providers.minilm import MiniLMEmbedder
-from calls.providers.registry import stt_for, tts_for, vad_for
+from calls.providers.registry import (
+    EMBEDDER_PROVIDERS,
+    POLICY_PROVIDERS,
+    STT_PROVIDERS,
+    TTS_PROVIDERS,
+    EngineSpec,
+    vad_for,
+)
 from tenants.models import Tenant
+
+logger = structlog.get_logger(__name__)
+
+# How long an engine may take before the chain moves on. A link with a
+# fallback behind it gets a short leash; the last link a long one (a cold
+# model load), since failing it ends the call.
+STT_RESULT_S = 3.0
+STT_LAST_RESULT_S = 15.0
+TTS_FIRST_CHUNK_S = 1.5
+TTS_LAST_FIRST_CHUNK_S = 10.0
+EMBEDDER = "minilm"
+# What the session may say on its own: warmed into the last TTS link's cache.
+SESSION_PHRASES = (FILLER, APOLOGY, LINE_TROUBLE_GOODBYE)
 
 _faq_cache: dict[tuple[str, str], FaqIndex] = {}
 _faq_lock = threading.Lock()
+_engines: dict[tuple[str, EngineSpec], object] = {}
+_engines_lock = threading.Lock()
 
 
-@cache
-def shared_stt(name: str) -> SpeechToText:
-    return stt_for(name)
+def _shared(role: str, spec: EngineSpec, build: Callable[[], object]) -> object:
+    with _engines_lock:
+        engine = _engines.get((role, spec))
+        if engine is None:
+            engine = _engines[(role, spec)] = build()
+        return engine
 
 
-@cache
-def shared_tts(name: str) -> TextToSpeech:
-    return CachingTextToSpeech(tts_for(name))
+def _spec(spec: EngineSpec | str) -> EngineSpec:
+    return EngineSpec.of(spec) if isinstance(spec, str) else spec
 
 
-@cache
-def shared_embedder() -> TextEmbedder:
-    return MiniLMEmbedder()
+def shared_stt(spec: EngineSpec | str) -> SpeechToText | StreamingSpeechToText:
+    """The process's speech-to-text engine for ``spec`` (a name, or name and options)."""
+    spec = _spec(spec)
+    return _shared("stt", spec, lambda: STT_PROVIDERS.build(spec))  # type: ignore[return-value]
+
+
+def shared_tts(spec: EngineSpec | str) -> TextToSpeech:
+    """The process's text-to-speech engine for ``spec``, behind its phrase cache."""
+    spec = _spec(spec)
+    return _shared("tts", spec, lambda: CachingTextToSpeech(TTS_PROVIDERS.build(spec)))  # type: ignore[return-value]
+
+
+def shared_embedder(spec: EngineSpec | str = EMBEDDER) -> TextEmbedder:
+    spec = _spec(spec)
+    return _shared("embedder", spec, lambda: EMBEDDER_PROVIDERS.build(spec))  # type: ignore[return-value]
+
+
+def shared_engines_clear() -> None:
+    """Forget every shared engine (tests; a process that must reload its engines)."""
+    with _engines_lock:
+        _engines.clear()
+
+
+def _specs(tenant_spec: EngineSpec, platform_default: str) -> list[EngineSpec]:
+    default = EngineSpec.of(platform_default)
+    return [tenant_spec] if tenant_spec == default else [tenant_spec, default]
+
+
+def tts_chain(tenant_spec: EngineSpec, switches: SwitchLog) -> FallbackTextToSpeech:
+    """The tenant's text-to-speech with the platform's offline engine behind it."""
+    specs = _specs(tenant_spec, settings.VOICEDESK_TTS)
+    links: list[TextToSpeech] = []
+    for index, spec in enumerate(specs):
+        last = index == len(specs) - 1
+        try:
+            engine = shared_tts(spec)
+        except Exception as exc:
+            if last:
+                raise
+            # An engine that cannot even be built (a missing key, say) is a switch too.
+            switches.record("tts", str(spec), str(specs[-1]), "unavailable", f"{type(exc).__name__}: {exc}")
+            continue
+        limit = TTS_LAST_FIRST_CHUNK_S if last else TTS_FIRST_CHUNK_S
+        links.append(DeadlineTextToSpeech(engine, first_chunk_s=limit))
+    return FallbackTextToSpeech(links, switches=switches)
+
+
+def stt_chain(
+    tenant_spec: EngineSpec, switches: SwitchLog
+) -> tuple[FallbackSpeechToText, StreamingSpeechToText | None]:
+    """The tenant's speech-to-text: a batch chain ending in the platform's
+    offline engine, and the tenant's streaming engine when it is one (the
+    session falls back to the batch chain if its stream fails)."""
+    specs = _specs(tenant_spec, settings.VOICEDESK_STT)
+    links: list[SpeechToText] = []
+    streaming: StreamingSpeechToText | None = None
+    for index, spec in enumerate(specs):
+        last = index == len(specs) - 1
+        try:
+            engine = shared_stt(spec)
+        except Exception as exc:
+            if last:
+                raise
+            switches.record("stt", str(spec), str(specs[-1]), "unavailable", f"{type(exc).__name__}: {exc}")
+            continue
+        if isinstance(engine, SpeechToText):
+            links.append(DeadlineSpeechToText(engine, result_s=STT_LAST_RESULT_S if last else STT_RESULT_S))
+        elif isinstance(engine, StreamingSpeechToText) and streaming is None:
+            streaming = engine
+    if not links:
+        raise ValueError(f"the platform speech-to-text {settings.VOICEDESK_STT!r} must be a batch engine")
+    return FallbackSpeechToText(links, switches=switches), streaming
 
 
 def agent_settings_load(config: AgentConfig, faqs: list[FaqEntry]) -> AgentSettings:
@@ -82,19 +194,26 @@ def _build(tenant: Tenant, call: Call) -> SessionDeps:
             for row in FaqEntryRow.objects.filter(is_active=True)
         ]
     agent = agent_settings_load(config, faqs)
-    policy = ReceptionistPolicy(
-        agent, caller_id=call.from_number, embedder=shared_embedder(), faq_index=faq_index_for(tenant.schema_name, faqs)
+    policy = POLICY_PROVIDERS.build(
+        config.dialogue_provider or "receptionist",
+        settings=agent,
+        caller_id=call.from_number,
+        embedder=shared_embedder(),
+        faq_index=faq_index_for(tenant.schema_name, faqs),
     )
-    prompt = (
-        f"{config.business_name}. {', '.join(config.vocabulary)}." if config.vocabulary else f"{config.business_name}."
+    switches = SwitchLog()
+    stt, streaming_stt = stt_chain(
+        EngineSpec.of(config.stt_provider or settings.VOICEDESK_STT, config.stt_options), switches
     )
     return SessionDeps(
-        stt=shared_stt(config.stt_provider or settings.VOICEDESK_STT),
-        tts=shared_tts(config.tts_provider or settings.VOICEDESK_TTS),
+        stt=stt,
+        tts=tts_chain(EngineSpec.of(config.tts_provider or settings.VOICEDESK_TTS, config.tts_options), switches),
         turn_detector=TurnDetector(vad_for(CALL_RATE)),
         policy=policy,
         summarize=summary,
-        stt_prompt=prompt,
+        stt_hints=SttHints(business_name=config.business_name, vocabulary=tuple(config.vocabulary)),
+        streaming_stt=streaming_stt,
+        switches=switches,
     )
 
 
@@ -104,16 +223,13 @@ async def session_deps_for_call(*, tenant: Tenant, call: Call) -> SessionDeps:
 
 
 def engines_warm_up() -> None:
-    """Load the default engines now, so the first caller does not wait for them.
+    """Load the platform's engines now, so the first caller does not wait for them.
 
-    Runs in a background thread of each ASGI process; failures only mean the
-    first call loads them itself.
+    The stock phrases and the session's own lines go into the offline TTS
+    cache, exactly as calls will ask for them: the apology a failing engine
+    leaves behind is then ready at once. Runs in a background thread of each
+    ASGI process; failures only mean the first call loads them itself.
     """
-    import asyncio
-
-    import structlog
-
-    log = structlog.get_logger(__name__)
     try:
         stt = shared_stt(settings.VOICEDESK_STT)
         tts = shared_tts(settings.VOICEDESK_TTS)
@@ -123,8 +239,7 @@ def engines_warm_up() -> None:
                 warm_engine = getattr(engine, "warm_up", None)
                 if warm_engine is not None:
                     await warm_engine()
-            # Into the process-wide TTS cache, exactly as calls will ask for them.
-            for phrase in (*STOCK_PHRASES, FILLER):
+            for phrase in (*STOCK_PHRASES, *SESSION_PHRASES):
                 for chunk in speech_chunks(phrase):
                     async for _ in tts.synthesize(chunk):
                         pass
@@ -132,6 +247,6 @@ def engines_warm_up() -> None:
         asyncio.run(warm())
         shared_embedder().embed(["warm up"])
         name_lexicon()
-        log.info("engines_warmed_up", stt=stt.name, tts=tts.name, stock_phrases=len(STOCK_PHRASES))
+        logger.info("engines_warmed_up", stt=stt.name, tts=tts.name, stock_phrases=len(STOCK_PHRASES))
     except Exception:
-        log.exception("engines_warm_up_failed")
+        logger.exception("engines_warm_up_failed")

@@ -20,7 +20,7 @@ import dataclasses
 import re
 import time
 from collections.abc import Callable, Coroutine
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
@@ -28,14 +28,27 @@ import structlog
 
 from calls.audio import CALL_FRAME_SAMPLES, CALL_RATE, Resampler, SampleChunker, resample
 from calls.dialogue.extract import is_backchannel
+from calls.pipeline.fallback import (
+    APOLOGY,
+    LINE_TROUBLE_GOODBYE,
+    EngineError,
+    EnginesExhaustedError,
+    ProviderSwitch,
+    SwitchLog,
+)
 from calls.pipeline.output import AudioSink, PacedOutput, Segment
 from calls.pipeline.protocols import (
     CallOutcome,
     DialoguePolicy,
-    LetterRecognizer,
+    Expectation,
     Pcm16,
     Reply,
+    SpeechStream,
     SpeechToText,
+    StreamingSpeechToText,
+    SttEvent,
+    SttEventKind,
+    SttHints,
     TextToSpeech,
     Transcript,
 )
@@ -59,15 +72,9 @@ _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 # Sentences longer than this are synthesized clause by clause, so the first
 # audio of a long answer is not held back by its tail.
 LONG_SENTENCE_CHARS = 60
-# Whisper follows the style of its prompt: an example of what is expected
-# makes it write digits as digits and spelled letters as letters. Names get
-# no prompt: business words in the prompt pull names towards them.
-STT_PROMPTS: dict[str, str] = {
-    "digits": "My number is 555 201 3344.",
-    "spelling": "Spelled letters: J, O, H, N. S, M, I, T, H.",
-    "email": "My email is john.smith@example.com.",
-    "name": "",
-}
+# A streaming engine's final transcript normally follows the end of speech
+# within a few hundred ms; one this late means the stream has stalled.
+STREAM_FINAL_WAIT_S = 3.0
 
 
 class CallRecords(Protocol):
@@ -93,7 +100,11 @@ class SessionDeps:
     turn_detector: TurnDetector
     policy: DialoguePolicy
     summarize: Callable[[CallOutcome], str]
-    stt_prompt: str = ""
+    # The tenant's words; the session adds what the agent expects next.
+    stt_hints: SttHints = field(default_factory=SttHints)
+    # When set, recognition streams through it and ``stt`` is its fallback.
+    streaming_stt: StreamingSpeechToText | None = None
+    switches: SwitchLog = field(default_factory=SwitchLog)
 
 
 @dataclass(slots=True)
@@ -125,7 +136,7 @@ class CallSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._turn_task: asyncio.Task[None] | None = None
         self._speak_task: asyncio.Task[None] | None = None
-        self._expect = "free"
+        self._expect: Expectation = "free"
         self._answer_hint = ""
         self._turn_index = 0
         self._started_wall = 0.0
@@ -139,6 +150,13 @@ class CallSession:
         self._keypad: list[str] = []
         self._keypad_started_wall = 0.0
         self._keypad_timer: asyncio.Task[None] | None = None
+        self._stream: SpeechStream | None = None
+        self._stream_resampler: Resampler | None = None
+        self._stream_finals: list[Transcript] = []
+        self._stream_final = asyncio.Event()
+        self._stream_end_of_turn = False
+        self._stream_abandoned = False
+        deps.switches.listeners.append(self._on_provider_switch)
         self.log = logger
 
     # -- lifecycle ---------------------------------------------------------
@@ -147,6 +165,8 @@ class CallSession:
         self._started_wall = self._last_activity = time.monotonic()
         self._spawn(self.output.run(), "output")
         self._spawn(self._watchdog(), "watchdog")
+        if self.deps.streaming_stt is not None:
+            self._spawn(self._run_stream(self.deps.streaming_stt), "stt-stream")
         self._speak(self.deps.policy.greet(), timing=None)
 
     @property
@@ -161,6 +181,8 @@ class CallSession:
         if self._finishing:
             return
         self.recorder.caller(pcm)
+        if self._stream is not None:
+            self._stream.feed(pcm if self._stream_resampler is None else self._stream_resampler.process(pcm))
         detector = self.deps.turn_detector
         voiced_before = detector.state.last_speech_at
         for event in detector.push(pcm):
@@ -254,6 +276,7 @@ class CallSession:
             data["frames_late"] = self.output.stats.frames_late
             data["reply_gaps"] = self.output.stats.reply_gaps
             data["reply_gap_max_ms"] = self.output.stats.reply_gap_max_ms
+            data["provider_switches"] = [asdict(switch) for switch in self.deps.switches.entries]
             await self.records.finish(
                 end_reason=reason,
                 outcome=data,
@@ -269,6 +292,9 @@ class CallSession:
     def _on_turn_event(self, event: TurnEvent) -> None:
         if event is TurnEvent.STARTED:
             self._silence_prompts = 0
+            # Finals before the caller's speech are noise the engine heard.
+            self._stream_finals.clear()
+            self._stream_end_of_turn = False
             if self.output.busy and not self.output.paused and not self._ending:
                 # Phase one of barge-in: stop talking now, decide later.
                 self._spawn(self.output.pause(), "barge-in-pause")
@@ -282,17 +308,103 @@ class CallSession:
             self._turn_task.cancel()
         self._turn_task = None
 
+    def _stt_hints(self) -> SttHints:
+        return dataclasses.replace(self.deps.stt_hints, expect=self._expect, answer_hint=self._answer_hint)
+
     async def _transcribe(self, audio: Pcm16) -> Transcript:
+        """The caller's turn so far, as text: from the stream when there is one, else batch.
+
+        A batch engine is driven by the turn detector: it gets the turn's
+        audio once the caller pauses. Raises ``EnginesExhaustedError`` when no
+        engine can hear the caller any more.
+        """
+        if self._stream is not None:
+            transcript = await self._stream_transcript()
+            if transcript is not None:
+                return transcript
         stt = self.deps.stt
         wide = resample(audio, CALL_RATE, stt.sample_rate)
-        prompt = STT_PROMPTS.get(self._expect, self.deps.stt_prompt)
-        if self._expect != "spelling" or not isinstance(stt, LetterRecognizer):
-            return await stt.transcribe(wide, prompt=prompt)
-        # Both readings at once (the engine decodes two utterances in parallel).
-        transcript, letters = await asyncio.gather(
-            stt.transcribe(wide, prompt=prompt), stt.transcribe_letters(wide, prompt=prompt)
+        return await stt.transcribe(wide, hints=self._stt_hints())
+
+    async def _stream_transcript(self) -> Transcript | None:
+        """The stream's finals since the turn started; None if the stream failed meanwhile."""
+        if not self._stream_finals:
+            self._stream_final.clear()
+            try:
+                await asyncio.wait_for(self._stream_final.wait(), STREAM_FINAL_WAIT_S)
+            except TimeoutError:
+                if self.deps.streaming_stt is not None:
+                    self._stream_failed(
+                        self.deps.streaming_stt, EngineError(self.deps.streaming_stt.name, "deadline", "no final")
+                    )
+        if self._stream is None:
+            return None
+        finals, self._stream_finals = [t for t in self._stream_finals if t.text.strip()], []
+        if not finals:
+            return Transcript(text="", confidence=0.0)
+        text = " ".join(t.text.strip() for t in finals)
+        return Transcript(
+            text=text,
+            confidence=min(t.confidence for t in finals),
+            words=tuple(word for t in finals for word in t.words),
+            alternatives=finals[-1].alternatives,
         )
-        return dataclasses.replace(transcript, alternatives=(letters.text,)) if letters.text else transcript
+
+    async def _run_stream(self, engine: StreamingSpeechToText) -> None:
+        stream: SpeechStream | None = None
+        try:
+            stream = await engine.open(self._stt_hints())
+            self._stream_resampler = (
+                None if engine.sample_rate == CALL_RATE else Resampler(CALL_RATE, engine.sample_rate)
+            )
+            self._stream = stream
+            async for event in stream.events():
+                self._on_stt_event(event)
+            if not self._finishing:
+                raise EngineError(engine.name, "error", "the stream ended mid-call")
+        except Exception as exc:  # noqa: BLE001 - whatever breaks a provider's stream, the batch chain takes over
+            self._stream_failed(engine, exc)
+        finally:
+            if stream is not None:
+                with contextlib.suppress(Exception):
+                    await stream.close()
+
+    def _on_stt_event(self, event: SttEvent) -> None:
+        if self._stream_abandoned:
+            return
+        if event.kind is SttEventKind.FINAL:
+            self._stream_finals.append(event.transcript)
+            self._stream_final.set()
+        elif event.kind is SttEventKind.END_OF_TURN:
+            self._stream_end_of_turn = True
+
+    def _stream_failed(self, engine: StreamingSpeechToText, exc: BaseException) -> None:
+        """The stream broke or stalled: the batch chain hears the rest of the call."""
+        if self._stream_abandoned:
+            return
+        self._stream_abandoned = True
+        self._stream = None
+        self._stream_resampler = None
+        self._stream_final.set()  # a turn waiting for a final goes batch
+        reason = exc.reason if isinstance(exc, EngineError) else "error"
+        detail = exc.detail if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
+        self.deps.switches.record("stt", engine.name, self.deps.stt.name, reason, detail)
+
+    def _on_provider_switch(self, switch: ProviderSwitch) -> None:
+        self.log.warning(
+            "provider_switched", role=switch.role, engine=switch.from_engine, to=switch.to_engine, reason=switch.reason
+        )
+        if switch.role == "stt" and not self._ending and not self._finishing:
+            # The caller is waiting for an answer; the next engine is about to
+            # hear them again. (A text-to-speech chain says this itself.)
+            self._speak(Reply(text=APOLOGY, expect=self._expect, answer_hint=self._answer_hint), timing=None)
+
+    def _line_trouble(self) -> None:
+        """No engine can hear the caller: say so and close; the ticket keeps what was captured."""
+        self.log.error("speech_to_text_exhausted")
+        self.deps.turn_detector.end_turn()
+        if not self._ending:
+            self._speak(Reply(text=LINE_TROUBLE_GOODBYE, end_call=True), timing=None)
 
     async def _turn(self, previous: asyncio.Task[None] | None) -> None:
         if previous is not None and not previous.done():
@@ -303,12 +415,17 @@ class CallSession:
         if not state.paused:
             return  # the caller carried on (or the turn is over); a later pause transcribes
         speech_end_wall = self._last_voiced_wall
-        transcript = await self._transcribe(detector.take_audio())
+        try:
+            transcript = await self._transcribe(detector.take_audio())
+        except EnginesExhaustedError:
+            self._line_trouble()
+            return
         transcript_at = time.monotonic()
         # Wait out the rest of the endpoint delay on the audio clock; the
         # caller speaking again hands the turn to the next pause.
-        delay = endpoint_delay(self._expect, transcript.text, self._answer_hint)  # type: ignore[arg-type]
-        while detector.clock_s < state.last_speech_at + delay:
+        delay = endpoint_delay(self._expect, transcript.text, self._answer_hint)
+        while detector.clock_s < state.last_speech_at + delay and not self._stream_end_of_turn:
+            # The engine's own end-of-turn event, when it has one, ends the wait.
             if detector.state is not state or not state.paused:
                 return
             await asyncio.sleep(0.02)
@@ -366,7 +483,7 @@ class CallSession:
         self._cancel_turn_task()
         try:
             transcript = await asyncio.wait_for(self._transcribe(detector.take_audio()), timeout=5)
-        except (TimeoutError, asyncio.CancelledError):
+        except (TimeoutError, asyncio.CancelledError, EnginesExhaustedError):
             return
         if transcript.text.strip():
             end_s = self.call_seconds()
@@ -420,6 +537,15 @@ class CallSession:
         except asyncio.CancelledError:
             self._record_agent(segments, interrupted=True)
             raise
+        except EnginesExhaustedError:
+            # Not even the offline voice works: nothing can be said, so the
+            # call closes and its ticket keeps what was captured.
+            self.log.error("text_to_speech_exhausted")
+            await self.output.wait_idle(timeout=10)
+            self._record_agent(segments, interrupted=False)
+            self._ending = True
+            self._hangup_soon()
+            return
         self._record_agent(segments, interrupted=False)
         self._last_activity = time.monotonic()
         if reply.end_call:
