@@ -394,9 +394,10 @@ class CallSession:
         self.log.warning(
             "provider_switched", role=switch.role, engine=switch.from_engine, to=switch.to_engine, reason=switch.reason
         )
-        if switch.role == "stt" and not self._ending and not self._finishing:
-            # The caller is waiting for an answer; the next engine is about to
-            # hear them again. (A text-to-speech chain says this itself.)
+        waiting = self.deps.turn_detector.state.started
+        if switch.role == "stt" and waiting and not self._ending and not self._finishing:
+            # The caller is waiting for an answer while the next engine hears
+            # them again. (A text-to-speech chain apologises itself.)
             self._speak(Reply(text=APOLOGY, expect=self._expect, answer_hint=self._answer_hint), timing=None)
 
     def _line_trouble(self) -> None:

@@ -88,6 +88,9 @@ class ProviderRegistry(Generic[T]):
     def register(self, name: str, factory: Callable[..., T]) -> None:
         self._factories[name] = factory
 
+    def unregister(self, name: str) -> None:
+        del self._factories[name]
+
     def build(self, spec: EngineSpec | str, **context: Any) -> T:
         """A new engine for ``spec``; ``context`` adds per-call arguments (e.g. a VAD's sample rate)."""
         spec = EngineSpec.of(spec) if isinstance(spec, str) else spec

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from calls.transports.base import Transport
-from calls.transports.twilio.consumer import AUDIO, TwilioMediaStreamConsumer
+from calls.transports.twilio.consumer import AUDIO, REPORTS_PLAYBACK, TwilioMediaStreamConsumer
 from calls.transports.twilio.twiml import STREAM_PATH
 
 TWILIO = Transport(
     name="twilio",
     audio=AUDIO,
-    reports_playback=True,
+    reports_playback=REPORTS_PLAYBACK,
     websocket_path=STREAM_PATH,
     consumer=TwilioMediaStreamConsumer,
 )

@@ -35,6 +35,8 @@ logger = structlog.get_logger(__name__)
 MAX_MESSAGE_BYTES = 16_384
 MAX_MEDIA_PAYLOAD_BYTES = 1_600  # 200 ms of μ-law: Twilio sends 20 ms
 AUDIO = AudioFormat(encoding="mulaw", sample_rate=8000, frame_ms=20)
+# Twilio echoes each mark when playback reaches it.
+REPORTS_PLAYBACK = True
 EXPECTED_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": AUDIO.sample_rate, "channels": 1}
 
 
@@ -123,7 +125,7 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             sink=_TwilioSink(self),
             records=DatabaseCallRecords(tenant=tenant, call_id=call.pk),
             hangup=self._agent_hangup,
-            reports_playback=True,  # Twilio echoes each mark when playback reaches it
+            reports_playback=REPORTS_PLAYBACK,
         )
         self.session.start({"tenant": tenant.schema_name, "call_id": call.pk})
         self.log.info("media_stream_started")

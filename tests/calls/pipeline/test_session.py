@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,10 +21,31 @@ from calls.dialogue.faq import FaqEntry
 from calls.dialogue.policy import AgentSettings, ReceptionistPolicy
 from calls.dialogue.summary import summary
 from calls.pipeline.factory import shared_embedder, shared_stt, shared_tts
-from calls.pipeline.protocols import Pcm16, Reply, Transcript
+from calls.pipeline.fallback import (
+    APOLOGY,
+    LINE_TROUBLE_GOODBYE,
+    DeadlineSpeechToText,
+    DeadlineTextToSpeech,
+    FallbackSpeechToText,
+    FallbackTextToSpeech,
+    SwitchLog,
+)
+from calls.pipeline.protocols import (
+    Pcm16,
+    Reply,
+    SpeechStream,
+    SpeechToText,
+    StreamingSpeechToText,
+    SttEvent,
+    SttEventKind,
+    SttHints,
+    TextToSpeech,
+    Transcript,
+)
 from calls.pipeline.session import CallSession, SessionDeps, speech_chunks
-from calls.pipeline.turns import TurnDetector
+from calls.pipeline.turns import TurnConfig, TurnDetector, TurnEvent
 from calls.providers.registry import vad_for
+from tests.calls.pipeline.test_fallback import RaisingWhisper, StallingVoice
 
 
 class CarrierSink:
@@ -51,6 +73,7 @@ class MemoryRecords:
     utterances: list[dict[str, Any]] = field(default_factory=list)
     latencies: list[dict[str, Any]] = field(default_factory=list)
     finished: dict[str, Any] | None = None
+    hung_up: bool = False
 
     def utterance(self, **kwargs: Any) -> None:
         self.utterances.append(kwargs)
@@ -87,11 +110,14 @@ async def _play(session: CallSession, pcm: Pcm16) -> list[float]:
     return times
 
 
-def _session() -> tuple[CallSession, CarrierSink, MemoryRecords, ReceptionistPolicy]:
+def _session(
+    greeting: str = "Thanks for calling Acme Plumbing and Heating, this is the virtual receptionist. "
+    "We fix leaks, boilers and drains all over Springfield. How can I help?",
+    **engines: Any,
+) -> tuple[CallSession, CarrierSink, MemoryRecords, ReceptionistPolicy]:
     settings = AgentSettings(
         business_name="Acme Plumbing",
-        greeting="Thanks for calling Acme Plumbing and Heating, this is the virtual receptionist. "
-        "We fix leaks, boilers and drains all over Springfield. How can I help?",
+        greeting=greeting,
         categories=["leak", "heating", "general"],
         urgent_keywords=["flood", "flooding"],
         faqs=[FaqEntry(id="1", question="What are your opening hours?", answer="We are open 8 to 6.")],
@@ -104,10 +130,12 @@ def _session() -> tuple[CallSession, CarrierSink, MemoryRecords, ReceptionistPol
         policy=policy,
         summarize=summary,
     )
+    for role, engine in engines.items():
+        setattr(deps, role, engine)
     sink, records = CarrierSink(), MemoryRecords()
 
     async def hangup() -> None:
-        return None
+        records.hung_up = True
 
     return CallSession(deps=deps, sink=sink, records=records, hangup=hangup), sink, records, policy
 
@@ -241,3 +269,180 @@ async def test_a_spelling_turn_is_also_heard_as_letters_only() -> None:
     assert len(letters) == 1
     assert re.fullmatch(r"[A-Z ,.\-]+", letters[0]), letters
     assert policy.outcome().fields["name"] == "Robert Chen"
+
+
+SHORT_GREETING = "Thanks for calling Acme Plumbing. How can I help?"
+
+
+def _chains(primary_tts: TextToSpeech | None, primary_stt: SpeechToText | None) -> dict[str, Any]:
+    """Fallback chains as the factory builds them: a failing engine first, the offline one last."""
+    switches = SwitchLog()
+    offline_tts = DeadlineTextToSpeech(shared_tts("offline"), first_chunk_s=10)
+    offline_stt = shared_stt("whisper")
+    assert isinstance(offline_stt, SpeechToText)
+    tts_links = [DeadlineTextToSpeech(primary_tts, first_chunk_s=0.3)] if primary_tts else []
+    stt_links = [DeadlineSpeechToText(primary_stt, result_s=2.0)] if primary_stt else []
+    return {
+        "tts": FallbackTextToSpeech([*tts_links, offline_tts], switches=switches),
+        "stt": FallbackSpeechToText([*stt_links, DeadlineSpeechToText(offline_stt, result_s=15)], switches=switches),
+        "switches": switches,
+    }
+
+
+@pytest.mark.asyncio
+async def test_failing_primary_engines_cost_an_apology_and_the_call_goes_on() -> None:
+    session, sink, records, policy = _session(SHORT_GREETING, **_chains(StallingVoice(), RaisingWhisper()))
+    speech = await _speech("My basement is flooding right now.")
+    started = time.monotonic()
+    session.start()
+    await _play(session, np.zeros(8000 * 5, dtype=np.int16))  # apology and greeting
+    await _play(session, speech)
+    await _play(session, np.zeros(8000 * 6, dtype=np.int16))  # apology, then the answer
+    await session.finish("test")
+
+    # The stalled voice cost 0.3 s, not the call: the line spoke right after.
+    first_frame = sink.first("frame")
+    assert first_frame is not None
+    assert first_frame - started < 1.5
+    assert records.finished is not None
+    offline = shared_tts("offline").name
+    assert [
+        (s["role"], s["from_engine"], s["to_engine"], s["reason"])
+        for s in records.finished["outcome"]["provider_switches"]
+    ] == [("tts", "stalling-voice", offline, "deadline"), ("stt", "raising-stt", "whisper", "error")]
+    agent = [u["text"] for u in records.utterances if u["speaker"] == "agent"]
+    assert agent[0] == SHORT_GREETING
+    assert APOLOGY in agent[1:]
+    caller = [u["text"] for u in records.utterances if u["speaker"] == "caller"]
+    assert "flooding" in caller[0].lower()
+    assert policy.outcome().priority == "urgent"
+    assert records.hung_up is False
+
+
+@pytest.mark.asyncio
+async def test_when_no_engine_can_hear_the_caller_the_call_closes_politely() -> None:
+    switches = SwitchLog()
+    session, _sink, records, _policy = _session(
+        SHORT_GREETING, stt=FallbackSpeechToText([RaisingWhisper()], switches=switches), switches=switches
+    )
+    speech = await _speech("My basement is flooding right now.")
+    session.start()
+    await _play(session, np.zeros(8000 * 4, dtype=np.int16))
+    await _play(session, speech)
+    await _play(session, np.zeros(8000 * 9, dtype=np.int16))
+    await session.finish("test")
+
+    agent = [u["text"] for u in records.utterances if u["speaker"] == "agent"]
+    assert agent == [SHORT_GREETING, LINE_TROUBLE_GOODBYE]
+    assert [u for u in records.utterances if u["speaker"] == "caller"] == []
+    assert records.hung_up is True
+    assert records.finished is not None
+    assert records.finished["outcome"]["provider_switches"] == []
+
+
+class VadWhisperStreaming:
+    """A streaming engine as a cloud vendor's would behave, built for the test from
+    the real Silero VAD and Whisper: finals after each pause, end-of-turn after a
+    longer one. The session's own endpointing is not involved in its decisions."""
+
+    name = "vad-whisper-stream"
+    sample_rate = 16000
+
+    def __init__(self, *, fail_after_open: bool = False) -> None:
+        self.fail_after_open = fail_after_open
+        self.events_sent: list[SttEventKind] = []
+
+    async def open(self, hints: SttHints) -> SpeechStream:
+        return _VadWhisperStream(self, hints)
+
+
+class _VadWhisperStream:
+    def __init__(self, engine: VadWhisperStreaming, hints: SttHints) -> None:
+        self.engine = engine
+        self.hints = hints
+        self.detector = TurnDetector(vad_for(16000), TurnConfig(pause_s=0.3))
+        self.whisper = shared_stt("whisper")
+        self.queue: asyncio.Queue[SttEvent | None] = asyncio.Queue()
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def feed(self, pcm: Pcm16) -> None:
+        for event in self.detector.push(pcm):
+            if event is TurnEvent.PAUSED:
+                audio = self.detector.take_audio()
+                self.detector.end_turn()
+                task = asyncio.get_running_loop().create_task(self._final(audio))
+                self.tasks.add(task)
+                task.add_done_callback(self.tasks.discard)
+
+    async def _final(self, audio: Pcm16) -> None:
+        assert isinstance(self.whisper, SpeechToText)
+        transcript = await self.whisper.transcribe(audio, hints=self.hints)
+        for event in (SttEvent(SttEventKind.FINAL, transcript), SttEvent(SttEventKind.END_OF_TURN)):
+            self.engine.events_sent.append(event.kind)
+            self.queue.put_nowait(event)
+
+    def update_hints(self, hints: SttHints) -> None:
+        self.hints = hints
+
+    async def events(self) -> AsyncIterator[SttEvent]:
+        if self.engine.fail_after_open:
+            raise ConnectionError("stream dropped")
+        while (event := await self.queue.get()) is not None:
+            yield event
+
+    async def close(self) -> None:
+        self.queue.put_nowait(None)
+
+
+@pytest.mark.asyncio
+async def test_a_streaming_engine_hears_the_caller_and_ends_the_turn() -> None:
+    streaming = VadWhisperStreaming()
+    assert isinstance(streaming, StreamingSpeechToText)
+    # A batch chain that cannot hear: if the session used it, the call would close.
+    switches = SwitchLog()
+    session, _sink, records, policy = _session(
+        SHORT_GREETING,
+        streaming_stt=streaming,
+        stt=FallbackSpeechToText([RaisingWhisper()], switches=switches),
+        switches=switches,
+    )
+    speech = await _speech("My basement is flooding right now.")
+    session.start()
+    await _play(session, np.zeros(8000 * 4, dtype=np.int16))
+    await _play(session, speech)
+    await _play(session, np.zeros(8000 * 4, dtype=np.int16))
+    await session.finish("test")
+
+    assert streaming.events_sent[:2] == [SttEventKind.FINAL, SttEventKind.END_OF_TURN]
+    caller = [u["text"] for u in records.utterances if u["speaker"] == "caller"]
+    assert len(caller) == 1
+    assert "flooding" in caller[0].lower()
+    assert policy.outcome().priority == "urgent"
+    assert records.finished is not None
+    assert records.finished["outcome"]["provider_switches"] == []
+    assert records.hung_up is False
+
+
+@pytest.mark.asyncio
+async def test_a_broken_stream_hands_the_call_to_the_batch_engine() -> None:
+    streaming = VadWhisperStreaming(fail_after_open=True)
+    session, _sink, records, policy = _session(SHORT_GREETING, streaming_stt=streaming, **_chains(None, None))
+    speech = await _speech("My basement is flooding right now.")
+    session.start()
+    await _play(session, np.zeros(8000 * 5, dtype=np.int16))
+    await _play(session, speech)
+    await _play(session, np.zeros(8000 * 4, dtype=np.int16))
+    await session.finish("test")
+
+    assert records.finished is not None
+    assert [
+        (s["role"], s["from_engine"], s["to_engine"], s["reason"])
+        for s in records.finished["outcome"]["provider_switches"]
+    ] == [("stt", "vad-whisper-stream", "whisper", "error")]
+    # The stream broke before the caller spoke: nobody was kept waiting, so no apology.
+    agent = [u["text"] for u in records.utterances if u["speaker"] == "agent"]
+    assert agent[0] == SHORT_GREETING
+    assert APOLOGY not in agent
+    caller = [u["text"] for u in records.utterances if u["speaker"] == "caller"]
+    assert "flooding" in caller[0].lower()
+    assert policy.outcome().priority == "urgent"

@@ -1,0 +1,20 @@
+"""Registered transports and the websocket routes mounted for them."""
+
+from calls.audio import AudioFormat
+from calls.routing import carrier_websocket_urlpatterns
+from calls.transports import TRANSPORTS
+from calls.transports.twilio.consumer import TwilioMediaStreamConsumer
+
+
+def test_twilio_declares_its_wire_audio_and_playback_reports() -> None:
+    twilio = TRANSPORTS["twilio"]
+    assert twilio.audio == AudioFormat(encoding="mulaw", sample_rate=8000, frame_ms=20)
+    assert (twilio.audio.frame_samples, twilio.audio.frame_bytes) == (160, 160)
+    assert twilio.reports_playback is True
+    assert twilio.consumer is TwilioMediaStreamConsumer
+
+
+def test_every_transport_gets_its_media_websocket() -> None:
+    assert sorted(TRANSPORTS) == ["twilio"]
+    routes = [str(pattern.pattern) for pattern in carrier_websocket_urlpatterns]
+    assert routes == ["ws/twilio/stream"]
