@@ -508,8 +508,11 @@ class CallSession:
 
     # -- agent speech --------------------------------------------------------
     def _speak(self, reply: Reply, timing: _TurnTiming | None) -> None:
+        changed = (reply.expect, reply.answer_hint) != (self._expect, self._answer_hint)
         self._expect = reply.expect
         self._answer_hint = reply.answer_hint
+        if changed and self._stream is not None:
+            self._stream.update_hints(self._stt_hints())
         # Callers pause between digit groups and spelled letters; a longer
         # pause before transcribing saves decodes that would be thrown away.
         self.deps.turn_detector.config.pause_s = 0.5 if reply.expect in ("digits", "spelling", "email") else 0.2

@@ -113,6 +113,7 @@ async def _play(session: CallSession, pcm: Pcm16) -> list[float]:
 def _session(
     greeting: str = "Thanks for calling Acme Plumbing and Heating, this is the virtual receptionist. "
     "We fix leaks, boilers and drains all over Springfield. How can I help?",
+    reports_playback: bool = True,
     **engines: Any,
 ) -> tuple[CallSession, CarrierSink, MemoryRecords, ReceptionistPolicy]:
     settings = AgentSettings(
@@ -137,7 +138,8 @@ def _session(
     async def hangup() -> None:
         records.hung_up = True
 
-    return CallSession(deps=deps, sink=sink, records=records, hangup=hangup), sink, records, policy
+    session = CallSession(deps=deps, sink=sink, records=records, hangup=hangup, reports_playback=reports_playback)
+    return session, sink, records, policy
 
 
 def test_long_replies_are_synthesized_clause_by_clause() -> None:
@@ -351,8 +353,10 @@ class VadWhisperStreaming:
     def __init__(self, *, fail_after_open: bool = False) -> None:
         self.fail_after_open = fail_after_open
         self.events_sent: list[SttEventKind] = []
+        self.hints_seen: list[SttHints] = []
 
     async def open(self, hints: SttHints) -> SpeechStream:
+        self.hints_seen.append(hints)
         return _VadWhisperStream(self, hints)
 
 
@@ -383,6 +387,7 @@ class _VadWhisperStream:
 
     def update_hints(self, hints: SttHints) -> None:
         self.hints = hints
+        self.engine.hints_seen.append(hints)
 
     async def events(self) -> AsyncIterator[SttEvent]:
         if self.engine.fail_after_open:
@@ -414,6 +419,9 @@ async def test_a_streaming_engine_hears_the_caller_and_ends_the_turn() -> None:
     await session.finish("test")
 
     assert streaming.events_sent[:2] == [SttEventKind.FINAL, SttEventKind.END_OF_TURN]
+    # The stream opened with the tenant's words and heard what the agent asked for next.
+    assert streaming.hints_seen[0] == SttHints(expect="free")
+    assert [hints.expect for hints in streaming.hints_seen[1:]] == ["name"]
     caller = [u["text"] for u in records.utterances if u["speaker"] == "caller"]
     assert len(caller) == 1
     assert "flooding" in caller[0].lower()
@@ -446,3 +454,18 @@ async def test_a_broken_stream_hands_the_call_to_the_batch_engine() -> None:
     caller = [u["text"] for u in records.utterances if u["speaker"] == "caller"]
     assert "flooding" in caller[0].lower()
     assert policy.outcome().priority == "urgent"
+
+
+@pytest.mark.asyncio
+async def test_without_playback_reports_the_session_sends_no_marks_and_keeps_its_own_time() -> None:
+    session, sink, records, _policy = _session(SHORT_GREETING, reports_playback=False)
+    session.start()
+    await _play(session, np.zeros(8000 * 5, dtype=np.int16))
+    await session.finish("test")
+
+    assert sink.count("mark") == 0
+    assert sink.count("frame") > 50
+    [greeting] = records.utterances
+    assert (greeting["text"], greeting["interrupted"]) == (SHORT_GREETING, False)
+    # Played out by the clock: its end is its start plus its length in frames.
+    assert greeting["end_s"] - greeting["start_s"] == pytest.approx(sink.count("frame") * 0.02, abs=0.1)
