@@ -4,8 +4,8 @@ The session is transport-agnostic. A transport (``calls.transports``) feeds
 it PCM at ``CALL_RATE`` with ``feed`` and gives it an ``AudioSink`` that takes
 ``CALL_RATE`` frames; coding and resampling for the wire happen in the
 transport. Transports that report playback (marks) confirm what the caller
-heard; without them the session keeps time on its own clock. The session runs VAD and endpointing, speech
-recognition, the dialogue policy and speech synthesis as tasks on the
+heard; without them the session keeps time on its own clock. The session
+runs VAD and endpointing, speech recognition, the dialogue policy and speech synthesis as tasks on the
 transport's event loop. Heavy work (STT, retrieval) runs in threads.
 
 Barge-in is two-phase: caller speech during playback pauses the agent at
@@ -31,7 +31,6 @@ from calls.dialogue.extract import is_backchannel
 from calls.pipeline.fallback import (
     APOLOGY,
     LINE_TROUBLE_GOODBYE,
-    EngineError,
     EnginesExhaustedError,
     ProviderSwitch,
     SwitchLog,
@@ -43,16 +42,14 @@ from calls.pipeline.protocols import (
     Expectation,
     Pcm16,
     Reply,
-    SpeechStream,
     SpeechToText,
     StreamingSpeechToText,
-    SttEvent,
-    SttEventKind,
     SttHints,
     TextToSpeech,
     Transcript,
 )
 from calls.pipeline.recording import StereoRecorder
+from calls.pipeline.stt_stream import TurnStream
 from calls.pipeline.turns import TurnDetector, TurnEvent, endpoint_delay
 
 logger = structlog.get_logger(__name__)
@@ -72,9 +69,6 @@ _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 # Sentences longer than this are synthesized clause by clause, so the first
 # audio of a long answer is not held back by its tail.
 LONG_SENTENCE_CHARS = 60
-# A streaming engine's final transcript normally follows the end of speech
-# within a few hundred ms; one this late means the stream has stalled.
-STREAM_FINAL_WAIT_S = 3.0
 
 
 class CallRecords(Protocol):
@@ -150,12 +144,9 @@ class CallSession:
         self._keypad: list[str] = []
         self._keypad_started_wall = 0.0
         self._keypad_timer: asyncio.Task[None] | None = None
-        self._stream: SpeechStream | None = None
-        self._stream_resampler: Resampler | None = None
-        self._stream_finals: list[Transcript] = []
-        self._stream_final = asyncio.Event()
-        self._stream_end_of_turn = False
-        self._stream_abandoned = False
+        self._stream: TurnStream | None = None
+        if deps.streaming_stt is not None:
+            self._stream = TurnStream(deps.streaming_stt, switches=deps.switches, fallback=deps.stt.name)
         deps.switches.listeners.append(self._on_provider_switch)
         self.log = logger
 
@@ -165,8 +156,8 @@ class CallSession:
         self._started_wall = self._last_activity = time.monotonic()
         self._spawn(self.output.run(), "output")
         self._spawn(self._watchdog(), "watchdog")
-        if self.deps.streaming_stt is not None:
-            self._spawn(self._run_stream(self.deps.streaming_stt), "stt-stream")
+        if self._stream is not None:
+            self._spawn(self._stream.run(self._stt_hints()), "stt-stream")
         self._speak(self.deps.policy.greet(), timing=None)
 
     @property
@@ -182,7 +173,7 @@ class CallSession:
             return
         self.recorder.caller(pcm)
         if self._stream is not None:
-            self._stream.feed(pcm if self._stream_resampler is None else self._stream_resampler.process(pcm))
+            self._stream.feed(pcm)
         detector = self.deps.turn_detector
         voiced_before = detector.state.last_speech_at
         for event in detector.push(pcm):
@@ -292,9 +283,8 @@ class CallSession:
     def _on_turn_event(self, event: TurnEvent) -> None:
         if event is TurnEvent.STARTED:
             self._silence_prompts = 0
-            # Finals before the caller's speech are noise the engine heard.
-            self._stream_finals.clear()
-            self._stream_end_of_turn = False
+            if self._stream is not None:
+                self._stream.turn_started()
             if self.output.busy and not self.output.paused and not self._ending:
                 # Phase one of barge-in: stop talking now, decide later.
                 self._spawn(self.output.pause(), "barge-in-pause")
@@ -318,77 +308,16 @@ class CallSession:
         audio once the caller pauses. Raises ``EnginesExhaustedError`` when no
         engine can hear the caller any more.
         """
-        if self._stream is not None:
-            transcript = await self._stream_transcript()
+        if self._stream is not None and self._stream.active:
+            transcript = await self._stream.transcript()
             if transcript is not None:
                 return transcript
         stt = self.deps.stt
         wide = resample(audio, CALL_RATE, stt.sample_rate)
         return await stt.transcribe(wide, hints=self._stt_hints())
 
-    async def _stream_transcript(self) -> Transcript | None:
-        """The stream's finals since the turn started; None if the stream failed meanwhile."""
-        if not self._stream_finals:
-            self._stream_final.clear()
-            try:
-                await asyncio.wait_for(self._stream_final.wait(), STREAM_FINAL_WAIT_S)
-            except TimeoutError:
-                if self.deps.streaming_stt is not None:
-                    self._stream_failed(
-                        self.deps.streaming_stt, EngineError(self.deps.streaming_stt.name, "deadline", "no final")
-                    )
-        if self._stream is None:
-            return None
-        finals, self._stream_finals = [t for t in self._stream_finals if t.text.strip()], []
-        if not finals:
-            return Transcript(text="", confidence=0.0)
-        text = " ".join(t.text.strip() for t in finals)
-        return Transcript(
-            text=text,
-            confidence=min(t.confidence for t in finals),
-            words=tuple(word for t in finals for word in t.words),
-            alternatives=finals[-1].alternatives,
-        )
-
-    async def _run_stream(self, engine: StreamingSpeechToText) -> None:
-        stream: SpeechStream | None = None
-        try:
-            stream = await engine.open(self._stt_hints())
-            self._stream_resampler = (
-                None if engine.sample_rate == CALL_RATE else Resampler(CALL_RATE, engine.sample_rate)
-            )
-            self._stream = stream
-            async for event in stream.events():
-                self._on_stt_event(event)
-            if not self._finishing:
-                raise EngineError(engine.name, "error", "the stream ended mid-call")
-        except Exception as exc:  # noqa: BLE001 - whatever breaks a provider's stream, the batch chain takes over
-            self._stream_failed(engine, exc)
-        finally:
-            if stream is not None:
-                with contextlib.suppress(Exception):
-                    await stream.close()
-
-    def _on_stt_event(self, event: SttEvent) -> None:
-        if self._stream_abandoned:
-            return
-        if event.kind is SttEventKind.FINAL:
-            self._stream_finals.append(event.transcript)
-            self._stream_final.set()
-        elif event.kind is SttEventKind.END_OF_TURN:
-            self._stream_end_of_turn = True
-
-    def _stream_failed(self, engine: StreamingSpeechToText, exc: BaseException) -> None:
-        """The stream broke or stalled: the batch chain hears the rest of the call."""
-        if self._stream_abandoned:
-            return
-        self._stream_abandoned = True
-        self._stream = None
-        self._stream_resampler = None
-        self._stream_final.set()  # a turn waiting for a final goes batch
-        reason = exc.reason if isinstance(exc, EngineError) else "error"
-        detail = exc.detail if isinstance(exc, EngineError) else f"{type(exc).__name__}: {exc}"
-        self.deps.switches.record("stt", engine.name, self.deps.stt.name, reason, detail)
+    def _engine_ended_turn(self) -> bool:
+        return self._stream is not None and self._stream.active and self._stream.end_of_turn
 
     def _on_provider_switch(self, switch: ProviderSwitch) -> None:
         self.log.warning(
@@ -425,7 +354,7 @@ class CallSession:
         # Wait out the rest of the endpoint delay on the audio clock; the
         # caller speaking again hands the turn to the next pause.
         delay = endpoint_delay(self._expect, transcript.text, self._answer_hint)
-        while detector.clock_s < state.last_speech_at + delay and not self._stream_end_of_turn:
+        while detector.clock_s < state.last_speech_at + delay and not self._engine_ended_turn():
             # The engine's own end-of-turn event, when it has one, ends the wait.
             if detector.state is not state or not state.paused:
                 return
