@@ -59,12 +59,17 @@ class ProviderSwitch:
     at: str  # ISO 8601, UTC
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 @dataclass(slots=True)
 class SwitchLog:
     """The engine switches of one call; listeners hear of each as it happens."""
 
     entries: list[ProviderSwitch] = field(default_factory=list)
     listeners: list[Callable[[ProviderSwitch], None]] = field(default_factory=list)
+    clock: Callable[[], datetime] = _utc_now
 
     def record(self, role: Role, from_engine: str, to_engine: str, reason: FailureReason, detail: str) -> None:
         switch = ProviderSwitch(
@@ -73,7 +78,7 @@ class SwitchLog:
             to_engine=to_engine,
             reason=reason,
             detail=detail[:200],
-            at=datetime.now(UTC).isoformat(),
+            at=self.clock().isoformat(),
         )
         self.entries.append(switch)
         for listener in self.listeners:

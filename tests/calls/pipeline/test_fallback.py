@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -157,6 +158,16 @@ async def test_a_voice_at_another_rate_is_resampled_to_the_chain_rate() -> None:
 
     expected = len(await _audio(offline, APOLOGY)) + len(await _audio(offline, "Thanks for calling."))
     assert abs(len(audio) - expected * 16000 / offline.sample_rate) <= 4
+
+
+@pytest.mark.asyncio
+async def test_a_switch_is_stamped_by_the_logs_clock() -> None:
+    switches = SwitchLog(clock=lambda: datetime(2026, 3, 2, 9, 30, tzinfo=UTC))
+    chain = FallbackTextToSpeech([MisconfiguredVoice(), _offline_tts()], switches=switches)
+    await _audio(chain, "Hello.")
+    [switch] = switches.entries
+    assert switch.at == "2026-03-02T09:30:00+00:00"
+    assert switch.detail.startswith("RuntimeError: espeak-ng produced no usable audio")
 
 
 @pytest.mark.asyncio
