@@ -305,7 +305,7 @@ async def test_failing_primary_engines_cost_an_apology_and_the_call_goes_on() ->
     # The stalled voice cost 0.3 s, not the call: the line spoke right after.
     first_frame = sink.first("frame")
     assert first_frame is not None
-    assert first_frame - started < 1.5
+    assert first_frame - started < 3.0
     assert records.finished is not None
     offline = shared_tts("offline").name
     assert [
