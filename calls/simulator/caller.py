@@ -38,6 +38,7 @@ from calls.simulator.carrier import (
     dial,
     new_sid,
 )
+from calls.simulator.impair import LineImpairment
 from calls.simulator.scenario import CallerSpec
 
 # -- the rules' constants ------------------------------------------------------
@@ -50,6 +51,12 @@ GOODBYE: Final = "Thank you, goodbye."
 TIME_UP: Final = "Sorry, I have to go now. Goodbye."
 WANT_HUMAN: Final = "Can I speak to a real person, please?"
 NO_SUCH_FACT: Final = "Sorry, I'd rather not say."
+# A caller without an email or a preferred time says so, as people do; a
+# name, number or address they lack they would rather not give.
+NO_SUCH_FACT_LINES: Final = {
+    "email": "Sorry, I don't have an email address.",
+    "preferred_time": "I don't have a preferred time, any time is fine.",
+}
 SILENT_START_S: Final = 6.0
 INTERRUPT_AFTER_S: Final = 1.0
 MAX_CALL_S: Final = 4 * 60.0
@@ -79,7 +86,8 @@ FIELD_LABELS: Final = {
 _FIELD_TRIGGERS: Final = {
     "name": re.compile(r"\bnames?\b"),
     "callback_number": re.compile(r"\b(?:numbers?|phone)\b"),
-    "address": re.compile(r"\baddress(?:es)?\b"),
+    # "Your email address?" asks for the email only.
+    "address": re.compile(r"(?<!email )(?<!e-mail )\baddress(?:es)?\b"),
     "email": re.compile(r"\be-?mails?\b"),
     # Not "one letter at a time" or "take your time".
     "preferred_time": re.compile(r"(?<!at a )(?<!your )\btimes?\b"),
@@ -104,6 +112,8 @@ _SAY_AGAIN: Final = re.compile(
 )
 _CLOSING: Final = re.compile(r"\b(?:good-?bye|bye|have a (?:great|good|nice) (?:day|evening|one))\b")
 _SENTENCE: Final = re.compile(r"[^.!?]+[.!?]*")
+# A number written only with digits and separators is read digit by digit.
+_DIGITS_ONLY: Final = re.compile(r"^[\d\s().+-]+$")
 _DIGIT_WORDS: Final = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
@@ -260,6 +270,7 @@ class CallerBrain:
         lines += [Line(ask) for ask in self.caller.asks]
         lines += [Line(text) for text in (YES, NO, NOTHING_MORE, REPEAT_REQUEST, GOODBYE, TIME_UP, WANT_HUMAN)]
         lines.append(Line(NO_SUCH_FACT))
+        lines += [Line(text) for name, text in NO_SUCH_FACT_LINES.items() if name not in self.facts]
         unique: dict[str, Line] = {}
         for line in lines:
             unique.setdefault(line.spoken, line)
@@ -271,7 +282,7 @@ class CallerBrain:
             name = prompt.fields[0] if prompt.fields else "name"
             value = self.facts.get(name)
             if value is None:
-                return self._say(Intent.ANSWER, Line(NO_SUCH_FACT))
+                return self._say(Intent.ANSWER, field_answer(name, None))
             return self._say(Intent.SPELL, spelled_line(value, email=name == "email"))
         if prompt.kind is PromptKind.READ_BACK:
             return self._read_back()
@@ -440,8 +451,8 @@ def first_line(caller: CallerSpec) -> Line:
     number = caller.facts.get("callback_number")
     if name and name.lower() not in text.lower():
         lead.append(Line(f"This is {name}."))
-    if number and _digits(number) not in _digits(text):
-        lead.append(Line(f"My number is {number}.", f"My number is {say_digits(number)}."))
+    if number and not _mentions_number(text, number):
+        lead.append(Line(f"My number is {number}.", f"My number is {say_number(number)}."))
     if not lead:
         return Line(text, speakable(text))
     return Line(" ".join([*(p.text for p in lead), text]), " ".join([*(p.spoken for p in lead), speakable(text)]))
@@ -450,11 +461,11 @@ def first_line(caller: CallerSpec) -> Line:
 def field_answer(name: str, value: str | None) -> Line:
     """The answer to a question about ``name``, e.g. "My number is 555 201 3344."."""
     if value is None:
-        return Line(NO_SUCH_FACT)
+        return Line(NO_SUCH_FACT_LINES.get(name, NO_SUCH_FACT))
     if name == "name":
         return Line(f"My name is {value}.")
     if name == "callback_number":
-        return Line(f"My number is {value}.", f"My number is {say_digits(value)}.")
+        return Line(f"My number is {value}.", f"My number is {say_number(value)}.")
     if name == "address":
         return Line(f"The address is {value}.")
     if name == "email":
@@ -471,7 +482,7 @@ def correction_line(corrections: dict[str, str], *, lead: str = "No, ") -> Line:
         label = FIELD_LABELS[name]
         if name == "callback_number":
             texts.append(f"the {label} is {value}")
-            spoken.append(f"the {label} is {say_digits(value)}")
+            spoken.append(f"the {label} is {say_number(value)}")
         elif name == "email":
             texts.append(f"the {label} is {say_email(value)}")
             spoken.append(texts[-1])
@@ -527,6 +538,29 @@ def say_digits(number: str) -> str:
     return ", ".join(" ".join(_DIGIT_WORDS[int(d)] for d in group) for group in groups)
 
 
+def say_number(number: str) -> str:
+    """A phone number as the caller says it.
+
+    Written in digits ("555 201 3344") it is read digit by digit in its groups,
+    as ``say_digits``. Written in words, the caller says it as written:
+    "five five five, two oh one, double three four four" or "area code 415,
+    555 0199" (digit runs still read digit by digit), so a scenario can use
+    "oh", "double", a spoken area code or a correction mid-number.
+    """
+    if _DIGITS_ONLY.match(number):
+        return say_digits(number)
+    # A space after a group of three or more digits is a pause, as in "555 0199".
+    number = re.sub(r"(\d{3,})\s+(?=\d)", r"\1, ", number)
+    return re.sub(r"\d+", lambda m: " ".join(_DIGIT_WORDS[int(d)] for d in m.group(0)), number)
+
+
+def _mentions_number(text: str, number: str) -> bool:
+    """Whether the opening line already says the number (in digits or as written)."""
+    if _DIGITS_ONLY.match(number):
+        return _digits(number) in _digits(text)
+    return _normalize(number) in _normalize(text)
+
+
 def speakable(text: str) -> str:
     """Text for the TTS: runs of three or more digits (phone numbers) are read digit by digit."""
     return re.sub(r"\d{3,}(?:[ -]\d{3,})*", lambda m: say_digits(m.group(0)), text)
@@ -568,24 +602,34 @@ class SpeechModels:
     """The caller's TTS and STT: loaded once per process, shared by concurrent calls.
 
     Synthesized lines are cached by text, since many ("Yes, that's right.")
-    recur in every call.
+    recur in every call. ``line`` is the phone line the caller's voice goes
+    through: each line is impaired once, seeded by its text, so a run repeats
+    exactly.
     """
 
-    def __init__(self, tts: TextToSpeech | None = None, stt: SpeechToText | None = None) -> None:
+    def __init__(
+        self, tts: TextToSpeech | None = None, stt: SpeechToText | None = None, line: LineImpairment | None = None
+    ) -> None:
         from calls.providers.registry import stt_for, tts_for
 
         self.tts = tts if tts is not None else tts_for("offline")
         self.stt = stt if stt is not None else stt_for("whisper")
+        self.line = line if line is not None and not line.is_clean else None
         self._voices: dict[str, bytes] = {}
 
     async def voice(self, text: str) -> bytes:
-        """``text`` spoken as 8 kHz μ-law, without leading or trailing silence."""
+        """``text`` spoken as 8 kHz μ-law, without leading or trailing silence, as the line delivers it."""
         cached = self._voices.get(text)
         if cached is None:
             chunks = [chunk async for chunk in self.tts.synthesize(text)]
             pcm: Pcm16 = np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
             narrow = await asyncio.to_thread(resample, pcm, self.tts.sample_rate, MULAW_RATE)
-            cached = self._voices[text] = trim_silence(mulaw_encode(narrow))
+            # Trimmed before the line adds its noise: the caller's speech ends
+            # where the voice ends, not where the hiss does.
+            cached = trim_silence(mulaw_encode(narrow))
+            if self.line is not None and cached:
+                cached = mulaw_encode(self.line.apply(mulaw_decode(cached), key=text))
+            self._voices[text] = cached
         return cached
 
     async def hear(self, mulaw: bytes) -> str:
@@ -610,6 +654,77 @@ class SpeechModels:
         """Load both engines now, so the first call does not wait for them."""
         await self.voice("Hello.")
         await self.hear(bytes([0xFF]) * MULAW_RATE)
+
+
+VOICE_ENGINES: Final = ("piper", "espeak", "offline")
+
+
+class VoiceSpecError(ValueError):
+    """A caller voice specification is not understood."""
+
+
+@dataclass(frozen=True, slots=True)
+class VoiceSpec:
+    """Which TTS engine the caller speaks with, and its options.
+
+    Written ``engine`` or ``engine:key=value,...``, e.g. ``piper:speed=0.85``,
+    ``espeak:voice=en-gb,speed=1.1,pitch=40``; ``espeak:en-us+f3`` is short
+    for ``espeak:voice=en-us+f3``. The options are the engine's own keyword
+    arguments (see ``calls.providers``); the engine rejects ones it lacks.
+    """
+
+    engine: str = "offline"
+    options: tuple[tuple[str, str | int | float], ...] = ()
+
+    @classmethod
+    def parse(cls, spec: str) -> VoiceSpec:
+        """Read a specification as described above."""
+        engine, _, rest = spec.strip().partition(":")
+        engine = engine.strip()
+        if engine not in VOICE_ENGINES:
+            raise VoiceSpecError(f"unknown caller voice engine {engine!r} (known: {', '.join(VOICE_ENGINES)})")
+        options: dict[str, str | int | float] = {}
+        for item in (part.strip() for part in rest.split(",")):
+            if not item:
+                continue
+            key, sep, raw = item.partition("=")
+            if not sep:
+                if engine != "espeak" or options:
+                    raise VoiceSpecError(f"voice option {item!r} must be written key=value")
+                key, raw = "voice", item
+            key, raw = key.strip(), raw.strip()
+            if not key or not raw:
+                raise VoiceSpecError(f"voice option {item!r} must be written key=value")
+            if key in options:
+                raise VoiceSpecError(f"voice option {key!r} is given twice")
+            options[key] = _option_value(raw)
+        return cls(engine=engine, options=tuple(options.items()))
+
+    def describe(self) -> str:
+        """The specification, as ``parse`` reads it."""
+        if not self.options:
+            return self.engine
+        return self.engine + ":" + ",".join(f"{key}={value}" for key, value in self.options)
+
+    def build(self) -> TextToSpeech:
+        """The engine, built through the provider registry; ``VoiceSpecError`` if it refuses an option."""
+        from calls.providers.registry import tts_for
+
+        try:
+            return tts_for(self.engine, **dict(self.options))
+        except TypeError as exc:
+            raise VoiceSpecError(f"caller voice {self.describe()!r}: {exc}") from exc
+        except ValueError as exc:
+            raise VoiceSpecError(f"caller voice {self.describe()!r}: {exc}") from exc
+
+
+def _option_value(raw: str) -> str | int | float:
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            continue
+    return raw
 
 
 @cache

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from calls.audio import mulaw_encode
+from calls.pipeline.protocols import SpeechToText
 from calls.simulator.caller import (
     GOODBYE,
     NOTHING_MORE,
@@ -23,12 +24,15 @@ from calls.simulator.caller import (
     Prompt,
     PromptKind,
     TurnListener,
+    VoiceSpec,
+    VoiceSpecError,
     classify_prompt,
     field_answer,
     first_line,
     is_speech,
     say_digits,
     say_email,
+    say_number,
     speakable,
     spell,
     trim_silence,
@@ -398,6 +402,8 @@ def test_predictable_lines_cover_answers_spelling_corrections_and_stock_phrases(
         "Sorry, I have to go now. Goodbye.",
         "Can I speak to a real person, please?",
         "Sorry, I'd rather not say.",
+        "Sorry, I don't have an email address.",
+        "I don't have a preferred time, any time is fine.",
     ]
 
 
@@ -485,3 +491,170 @@ async def test_the_ear_hears_a_whole_read_back_cut_at_its_first_and_last_audible
 
     assert heard.startswith("Thank you. Let me read that back. James Wilson")
     assert heard.endswith("Is that right?")
+
+
+# -- numbers said in words, missing facts -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("written", "spoken"),
+    [
+        ("555 201 3344", "five five five, two zero one, three three four four"),
+        ("(555) 201-3344", "five five five, two zero one, three three four four"),
+        ("five five five, two oh one, double three four four", "five five five, two oh one, double three four four"),
+        ("area code 415, 555 0199", "area code four one five, five five five, zero one nine nine"),
+        ("555 triple 7, 12 oh 8", "five five five triple seven, one two oh eight"),
+    ],
+)
+def test_numbers_are_said_as_written_and_digits_digit_by_digit(written: str, spoken: str) -> None:
+    assert say_number(written) == spoken
+
+
+def test_a_number_in_words_is_answered_as_written() -> None:
+    caller = replace(
+        MARIA, facts={**MARIA.facts, "callback_number": "five five five, two oh one, double three four four"}
+    )
+    decision = brain_after_greeting(caller).on_agent_turn("What's the best number to reach you?")
+    assert decision.line == Line(
+        "My number is five five five, two oh one, double three four four.",
+        "My number is five five five, two oh one, double three four four.",
+    )
+
+
+def test_a_correction_mid_number_is_said_as_written() -> None:
+    caller = replace(MARIA, facts={**MARIA.facts, "callback_number": "555 812, sorry, 555 821 4406"})
+    decision = brain_after_greeting(caller).on_agent_turn("And your phone number?")
+    assert decision.line == Line(
+        "My number is 555 812, sorry, 555 821 4406.",
+        "My number is five five five, eight one two, sorry, five five five, eight two one, four four zero six.",
+    )
+
+
+def test_a_read_back_correction_in_words_is_said_as_written() -> None:
+    caller = replace(MARIA, confirms={"callback_number": "area code 312, 555 oh 1 9 9"})
+    decision = brain_after_greeting(caller).on_agent_turn("Your number is 555 201 3344. Is that right?")
+    assert decision == Decision(
+        Intent.CORRECT,
+        Line(
+            "No, the number is area code 312, 555 oh 1 9 9.",
+            "No, the number is area code three one two, five five five oh one nine nine.",
+        ),
+    )
+
+
+def test_volunteers_all_says_a_number_in_words_unless_the_opening_line_has_it() -> None:
+    words = "five five five, oh six oh, double two one nine"
+    caller = replace(
+        MARIA, facts={"name": "Ann Lee", "callback_number": words}, behaviour=Behaviour(volunteers_all=True)
+    )
+    assert first_line(caller).text == (
+        f"This is Ann Lee. My number is {words}. Hi, my kitchen sink is leaking all over the floor."
+    )
+    said_it = replace(caller, says_first=f"Hi, it's Ann Lee on {words}, my sink is leaking.")
+    assert first_line(said_it).text == f"Hi, it's Ann Lee on {words}, my sink is leaking."
+
+
+def test_a_caller_without_an_email_says_so_when_asked_or_asked_to_spell_it() -> None:
+    caller = replace(MARIA, facts={"name": "Maria Gonzalez", "callback_number": "555 201 3344"})
+    brain = brain_after_greeting(caller)
+    assert brain.on_agent_turn("Could I have your email address?") == Decision(
+        Intent.ANSWER, Line("Sorry, I don't have an email address.")
+    )
+    assert said(brain.on_agent_turn("Could you spell your email for me?")) == "Sorry, I don't have an email address."
+    assert said(brain.on_agent_turn("When is a good time for us to call?")) == (
+        "I don't have a preferred time, any time is fine."
+    )
+    # A name asked for afterwards is still answered: saying "none" is not a dead end.
+    assert said(brain.on_agent_turn("And your name?")) == "My name is Maria Gonzalez."
+
+
+def test_missing_and_known_facts_in_one_question() -> None:
+    caller = replace(MARIA, facts={"name": "Maria Gonzalez"})
+    decision = brain_after_greeting(caller).on_agent_turn("Can I get your name and email?")
+    assert said(decision) == "My name is Maria Gonzalez. Sorry, I don't have an email address."
+    assert field_answer("address", None) == Line("Sorry, I'd rather not say.")
+
+
+# -- the caller's voice and line ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "expected"),
+    [
+        ("piper", VoiceSpec("piper")),
+        ("offline", VoiceSpec()),
+        ("piper:speed=0.85", VoiceSpec("piper", (("speed", 0.85),))),
+        ("espeak:en-us+f3", VoiceSpec("espeak", (("voice", "en-us+f3"),))),
+        (
+            "espeak:voice=en-gb, speed=1.1,pitch=40",
+            VoiceSpec("espeak", (("voice", "en-gb"), ("speed", 1.1), ("pitch", 40))),
+        ),
+    ],
+)
+def test_voice_specs(spec: str, expected: VoiceSpec) -> None:
+    assert VoiceSpec.parse(spec) == expected
+    assert VoiceSpec.parse(expected.describe()) == expected
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("festival", "unknown caller voice engine 'festival' (known: piper, espeak, offline)"),
+        ("piper:fast", "voice option 'fast' must be written key=value"),
+        ("espeak:en-gb,en-us", "voice option 'en-us' must be written key=value"),
+        ("espeak:speed=1,speed=2", "voice option 'speed' is given twice"),
+        ("espeak:speed=", "voice option 'speed=' must be written key=value"),
+    ],
+)
+def test_voice_specs_that_cannot_be_read(spec: str, message: str) -> None:
+    with pytest.raises(VoiceSpecError) as error:
+        VoiceSpec.parse(spec)
+    assert str(error.value) == message
+
+
+def test_an_option_the_engine_lacks_is_refused_by_the_engine() -> None:
+    with pytest.raises(VoiceSpecError) as error:
+        VoiceSpec.parse("espeak:noise_scale=0.9").build()
+    assert str(error.value).startswith("caller voice 'espeak:noise_scale=0.9': ")
+    assert "noise_scale" in str(error.value)
+    with pytest.raises(VoiceSpecError) as error:
+        VoiceSpec.parse("espeak:pitch=120").build()
+    assert str(error.value) == "caller voice 'espeak:pitch=120': pitch must be 0..99, got 120"
+
+
+def test_an_espeak_voice_is_built_with_its_options() -> None:
+    engine = VoiceSpec.parse("espeak:voice=en-gb,speed=1.2,pitch=30").build()
+    assert (engine.name, engine.voice, engine.speed, engine.pitch) == ("espeak", "en-gb", 1.2, 30)  # type: ignore[attr-defined]
+
+
+@pytest.mark.asyncio
+async def test_the_line_impairs_the_caller_voice_repeatably() -> None:
+    from calls.audio import mulaw_decode
+    from calls.simulator.caller import SpeechModels
+    from calls.simulator.impair import LineImpairment, measured_snr_db
+
+    voice = VoiceSpec.parse("espeak:en-us+f3").build()
+    stt = shared_speech_models_stt()
+    clean = await SpeechModels(tts=voice, stt=stt).voice("My name is Ann Lee.")
+    quiet = await SpeechModels(tts=voice, stt=stt, line=LineImpairment(gain_db=-10)).voice("My name is Ann Lee.")
+    noisy_models = SpeechModels(tts=voice, stt=stt, line=LineImpairment(snr_db=18, seed=4))
+    noisy = await noisy_models.voice("My name is Ann Lee.")
+
+    assert len(clean) == len(quiet) == len(noisy) > 0
+    level_db = 20 * np.log10(rms_of(mulaw_decode(quiet)) / rms_of(mulaw_decode(clean)))
+    assert abs(level_db - (-10)) < 0.5
+    assert abs(measured_snr_db(mulaw_decode(clean), mulaw_decode(noisy)) - 18) < 0.5
+    again = await SpeechModels(tts=voice, stt=stt, line=LineImpairment(snr_db=18, seed=4)).voice("My name is Ann Lee.")
+    assert again == noisy
+    assert SpeechModels(tts=voice, stt=stt, line=LineImpairment()).line is None
+
+
+def shared_speech_models_stt() -> SpeechToText:
+    from calls.simulator.caller import shared_speech_models
+
+    return shared_speech_models().stt
+
+
+def rms_of(pcm: np.ndarray) -> float:
+    samples = pcm.astype(np.float64)
+    return float(np.sqrt(np.mean(samples * samples)))
