@@ -122,6 +122,86 @@ async def fetch_stored_call(slug: str, call_sid: str, *, timeout_s: float = TICK
         await asyncio.sleep(_POLL_S)
 
 
+# The checks ``expect`` can ask for, by short name, in report order.
+CHECKS: Final = (
+    "name",
+    "number",
+    "category",
+    "priority",
+    "status",
+    "summary",
+    "faq_answered",
+    "unanswered_questions",
+    "callback",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FieldCheck:
+    """One check of ``expect`` against the stored ticket: which, and the mismatch if it failed."""
+
+    check: str  # one of ``CHECKS``
+    mismatch: str = ""  # a readable sentence; empty when it passed
+
+    @property
+    def passed(self) -> bool:
+        """True when the stored value is what ``expect`` asks for."""
+        return not self.mismatch
+
+
+def checks_asked(expect: Expectations) -> tuple[str, ...]:
+    """The ``CHECKS`` that ``expect`` asks for (the rest are not checked)."""
+    want = expect.ticket
+    asked = {
+        "name": want.caller_name is not None,
+        "number": want.callback_number is not None,
+        "category": want.category is not None,
+        "priority": want.priority is not None,
+        "status": want.status is not None,
+        "summary": bool(want.summary_mentions),
+        "faq_answered": expect.faq_answered is not None,
+        "unanswered_questions": expect.unanswered_questions is not None,
+        "callback": expect.callback_requested is not None,
+    }
+    return tuple(check for check in CHECKS if asked[check])
+
+
+def check_fields(expect: Expectations, ticket: StoredTicket) -> list[FieldCheck]:
+    """Each check ``expect`` asks for, against ``ticket``, in ``CHECKS`` order."""
+    want = expect.ticket
+    results: list[FieldCheck] = []
+
+    def check(name: str, ok: bool, what: str, expected: object, got: object) -> None:
+        results.append(FieldCheck(name, "" if ok else f"{what}: expected {expected!r}, got {got!r}"))
+
+    for name in checks_asked(expect):
+        if name == "name":
+            assert want.caller_name is not None
+            ok = _name_key(want.caller_name) == _name_key(ticket.caller_name)
+            check(name, ok, "ticket.caller_name", want.caller_name, ticket.caller_name)
+        elif name == "number":
+            ok = want.callback_number == _e164(ticket.callback_number)
+            check(name, ok, "ticket.callback_number", want.callback_number, ticket.callback_number)
+        elif name in ("category", "priority", "status"):
+            expected = getattr(want, name)
+            check(name, expected == getattr(ticket, name), f"ticket.{name}", expected, getattr(ticket, name))
+        elif name == "summary":
+            missing = [word for word in want.summary_mentions if word.lower() not in ticket.summary.lower()]
+            message = f"ticket.summary_mentions: {missing!r} not in summary {ticket.summary!r}" if missing else ""
+            results.append(FieldCheck(name, message))
+        elif name == "faq_answered":
+            assert expect.faq_answered is not None
+            ok = set(expect.faq_answered) == set(ticket.faq_answered)
+            check(name, ok, "faq_answered", sorted(expect.faq_answered), sorted(ticket.faq_answered))
+        elif name == "unanswered_questions":
+            ok = expect.unanswered_questions == ticket.unanswered_questions
+            check(name, ok, "unanswered_questions", expect.unanswered_questions, ticket.unanswered_questions)
+        else:
+            ok = expect.callback_requested == ticket.callback_requested
+            check(name, ok, "callback_requested", expect.callback_requested, ticket.callback_requested)
+    return results
+
+
 def check_expectations(expect: Expectations, stored: StoredCall | None, *, call_sid: str = "") -> list[str]:
     """Every way ``stored`` differs from ``expect``, as readable sentences (empty: all good)."""
     if stored is None:
@@ -132,30 +212,7 @@ def check_expectations(expect: Expectations, stored: StoredCall | None, *, call_
             f"no ticket for call {stored.call_id} within {TICKET_WAIT_S:.0f} s "
             f"(call status {stored.status!r}, end reason {stored.end_reason!r}); is a Dramatiq worker running?"
         ]
-    mismatches: list[str] = []
-    want = expect.ticket
-
-    def differ(what: str, expected: object, got: object) -> None:
-        mismatches.append(f"{what}: expected {expected!r}, got {got!r}")
-
-    if want.caller_name is not None and _name_key(want.caller_name) != _name_key(ticket.caller_name):
-        differ("ticket.caller_name", want.caller_name, ticket.caller_name)
-    if want.callback_number is not None and want.callback_number != _e164(ticket.callback_number):
-        differ("ticket.callback_number", want.callback_number, ticket.callback_number)
-    for name in ("category", "priority", "status"):
-        expected = getattr(want, name)
-        if expected is not None and expected != getattr(ticket, name):
-            differ(f"ticket.{name}", expected, getattr(ticket, name))
-    missing = [word for word in want.summary_mentions if word.lower() not in ticket.summary.lower()]
-    if missing:
-        mismatches.append(f"ticket.summary_mentions: {missing!r} not in summary {ticket.summary!r}")
-    if expect.faq_answered is not None and set(expect.faq_answered) != set(ticket.faq_answered):
-        differ("faq_answered", sorted(expect.faq_answered), sorted(ticket.faq_answered))
-    if expect.unanswered_questions is not None and expect.unanswered_questions != ticket.unanswered_questions:
-        differ("unanswered_questions", expect.unanswered_questions, ticket.unanswered_questions)
-    if expect.callback_requested is not None and expect.callback_requested != ticket.callback_requested:
-        differ("callback_requested", expect.callback_requested, ticket.callback_requested)
-    return mismatches
+    return [result.mismatch for result in check_fields(expect, ticket) if not result.passed]
 
 
 def _name_key(name: str) -> str:
@@ -170,3 +227,60 @@ def _e164(number: str) -> str:
     except phonenumbers.NumberParseException:
         return number
     return str(phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164))
+
+
+# -- ticket quality over many calls -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CallVerdict:
+    """One call's checks, for the per-field rates of a run."""
+
+    label: str  # "scenario-id#repeat"
+    asked: tuple[str, ...]  # the ``CHECKS`` its scenario asks for
+    failed: tuple[str, ...] = ()  # the asked checks that failed
+    problem: str = ""  # the call failed as a whole (no call, no ticket, a carrier error)
+
+    @property
+    def exact(self) -> bool:
+        """The call produced exactly the ticket its scenario expects."""
+        return not self.problem and not self.failed
+
+
+def call_verdict(
+    label: str, expect: Expectations, stored: StoredCall | None, *, error: str | None = None, call_sid: str = ""
+) -> CallVerdict:
+    """Judge one call; a call that failed as a whole fails every check its scenario asks for."""
+    asked = checks_asked(expect)
+    if error:
+        return CallVerdict(label=label, asked=asked, failed=asked, problem=error)
+    if stored is None or stored.ticket is None:
+        problem = check_expectations(expect, stored, call_sid=call_sid)[0]
+        return CallVerdict(label=label, asked=asked, failed=asked, problem=problem)
+    failed = tuple(result.check for result in check_fields(expect, stored.ticket) if not result.passed)
+    return CallVerdict(label=label, asked=asked, failed=failed)
+
+
+def quality_summary(verdicts: list[CallVerdict]) -> dict[str, Any]:
+    """Exact-ticket rate overall and per check, and which calls missed on which checks.
+
+    A check's rate counts only the calls whose scenario asks for it; rates are
+    None when nothing was counted.
+    """
+    exact = sum(v.exact for v in verdicts)
+    per_check: dict[str, dict[str, Any]] = {}
+    for check in CHECKS:
+        counted = [v for v in verdicts if check in v.asked]
+        passed = sum(1 for v in counted if check not in v.failed)
+        per_check[check] = {
+            "checked": len(counted),
+            "passed": passed,
+            "rate": passed / len(counted) if counted else None,
+        }
+    return {
+        "calls": len(verdicts),
+        "exact": exact,
+        "exact_rate": exact / len(verdicts) if verdicts else None,
+        "checks": per_check,
+        "missed": [{"call": v.label, "checks": list(v.failed), "problem": v.problem} for v in verdicts if not v.exact],
+    }
