@@ -2,6 +2,7 @@
 
     manage.py simulate_call --scenario ../shared/scenarios/acme-leak-basic.yaml
     manage.py simulate_call --scenario ../shared/scenarios --concurrency 4 --json-report var/sim.json
+    manage.py simulate_call --scenario scenarios/corpus --voice espeak:en-gb --impair noise=18,loss=0.01
 
 Calls run in real time over the Twilio Media Streams protocol; each
 conversation is printed when its call ends, then every scenario's
@@ -24,6 +25,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from calls.simulator import CallReport, simulate, summarize
+from calls.simulator.caller import SpeechModels, VoiceSpec, VoiceSpecError
+from calls.simulator.impair import ImpairmentError, LineImpairment
 from calls.simulator.scenario import Scenario, ScenarioError, TenantSpec, load_scenarios
 
 
@@ -50,6 +53,19 @@ class Command(BaseCommand):
         parser.add_argument(
             "--ticket-wait", type=float, default=30.0, metavar="SECONDS", help="How long to wait for each ticket."
         )
+        parser.add_argument(
+            "--voice",
+            metavar="ENGINE[:OPTIONS]",
+            help="The caller's voice: a TTS engine and its options, e.g. piper:speed=0.85, espeak:en-gb, "
+            "espeak:voice=en-us+f3,pitch=60 (default: the product's offline voice).",
+        )
+        parser.add_argument(
+            "--impair",
+            default="",
+            metavar="SPEC",
+            help="Line impairments on the caller's audio: noise=SNR_DB, gain=DB, loss=FRACTION, clip=FRACTION, "
+            "seed=N, e.g. noise=18,gain=-10,loss=0.01,clip=0.9.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
@@ -65,6 +81,7 @@ class Command(BaseCommand):
         token = settings.TWILIO_AUTH_TOKEN
         if not token:
             raise CommandError("TWILIO_AUTH_TOKEN is not set: the webhook signature cannot be computed")
+        models = self._speech_models(options["voice"], options["impair"])
 
         # faster-whisper logs every decode at INFO; the conversations say it better.
         logging.getLogger("faster_whisper").setLevel(logging.WARNING)
@@ -80,6 +97,7 @@ class Command(BaseCommand):
                     repeat=repeat,
                     record_dir=options["record_dir"],
                     ticket_wait_s=options["ticket_wait"],
+                    models=models,
                     on_provisioned=self._provisioned,
                     on_call_start=self._call_started,
                     on_report=self._report,
@@ -99,6 +117,19 @@ class Command(BaseCommand):
         if failed:
             details = "; ".join(f"{r.label}: {_first_problem(r)}" for r in failed)
             raise CommandError(f"{len(failed)} of {len(reports)} call(s) failed: {details}")
+
+    def _speech_models(self, voice: str | None, impair: str) -> SpeechModels | None:
+        """The caller's voice and line; None (the shared default) when neither is set."""
+        try:
+            line = LineImpairment.parse(impair)
+            spec = VoiceSpec.parse(voice) if voice else None
+            if spec is None and line.is_clean:
+                return None
+            tts = spec.build() if spec is not None else None
+        except (VoiceSpecError, ImpairmentError) as exc:
+            raise CommandError(str(exc)) from exc
+        self.stdout.write(f"Caller voice: {spec.describe() if spec else 'offline'}; line: {line.describe()}.")
+        return SpeechModels(tts=tts, line=line)
 
     # -- output ------------------------------------------------------------------
     def _provisioned(self, spec: TenantSpec, outcome: str) -> None:
