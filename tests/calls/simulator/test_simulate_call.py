@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from pytest_django.fixtures import SettingsWrapper
+from django.test import override_settings
 
 from calls.management.commands.simulate_call import Command
 from calls.providers.espeak_tts import EspeakTextToSpeech
@@ -25,10 +25,8 @@ SCENARIO = str(Path(__file__).resolve().parents[3] / "scenarios" / "corpus" / "l
         (["--impair", "noise=18,loss=1.5"], "loss must be a fraction from 0 up to 1, got 1.5"),
     ],
 )
-def test_a_voice_or_line_that_cannot_be_used_fails_before_any_call(
-    options: list[str], message: str, settings: SettingsWrapper
-) -> None:
-    settings.TWILIO_AUTH_TOKEN = "test-token"
+@override_settings(TWILIO_AUTH_TOKEN="test-token")
+def test_a_voice_or_line_that_cannot_be_used_fails_before_any_call(options: list[str], message: str) -> None:
     out = StringIO()
     with pytest.raises(CommandError) as error:
         call_command("simulate_call", "--scenario", SCENARIO, *options, stdout=out)
