@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
@@ -616,6 +616,10 @@ class SpeechModels:
         self.stt = stt if stt is not None else stt_for("whisper")
         self.line = line if line is not None and not line.is_clean else None
         self._voices: dict[str, bytes] = {}
+        # Sum of squares and count of the clean speech samples synthesized so
+        # far: the caller's usual level, which the line's noise is set against.
+        self._speech_energy = 0.0
+        self._speech_samples = 0
 
     async def voice(self, text: str) -> bytes:
         """``text`` spoken as 8 kHz μ-law, without leading or trailing silence, as the line delivers it."""
@@ -627,10 +631,23 @@ class SpeechModels:
             # Trimmed before the line adds its noise: the caller's speech ends
             # where the voice ends, not where the hiss does.
             cached = trim_silence(mulaw_encode(narrow))
+            if cached:
+                clean = mulaw_decode(cached).astype(np.float64)
+                self._speech_energy += float(np.sum(clean * clean))
+                self._speech_samples += clean.size
             if self.line is not None and cached:
                 cached = mulaw_encode(self.line.apply(mulaw_decode(cached), key=text))
             self._voices[text] = cached
         return cached
+
+    @property
+    def speech_rms(self) -> float:
+        """The RMS of the caller's clean speech synthesized so far (0 before any)."""
+        return (self._speech_energy / self._speech_samples) ** 0.5 if self._speech_samples else 0.0
+
+    def idle_noise(self, *, key: str) -> Iterator[bytes] | None:
+        """The line's background noise for one call (``key`` seeds it), or None on a quiet line."""
+        return self.line.idle_noise(self.speech_rms, key=key) if self.line is not None else None
 
     async def hear(self, mulaw: bytes) -> str:
         """What the caller understands of ``mulaw`` agent audio (8 kHz)."""
@@ -907,6 +924,7 @@ class SimulatedCaller:
                 on_tick=self._on_tick,
                 on_media=self._on_media,
                 record=self.record,
+                idle=self.models.idle_noise(key=self.result.scenario_id),
             )
             self.listener = TurnListener(
                 caller_speaking=lambda: stream.caller_speaking,

@@ -35,7 +35,7 @@ import urllib.request
 import wave
 import xml.etree.ElementTree as ET
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -299,6 +299,7 @@ class CarrierStream:
         on_media: Callable[[bytes, float], None] | None = None,
         record: bool = False,
         connect_timeout_s: float = 10.0,
+        idle: Iterator[bytes] | None = None,
     ) -> None:
         self.instructions = instructions
         self.call_sid = call_sid
@@ -326,6 +327,9 @@ class CarrierStream:
         self._record = record
         self._caller_track = bytearray()
         self._agent_track = bytearray()
+        # What the line carries while the caller is quiet: silence, or the
+        # background noise of a noisy line (20 ms μ-law frames).
+        self._idle = idle
 
     # -- lifecycle ------------------------------------------------------------
     async def open(self) -> None:
@@ -462,7 +466,11 @@ class CarrierStream:
             self._finish(f"clock_failed: {exc!r}")
 
     async def _tick(self, tick: int, due: float) -> None:
-        caller = self._outbound.popleft() if self._outbound else SILENCE_FRAME
+        speaking = bool(self._outbound)
+        if speaking:
+            caller = self._outbound.popleft()
+        else:
+            caller = next(self._idle, SILENCE_FRAME) if self._idle is not None else SILENCE_FRAME
         sending = time.monotonic()
         await self._send(
             {
@@ -478,7 +486,7 @@ class CarrierStream:
         )
         self.stats.ticks += 1
         self.stats.send_block_max_s = max(self.stats.send_block_max_s, time.monotonic() - sending)
-        if caller is not SILENCE_FRAME:
+        if speaking:
             self.last_speech_sent_at = time.monotonic()
             self._sent_speech_frames += 1
             while self._speech_done and self._speech_done[0][0] <= self._sent_speech_frames:

@@ -10,6 +10,9 @@ the order the damage happens in on a real line:
 3. line gain of ``gain_db`` (negative: a quieter line),
 4. packet loss: a fraction ``loss`` of the 20 ms frames zeroed.
 
+A noisy line stays noisy between utterances: ``idle_noise`` gives the
+frames the carrier sends while the caller is quiet, at the same level.
+
 Everything is seeded: the same impairment applied to the same utterance with
 the same key gives the same samples, in every process, so a run can be
 repeated exactly.
@@ -19,13 +22,14 @@ from __future__ import annotations
 
 import math
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 
-from calls.audio import MULAW_FRAME_BYTES
+from calls.audio import MULAW_FRAME_BYTES, mulaw_encode
 from calls.pipeline.protocols import Pcm16
 
 FRAME_SAMPLES: Final = MULAW_FRAME_BYTES  # one 20 ms frame at 8 kHz
@@ -117,6 +121,24 @@ class LineImpairment:
         for frame in lost:
             out[frame * FRAME_SAMPLES : (frame + 1) * FRAME_SAMPLES] = 0
         return out, lost
+
+    def idle_noise(self, speech_rms: float, *, key: str = "") -> Iterator[bytes] | None:
+        """The line's background noise while the caller is quiet, as endless 20 ms μ-law frames.
+
+        Its level is ``snr_db`` below ``speech_rms`` (the caller's usual
+        speech level), after the line gain, so the noise does not stop when
+        the caller does. None when the line adds no noise.
+        """
+        if self.snr_db is None or speech_rms <= 0:
+            return None
+        level = speech_rms / 10 ** (self.snr_db / 20) * 10 ** (self.gain_db / 20)
+        return _noise_frames(level, np.random.default_rng([self.seed, zlib.crc32(key.encode("utf-8")), 1]))
+
+
+def _noise_frames(rms: float, rng: np.random.Generator) -> Iterator[bytes]:
+    while True:
+        samples = np.clip(np.rint(rng.standard_normal(FRAME_SAMPLES) * rms), -32768, 32767).astype(np.int16)
+        yield mulaw_encode(samples)
 
 
 def noise_at_snr(signal: npt.NDArray[np.float64], snr_db: float, rng: np.random.Generator) -> npt.NDArray[np.float64]:

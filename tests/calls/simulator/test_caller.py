@@ -648,6 +648,16 @@ async def test_the_line_impairs_the_caller_voice_repeatably() -> None:
     assert again == noisy
     assert SpeechModels(tts=voice, stt=stt, line=LineImpairment()).line is None
 
+    # Between lines the noise goes on, at the level it has under the caller's speech.
+    speech_rms = rms_of(mulaw_decode(clean))
+    assert abs(noisy_models.speech_rms - speech_rms) < 1.0
+    idle = noisy_models.idle_noise(key="groom-doodle-full-groom")
+    assert idle is not None
+    hiss = np.concatenate([mulaw_decode(next(idle)) for _ in range(500)])
+    assert abs(20 * np.log10(speech_rms / rms_of(hiss)) - 18) < 0.5
+    quiet_models = SpeechModels(tts=voice, stt=stt, line=LineImpairment(gain_db=-10))
+    assert quiet_models.idle_noise(key="x") is None
+
 
 def shared_speech_models_stt() -> SpeechToText:
     from calls.simulator.caller import shared_speech_models

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import itertools
 import json
 import threading
 import time
@@ -223,7 +224,9 @@ async def fake_server() -> AsyncIterator[FakeServer]:
         yield server
 
 
-async def open_stream(server: FakeServer, played: list[PlayedFrame] | None = None) -> CarrierStream:
+async def open_stream(
+    server: FakeServer, played: list[PlayedFrame] | None = None, idle: Iterator[bytes] | None = None
+) -> CarrierStream:
     stream = CarrierStream(
         StreamInstructions(url=server.url, parameters={"token": "t0k"}),
         call_sid="CA123",
@@ -231,6 +234,7 @@ async def open_stream(server: FakeServer, played: list[PlayedFrame] | None = Non
         stream_sid="MZ1",
         on_tick=played.append if played is not None else None,
         record=True,
+        idle=idle,
     )
     await stream.open()
     await asyncio.wait_for(server.connected.wait(), timeout=5)
@@ -298,6 +302,24 @@ async def test_caller_speech_is_sent_in_order_and_reports_its_last_frame(fake_se
     spoken = [p for p in payloads if p != SILENCE_FRAME]
     assert spoken == [frame(0x10), frame(0x20), frame(0x30)[:80] + SILENCE_FRAME[:80]]
     assert ended <= time.monotonic()
+
+
+@pytest.mark.asyncio
+async def test_a_noisy_line_sends_its_noise_while_the_caller_is_quiet(fake_server: FakeServer) -> None:
+    hiss = (frame(0x70 + i % 4) for i in itertools.count())
+    stream = await open_stream(fake_server, idle=hiss)
+    await asyncio.sleep(0.1)
+    ended = await asyncio.wait_for(stream.speak(frame(0x10) + frame(0x20)), timeout=2)
+    await asyncio.sleep(0.1)
+    await stream.hang_up()
+    payloads = [base64.b64decode(m["media"]["payload"]) for m in fake_server.events("media")]
+    spoken_at = payloads.index(frame(0x10))
+    assert payloads[spoken_at + 1] == frame(0x20)
+    quiet = payloads[:spoken_at] + payloads[spoken_at + 2 :]
+    assert SILENCE_FRAME not in quiet
+    # The noise runs on through the speech, one frame per quiet tick.
+    assert quiet == [frame(0x70 + i % 4) for i in range(len(quiet))]
+    assert 0 < stream.last_speech_sent_at <= ended
 
 
 @pytest.mark.asyncio

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from calls.audio import mulaw_decode
 from calls.simulator.impair import (
     FRAME_SAMPLES,
     ImpairmentError,
@@ -132,3 +133,34 @@ def test_impairments_combine_in_line_order() -> None:
     # The loudest sample is the clip level (of the noisy peak), scaled by the gain.
     noisy_peak = np.max(np.abs(LineImpairment(snr_db=18, seed=5).apply(SPEECH, key="k").astype(np.float64)))
     assert abs(int(np.max(np.abs(out))) - 0.8 * noisy_peak * 10 ** (-6 / 20)) <= 1.0
+
+
+def test_idle_noise_continues_at_the_level_of_the_noise_under_speech() -> None:
+    line = LineImpairment(snr_db=18, seed=2)
+    frames = line.idle_noise(rms(SPEECH), key="call-1")
+    assert frames is not None
+    noise = np.concatenate([mulaw_decode(next(frames)) for _ in range(500)])
+    noisy = line.apply(SPEECH, key="utterance")
+    under_speech = noisy.astype(np.float64) - SPEECH
+    assert abs(20 * np.log10(rms(noise) / rms(under_speech))) < 0.5
+    assert abs(20 * np.log10(rms(SPEECH) / rms(noise)) - 18) < 0.5
+
+
+def test_idle_noise_is_quieter_on_a_quieter_line_and_repeatable() -> None:
+    loud = LineImpairment(snr_db=15).idle_noise(3000.0, key="k")
+    quiet = LineImpairment(snr_db=15, gain_db=-10).idle_noise(3000.0, key="k")
+    again = LineImpairment(snr_db=15, gain_db=-10).idle_noise(3000.0, key="k")
+    assert loud is not None
+    assert quiet is not None
+    assert again is not None
+    loud_pcm = np.concatenate([mulaw_decode(next(loud)) for _ in range(500)])
+    quiet_frames = [next(quiet) for _ in range(500)]
+    assert quiet_frames == [next(again) for _ in range(500)]
+    assert all(len(f) == FRAME_SAMPLES for f in quiet_frames)
+    quiet_pcm = np.concatenate([mulaw_decode(f) for f in quiet_frames])
+    assert abs(20 * np.log10(rms(quiet_pcm) / rms(loud_pcm)) - (-10)) < 0.5
+
+
+def test_no_idle_noise_without_noise() -> None:
+    assert LineImpairment(gain_db=-10, loss=0.01).idle_noise(3000.0) is None
+    assert LineImpairment(snr_db=18).idle_noise(0.0) is None
