@@ -21,6 +21,7 @@ import numpy as np
 
 from calls.audio import Resampler, resample
 from calls.pipeline.protocols import Pcm16, SpeechToText, SttHints, TextToSpeech, Transcript
+from voicedesk.metrics import PROVIDER_ERRORS, PROVIDER_FALLBACKS
 
 # Said by the last engine of the chain (cached at start-up) while the call
 # moves to the next engine, so the line is never silent.
@@ -81,6 +82,8 @@ class SwitchLog:
             at=self.clock().isoformat(),
         )
         self.entries.append(switch)
+        PROVIDER_ERRORS.labels(role=role, provider=from_engine).inc()
+        PROVIDER_FALLBACKS.labels(role=role, provider=to_engine).inc()
         for listener in self.listeners:
             listener(switch)
 

@@ -19,6 +19,7 @@ from typing import Protocol
 
 from calls.audio import CALL_FRAME_SAMPLES, CALL_RATE
 from calls.pipeline.protocols import Pcm16
+from voicedesk.metrics import FRAMES_LATE
 
 FRAME_S = CALL_FRAME_SAMPLES / CALL_RATE
 
@@ -212,6 +213,7 @@ class PacedOutput:
             frame = segment.frames[segment.cursor]
             if now > self._next_play_at + FRAME_S:
                 self.stats.frames_late += 1
+                FRAMES_LATE.inc()
             await self._sink.send_frame(frame)
             self.stats.frames_sent += 1
             segment.cursor += 1

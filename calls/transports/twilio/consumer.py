@@ -8,9 +8,12 @@ started is still finished, so its record and ticket are never lost.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -28,6 +31,7 @@ from calls.pipeline.session import CallSession
 from calls.services import CallStateError, call_answer
 from calls.transports.twilio.twiml import stream_token_verify
 from tenants.models import Tenant
+from voicedesk.metrics import CALLS_IN_PROGRESS
 
 logger = structlog.get_logger(__name__)
 
@@ -38,6 +42,30 @@ AUDIO = AudioFormat(encoding="mulaw", sample_rate=8000, frame_ms=20)
 # Twilio echoes each mark when playback reaches it.
 REPORTS_PLAYBACK = True
 EXPECTED_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": AUDIO.sample_rate, "channels": 1}
+# Twilio sends "start" right after connecting; a socket that says nothing is not a call.
+START_DEADLINE_S = 10.0
+# Messages per second a stream may sustain (Twilio sends 50 media frames a
+# second, plus marks), and the burst it may send after a network stall.
+MESSAGE_RATE = 120.0
+MESSAGE_BURST = 300.0
+
+
+class MessageBudget:
+    """A token bucket over a stream's inbound messages: real time with room for catch-up bursts, not a flood."""
+
+    def __init__(self, *, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate, self.burst, self.clock = rate, burst, clock
+        self.tokens = burst
+        self.updated = clock()
+
+    def take(self) -> bool:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
 
 
 class ProtocolError(Exception):
@@ -53,12 +81,27 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
         self.stream_sid = ""
         self.seen_connected = False
         self.codec = WireCodec(AUDIO)
+        self.budget = MessageBudget(rate=MESSAGE_RATE, burst=MESSAGE_BURST)
+        self.counted = False
         self.log = logger.bind(transport="twilio")
         await self.accept()
+        self.start_deadline = asyncio.get_running_loop().create_task(self._start_deadline(), name="start-deadline")
+
+    async def _start_deadline(self) -> None:
+        await asyncio.sleep(START_DEADLINE_S)
+        if self.session is None:
+            await self._fail(f"no start within {START_DEADLINE_S:g} s")
 
     async def disconnect(self, code: int) -> None:
+        self.start_deadline.cancel()
         if self.session is not None and not self.session.finished:
             await self.session.finish("socket_closed")
+        self._uncount()
+
+    def _uncount(self) -> None:
+        if self.counted:
+            self.counted = False
+            CALLS_IN_PROGRESS.labels(transport="twilio").dec()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         try:
@@ -66,6 +109,8 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
                 raise ProtocolError("binary frame; Media Streams messages are JSON text")
             if len(text_data) > MAX_MESSAGE_BYTES:
                 raise ProtocolError(f"message of {len(text_data)} bytes exceeds {MAX_MESSAGE_BYTES}")
+            if not self.budget.take():
+                raise ProtocolError(f"more than {MESSAGE_RATE:g} messages a second")
             try:
                 message = json.loads(text_data)
             except json.JSONDecodeError as exc:
@@ -97,6 +142,7 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             self._require_started("stop")
             assert self.session is not None
             await self.session.finish("caller_hangup")
+            self._uncount()
             await self.close()
         else:
             raise ProtocolError(f"unknown event {event!r}")
@@ -128,6 +174,9 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             reports_playback=REPORTS_PLAYBACK,
         )
         self.session.start({"tenant": tenant.schema_name, "call_id": call.pk})
+        self.start_deadline.cancel()
+        CALLS_IN_PROGRESS.labels(transport="twilio").inc()
+        self.counted = True
         self.log.info("media_stream_started")
 
     def _on_media(self, message: dict[str, Any]) -> None:
@@ -157,11 +206,13 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
         self.log.error("media_stream_protocol_error", reason=reason)
         if self.session is not None and not self.session.finished:
             await self.session.finish("protocol_error")
+        self._uncount()
         await self.close(code=1008)
 
     async def _agent_hangup(self) -> None:
         if self.session is not None:
             await self.session.finish("agent_hangup")
+        self._uncount()
         await self.close()
 
 

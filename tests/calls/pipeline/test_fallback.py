@@ -30,6 +30,7 @@ from calls.pipeline.fallback import (
 from calls.pipeline.protocols import Pcm16, SpeechToText, SttHints, TextToSpeech, Transcript
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.whisper_stt import WhisperSpeechToText
+from voicedesk.metrics import PROVIDER_ERRORS, PROVIDER_FALLBACKS
 
 
 class MisconfiguredVoice(EspeakTextToSpeech):
@@ -214,3 +215,13 @@ async def test_when_every_recognizer_fails_the_chain_says_so(heating_audio: Pcm1
     chain = FallbackSpeechToText([RaisingWhisper()], switches=SwitchLog())
     with pytest.raises(EnginesExhaustedError, match="ConnectionError: vendor unreachable"):
         await chain.transcribe(heating_audio)
+
+
+def test_each_switch_is_counted_for_the_metrics() -> None:
+    errors = PROVIDER_ERRORS.labels(role="tts", provider="cloud-voice")
+    fallbacks = PROVIDER_FALLBACKS.labels(role="tts", provider="piper")
+    before = (errors._value.get(), fallbacks._value.get())
+
+    SwitchLog().record("tts", "cloud-voice", "piper", "deadline", "no result in time")
+
+    assert (errors._value.get(), fallbacks._value.get()) == (before[0] + 1, before[1] + 1)

@@ -13,8 +13,10 @@ from django_tenants.utils import tenant_context
 
 from calls.models import Call, Utterance
 from calls.services import call_start
-from calls.transports.twilio.consumer import TwilioMediaStreamConsumer
+from calls.transports.twilio import consumer as consumer_module
+from calls.transports.twilio.consumer import MessageBudget, TwilioMediaStreamConsumer
 from calls.transports.twilio.twiml import stream_token_issue
+from voicedesk.metrics import CALLS_IN_PROGRESS
 
 FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
 
@@ -189,3 +191,58 @@ async def test_a_callback_number_keyed_in_on_the_keypad_is_captured(ringing_call
     assert stored.captured["fields"]["callback_number"] == "+16175550142"
     caller = [(u.text, u.confidence) for u in await _utterances(tenant, call.pk) if u.speaker == "caller"]
     assert caller == [("6175550142", 1.0)]
+
+
+def test_the_message_budget_allows_real_time_and_bursts_but_not_a_flood() -> None:
+    now = [0.0]
+    budget = MessageBudget(rate=100.0, burst=5.0, clock=lambda: now[0])
+    assert [budget.take() for _ in range(6)] == [True] * 5 + [False]
+    now[0] += 0.02  # two more messages' worth of time
+    assert [budget.take() for _ in range(3)] == [True, True, False]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_socket_that_never_starts_is_closed(monkeypatch) -> None:
+    monkeypatch.setattr(consumer_module, "START_DEADLINE_S", 0.2)
+    communicator = await _connect()
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 1008}
+    await communicator.wait()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_media_flood_ends_the_call_and_keeps_its_record(ringing_call) -> None:
+    tenant, call, token = ringing_call
+    in_progress = CALLS_IN_PROGRESS.labels(transport="twilio")
+    before = in_progress._value.get()
+    communicator = await _connect()
+    await communicator.send_to(text_data=_start(token, "CA-test-1"))
+    while (await _call(tenant, call.pk)).status != "in_progress":
+        await asyncio.sleep(0.05)
+    assert in_progress._value.get() == before + 1
+
+    closed = None
+    for seq in range(2000):  # 40 s of audio at once
+        await communicator.send_to(text_data=_media(b"\xff" * 160, seq + 2))
+        while not communicator.output_queue.empty():
+            output = await communicator.receive_output()
+            if output["type"] == "websocket.close":
+                closed = output
+        if closed:
+            break
+    closed = closed or await _receive_close(communicator)
+    await communicator.wait(timeout=10)
+
+    assert closed == {"type": "websocket.close", "code": 1008}
+    stored = await _call(tenant, call.pk)
+    assert stored.end_reason == "protocol_error"
+    assert stored.status == "abandoned"
+    assert in_progress._value.get() == before
+
+
+async def _receive_close(communicator: WebsocketCommunicator) -> dict:
+    while True:
+        output = await communicator.receive_output(timeout=10)
+        if output["type"] == "websocket.close":
+            return output
