@@ -1,0 +1,98 @@
+"""Pull ticket fields and caller intents out of one noisy transcript.
+
+Everything here is a pure function of its arguments (besides reading
+MiniLM's word list once, and the optional embedder of ``categorize``). Input
+is Whisper-style text: mostly punctuated, sometimes lower case, with
+recognition errors ("for" for four, "to" for two, letters as "em a ar").
+
+One module per kind of thing heard; the names callers use are imported
+from here.
+"""
+
+from calls.dialogue.extract.contact import (
+    extract_address,
+    extract_email,
+    extract_preferred_time,
+)
+from calls.dialogue.extract.intents import (
+    correction_fields,
+    is_affirmative,
+    is_backchannel,
+    is_correction,
+    is_goodbye,
+    is_refusal,
+    is_repeat_request,
+    mentioned_fields,
+    wants_human,
+)
+from calls.dialogue.extract.names import (
+    extract_name,
+)
+from calls.dialogue.extract.numbers import (
+    digit_runs,
+    digits_near,
+    extract_digits,
+    extract_phone,
+    mentions_caller_id,
+    national_digits,
+    number_consensus,
+    number_heard_before,
+)
+from calls.dialogue.extract.reasons import (
+    CATEGORY_SIM_THRESHOLD,
+    DEFAULT_CATEGORY,
+    Priority,
+    categorize,
+    content_words,
+    is_pleasantry,
+    matches_urgent,
+    priority_for,
+    reason_text,
+    split_sentences,
+    without_human_request,
+)
+from calls.dialogue.extract.spelling import (
+    spelled_letters,
+    spelled_name,
+)
+from calls.dialogue.extract.text import (
+    normalize,
+)
+
+__all__ = [
+    "CATEGORY_SIM_THRESHOLD",
+    "DEFAULT_CATEGORY",
+    "Priority",
+    "categorize",
+    "content_words",
+    "correction_fields",
+    "digit_runs",
+    "digits_near",
+    "extract_address",
+    "extract_digits",
+    "extract_email",
+    "extract_name",
+    "extract_phone",
+    "extract_preferred_time",
+    "is_affirmative",
+    "is_backchannel",
+    "is_correction",
+    "is_goodbye",
+    "is_pleasantry",
+    "is_refusal",
+    "is_repeat_request",
+    "matches_urgent",
+    "mentioned_fields",
+    "mentions_caller_id",
+    "national_digits",
+    "normalize",
+    "number_consensus",
+    "number_heard_before",
+    "priority_for",
+    "reason_text",
+    "spelled_letters",
+    "spelled_name",
+    "split_sentences",
+    "wants_human",
+    "without_human_request",
+]

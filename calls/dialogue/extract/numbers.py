@@ -1,0 +1,306 @@
+"""Phone numbers: digits as Whisper writes them, E.164, and agreement between hearings."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import phonenumbers
+
+from calls.dialogue.extract.text import APOSTROPHES, has_match
+
+_UNITS = {
+    "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4,
+    "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9, "niner": 9,
+}  # fmt: skip
+# Words Whisper writes for a spoken digit that are also ordinary words; they
+# only count as digits next to an unambiguous number word.
+_WEAK_UNITS = {"oh": 0, "o": 0, "to": 2, "too": 2, "for": 4, "fore": 4, "won": 1, "ate": 8, "tree": 3}
+_TEENS = {
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
+    "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
+}  # fmt: skip
+_TENS = {
+    "twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50,
+    "sixty": 60, "seventy": 70, "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_REPEATS = {"double": 2, "triple": 3}
+_RUN_FILLERS = {"uh", "um", "er", "dash", "hyphen", "and"}
+
+
+def _is_strong_number(word: str) -> bool:
+    return (
+        word.isdigit()
+        or word in _UNITS
+        or word in _TEENS
+        or word in _TENS
+        or word in _REPEATS
+        or word in ("hundred", "thousand")
+    )
+
+
+def _digits_of_run(run: list[str]) -> str:
+    """Spell out a run of number words as the digit string a caller meant.
+
+    Single digits concatenate ("five five five" -> 555), while compounds add
+    up the way people say grouped numbers ("five fifty-five" -> 555,
+    "thirty-three forty-four" -> 3344, "two hundred one," -> 201). ``","``
+    items are the caller's pauses: a digit right after "hundred" joins it only
+    when a pause follows ("eight hundred five five five" -> 800555).
+    """
+    out: list[str] = []
+    total = 0
+    current = 0
+    state = ""  # "", unit, teen, tens, done, hundred, thousand
+
+    def flush() -> None:
+        nonlocal total, current, state
+        if state:
+            out.append(str(total + current))
+        total = current = 0
+        state = ""
+
+    i = 0
+    while i < len(run):
+        word = run[i]
+        nxt = run[i + 1] if i + 1 < len(run) else ","
+        if word == ",":
+            flush()
+        elif word.isdigit():
+            flush()
+            out.append(word)
+        elif word in _REPEATS:
+            digit = str(_UNITS.get(nxt, _WEAK_UNITS.get(nxt, ""))) if not nxt.isdigit() else nxt
+            if digit:
+                flush()
+                out.append(digit * _REPEATS[word])
+                i += 1
+        elif word in _UNITS or word in _WEAK_UNITS:
+            value = _UNITS.get(word, _WEAK_UNITS.get(word, 0))
+            if state == "tens" or (state in ("hundred", "thousand") and nxt in (",", "hundred")):
+                current += value
+                state = "done"
+            else:
+                flush()
+                current, state = value, "unit"
+        elif word in _TEENS:
+            if state in ("hundred", "thousand"):
+                current += _TEENS[word]
+                state = "done"
+            else:
+                flush()
+                current, state = _TEENS[word], "teen"
+        elif word in _TENS:
+            if state in ("hundred", "thousand"):
+                current += _TENS[word]
+            else:
+                flush()
+                current = _TENS[word]
+            state = "tens"
+        elif word == "hundred":
+            current = (current or 1) * 100
+            state = "hundred"
+        elif word == "thousand":
+            total += (current or 1) * 1000
+            current = 0
+            state = "thousand"
+        i += 1
+    flush()
+    return "".join(out)
+
+
+def digit_runs(text: str) -> list[tuple[str, bool]]:
+    """Every spoken or written number sequence in ``text``, in order.
+
+    Each item is ``(digits, international)``; ``international`` is set when
+    the run was introduced by "+" or "plus".
+    """
+    raw = text.translate(APOSTROPHES).lower()
+    # Sentence punctuation becomes "," (a pause); hyphens and brackets vanish.
+    tokens = [t if t not in ".;:" else "," for t in re.findall(r"\+|[a-z]+|\d+|[,.;:]", raw)]
+
+    def anchored(i: int, step: int) -> bool:
+        # Skip over a chain of weak words ("five oh oh one") to the next real number word.
+        j = i + step
+        while 0 <= j < len(tokens) and (tokens[j] in _WEAK_UNITS or tokens[j] == ","):
+            j += step
+        return 0 <= j < len(tokens) and _is_strong_number(tokens[j])
+
+    runs: list[tuple[str, bool]] = []
+    run: list[str] = []
+    plus = False
+    for i, tok in enumerate(tokens):
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok in _WEAK_UNITS:
+            # "oh" is zero on either side of a digit; "for"/"to" only between
+            # digits, so "for 3 days" and "3344 for sure" stay words.
+            before, after = anchored(i, -1), anchored(i, 1)
+            is_number = (before or after) if tok in ("oh", "o") else (before and after)
+        else:
+            is_number = _is_strong_number(tok)
+        if is_number:
+            run.append(tok)
+            continue
+        continues = _is_strong_number(nxt) or nxt in _WEAK_UNITS
+        if run and tok == "," and continues:
+            run.append(tok)
+            continue
+        if run and tok in _RUN_FILLERS and continues:
+            continue
+        if run:
+            runs.append((_digits_of_run(run), plus))
+            run = []
+        plus = tok in ("+", "plus")
+    if run:
+        runs.append((_digits_of_run(run), plus))
+    return [(digits, intl) for digits, intl in runs if digits]
+
+
+def extract_digits(text: str) -> str:
+    """The longest digit sequence spoken in ``text`` ("" if none)."""
+    return max((digits for digits, _ in digit_runs(text)), key=len, default="")
+
+
+def _as_e164(digits: str, international: bool, region: str) -> str | None:
+    try:
+        number = phonenumbers.parse(("+" if international else "") + digits, region)
+    except phonenumbers.NumberParseException:
+        return None
+    # 555 numbers are not "valid" (unassigned area code) but are real enough
+    # for callbacks in tests and demos; only insist on a plausible length.
+    # A 7-digit local number is "possible" to phonenumbers but useless
+    # without its area code.
+    if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def extract_phone(text: str, region: str = "US") -> str | None:
+    """The callback number in ``text`` as E.164, or None.
+
+    Handles "555 201 3344", "555-201-3344", "five five five two oh one...",
+    "double five", grouped words ("five fifty-five") and digit homophones
+    inside a number ("for" -> 4, "to" -> 2). When several numbers are said,
+    the last one wins: corrections come last ("not 5309, it's 5390").
+    """
+    for digits, international in reversed(digit_runs(text)):
+        half = len(digits) // 2
+        if len(digits) > 11 and not international and digits[:half] == digits[half:]:
+            digits = digits[:half]  # the caller said it twice
+        e164 = _as_e164(digits, international, region)
+        if e164:
+            return e164
+    return None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def national_digits(e164: str) -> str:
+    """The digits of ``e164`` a caller says, without the country code ("+15554107788" -> "5554107788")."""
+    return phonenumbers.national_significant_number(phonenumbers.parse(e164))
+
+
+def _parse_hearing(digits: str) -> tuple[str, bool]:
+    """A hearing's digits and whether they carry their country code ("+442071234567")."""
+    return (digits[1:], True) if digits.startswith("+") else (digits, False)
+
+
+def _national(hearing: str, region: str) -> str:
+    """A hearing's digits without a country code ("15554107788" -> "5554107788"), as far as that is clear."""
+    digits, international = _parse_hearing(hearing)
+    e164 = _as_e164(digits, international, region)
+    return national_digits(e164) if e164 else digits
+
+
+def _number_candidates(hearing: str, region: str) -> dict[str, int]:
+    """Numbers (E.164) ``hearing`` may have been: as heard, or one digit fewer or more.
+
+    The value ranks how likely each is: as heard is likeliest, then undoing a
+    digit that repeats its neighbour ("77888" -> "7788", the mistake Whisper
+    makes most), later in the number first; -1 for the rest. A country code
+    that was said stays as it was.
+    """
+    digits, international = _parse_hearing(hearing)
+    country = ""
+    if international and (e164 := _as_e164(digits, True, region)):
+        country, digits = str(phonenumbers.parse(e164).country_code), national_digits(e164)
+
+    def number(variant: str) -> str | None:
+        return _as_e164(country + variant, international, region)
+
+    found: dict[str, int] = {}
+    for i in range(len(digits)):
+        if e164 := number(digits[:i] + digits[i + 1 :]):
+            doubled = (i > 0 and digits[i - 1] == digits[i]) or (i + 1 < len(digits) and digits[i + 1] == digits[i])
+            found[e164] = max(found.get(e164, -1), i if doubled else -1)
+    for i in range(len(digits) + 1):
+        for d in "0123456789":
+            if e164 := number(digits[:i] + d + digits[i:]):
+                found.setdefault(e164, -1)
+    if e164 := number(digits):
+        found[e164] = len(digits)
+    return found
+
+
+def number_consensus(hearings: Sequence[str], region: str = "US", *, final: bool = False) -> str | None:
+    """The number (E.164) that best explains several hearings of it, or None while that is unclear.
+
+    Each hearing is the digits heard, right or not ("+" in front when the
+    country code was said). Whisper over a phone line drops, doubles and
+    swaps digits ("555 410 77888"), so candidates are the hearings and every
+    number one digit away from one; the winner is closest to all hearings
+    together (fewest digit edits). A tie is unclear, unless ``final``: then
+    a number as heard, or with a doubled digit undone, wins, then the latest.
+    """
+    heard = [_national(hearing, region) for hearing in hearings]
+    latest: dict[str, int] = {}
+    likely: dict[str, int] = {}
+    for index, hearing in enumerate(hearings):
+        for e164, rank in _number_candidates(hearing, region).items():
+            latest[e164] = index
+            likely[e164] = max(likely.get(e164, -1), rank)
+    if not latest:
+        return None
+    cost = {e164: sum(_edit_distance(national_digits(e164), h) for h in heard) for e164 in latest}
+    ranked = sorted(cost, key=lambda e164: (cost[e164], -likely[e164], -latest[e164], e164))
+    if len(ranked) > 1 and cost[ranked[0]] == cost[ranked[1]] and not final:
+        return None
+    return ranked[0]
+
+
+def number_heard_before(hearings: Sequence[str], digits: str, region: str = "US") -> bool:
+    """Whether ``digits`` are one of ``hearings`` heard again (two digit edits at most), not a new number."""
+    return len(digits) >= 7 and any(_edit_distance(_national(h, region), digits) <= 2 for h in hearings)
+
+
+def digits_near(text: str, e164: str, max_edits: int = 2) -> bool:
+    """Whether the digits said in ``text`` are a slightly misheard ``e164``.
+
+    Whisper over a phone line drops or doubles digits in runs ("555-888-000"
+    for 555 888 0000); within ``max_edits`` of the caller ID, the caller ID
+    is by far the likeliest number meant.
+    """
+    heard = extract_digits(text)
+    target = re.sub(r"\D", "", e164)
+    if len(heard) < 7 or not target:
+        return False
+    national = target[1:] if target.startswith("1") and len(target) == 11 else target
+    return min(_edit_distance(heard, national), _edit_distance(heard, target)) <= max_edits
+
+
+def mentions_caller_id(text: str) -> bool:
+    """The caller points at the number they are calling from ("this number is fine")."""
+    return has_match(
+        re.compile(
+            r"\b(?:this|same|current|my cell) (?:number|one|phone)\b|\bcalling (?:you )?(?:from|on)\b"
+            r"|\bcaller id\b|\bthe one i'm on\b|\bthis phone\b"
+        ),
+        text,
+    )

@@ -1,0 +1,190 @@
+"""Spelled names: letters as Whisper writes them, rebuilt into a name."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+
+from calls.dialogue.extract.names import title_word
+from calls.dialogue.extract.text import APOSTROPHES
+from calls.dialogue.names import Kind, name_from_letters, name_lexicon, name_reading_score
+
+_LETTER_NAMES = {
+    "ay": "a", "eh": "a", "be": "b", "bee": "b", "see": "c", "sea": "c", "cee": "c", "si": "c",
+    "dee": "d", "de": "d", "ee": "e", "ef": "f", "eff": "f", "gee": "g", "jee": "g", "aitch": "h",
+    "haitch": "h", "eye": "i", "aye": "i", "jay": "j", "kay": "k", "el": "l", "ell": "l", "em": "m",
+    "en": "n", "oh": "o", "owe": "o", "pee": "p", "pea": "p", "queue": "q", "cue": "q", "kyu": "q",
+    "ar": "r", "are": "r", "arr": "r", "es": "s", "ess": "s", "tee": "t", "tea": "t", "you": "u",
+    "yu": "u", "vee": "v", "ex": "x", "why": "y", "wye": "y", "zee": "z", "zed": "z",
+}  # fmt: skip
+# Separator strength between two spelled letters: a word that is not a
+# letter > sentence punctuation > comma > space > hyphen. Separators
+# stronger than the commonest one mark the word breaks.
+_SEP_RANK = {"#": 5, ".": 4, ";": 4, "!": 4, "?": 4, ",": 3, " ": 2, "-": 1}
+_AS_IN = re.compile(r"\b([a-z]{1,5})\s+(?:as in|for|like)\s+([a-z]+)\b", re.IGNORECASE)
+
+
+def _letter(word: str) -> str | None:
+    if len(word) == 1 and word.isalpha():
+        return word
+    if word in ("okay", "ok"):
+        return "ok"  # "O, K" as Whisper likes to hear it
+    return _LETTER_NAMES.get(word)
+
+
+def _spelling_tokens(text: str, *, capitals_are_letters: bool) -> list[str]:
+    """Words, separators and spaces of ``text``, lower-cased; short all-capital words become letters.
+
+    Whisper writes a few spelled letters as one capitalised "word" ("Okay,
+    AFOR" for "O, K, A, F, O, R", "CH" for "C, H"): up to six capitals in a
+    row are letters, run together as if hyphenated.
+    """
+    tokens: list[str] = []
+    for tok in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?|[.,;!?-]|\s+", text):
+        if capitals_are_letters and 2 <= len(tok) <= 6 and tok.isalpha() and tok.isupper():
+            tokens.extend("-".join(tok.lower()))
+        else:
+            tokens.append(tok.lower())
+    # "M, E, and D, O": between two letters, "and" is the letter N.
+    words = [i for i, tok in enumerate(tokens) if tok.isalpha()]
+    for before, at, after in zip(words, words[1:], words[2:], strict=False):
+        if tokens[at] == "and" and len(tokens[before]) == 1 and len(tokens[after]) == 1:
+            tokens[at] = "n"
+    return tokens
+
+
+def spelled_letters(text: str, *, spelling: bool = False) -> list[list[str]]:
+    """The spelled letters of ``text`` grouped into words, e.g. [["m","a","r","i","a"], [...]].
+
+    ``spelling``: the caller was asked to spell, so short capital runs
+    ("AFOR") are letters too; elsewhere they are words ("my AC and TV").
+    """
+    t = text.translate(APOSTROPHES)
+    t = re.sub(r"\bdouble[\s-]?(?:u|you)\b", "w", t, flags=re.IGNORECASE)
+
+    def as_in(m: re.Match[str]) -> str:
+        letter = _letter(m.group(1).lower())
+        return letter if letter and letter == m.group(2)[0].lower() else m.group(0)
+
+    # "P as in Peter": keep the letter, drop the example word.
+    t = _AS_IN.sub(as_in, t)
+    items: list[tuple[str, int]] = []  # letter, rank of the gap before it
+    gap = 0
+    repeat = 1
+    for tok in _spelling_tokens(t, capitals_are_letters=spelling):
+        if tok.isspace() or tok in _SEP_RANK:
+            gap = max(gap, _SEP_RANK[" " if tok.isspace() else tok])
+            continue
+        if tok in ("double", "triple"):
+            repeat = 2 if tok == "double" else 3
+            continue
+        letter = _letter(tok)
+        if letter is None:
+            gap = _SEP_RANK["#"]
+            repeat = 1
+            continue
+        items.append((letter[0], gap))
+        # "double S", "okay": one spoken unit, with no pause inside.
+        items.extend((single, 0) for single in (letter * repeat)[1:])
+        gap = 0
+        repeat = 1
+    # A word that is not a letter ("last name", "I spell it") always ends a
+    # group; stray single letters around such words ("I", "a") are not spelling.
+    segments: list[list[tuple[str, int]]] = []
+    for item in items:
+        if not segments or item[1] == _SEP_RANK["#"]:
+            segments.append([])
+        segments[-1].append(item)
+    groups: list[list[str]] = []
+    for segment in (s for s in segments if len(s) >= 2):
+        gaps = [rank for _, rank in segment[1:]]
+        # The caller's usual pause is between letters; a longer one is a word break.
+        paused = [rank for rank in gaps if rank] or [0]
+        usual = max(set(paused), key=lambda rank: (paused.count(rank), rank))
+        split_at = {i + 1 for i, g in enumerate(gaps) if g > usual}
+        groups.append([])
+        for i, (letter, _) in enumerate(segment):
+            if i in split_at:
+                groups.append([])
+            groups[-1].append(letter)
+    return groups
+
+
+def spelled_name(
+    text: str, heard: str = "", heard_confidence: float = 0.0, alternatives: Sequence[str] = ()
+) -> str | None:
+    """Rebuild a name from spelled letters, or None if ``text`` is not spelling.
+
+    Word breaks come from the caller's pauses as Whisper punctuates them
+    ("M, A, R, I, A. G, O, N..."), but Whisper also runs letters together,
+    so other splits are weighed too. Each word is checked against the
+    lexicon of real names and against the name as first ``heard`` (with the
+    recognizer's ``heard_confidence``): see ``calls.dialogue.names``.
+    ``alternatives`` are other readings of the same audio (letters only);
+    the name that best explains all the readings together wins.
+    """
+    name = _name_from_spelling(text, heard, heard_confidence)
+    if name is None or not alternatives:
+        return name
+
+    def letters_of(reading: str) -> str:
+        return "".join("".join(g) for g in spelled_letters(reading, spelling=True))
+
+    main_letters = letters_of(text)
+    # A letters-only decode that stopped early (or ran on) heard a different
+    # extent of the spelling: only comparable readings are weighed together.
+    comparable = [
+        alternative
+        for alternative in alternatives
+        if abs(len(letters_of(alternative)) - len(main_letters)) <= max(2, len(main_letters) // 5)
+    ]
+    if not comparable:
+        return name
+    letter_readings = [main_letters, *(letters_of(r) for r in comparable)]
+    candidates = dict.fromkeys(
+        [name, *(n for r in comparable if (n := _name_from_spelling(r, heard, heard_confidence)))]
+    )
+    heard_words = [w.replace("'", "") for w in re.findall(r"[a-z]+(?:'[a-z]+)?", heard.lower())]
+    lexicon = name_lexicon()
+
+    def score(candidate: str) -> float:
+        return name_reading_score(
+            candidate.split(), letter_readings, heard=heard_words, heard_confidence=heard_confidence, lexicon=lexicon
+        )
+
+    return max(candidates, key=score)
+
+
+def _name_from_spelling(text: str, heard: str, heard_confidence: float) -> str | None:
+    groups = ["".join(g) for g in spelled_letters(text, spelling=True)]
+    # Two "letters" are too easily an "okay" or "I see"; names spelled out have more.
+    if sum(len(g) for g in groups) < 3:
+        return None
+    heard_words = re.findall(r"[a-z]+(?:'[a-z]+)?", heard.lower())
+    lexicon = name_lexicon()
+    if len(groups) == 1 and len(heard_words) >= 2:
+        word = groups[0]
+
+        def like(a: str, b: str) -> float:
+            return difflib.SequenceMatcher(None, a, b).ratio()
+
+        def one_word_of(heard_word: str) -> bool:
+            # A spelled surname alone looks like the heard surname, length and all.
+            return like(word, heard_word) >= 0.6 and abs(len(word) - len(heard_word)) <= 2
+
+        for position in (len(heard_words) - 1, 0):
+            if one_word_of(heard_words[position]):
+                kinds: tuple[Kind, ...] = ("last",) if position else ("first",)
+                choice = lexicon.choose(
+                    word, kinds=kinds, heard=heard_words[position], heard_confidence=heard_confidence
+                )
+                words = [title_word(w) for w in heard_words]
+                words[position] = choice.name
+                return " ".join(words)
+    words = name_from_letters(
+        groups, heard=[w.replace("'", "") for w in heard_words], heard_confidence=heard_confidence, lexicon=lexicon
+    )
+    # Letters carry no apostrophes: "O, B, R, I, E, N" heard as "O'Brien" keeps it.
+    as_heard = {w.replace("'", ""): w for w in heard_words}
+    return " ".join(title_word(as_heard.get(w.lower(), w)) for w in words)
