@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from calls.pipeline.protocols import TextEmbedder
+from calls.pipeline.protocols import FaqEntry, TextEmbedder
 
 # Cosine similarity (all-MiniLM-L6-v2, max over question and question+answer)
 # from which an FAQ answer is given. Measured on 55 caller questions against
@@ -20,15 +20,6 @@ from calls.pipeline.protocols import TextEmbedder
 # 0.52 had the fewest errors; below it the caller gets a follow-up instead of
 # a guessed answer.
 MATCH_THRESHOLD = 0.52
-
-
-@dataclass(frozen=True, slots=True)
-class FaqEntry:
-    """One question and answer of a tenant's knowledge base."""
-
-    id: str
-    question: str
-    answer: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ from calls.pipeline.fallback import (
     SwitchLog,
 )
 from calls.pipeline.protocols import (
+    CallContext,
     SpeechToText,
     StreamingSpeechToText,
     SttHints,
@@ -163,6 +164,7 @@ def agent_settings_load(config: AgentConfig, faqs: list[FaqEntry]) -> AgentSetti
     return AgentSettings(
         business_name=config.business_name,
         greeting=config.greeting,
+        persona=config.persona,
         collect=list(config.collect),
         categories=list(config.categories),
         urgent_keywords=list(config.urgent_keywords),
@@ -196,8 +198,7 @@ def _build(tenant: Tenant, call: Call) -> SessionDeps:
     agent = agent_settings_load(config, faqs)
     policy = POLICY_PROVIDERS.build(
         config.dialogue_provider or "receptionist",
-        settings=agent,
-        caller_id=call.from_number,
+        context=CallContext(settings=agent, caller_id=call.from_number),
         embedder=shared_embedder(),
         faq_index=faq_index_for(tenant.schema_name, faqs),
     )

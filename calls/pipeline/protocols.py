@@ -10,6 +10,7 @@ Audio conventions: PCM is mono ``numpy.int16``; each object states its own
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -172,16 +173,119 @@ class TextEmbedder(Protocol):
 Expectation = Literal["free", "name", "digits", "spelling", "email", "address", "time", "yes_no"]
 
 
-@dataclass(slots=True)
-class Reply:
-    """What the agent says next, and what it expects back."""
+# -- the dialogue policy -----------------------------------------------------
+#
+# A policy streams its reply as parts: each sentence is spoken as soon as it
+# is yielded, so the caller hears the first one while the rest is decided.
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """One sentence to speak, in order."""
 
     text: str
+
+
+@dataclass(frozen=True, slots=True)
+class FieldUpdate:
+    """A captured field changed (``value`` empty: it was dropped)."""
+
+    name: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Listen:
+    """Ends a reply that does not end the call: what the agent expects back."""
+
     expect: Expectation = "free"
-    end_call: bool = False
     # What the answer should look like, when the dialogue knows (for
     # "spelling": the name as first heard), so its end is heard sooner.
     answer_hint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class EndCall:
+    """The reply ends the call once spoken."""
+
+
+ReplyPart = Say | FieldUpdate | Listen | EndCall
+
+
+@dataclass(frozen=True, slots=True)
+class FaqEntry:
+    """One question and answer of a tenant's knowledge base."""
+
+    id: str
+    question: str
+    answer: str
+
+
+@dataclass(slots=True)
+class AgentSettings:
+    """A tenant's receptionist configuration, as plain data."""
+
+    business_name: str
+    greeting: str = ""  # empty: "Thanks for calling {business_name}. How can I help?"
+    # How the agent comes across; free text for policies that can use it.
+    persona: str = ""
+    # Fields to capture, among: name, callback_number, reason, address, email, preferred_time.
+    collect: list[str] = field(default_factory=lambda: ["name", "callback_number", "reason"])
+    categories: list[str] = field(default_factory=lambda: ["general"])
+    urgent_keywords: list[str] = field(default_factory=list)
+    faqs: list[FaqEntry] = field(default_factory=list)
+    # Business words that bias speech recognition.
+    vocabulary: list[str] = field(default_factory=list)
+
+    def greeting_text(self) -> str:
+        """The tenant's greeting, or the default one."""
+        return self.greeting.strip() or f"Thanks for calling {self.business_name}. How can I help?"
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryTurn:
+    """One utterance of the conversation, as the caller or the agent said it."""
+
+    speaker: Literal["caller", "agent"]
+    text: str
+    # For the agent: cut off by the caller; ``text`` is then what was heard.
+    interrupted: bool = False
+
+
+# Turns a call context keeps; older ones are dropped, so a long call cannot
+# grow what a policy has to read (or send to a model) without bound.
+MAX_HISTORY_TURNS = 40
+
+
+@dataclass(slots=True)
+class CallContext:
+    """Everything a policy starts from and keeps up to date during one call.
+
+    Every policy is built from one, so each gets the same input: the caller,
+    the tenant's settings, the conversation so far (the last
+    ``max_turns`` utterances) and the fields captured.
+    """
+
+    settings: AgentSettings
+    caller_id: str = ""  # E.164, empty when withheld
+    fields: dict[str, str] = field(default_factory=dict)
+    max_turns: int = MAX_HISTORY_TURNS
+    history: deque[HistoryTurn] = field(default_factory=deque)
+
+    def __post_init__(self) -> None:
+        self.history = deque(self.history, maxlen=self.max_turns)
+
+    def turn_add(self, speaker: Literal["caller", "agent"], text: str) -> None:
+        """Append one utterance; the oldest falls out past ``max_turns``."""
+        if text:
+            self.history.append(HistoryTurn(speaker=speaker, text=text))
+
+    def agent_turn_cut(self, heard: str) -> None:
+        """The last agent utterance was interrupted: keep only what the caller heard."""
+        for index in range(len(self.history) - 1, -1, -1):
+            if self.history[index].speaker == "agent":
+                self.history[index] = HistoryTurn(speaker="agent", text=heard, interrupted=True)
+                return
 
 
 @dataclass(slots=True)
@@ -203,18 +307,30 @@ class CallOutcome:
 
 @runtime_checkable
 class DialoguePolicy(Protocol):
-    """Decides what the agent says. One instance per call."""
+    """Decides what the agent says. One instance per call, built from a ``CallContext``.
 
-    def greet(self) -> Reply:
+    Each method returns an async stream of reply parts: any number of
+    ``Say`` and ``FieldUpdate``, ended by one ``Listen`` or ``EndCall``.
+    Streams are consumed one at a time and to the end. Work that would block
+    the event loop for more than a few milliseconds runs in a thread.
+    """
+
+    name: str
+
+    def greet(self) -> AsyncIterator[ReplyPart]:
         """The opening line."""
         ...
 
-    def respond(self, transcript: Transcript) -> Reply:
+    def respond(self, transcript: Transcript) -> AsyncIterator[ReplyPart]:
         """React to one final caller utterance."""
         ...
 
-    def on_silence(self) -> Reply:
+    def on_silence(self) -> AsyncIterator[ReplyPart]:
         """The caller said nothing for the silence timeout."""
+        ...
+
+    def on_interrupted(self, *, said: str, heard: str) -> None:
+        """The caller cut the last reply short: of ``said`` they heard only ``heard`` (a word prefix)."""
         ...
 
     def outcome(self) -> CallOutcome:

@@ -19,7 +19,7 @@ import contextlib
 import dataclasses
 import re
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
@@ -39,9 +39,13 @@ from calls.pipeline.output import AudioSink, PacedOutput, Segment
 from calls.pipeline.protocols import (
     CallOutcome,
     DialoguePolicy,
+    EndCall,
     Expectation,
+    FieldUpdate,
+    Listen,
     Pcm16,
-    Reply,
+    ReplyPart,
+    Say,
     SpeechToText,
     StreamingSpeechToText,
     SttHints,
@@ -55,7 +59,8 @@ from calls.pipeline.turns import TurnDetector, TurnEvent, endpoint_delay
 logger = structlog.get_logger(__name__)
 
 SILENCE_TIMEOUT_S = 5.0
-# A decision slower than this gets a quick spoken acknowledgement first.
+# A reply whose first sentence comes later than this after the caller
+# stopped speaking gets a quick spoken acknowledgement first.
 FILLER_AFTER_S = 1.5
 FILLER = "Okay."
 MAX_CALL_S = 15 * 60
@@ -110,6 +115,38 @@ class _TurnTiming:
     first_audio_at: float = 0.0
 
 
+@dataclass(slots=True)
+class _Speech:
+    """One reply being spoken; its sentences arrive while the policy is still deciding the rest."""
+
+    sentences: asyncio.Queue[str | None] = field(default_factory=asyncio.Queue)
+    texts: list[str] = field(default_factory=list)  # every sentence received, in order
+    segments: list[Segment] = field(default_factory=list)  # what has gone to the output so far
+    end_call: bool = False
+
+    def say(self, text: str) -> None:
+        self.texts.append(text)
+        self.sentences.put_nowait(text)
+
+    def close(self) -> None:
+        """No more sentences: the speaker finishes what it has."""
+        self.sentences.put_nowait(None)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.texts)
+
+    def heard(self, cut: list[tuple[Segment, float]]) -> str:
+        """The words of this reply that were played, given the segments an interruption ``cut``."""
+        words: list[str] = []
+        for segment in self.segments:
+            fraction = next((f for s, f in cut if s is segment), 1.0)
+            words.append(_heard_text(segment, fraction))
+            if fraction < 1.0:
+                break  # nothing after a cut segment was heard
+        return " ".join(w for w in words if w).strip()
+
+
 class CallSession:
     """Runs one call. ``start``, then ``feed`` per inbound frame, then ``finish``."""
 
@@ -130,6 +167,8 @@ class CallSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._turn_task: asyncio.Task[None] | None = None
         self._speak_task: asyncio.Task[None] | None = None
+        self._reply_task: asyncio.Task[None] | None = None  # a reply no caller turn waits on
+        self._speech: _Speech | None = None  # the reply spoken last
         self._expect: Expectation = "free"
         self._answer_hint = ""
         self._turn_index = 0
@@ -158,7 +197,7 @@ class CallSession:
         self._spawn(self._watchdog(), "watchdog")
         if self._stream is not None:
             self._spawn(self._stream.run(self._stt_hints()), "stt-stream")
-        self._speak(self.deps.policy.greet(), timing=None)
+        self._reply_soon(self.deps.policy.greet())
 
     @property
     def finished(self) -> bool:
@@ -233,9 +272,7 @@ class CallSession:
             return
         self._turn_index += 1
         timing = _TurnTiming(index=self._turn_index, speech_end_wall=entered_wall, transcript_at=entered_wall)
-        reply = await self._decide(Transcript(text=digits, confidence=1.0), timing)
-        timing.decision_at = time.monotonic()
-        self._speak(reply, timing=timing)
+        await self._reply(self.deps.policy.respond(Transcript(text=digits, confidence=1.0)), timing)
 
     async def finish(self, reason: str) -> None:
         """End the call once: keep what was captured, store it, make the ticket. Bounded.
@@ -327,14 +364,14 @@ class CallSession:
         if switch.role == "stt" and waiting and not self._ending and not self._finishing:
             # The caller is waiting for an answer while the next engine hears
             # them again. (A text-to-speech chain apologises itself.)
-            self._speak(Reply(text=APOLOGY, expect=self._expect, answer_hint=self._answer_hint), timing=None)
+            self._say_line(APOLOGY)
 
     def _line_trouble(self) -> None:
         """No engine can hear the caller: say so and close; the ticket keeps what was captured."""
         self.log.error("speech_to_text_exhausted")
         self.deps.turn_detector.end_turn()
         if not self._ending:
-            self._speak(Reply(text=LINE_TROUBLE_GOODBYE, end_call=True), timing=None)
+            self._say_line(LINE_TROUBLE_GOODBYE, end_call=True)
 
     async def _turn(self, previous: asyncio.Task[None] | None) -> None:
         if previous is not None and not previous.done():
@@ -384,26 +421,19 @@ class CallSession:
             return
         self._turn_index += 1
         timing = _TurnTiming(index=self._turn_index, speech_end_wall=speech_end_wall, transcript_at=transcript_at)
-        reply = await self._decide(transcript, timing)
-        timing.decision_at = time.monotonic()
-        self._speak(reply, timing=timing)
-
-    async def _decide(self, transcript: Transcript, timing: _TurnTiming) -> Reply:
-        loop = asyncio.get_running_loop()
-        decision = loop.run_in_executor(None, self.deps.policy.respond, transcript)
-        budget = FILLER_AFTER_S - (time.monotonic() - timing.speech_end_wall)
-        done, _ = await asyncio.wait({decision}, timeout=max(0.0, budget))
-        if not done:
-            self._speak(Reply(text=FILLER), timing=None)
-        return await decision
+        await self._reply(self.deps.policy.respond(transcript), timing)
 
     async def _interrupt_agent(self) -> None:
         """Phase two, real interruption: drop the rest of the reply, keep what was heard."""
+        speech = self._speech
         if self._speak_task is not None:
             self._speak_task.cancel()
         cut = await self.output.cancel()
         heard = " ".join(_heard_text(segment, fraction) for segment, fraction in cut).strip()
         self.log.info("barge_in_committed", heard=heard)
+        if speech is not None and speech.texts:
+            # The policy decides what to make of a reply the caller only partly heard.
+            self.deps.policy.on_interrupted(said=speech.text, heard=speech.heard(cut))
 
     async def _salvage_turn_in_flight(self) -> None:
         """On hang-up, a turn still being spoken or endpointed is transcribed and kept."""
@@ -420,9 +450,18 @@ class CallSession:
             self._record_caller(
                 transcript.text.strip(), end_s - detector.state.duration_s, end_s, transcript.confidence
             )
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(None, self.deps.policy.respond, transcript)
+            await self._reply_discard(self.deps.policy.respond(transcript))
         detector.end_turn()
+
+    async def _reply_discard(self, parts: AsyncIterator[ReplyPart]) -> None:
+        """Let the policy take in a last turn nobody will hear the answer to. Bounded, and
+        never fatal: what was captured before must still be stored."""
+        try:
+            async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
+                async for _ in parts:
+                    pass
+        except Exception:
+            self.log.exception("policy_last_turn_failed")
 
     def _record_caller(self, text: str, start_s: float, end_s: float, confidence: float) -> None:
         self.records.utterance(
@@ -436,52 +475,120 @@ class CallSession:
         self.log.info("caller_said", text=text, confidence=round(confidence, 2))
 
     # -- agent speech --------------------------------------------------------
-    def _speak(self, reply: Reply, timing: _TurnTiming | None) -> None:
-        changed = (reply.expect, reply.answer_hint) != (self._expect, self._answer_hint)
-        self._expect = reply.expect
-        self._answer_hint = reply.answer_hint
+    def _reply_soon(self, parts: AsyncIterator[ReplyPart]) -> None:
+        """Speak a reply no caller turn waits on (the greeting, a silence prompt)."""
+        self._reply_task = self._spawn(self._reply(parts, timing=None), "reply")
+
+    async def _reply(self, parts: AsyncIterator[ReplyPart], timing: _TurnTiming | None) -> None:
+        """Speak a policy's reply as it streams in: each sentence goes to speech synthesis on arrival.
+
+        On a caller turn, when no sentence has come ``FILLER_AFTER_S`` after
+        the caller stopped speaking, the filler is spoken first.
+        """
+        speech: _Speech | None = None
+        listen = Listen()
+        end_call = False
+        filler_at = timing.speech_end_wall + FILLER_AFTER_S if timing is not None else None
+        step: asyncio.Future[ReplyPart | None] | None = None
+        try:
+            while True:
+                step = asyncio.ensure_future(anext(parts, None))
+                if speech is None and filler_at is not None:
+                    done, _ = await asyncio.wait({step}, timeout=max(0.0, filler_at - time.monotonic()))
+                    if not done:
+                        self._say_line(FILLER)
+                        filler_at = None
+                part = await step
+                if part is None:
+                    break
+                if isinstance(part, Say):
+                    if speech is None:
+                        if timing is not None:
+                            timing.decision_at = time.monotonic()
+                        speech = self._speech_open(timing)
+                    speech.say(part.text)
+                elif isinstance(part, Listen):
+                    listen = part
+                    self._expect_answer(part.expect, part.answer_hint)
+                elif isinstance(part, EndCall):
+                    end_call = True
+                    self._ending = True
+                elif isinstance(part, FieldUpdate):
+                    self.log.info("field_captured", field=part.name, cleared=not part.value)
+        finally:
+            if step is not None and not step.done():
+                step.cancel()
+            if speech is None and end_call:
+                speech = self._speech_open(timing)  # nothing to say: hang up once the last reply has played
+            if speech is not None:
+                speech.end_call = end_call
+                speech.close()
+        if timing is not None and not timing.decision_at:
+            timing.decision_at = time.monotonic()
+        if end_call:
+            self._expect_answer("free", "")
+        else:
+            self._expect_answer(listen.expect, listen.answer_hint)
+
+    def _expect_answer(self, expect: Expectation, answer_hint: str) -> None:
+        changed = (expect, answer_hint) != (self._expect, self._answer_hint)
+        self._expect = expect
+        self._answer_hint = answer_hint
         if changed and self._stream is not None:
             self._stream.update_hints(self._stt_hints())
         # Callers pause between digit groups and spelled letters; a longer
         # pause before transcribing saves decodes that would be thrown away.
-        self.deps.turn_detector.config.pause_s = 0.5 if reply.expect in ("digits", "spelling", "email") else 0.2
-        if reply.end_call:
-            self._ending = True
-        previous = self._speak_task
-        self._speak_task = self._spawn(self._say(reply, timing, previous), "speak")
+        self.deps.turn_detector.config.pause_s = 0.5 if expect in ("digits", "spelling", "email") else 0.2
 
-    async def _say(self, reply: Reply, timing: _TurnTiming | None, previous: asyncio.Task[None] | None) -> None:
+    def _say_line(self, text: str, *, end_call: bool = False) -> None:
+        """A line of the session's own (the filler, an apology, a goodbye), queued like any reply."""
+        if end_call:
+            self._ending = True
+            self._expect_answer("free", "")
+        speech = self._speech_open(timing=None)
+        speech.end_call = end_call
+        speech.say(text)
+        speech.close()
+
+    def _speech_open(self, timing: _TurnTiming | None) -> _Speech:
+        speech = _Speech()
+        previous = self._speak_task
+        self._speech = speech
+        self._speak_task = self._spawn(self._say(speech, timing, previous), "speak")
+        return speech
+
+    async def _say(self, speech: _Speech, timing: _TurnTiming | None, previous: asyncio.Task[None] | None) -> None:
         if previous is not None and not previous.done():
             # Replies never overlap: the new one queues behind the last.
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.shield(previous)
         turn = timing.index if timing else self._turn_index
         self.output.first_frame_at = None
-        segments: list[Segment] = []
         try:
-            for index, sentence in enumerate(speech_chunks(reply.text)):
-                segment = self.output.segment_open(sentence, turn, opens_reply=index == 0)
-                segments.append(segment)
-                await self._synthesize_into(sentence, segment, timing)
-                self.output.segment_close(segment)
+            while (sentence := await speech.sentences.get()) is not None:
+                for chunk in speech_chunks(sentence):
+                    segment = self.output.segment_open(chunk, turn, opens_reply=not speech.segments)
+                    speech.segments.append(segment)
+                    await self._synthesize_into(chunk, segment, timing)
+                    self.output.segment_close(segment)
             if timing is not None:
                 self._spawn(self._record_latency(timing), "latency")
             await self.output.wait_idle(timeout=120)
         except asyncio.CancelledError:
-            self._record_agent(segments, interrupted=True)
+            self._record_agent(speech.segments, interrupted=True)
             raise
         except EnginesExhaustedError:
             # Not even the offline voice works: nothing can be said, so the
             # call closes and its ticket keeps what was captured.
             self.log.error("text_to_speech_exhausted")
             await self.output.wait_idle(timeout=10)
-            self._record_agent(segments, interrupted=False)
+            self._record_agent(speech.segments, interrupted=False)
             self._ending = True
             self._hangup_soon()
             return
-        self._record_agent(segments, interrupted=False)
+        self._record_agent(speech.segments, interrupted=False)
         self._last_activity = time.monotonic()
-        if reply.end_call:
+        if speech.end_call:
             await asyncio.sleep(0.3)
             self.log.info("agent_hung_up")
             self._hangup_soon()
@@ -553,12 +660,13 @@ class CallSession:
                 and not self.deps.turn_detector.state.started
                 and (self._turn_task is None or self._turn_task.done())
                 and (self._speak_task is None or self._speak_task.done())
+                and (self._reply_task is None or self._reply_task.done())
                 and not self._ending
             )
             if quiet and now - self._last_activity >= SILENCE_TIMEOUT_S:
                 self._silence_prompts += 1
                 self._last_activity = now
-                self._speak(self.deps.policy.on_silence(), timing=None)
+                self._reply_soon(self.deps.policy.on_silence())
 
     # -- plumbing ------------------------------------------------------------
     def _hangup_soon(self) -> None:

@@ -8,12 +8,15 @@ spelled letters go wrong there).
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,21 @@ import pytest
 import yaml
 
 from calls.dialogue.faq import FaqEntry, FaqIndex
-from calls.dialogue.policy import AgentSettings, ReceptionistPolicy, read_back_email, read_back_number
+from calls.dialogue.policy import AgentSettings, ReceptionistPolicy, heard_through, read_back_email, read_back_number
+from calls.dialogue.reply import Reply, reply_collect
 from calls.dialogue.summary import summary
-from calls.pipeline.protocols import CallOutcome, DialoguePolicy, Reply, Transcript
+from calls.pipeline.protocols import (
+    CallContext,
+    CallOutcome,
+    DialoguePolicy,
+    EndCall,
+    FieldUpdate,
+    HistoryTurn,
+    Listen,
+    ReplyPart,
+    Say,
+    Transcript,
+)
 from calls.providers.minilm import MiniLMEmbedder
 
 REPO = Path(__file__).resolve().parents[3]
@@ -37,6 +52,11 @@ DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "e
 @pytest.fixture(scope="module")
 def embedder() -> MiniLMEmbedder:
     return MiniLMEmbedder()
+
+
+def said(parts: AsyncIterator[ReplyPart]) -> Reply:
+    """A streamed reply, read to its end."""
+    return asyncio.run(reply_collect(parts))
 
 
 def load(scenario_id: str) -> dict[str, Any]:
@@ -56,7 +76,7 @@ def settings_for(tenant: dict[str, Any]) -> AgentSettings:
 
 def policy_for(scenario: dict[str, Any], embedder: MiniLMEmbedder) -> ReceptionistPolicy:
     return ReceptionistPolicy(
-        settings_for(scenario["tenant"]), caller_id=scenario["caller"]["phone"], embedder=embedder
+        CallContext(settings=settings_for(scenario["tenant"]), caller_id=scenario["caller"]["phone"]), embedder=embedder
     )
 
 
@@ -197,11 +217,11 @@ def run_call(scenario: dict[str, Any], embedder: MiniLMEmbedder, ear: Ear | None
     ear = Ear(heard=ear.heard, confidence=ear.confidence) if ear else Ear()  # fresh: hearings are used in turn
     policy = policy_for(scenario, embedder)
     caller = SimulatedCaller(scenario["caller"])
-    reply = policy.greet()
+    reply = said(policy.greet())
     replies = [reply]
     log = [("agent", reply.text)]
     if caller.silent_start:
-        reply = policy.on_silence()
+        reply = said(policy.on_silence())
         replies.append(reply)
         log.append(("agent", reply.text))
     line: str | None = caller.first
@@ -209,7 +229,7 @@ def run_call(scenario: dict[str, Any], embedder: MiniLMEmbedder, ear: Ear | None
     while line is not None and spoken < 40:
         log.append(("caller", line))
         spoken += 1
-        reply = policy.respond(ear(line))
+        reply = said(policy.respond(ear(line)))
         replies.append(reply)
         log.append(("agent", reply.text))
         if reply.end_call or spoken == caller.hangs_up_after:
@@ -548,7 +568,8 @@ def test_unsure_number_is_heard_twice(embedder: MiniLMEmbedder) -> None:
 
 
 def acme(embedder: MiniLMEmbedder, caller_id: str = "+15557654321") -> ReceptionistPolicy:
-    return ReceptionistPolicy(settings_for(load("acme-leak-basic")["tenant"]), caller_id=caller_id, embedder=embedder)
+    context = CallContext(settings=settings_for(load("acme-leak-basic")["tenant"]), caller_id=caller_id)
+    return ReceptionistPolicy(context, embedder=embedder)
 
 
 def heard(text: str, confidence: float = 0.99) -> Transcript:
@@ -560,17 +581,17 @@ def test_is_a_dialogue_policy(embedder: MiniLMEmbedder) -> None:
 
 
 def test_default_greeting(embedder: MiniLMEmbedder) -> None:
-    policy = ReceptionistPolicy(AgentSettings(business_name="Acme Plumbing"), embedder=embedder)
-    assert policy.greet() == Reply(text="Thanks for calling Acme Plumbing. How can I help?", expect="free")
+    policy = ReceptionistPolicy(CallContext(settings=AgentSettings(business_name="Acme Plumbing")), embedder=embedder)
+    assert said(policy.greet()) == Reply(text="Thanks for calling Acme Plumbing. How can I help?", expect="free")
 
 
 def test_silence_reprompts_then_closes_after_three(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
-    policy.greet()
+    said(policy.greet())
     silence = "Hello? Are you still there? Whenever you're ready, just tell me what you're calling about."
-    assert policy.on_silence().text == silence
-    assert policy.on_silence().text == silence
-    last = policy.on_silence()
+    assert said(policy.on_silence()).text == silence
+    assert said(policy.on_silence()).text == silence
+    last = said(policy.on_silence())
     assert last.end_call
     assert last.text == (
         "I'm sorry, I can't hear anything, so I'll end the call now. Please call us back whenever you like. Goodbye."
@@ -579,40 +600,40 @@ def test_silence_reprompts_then_closes_after_three(embedder: MiniLMEmbedder) -> 
 
 def test_silence_repeats_the_pending_question_and_resets_on_speech(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
-    policy.greet()
-    policy.respond(heard("My sink is leaking."))
-    assert policy.on_silence() == Reply(
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    assert said(policy.on_silence()) == Reply(
         text="Sorry, I didn't hear anything. Could I have your name, please?", expect="name"
     )
-    assert not policy.on_silence().end_call
-    policy.respond(heard("My name is Maria Gonzalez."))
-    assert policy.on_silence() == Reply(
+    assert not said(policy.on_silence()).end_call
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    assert said(policy.on_silence()) == Reply(
         text="Sorry, I didn't hear anything. What's the best number to reach you on?", expect="digits"
     )
 
 
 def test_repeat_request_repeats_the_last_reply(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
-    policy.greet()
-    asked = policy.respond(heard("Hi, my sink is leaking. Are you open on Saturdays?"))
+    said(policy.greet())
+    asked = said(policy.respond(heard("Hi, my sink is leaking. Are you open on Saturdays?")))
     assert asked.text == (
         "Okay, I've made a note of that. We are open Monday to Friday from 8 am to 6 pm, and Saturday from 9 am "
         "to 1 pm. Could I have your name, please?"
     )
-    assert policy.respond(heard("Sorry, could you repeat that?")) == asked
+    assert said(policy.respond(heard("Sorry, could you repeat that?"))) == asked
 
 
 def test_unclear_first_words_ask_the_caller_to_say_them_again(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
-    policy.greet()
-    assert policy.respond(heard("...")).text == "Sorry, I didn't catch that. Could you say that again?"
-    assert policy.respond(heard("Hello?")).text == "How can I help you today?"
+    said(policy.greet())
+    assert said(policy.respond(heard("..."))).text == "Sorry, I didn't catch that. Could you say that again?"
+    assert said(policy.respond(heard("Hello?"))).text == "How can I help you today?"
 
 
 def test_question_below_threshold_is_logged_and_contact_details_are_taken(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
-    policy.greet()
-    reply = policy.respond(heard("Do you sell spare parts?"))
+    said(policy.greet())
+    reply = said(policy.respond(heard("Do you sell spare parts?")))
     assert reply.text == (
         "I'm sorry, I don't have that information, but I've noted your question and someone from the team will "
         "follow up with you. Could I have your name, please?"
@@ -626,9 +647,9 @@ def test_question_below_threshold_is_logged_and_contact_details_are_taken(embedd
 
 def test_question_while_a_field_is_pending_is_answered_and_the_field_asked_again(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
-    policy.greet()
-    policy.respond(heard("My sink is leaking."))
-    reply = policy.respond(heard("Do you offer emergency service?"))
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    reply = said(policy.respond(heard("Do you offer emergency service?")))
     assert reply == Reply(
         text="Yes, we have a plumber on call 24 hours a day for emergencies like floods and gas leaks. "
         "Could I have your name, please?",
@@ -638,50 +659,50 @@ def test_question_while_a_field_is_pending_is_answered_and_the_field_asked_again
 
 def test_outcome_before_anything_is_said(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
-    policy.greet()
+    said(policy.greet())
     assert policy.outcome() == CallOutcome(category="general")
 
 
 def asking_for_the_number(embedder: MiniLMEmbedder) -> ReceptionistPolicy:
     """An acme call with its reason and a clearly heard name, now asking for the number."""
     policy = acme(embedder)
-    policy.greet()
-    policy.respond(heard("My toilet is blocked."))
-    reply = policy.respond(heard("My name is Maria Gonzalez."))
+    said(policy.greet())
+    said(policy.respond(heard("My toilet is blocked.")))
+    reply = said(policy.respond(heard("My name is Maria Gonzalez.")))
     assert reply.text == "Thanks, Maria. What's the best number to reach you on?"
     return policy
 
 
 def test_an_international_number_keeps_its_country_code(embedder: MiniLMEmbedder) -> None:
     policy = asking_for_the_number(embedder)
-    policy.respond(Transcript(text="My number is +44 20 7123 4567.", confidence=0.5))
-    policy.respond(Transcript(text="It's +44 20 7123 4567.", confidence=0.5))
+    said(policy.respond(Transcript(text="My number is +44 20 7123 4567.", confidence=0.5)))
+    said(policy.respond(Transcript(text="It's +44 20 7123 4567.", confidence=0.5)))
     assert policy.outcome().fields["callback_number"] == "+442071234567"
 
 
 def test_a_new_number_at_the_caller_id_question_is_taken_as_said(embedder: MiniLMEmbedder) -> None:
     policy = asking_for_the_number(embedder)
-    policy.respond(Transcript(text="My number is 555 410 77888", confidence=0.6))
+    said(policy.respond(Transcript(text="My number is 555 410 77888", confidence=0.6)))
     # Heard the same way twice: which digit is doubled is unclear.
-    reply = policy.respond(Transcript(text="My number is 555 410 77888", confidence=0.6))
+    reply = said(policy.respond(Transcript(text="My number is 555 410 77888", confidence=0.6)))
     assert reply.text.endswith("Shall we call you back on the number you're calling from?")
-    policy.respond(Transcript(text="No, call me at 555 222 3333.", confidence=0.8))
+    said(policy.respond(Transcript(text="No, call me at 555 222 3333.", confidence=0.8)))
     assert policy.outcome().fields["callback_number"] == "+15552223333"
 
 
 def test_name_correction_asks_for_spelling(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
-    policy.greet()
-    policy.respond(heard("My toilet is blocked."))
-    policy.respond(heard("My name is Asia Patel."))
-    policy.respond(heard("My number is 555 201 3344."))
-    reply = policy.respond(heard("No, the name is Aisha Patel."))
+    said(policy.greet())
+    said(policy.respond(heard("My toilet is blocked.")))
+    said(policy.respond(heard("My name is Asia Patel.")))
+    said(policy.respond(heard("My number is 555 201 3344.")))
+    reply = said(policy.respond(heard("No, the name is Aisha Patel.")))
     assert reply == Reply(
         text="Sorry about that. Could you spell your name for me, letter by letter?",
         expect="spelling",
         answer_hint="Aisha Patel",
     )
-    reply = policy.respond(heard("A, I, S, H, A. P, A, T, E, L."))
+    reply = said(policy.respond(heard("A, I, S, H, A. P, A, T, E, L.")))
     assert reply.text == (
         "Thank you. Let me read that back: Aisha Patel; five five five, two zero one, three three four four. "
         "Is that right?"
@@ -690,26 +711,28 @@ def test_name_correction_asks_for_spelling(embedder: MiniLMEmbedder) -> None:
 
 def test_plain_no_at_read_back_asks_what_to_change(embedder: MiniLMEmbedder) -> None:
     policy = asking_for_the_number(embedder)
-    policy.respond(heard("My number is 555 201 3344."))
-    assert policy.respond(heard("No, that's not right.")).text == (
+    said(policy.respond(heard("My number is 555 201 3344.")))
+    assert said(policy.respond(heard("No, that's not right."))).text == (
         "Sorry about that. What should I change: the name or the number?"
     )
-    assert policy.respond(heard("The number.")) == Reply(
+    assert said(policy.respond(heard("The number."))) == Reply(
         text="What's the best number to reach you on?", expect="digits"
     )
 
 
 def test_refused_field_is_skipped(embedder: MiniLMEmbedder) -> None:
     policy = ReceptionistPolicy(
-        AgentSettings(business_name="Acme", collect=["name", "callback_number", "reason", "address"]),
-        caller_id="+15557654321",
+        CallContext(
+            settings=AgentSettings(business_name="Acme", collect=["name", "callback_number", "reason", "address"]),
+            caller_id="+15557654321",
+        ),
         embedder=embedder,
     )
-    policy.greet()
-    policy.respond(heard("My sink is leaking."))
-    policy.respond(heard("My name is Maria Gonzalez."))
-    assert policy.respond(heard("My number is 555 201 3344.")).text == "What's the address, please?"
-    assert policy.respond(heard("Sorry, I'd rather not say.")).text == (
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    assert said(policy.respond(heard("My number is 555 201 3344."))).text == "What's the address, please?"
+    assert said(policy.respond(heard("Sorry, I'd rather not say."))).text == (
         "No problem. Let me read that back: Maria Gonzalez; five five five, two zero one, three three four four. "
         "Is that right?"
     )
@@ -717,35 +740,35 @@ def test_refused_field_is_skipped(embedder: MiniLMEmbedder) -> None:
 
 def test_caller_id_is_offered_after_two_failed_numbers(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder, caller_id="+15553330000")
-    policy.greet()
-    policy.respond(heard("My sink is leaking."))
-    policy.respond(heard("My name is Maria Gonzalez."))
-    assert policy.respond(heard("It's two oh one.")).text == (
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    assert said(policy.respond(heard("It's two oh one."))).text == (
         "Sorry, I didn't get the whole number. Could you say it again, digit by digit, with the area code?"
     )
-    assert policy.respond(heard("Three three four four.")) == Reply(
+    assert said(policy.respond(heard("Three three four four."))) == Reply(
         text="Shall we call you back on the number you're calling from?", expect="yes_no"
     )
-    policy.respond(heard("Yes, please."))
+    said(policy.respond(heard("Yes, please.")))
     assert policy.outcome().fields["callback_number"] == "+15553330000"
 
 
 def test_goodbye_with_the_name_missing_asks_once_more(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder, caller_id="")
-    policy.greet()
-    policy.respond(heard("My sink is leaking."))
-    assert policy.respond(heard("No, that's all, bye.")) == Reply(
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    assert said(policy.respond(heard("No, that's all, bye."))) == Reply(
         text="Before you go, so the team can call you back: Could I have your name, please?", expect="name"
     )
-    last = policy.respond(heard("Bye."))
+    last = said(policy.respond(heard("Bye.")))
     assert last.end_call
     assert policy.outcome().completed
 
 
 def test_urgent_reason_is_acknowledged(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
-    policy.greet()
-    assert policy.respond(heard("We have no heating and it's freezing.")).text == (
+    said(policy.greet())
+    assert said(policy.respond(heard("We have no heating and it's freezing."))).text == (
         "That sounds urgent, so I'm marking it as a priority. Could I have your name, please?"
     )
     assert policy.outcome().priority == "urgent"
@@ -760,33 +783,38 @@ def test_read_back_formats() -> None:
 def test_faq_index_can_be_shared_between_calls(embedder: MiniLMEmbedder) -> None:
     settings = settings_for(load("acme-leak-basic")["tenant"])
     shared = FaqIndex(settings.faqs, embedder)
-    first = ReceptionistPolicy(settings, embedder=embedder, faq_index=shared)
-    second = ReceptionistPolicy(settings, embedder=embedder, faq_index=shared)
+    first = ReceptionistPolicy(CallContext(settings=settings), embedder=embedder, faq_index=shared)
+    second = ReceptionistPolicy(CallContext(settings=settings), embedder=embedder, faq_index=shared)
     for policy in (first, second):
-        policy.greet()
-        assert policy.respond(heard("Are you open on Saturdays?")).text.startswith("We are open Monday to Friday")
+        said(policy.greet())
+        assert said(policy.respond(heard("Are you open on Saturdays?"))).text.startswith("We are open Monday to Friday")
 
 
 def test_respond_takes_a_few_milliseconds(embedder: MiniLMEmbedder) -> None:
-    lines: list[Callable[[ReceptionistPolicy], Reply]] = [
-        lambda p: p.respond(heard("Hi, my kitchen sink is leaking all over the floor.")),
-        lambda p: p.respond(heard("My name is Maria Gonzalez.")),
-        lambda p: p.respond(heard("My number is 555 201 3344.")),
-        lambda p: p.respond(heard("Yes, that's right.")),
-        lambda p: p.respond(heard("No, that's all.")),
+    lines = [
+        "Hi, my kitchen sink is leaking all over the floor.",
+        "My name is Maria Gonzalez.",
+        "My number is 555 201 3344.",
+        "Yes, that's right.",
+        "No, that's all.",
     ]
-    warm = acme(embedder)
-    warm.greet()
-    for say in lines:
-        say(warm)
-    timings = []
-    for _ in range(5):
+
+    async def one_call(timings: list[float]) -> None:
         policy = acme(embedder)
-        policy.greet()
-        for say in lines:
+        await reply_collect(policy.greet())
+        for line in lines:
             start = time.perf_counter()
-            say(policy)
+            await reply_collect(policy.respond(heard(line)))
             timings.append(time.perf_counter() - start)
+
+    async def measure() -> list[float]:
+        await one_call([])  # warm
+        timings: list[float] = []
+        for _ in range(5):
+            await one_call(timings)
+        return timings
+
+    timings = asyncio.run(measure())
     assert statistics.median(timings) < 0.005
     assert max(timings) < 0.05
 
@@ -798,3 +826,173 @@ def test_dialogue_imports_neither_django_nor_torch() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO)
     assert result.stdout.strip() == "[]"
+
+
+# -- the streaming seam ------------------------------------------------------------------------
+
+
+def parts_of(stream: AsyncIterator[ReplyPart]) -> list[ReplyPart]:
+    async def read() -> list[ReplyPart]:
+        return [part async for part in stream]
+
+    return asyncio.run(read())
+
+
+def test_a_reply_streams_field_changes_then_one_say_per_sentence_then_listen(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    assert parts_of(policy.greet()) == [
+        Say("Thanks for calling Acme Plumbing & Heating."),
+        Say("How can I help?"),
+        Listen(expect="free"),
+    ]
+    said(policy.respond(heard("My toilet is blocked.")))
+    assert parts_of(policy.respond(heard("My name is Maria Gonzalez."))) == [
+        FieldUpdate(name="name", value="Maria Gonzalez"),
+        Say("Thanks, Maria."),
+        Say("What's the best number to reach you on?"),
+        Listen(expect="digits"),
+    ]
+    assert policy.context.fields == {"name": "Maria Gonzalez"}
+
+
+def test_a_dropped_field_streams_as_an_empty_update(embedder: MiniLMEmbedder) -> None:
+    policy = asking_for_the_number(embedder)
+    said(policy.respond(heard("My number is 555 201 3344.")))
+    said(policy.respond(heard("No, that's not right.")))
+    assert parts_of(policy.respond(heard("The number."))) == [
+        FieldUpdate(name="callback_number", value=""),
+        Say("What's the best number to reach you on?"),
+        Listen(expect="digits"),
+    ]
+
+
+def test_the_goodbye_ends_with_end_call(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    said(policy.greet())
+    assert parts_of(policy.respond(heard("Are you open on Saturdays?")))[-2:] == [
+        Say("Is there anything else I can help with?"),
+        Listen(expect="free"),
+    ]
+    assert parts_of(policy.respond(heard("No, that's all, bye."))) == [
+        Say("Thanks for calling Acme Plumbing & Heating."),
+        Say("Have a great day."),
+        Say("Goodbye!"),
+        EndCall(),
+    ]
+
+
+def test_the_context_keeps_the_last_turns_only(embedder: MiniLMEmbedder) -> None:
+    context = CallContext(settings=settings_for(load("acme-leak-basic")["tenant"]), max_turns=3)
+    policy = ReceptionistPolicy(context, embedder=embedder)
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    assert list(context.history) == [
+        HistoryTurn("agent", "Okay, I've made a note of that. Could I have your name, please?"),
+        HistoryTurn("caller", "My name is Maria Gonzalez."),
+        HistoryTurn("agent", "Thanks, Maria. What's the best number to reach you on?"),
+    ]
+
+
+def test_a_question_cut_off_before_its_key_words_is_asked_again_not_retried(embedder: MiniLMEmbedder) -> None:
+    heard_first = asking_for_the_number(embedder)
+    heard_first.on_interrupted(
+        said="Thanks, Maria. What's the best number to reach you on?",
+        heard="Thanks, Maria. What's the best number to reach you",  # all but the last word
+    )
+    assert said(heard_first.respond(heard("It's two oh one."))).text == (
+        "Sorry, I didn't get the whole number. Could you say it again, digit by digit, with the area code?"
+    )
+    assert heard_first.state.unheard_questions == []
+
+    cut = asking_for_the_number(embedder)
+    cut.on_interrupted(said="Thanks, Maria. What's the best number to reach you on?", heard="Thanks, Maria. What's")
+    assert cut.state.unheard_questions == ["What's the best number to reach you on?"]
+    assert cut.context.history[-1] == HistoryTurn("agent", "Thanks, Maria. What's", interrupted=True)
+    assert said(cut.respond(heard("It's two oh one."))) == Reply(
+        text="What's the best number to reach you on?", expect="digits"
+    )
+
+
+def test_a_yes_over_a_read_back_not_yet_heard_does_not_confirm_it(embedder: MiniLMEmbedder) -> None:
+    policy = asking_for_the_number(embedder)
+    read_back = said(policy.respond(heard("My number is 555 201 3344."))).text
+    assert read_back == (
+        "Let me read that back: Maria Gonzalez; five five five, two zero one, three three four four. Is that right?"
+    )
+    policy.on_interrupted(said=read_back, heard="Let me read that back: Maria Gonzalez;")
+    assert said(policy.respond(heard("Yes, that's right."))).text == read_back
+    assert not policy.outcome().confirmed
+    assert said(policy.respond(heard("Yes, that's right."))).text == (
+        "Great, thank you. Is there anything else I can help with?"
+    )
+    assert policy.outcome().confirmed
+
+
+def test_an_interruption_after_the_question_was_heard_changes_nothing(embedder: MiniLMEmbedder) -> None:
+    policy = asking_for_the_number(embedder)
+    before = dataclasses.replace(policy.state, attempts=Counter(policy.state.attempts))
+    policy.on_interrupted(said="Okay.", heard="")  # the filler, cut: the question was asked before
+    assert policy.state == before
+
+
+@pytest.mark.parametrize(
+    ("said_text", "heard_text", "question", "expected"),
+    [
+        (
+            "Thanks. Could I have your name, please?",
+            "Thanks. Could I have your name, please?",
+            "Could I have your name, please?",
+            True,
+        ),
+        (
+            "Thanks. Could I have your name, please?",
+            "Thanks. Could I have your name,",
+            "Could I have your name, please?",
+            True,
+        ),
+        ("Thanks. Could I have your name, please?", "Thanks. Could I have", "Could I have your name, please?", False),
+        ("Thanks. Could I have your name, please?", "", "Could I have your name, please?", False),
+        ("Okay.", "", "Could I have your name, please?", True),
+    ],
+)
+def test_heard_through(said_text: str, heard_text: str, question: str, expected: bool) -> None:
+    assert heard_through(said_text, heard_text, question) is expected
+
+
+class StallingEmbedder:
+    """MiniLM taking 200 ms longer per call, as on a loaded machine."""
+
+    name = "stalling"
+
+    def __init__(self, inner: MiniLMEmbedder) -> None:
+        self.inner = inner
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        time.sleep(0.2)
+        return self.inner.embed(texts)
+
+
+def test_respond_keeps_the_event_loop_free_while_it_looks_up_the_faq(embedder: MiniLMEmbedder) -> None:
+    settings = settings_for(load("acme-leak-basic")["tenant"])
+    slow = StallingEmbedder(embedder)
+    policy = ReceptionistPolicy(CallContext(settings=settings), embedder=slow, faq_index=FaqIndex(settings.faqs, slow))
+
+    async def call() -> tuple[Reply, int]:
+        ticks = 0
+
+        async def tick() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        ticker = asyncio.get_running_loop().create_task(tick())
+        await reply_collect(policy.greet())
+        reply = await reply_collect(policy.respond(heard("Are you open on Saturdays?")))
+        ticker.cancel()
+        return reply, ticks
+
+    reply, ticks = asyncio.run(call())
+    assert reply.text.startswith("We are open Monday to Friday from 8 am to 6 pm")
+    assert ticks >= 10  # the loop ran on through the 200 ms lookup

@@ -31,8 +31,9 @@ from calls.pipeline.fallback import (
     SwitchLog,
 )
 from calls.pipeline.protocols import (
+    CallContext,
     Pcm16,
-    Reply,
+    ReplyPart,
     SpeechStream,
     SpeechToText,
     StreamingSpeechToText,
@@ -123,7 +124,7 @@ def _session(
         urgent_keywords=["flood", "flooding"],
         faqs=[FaqEntry(id="1", question="What are your opening hours?", answer="We are open 8 to 6.")],
     )
-    policy = ReceptionistPolicy(settings, caller_id="+15557654321", embedder=shared_embedder())
+    policy = ReceptionistPolicy(CallContext(settings=settings, caller_id="+15557654321"), embedder=shared_embedder())
     deps = SessionDeps(
         stt=shared_stt("whisper"),
         tts=shared_tts("offline"),
@@ -242,7 +243,7 @@ class NotingPolicy:
         self.policy = policy
         self.transcripts: list[Transcript] = []
 
-    def respond(self, transcript: Transcript) -> Reply:
+    def respond(self, transcript: Transcript) -> AsyncIterator[ReplyPart]:
         self.transcripts.append(transcript)
         return self.policy.respond(transcript)
 
