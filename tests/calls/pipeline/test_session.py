@@ -32,8 +32,13 @@ from calls.pipeline.fallback import (
 )
 from calls.pipeline.protocols import (
     CallContext,
+    CallOutcome,
+    EndCall,
+    FieldUpdate,
+    Listen,
     Pcm16,
     ReplyPart,
+    Say,
     SpeechStream,
     SpeechToText,
     StreamingSpeechToText,
@@ -154,6 +159,8 @@ def test_long_replies_are_synthesized_clause_by_clause() -> None:
 @pytest.mark.asyncio
 async def test_caller_speech_stops_the_agent_within_200_ms_and_wins_the_turn() -> None:
     session, sink, records, policy = _session()
+    noting = NotingPolicy(policy)
+    session.deps.policy = noting  # type: ignore[assignment]
     speech = await _speech("Sorry to interrupt, my basement is flooding right now.")
     session.start()
     await _play(session, np.zeros(8000 * 2, dtype=np.int16))  # the greeting plays for 2 s
@@ -172,6 +179,11 @@ async def test_caller_speech_stops_the_agent_within_200_ms_and_wins_the_turn() -
     assert "flooding" in caller[0].lower()
     outcome = policy.outcome()
     assert (outcome.priority, outcome.category) == ("urgent", "leak")
+    # The policy is told how much of the greeting the caller heard: two seconds' worth of its words.
+    [(said, heard)] = noting.interruptions
+    assert said == policy.context.settings.greeting_text()
+    assert 0 < len(heard.split()) < len(said.split())
+    assert heard.split() == said.split()[: len(heard.split())]
 
 
 @pytest.mark.asyncio
@@ -242,10 +254,15 @@ class NotingPolicy:
     def __init__(self, policy: ReceptionistPolicy) -> None:
         self.policy = policy
         self.transcripts: list[Transcript] = []
+        self.interruptions: list[tuple[str, str]] = []
 
     def respond(self, transcript: Transcript) -> AsyncIterator[ReplyPart]:
         self.transcripts.append(transcript)
         return self.policy.respond(transcript)
+
+    def on_interrupted(self, *, said: str, heard: str) -> None:
+        self.interruptions.append((said, heard))
+        self.policy.on_interrupted(said=said, heard=heard)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.policy, name)
@@ -470,3 +487,79 @@ async def test_without_playback_reports_the_session_sends_no_marks_and_keeps_its
     assert (greeting["text"], greeting["interrupted"]) == (SHORT_GREETING, False)
     # Played out by the clock: its end is its start plus its length in frames.
     assert greeting["end_s"] - greeting["start_s"] == pytest.approx(sink.count("frame") * 0.02, abs=0.1)
+
+
+class ScriptedPolicy:
+    """A policy whose reply parts come after set delays, to see how the session speaks a stream."""
+
+    name = "scripted"
+
+    def __init__(self, greeting: list[tuple[float, ReplyPart]], reply: list[tuple[float, ReplyPart]]) -> None:
+        self.greeting = greeting
+        self.reply = reply
+        self.yielded: list[tuple[float, ReplyPart]] = []
+
+    async def _play(self, script: list[tuple[float, ReplyPart]]) -> AsyncIterator[ReplyPart]:
+        for delay, part in script:
+            await asyncio.sleep(delay)
+            self.yielded.append((time.monotonic(), part))
+            yield part
+
+    def greet(self) -> AsyncIterator[ReplyPart]:
+        return self._play(self.greeting)
+
+    def respond(self, transcript: Transcript) -> AsyncIterator[ReplyPart]:
+        return self._play(self.reply)
+
+    def on_silence(self) -> AsyncIterator[ReplyPart]:
+        return self._play([(0.0, Say("Are you still there?")), (0.0, Listen())])
+
+    def on_interrupted(self, *, said: str, heard: str) -> None:
+        return None
+
+    def outcome(self) -> CallOutcome:
+        return CallOutcome()
+
+
+@pytest.mark.asyncio
+async def test_the_first_sentence_plays_before_the_policy_has_finished() -> None:
+    session, sink, records, _policy = _session()
+    scripted = ScriptedPolicy(
+        greeting=[(0.0, Say("Hello.")), (1.5, Say("Thanks for waiting.")), (0.0, Listen(expect="digits"))], reply=[]
+    )
+    session.deps.policy = scripted
+    started = time.monotonic()
+    session.start()
+    await _play(session, np.zeros(8000 * 4, dtype=np.int16))
+    await session.finish("test")
+
+    second_say_at = scripted.yielded[1][0]
+    first_frame = sink.first("frame")
+    assert first_frame is not None
+    assert first_frame - started < 1.0
+    assert first_frame < second_say_at
+    agent = [(u["text"], u["interrupted"]) for u in records.utterances if u["speaker"] == "agent"]
+    assert agent == [("Hello. Thanks for waiting.", False)]
+    assert session.deps.turn_detector.config.pause_s == 0.5  # Listen(expect="digits") reached the turn detector
+
+
+@pytest.mark.asyncio
+async def test_a_slow_first_sentence_gets_the_filler_first() -> None:
+    session, _sink, records, _policy = _session()
+    scripted = ScriptedPolicy(
+        greeting=[(0.0, Say("Hi.")), (0.0, Listen())],
+        reply=[(0.0, FieldUpdate("name", "Maria")), (2.5, Say("Got it.")), (0.0, EndCall())],
+    )
+    session.deps.policy = scripted
+    speech = await _speech("My sink is leaking.")
+    session.start()
+    await _play(session, np.zeros(8000 * 2, dtype=np.int16))
+    await _play(session, speech)
+    await _play(session, np.zeros(int(8000 * 6.5), dtype=np.int16))
+    await session.finish("test")
+
+    agent = [(u["text"], u["interrupted"]) for u in records.utterances if u["speaker"] == "agent"]
+    assert agent == [("Hi.", False), ("Okay.", False), ("Got it.", False)]
+    assert records.hung_up  # EndCall: the agent hung up once "Got it." had played
+    [latency] = records.latencies
+    assert latency["decision_ms"] >= 2500  # the reply's first sentence, not the filler
