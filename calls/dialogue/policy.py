@@ -230,10 +230,13 @@ class ReceptionistPolicy:
             return
         state.question_heard = False
         state.unheard_questions.append(state.question)
-        if state.stage is Stage.FIELD and state.attempts[state.asking] > 0:
-            state.attempts[state.asking] -= 1  # an answer to it is not a failed attempt
-        elif state.stage is Stage.CONFIRM and state.readbacks > 0:
-            state.readbacks -= 1
+        if state.question_counted:
+            # Not asked after all: an answer to it is not a failed attempt, nor a read-back one of the three.
+            if state.stage is Stage.CONFIRM:
+                state.readbacks -= 1
+            else:
+                state.attempts[state.asking] -= 1
+            state.question_counted = False
         logger.info("question_not_heard", stage=str(state.stage), heard_words=len(heard.split()))
 
     def outcome(self) -> CallOutcome:
@@ -684,13 +687,17 @@ class ReceptionistPolicy:
                 return self._say(" ".join([*notes, CALLER_ID_PROMPT]), expect="yes_no", question=CALLER_ID_PROMPT)
             question = PROMPTS[name][min(tries, 1)]
             self._ask_field(name)
-            return self._say(" ".join([*notes, question]), expect=EXPECT[name], question=question)
+            reply = self._say(" ".join([*notes, question]), expect=EXPECT[name], question=question)
+            self.state.question_counted = True
+            return reply
         unconfirmed = not self.state.confirmed and any(f in self.context.fields for f in CONTACT_FIELDS)
         if unconfirmed and self._needs_followup() and self.state.readbacks < MAX_READBACKS:
             self.state.readbacks += 1
             self.state.stage = Stage.CONFIRM
             question = read_back_text(self.context.fields, CONTACT_FIELDS)
-            return self._say(" ".join([*notes, question]), expect="yes_no", question=question)
+            reply = self._say(" ".join([*notes, question]), expect="yes_no", question=question)
+            self.state.question_counted = True
+            return reply
         self.state.stage = Stage.MORE if self._engaged() else Stage.OPEN
         question = MORE_PROMPT if self.state.stage is Stage.MORE else OPEN_PROMPT
         return self._say(" ".join([*notes, question]), question=question)
@@ -725,6 +732,7 @@ class ReceptionistPolicy:
             self.state.question = question
             self.state.question_expect = expect
             self.state.question_heard = True
+            self.state.question_counted = False
         return reply
 
     def _ask_field(self, name: str) -> None:

@@ -42,6 +42,9 @@ class DialogueState:
     question_expect: Expectation = "free"
     # False when the caller cut the question off before hearing it.
     question_heard: bool = True
+    # The question used up one of the field's prompts (or one of the read-backs),
+    # given back if it goes unheard.
+    question_counted: bool = False
     unheard_questions: list[str] = field(default_factory=list)
     silences: int = 0
     attempts: Counter[str] = field(default_factory=Counter)  # prompts per field since it was last set

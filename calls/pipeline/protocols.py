@@ -311,8 +311,9 @@ class DialoguePolicy(Protocol):
 
     Each method returns an async stream of reply parts: any number of
     ``Say`` and ``FieldUpdate``, ended by one ``Listen`` or ``EndCall``.
-    Streams are consumed one at a time and to the end. Work that would block
-    the event loop for more than a few milliseconds runs in a thread.
+    The session reads one stream at a time; a call that ends may leave one
+    unfinished. Work that would block the event loop for more than a few
+    milliseconds runs in a thread.
     """
 
     name: str

@@ -509,7 +509,6 @@ class CallSession:
                     speech.say(part.text)
                 elif isinstance(part, Listen):
                     listen = part
-                    self._expect_answer(part.expect, part.answer_hint)
                 elif isinstance(part, EndCall):
                     end_call = True
                     self._ending = True
