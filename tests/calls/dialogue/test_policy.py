@@ -906,8 +906,12 @@ def test_a_question_cut_off_before_its_key_words_is_asked_again_not_retried(embe
     assert heard_first.state.unheard_questions == []
 
     cut = asking_for_the_number(embedder)
+    assert cut.state.attempts["callback_number"] == 1
     cut.on_interrupted(said="Thanks, Maria. What's the best number to reach you on?", heard="Thanks, Maria. What's")
-    assert cut.state.unheard_questions == ["What's the best number to reach you on?"]
+    assert cut.state.attempts["callback_number"] == 0
+    cut.on_interrupted(said="Thanks, Maria. What's the best number to reach you on?", heard="Thanks, Maria. What's")
+    assert cut.state.attempts["callback_number"] == 0  # given back once
+    assert cut.state.unheard_questions == ["What's the best number to reach you on?"] * 2
     assert cut.context.history[-1] == HistoryTurn("agent", "Thanks, Maria. What's", interrupted=True)
     assert said(cut.respond(heard("It's two oh one."))) == Reply(
         text="What's the best number to reach you on?", expect="digits"
