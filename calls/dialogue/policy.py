@@ -305,7 +305,7 @@ class ReceptionistPolicy:
                 return self._on_spelling(text, notes, alternatives=transcript.alternatives)
             case Stage.CALLER_ID:
                 return self._on_caller_id(text, notes)
-            case _:
+            case _:  # Stage.FIELD
                 return self._on_field(state.asking, transcript, notes)
 
     def _on_silence(self) -> Reply:
