@@ -1,4 +1,7 @@
-"""Names a caller gives ("my name is ...", "this is ...", or a bare name when asked)."""
+"""Names a caller gives ("my name is ...", "this is ...", or a bare name when asked).
+
+The lexicon of known first names and surnames is ``calls.dialogue.names``.
+"""
 
 from __future__ import annotations
 
