@@ -69,6 +69,10 @@ MAX_CALL_S = 15 * 60
 KEYPAD_GAP_S = 2.5
 KEYPAD_KEYS = frozenset("0123456789*#")
 TEARDOWN_TIMEOUT_S = 3.0
+# How long a policy may take over the turn salvaged at hang-up. A decision
+# takes milliseconds; the bound is for a stalled engine, and is generous so a
+# busy machine does not lose the caller's last words.
+LAST_TURN_TIMEOUT_S = 10.0
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 # Sentences longer than this are synthesized clause by clause, so the first
@@ -457,7 +461,7 @@ class CallSession:
         """Let the policy take in a last turn nobody will hear the answer to. Bounded, and
         never fatal: what was captured before must still be stored."""
         try:
-            async with asyncio.timeout(TEARDOWN_TIMEOUT_S):
+            async with asyncio.timeout(LAST_TURN_TIMEOUT_S):
                 async for _ in parts:
                     pass
         except Exception:

@@ -166,7 +166,8 @@ async def test_caller_speech_stops_the_agent_within_200_ms_and_wins_the_turn() -
     await _play(session, np.zeros(8000 * 2, dtype=np.int16))  # the greeting plays for 2 s
     frame_times = await _play(session, speech)
     onset = frame_times[_onset(speech)]
-    await _play(session, np.zeros(8000 * 3, dtype=np.int16))
+    # Long enough for the turn to be taken before hang-up on a busy machine.
+    await _play(session, np.zeros(8000 * 5, dtype=np.int16))
     await session.finish("test")
 
     cleared = sink.first("clear", after=onset)
