@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import structlog
 
+from calls.dialogue.answers import field_value, first_name, heard_number, is_request, name_confidence
 from calls.dialogue.extract import (
     categorize,
     content_words,
@@ -39,7 +40,6 @@ from calls.dialogue.extract import (
     matches_urgent,
     mentioned_fields,
     mentions_caller_id,
-    normalize,
     number_consensus,
     number_heard_before,
     priority_for,
@@ -108,7 +108,7 @@ logger = structlog.get_logger(__name__)
 CONTACT_FIELDS = ("name", "callback_number", "address", "email", "preferred_time")
 # Needed for any callback, whatever the tenant's ``collect`` says.
 ESSENTIAL_FIELDS = ("name", "callback_number")
-# Estimated confidence in a heard name (see ``_name_confidence``) below which
+# Estimated confidence in a heard name (see ``name_confidence``) below which
 # the caller is asked to spell it. Measured with the piper "joe" voice over
 # 8 kHz mu-law into Whisper tiny.en: "My name is <name>." scores 0.85-0.94
 # when the name is right (0.67-0.86 once adjusted) and 0.42-0.88 when it is
@@ -128,31 +128,6 @@ MAX_SILENCES = 3
 MAX_FIELD_ATTEMPTS = 3
 MAX_READBACKS = 3
 MAX_SPELLING_ATTEMPTS = 2
-
-_REQUEST = re.compile(
-    r"^(?:(?:so|and|also|hi|hello|hey|um|uh|okay|please)\b[\s,]*)*"
-    r"(?:(?:can|could|would|will)\s+(?:you|someone|somebody|anyone|one of your \w+)\s+(?:please\s+)?(?:also\s+)?"
-    r"(?:come|send|fix|repair|look|help|book|schedule|install|replace|unblock|check|get|take|sort)"
-    r"|(?:can|could|may)\s+i\s+(?:book|schedule|get|make|have)|i(?:'d| would)\s+like"
-    r"|i\s+(?:need|want)\b(?! to (?:know|ask)))"
-)
-
-
-def _first_name(name: str) -> str:
-    return name.split()[0] if name else ""
-
-
-def _name_confidence(transcript: Transcript, name: str) -> float:
-    """How sure the recognizer was of the name itself, not of "My name is".
-
-    The transcript confidence is a geometric mean over all tokens. Words
-    around the name are near certain, so the name's own share is about
-    ``confidence ** (words / name words)``; capped, as longer utterances
-    carry uncertain words of their own.
-    """
-    words = len(re.findall(r"[A-Za-z0-9']+", transcript.text))
-    share = min(2.5, max(1.0, words / max(1, len(name.split()))))
-    return float(transcript.confidence**share)
 
 
 def heard_through(said: str, heard: str, question: str) -> bool:
@@ -357,7 +332,7 @@ class ReceptionistPolicy:
         if is_refusal(text) and not notes:
             self.state.skipped.add(name)
             return self._next([NO_PROBLEM])
-        value = self._field_value(name, text)
+        value = field_value(name, text, self.context.caller_id)
         self._take_volunteered(transcript, skip=name)
         if name == "callback_number" and value != self.context.caller_id:
             # Every hearing counts, whole or not: "555 410 77888" twice and
@@ -388,10 +363,10 @@ class ReceptionistPolicy:
             return self._next(notes)
         self._set(name, value)
         if name == "name":
-            confidence = _name_confidence(transcript, value)
+            confidence = name_confidence(transcript, value)
             if confidence < NAME_CONFIDENCE_THRESHOLD:
                 self._want_spelling(value, confidence)
-            notes.append(THANKS if self.state.spell_needed else thanks_by_name(_first_name(value)))
+            notes.append(THANKS if self.state.spell_needed else thanks_by_name(first_name(value)))
         return self._next(notes)
 
     def _check_number(self, digits: str, confidence: float) -> str | None:
@@ -498,7 +473,7 @@ class ReceptionistPolicy:
             if is_pleasantry(sentence):
                 continue  # "Hello?" is not a question for the FAQ
             if is_question(sentence):
-                if self._is_request(sentence) and not self.state.reasons and not reasons:
+                if is_request(sentence) and not self.state.reasons and not reasons:
                     match = self._faq.match(sentence)
                     reasons.append(reason_text(sentence, name=name))
                     if match:
@@ -527,51 +502,13 @@ class ReceptionistPolicy:
             self.state.faq_answered.append(entry.question)
         return entry.answer
 
-    @staticmethod
-    def _is_request(sentence: str) -> bool:
-        """A service request phrased as a question ("Can you send someone...?")."""
-        return bool(_REQUEST.search(normalize(sentence)))
-
-    def _field_value(self, name: str, text: str) -> str | None:
-        """Parse the answer to a question about ``name``."""
-        if name == "name":
-            if sum(len(g) for g in spelled_letters(text)) >= 3:
-                return spelled_name(text)
-            # A question only carries a name in "my name is ...; do you ...?".
-            return extract_name(text, asked=not is_question(text))
-        if name == "callback_number":
-            return self._heard_number(text)
-        if name == "email":
-            return extract_email(text, asked=True)
-        if name == "address":
-            if is_question(text) or is_goodbye(text) or is_backchannel(text):
-                return None
-            return extract_address(text, asked=True)
-        if name == "preferred_time":
-            if is_question(text) or is_goodbye(text) or is_backchannel(text):
-                return None
-            return extract_preferred_time(text, asked=True)
-        return None
-
-    def _heard_number(self, text: str) -> str | None:
-        """The callback number in an answer; the caller ID when it was meant.
-
-        Digits within two edits of the caller ID are taken as a mishearing
-        of it ("555-4434333" for 555 444 3333): callers mostly give the
-        number they call from, and Whisper drops, doubles and swaps digits
-        in runs. Corrections at read-back bypass this.
-        """
-        phone = extract_phone(text)
-        meant_caller_id = mentions_caller_id(text) or digits_near(text, self.context.caller_id)
-        return self.context.caller_id if self.context.caller_id and meant_caller_id else phone
-
     def _take_volunteered(self, transcript: Transcript, skip: str = "") -> None:
         """Keep details given without being asked ("this is James, my number is...")."""
         text = transcript.text
         wanted = set(self.context.settings.collect) | set(ESSENTIAL_FIELDS)
         found = {
             "name": extract_name(text),
-            "callback_number": self._heard_number(text) if len(extract_digits(text)) >= 7 else None,
+            "callback_number": heard_number(text, self.context.caller_id) if len(extract_digits(text)) >= 7 else None,
             "email": extract_email(text),
             "address": extract_address(text),
             "preferred_time": extract_preferred_time(text),
@@ -583,7 +520,7 @@ class ReceptionistPolicy:
                 continue  # a second "it's ..." is far likelier to be a phrase than a new name
             self._set(name, value)
             if name == "name":
-                confidence = _name_confidence(transcript, value)
+                confidence = name_confidence(transcript, value)
                 if confidence < NAME_CONFIDENCE_THRESHOLD:
                     self._want_spelling(value, confidence)
 
@@ -597,7 +534,7 @@ class ReceptionistPolicy:
             elif name == "callback_number":
                 value = extract_phone(raw)  # as said: a correction is never snapped to the caller ID
             else:
-                value = self._field_value(name, raw)
+                value = field_value(name, raw, self.context.caller_id)
             if value and value != self.context.fields.get(name):
                 self._set(name, value)
                 changed = True
