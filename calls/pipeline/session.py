@@ -55,6 +55,7 @@ from calls.pipeline.protocols import (
 from calls.pipeline.recording import StereoRecorder
 from calls.pipeline.stt_stream import TurnStream
 from calls.pipeline.turns import TurnDetector, TurnEvent, endpoint_delay
+from voicedesk.metrics import TURN_LATENCY
 
 logger = structlog.get_logger(__name__)
 
@@ -412,7 +413,7 @@ class CallSession:
             # blurred than an interruption; the caller can always say more.
             if not text or is_backchannel(text) or len(text.split()) <= 1:
                 # Phase two, false alarm: carry on where the caller stopped hearing.
-                self.log.info("barge_in_ignored", text=text)
+                self.log.info("barge_in_ignored", words=len(text.split()))
                 self.output.resume()
                 if text:
                     self._record_caller(text, start_s, end_s, transcript.confidence)
@@ -434,7 +435,7 @@ class CallSession:
             self._speak_task.cancel()
         cut = await self.output.cancel()
         heard = " ".join(_heard_text(segment, fraction) for segment, fraction in cut).strip()
-        self.log.info("barge_in_committed", heard=heard)
+        self.log.info("barge_in_committed", heard_words=len(heard.split()))
         if speech is not None and speech.texts:
             # The policy decides what to make of a reply the caller only partly heard.
             self.deps.policy.on_interrupted(said=speech.text, heard=speech.heard(cut))
@@ -476,7 +477,8 @@ class CallSession:
             confidence=confidence,
             interrupted=False,
         )
-        self.log.info("caller_said", text=text, confidence=round(confidence, 2))
+        # What callers say (names, numbers, addresses) is stored with the call, never logged.
+        self.log.info("caller_said", chars=len(text), words=len(text.split()), confidence=round(confidence, 2))
 
     # -- agent speech --------------------------------------------------------
     def _reply_soon(self, parts: AsyncIterator[ReplyPart]) -> None:
@@ -647,6 +649,7 @@ class CallSession:
             first_audio_ms=ms(timing.first_audio_at or first_frame),
             first_frame_ms=ms(first_frame),
         )
+        TURN_LATENCY.observe(ms(first_frame) / 1000)
         self.log.info("turn_latency", turn=timing.index, first_frame_ms=round(ms(first_frame)))
 
     # -- silence and limits ------------------------------------------------------

@@ -7,6 +7,7 @@ is synthesized with piper and sent as a phone line would, 20 ms at a time.
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import time
 from collections.abc import AsyncIterator
@@ -214,7 +215,8 @@ async def _keys(session: CallSession, keys: str, gap_s: float = 0.15) -> None:
 
 
 @pytest.mark.asyncio
-async def test_a_number_keyed_in_over_the_greeting_is_taken_exactly() -> None:
+async def test_a_number_keyed_in_over_the_greeting_is_taken_exactly(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     session, sink, records, policy = _session()
     session.start()
     await _play(session, np.zeros(8000 * 1, dtype=np.int16))
@@ -231,6 +233,10 @@ async def test_a_number_keyed_in_over_the_greeting_is_taken_exactly() -> None:
     assert sink.count("clear") == 1
     assert policy.outcome().fields["callback_number"] == "+16175550142"
     assert [entry["turn_index"] for entry in records.latencies] == [1]
+    # The call's records have the number; the logs have only that something was said.
+    said = [r.msg for r in caplog.records if isinstance(r.msg, dict) and r.msg.get("event") == "caller_said"]
+    assert [(e["chars"], e["words"], e["confidence"]) for e in said] == [(10, 1, 1.0)]
+    assert not [r for r in caplog.records if "555" in str(r.msg)]
 
 
 @pytest.mark.asyncio
