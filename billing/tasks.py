@@ -5,12 +5,19 @@ from django_tenants.utils import get_tenant_model, schema_context
 from dramatiq_crontab import cron
 
 from billing import services
+from calls.hooks import CallFinished
+from voicedesk.dramatiq_tenancy import send_in_schema
 from voicedesk.tenancy import current_tenant
 
 
 @dramatiq.actor(max_retries=5, min_backoff=1_000, max_backoff=60_000)
 def usage_meter_call(call_id: int) -> None:
     services.usage_record_call(tenant=current_tenant(), call_id=call_id)
+
+
+def usage_meter_on_call_finished(event: CallFinished) -> None:
+    """Call-finished hook: meter the call's seconds in the call's schema."""
+    send_in_schema(usage_meter_call, event.schema_name, event.call_id)
 
 
 @dramatiq.actor(max_retries=3)

@@ -5,6 +5,9 @@ class TicketsConfig(AppConfig):
     name = "tickets"
 
     def ready(self) -> None:
+        from calls.hooks import call_finished_hook_register
         from tickets.events import helpdesk_logout_listen
+        from tickets.tasks import ticket_generate_on_call_finished
 
         helpdesk_logout_listen()
+        call_finished_hook_register(ticket_generate_on_call_finished)

@@ -2,9 +2,16 @@
 
 import dramatiq
 
+from calls.hooks import CallFinished
 from tickets.services import ticket_create_from_call
+from voicedesk.dramatiq_tenancy import send_in_schema
 
 
 @dramatiq.actor(max_retries=5, min_backoff=1_000, max_backoff=60_000, time_limit=60_000)
 def ticket_generate(call_id: int) -> None:
     ticket_create_from_call(call_id=call_id)
+
+
+def ticket_generate_on_call_finished(event: CallFinished) -> None:
+    """Call-finished hook: every ended call gets its ticket, made by the actor in the call's schema."""
+    send_in_schema(ticket_generate, event.schema_name, event.call_id)

@@ -11,7 +11,6 @@ from typing import Any
 
 import dramatiq
 import structlog
-from django.db import transaction
 from django_tenants.utils import get_public_schema_name, get_tenant_model
 from dramatiq.middleware import SkipMessage
 
@@ -57,12 +56,6 @@ class TenantMiddleware(dramatiq.Middleware):
         self.after_process_message(broker, message)
 
 
-def send_on_commit(actor: dramatiq.Actor[Any, Any], *args: Any, **kwargs: Any) -> None:
-    """Send ``actor`` once the current transaction commits, in the current schema.
-
-    The schema is captured now: by the time the callback runs, the connection
-    may have moved on to another tenant.
-    """
-    schema = current_schema()
-    options: dict[str, Any] = {OPTION: schema}
-    transaction.on_commit(lambda: actor.send_with_options(args=args, kwargs=kwargs, **options))
+def send_in_schema(actor: dramatiq.Actor[Any, Any], schema_name: str, *args: Any, **kwargs: Any) -> None:
+    """Send ``actor`` now, to run in ``schema_name`` whatever schema this connection is on."""
+    actor.send_with_options(args=args, kwargs=kwargs, **{OPTION: schema_name})
