@@ -4,3 +4,9 @@ from django.apps import AppConfig
 class CallsConfig(AppConfig):
     name = "calls"
     verbose_name = "Calls and the voice agent"
+
+    def ready(self) -> None:
+        from calls.services import agent_config_provision
+        from tenants.hooks import tenant_created_hook_register
+
+        tenant_created_hook_register(agent_config_provision)

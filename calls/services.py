@@ -14,6 +14,7 @@ from django_tenants.utils import tenant_context
 
 from calls.hooks import CallFinished, call_finished_notify
 from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, FaqEntry, TurnLatency, Utterance, default_sla_hours
+from tenants.hooks import TenantCreated
 from tenants.models import Tenant, User
 from tenants.services import audit_event_record
 from tickets.events import helpdesk_event_publish
@@ -46,6 +47,11 @@ def agent_config_create_default(
         entries = faqs if faqs is not None else [{"q": q, "a": a} for q, a in DEFAULT_FAQS]
         FaqEntry.objects.bulk_create(FaqEntry(question=e["q"], answer=e["a"]) for e in entries)
     return config
+
+
+def agent_config_provision(event: TenantCreated) -> None:
+    """Tenant-created hook: the new tenant's agent starts from the defaults asked for at sign-up."""
+    agent_config_create_default(business_name=event.tenant.name, **event.agent_defaults)
 
 
 def call_start(*, tenant: Tenant, carrier: str, carrier_call_id: str, from_number: str, to_number: str) -> Call:

@@ -18,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from tenants.hooks import TenantCreated, tenant_created_notify
 from tenants.models import ApiKey, AuditEvent, BusinessSignup, Domain, Membership, PhoneNumber, Tenant, User
 
 logger = structlog.get_logger(__name__)
@@ -104,8 +105,6 @@ def tenant_create(
     sign-ups for one subdomain, the second is refused and the first's schema
     is left alone.
     """
-    from calls.services import agent_config_create_default
-
     slug = tenant_slug_validate(slug)
     if not name.strip():
         raise ValidationError("A business name is required.", code="name_required")
@@ -121,7 +120,7 @@ def tenant_create(
         Domain.objects.create(domain=f"{slug}.{settings.VOICEDESK_BASE_DOMAIN}", tenant=tenant, is_primary=True)
         Membership.objects.create(user=owner, tenant=tenant, role=Membership.Role.OWNER)
         with tenant_context(tenant):
-            agent_config_create_default(business_name=tenant.name, **(agent_defaults or {}))
+            tenant_created_notify(TenantCreated(tenant=tenant, agent_defaults=agent_defaults or {}))
         audit_event_record(action="tenant.created", actor=owner, tenant=tenant, schema=schema_name)
     logger.info("tenant_created", tenant=schema_name)
     return tenant

@@ -1,0 +1,44 @@
+"""How the apps above ``tenants`` fill a new tenant's schema, without ``tenants`` importing them.
+
+``calls`` registers the hook that creates the agent configuration in
+``CallsConfig.ready``. ``tenant_create`` runs every hook inside its
+transaction with the new schema active, so a failing hook undoes the whole
+provisioning, schema included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from tenants.models import Tenant
+
+
+@dataclass(frozen=True)
+class TenantCreated:
+    """A tenant being provisioned; ``agent_defaults`` are the agent settings asked for at sign-up."""
+
+    tenant: Tenant
+    agent_defaults: Mapping[str, Any] = field(default_factory=dict)
+
+
+TenantCreatedHook = Callable[[TenantCreated], None]
+
+_tenant_created_hooks: list[TenantCreatedHook] = []
+
+
+def tenant_created_hook_register(hook: TenantCreatedHook) -> None:
+    """Run ``hook`` for every tenant provisioned from now on; registering a hook twice keeps one."""
+    if hook not in _tenant_created_hooks:
+        _tenant_created_hooks.append(hook)
+
+
+def tenant_created_hooks() -> tuple[TenantCreatedHook, ...]:
+    return tuple(_tenant_created_hooks)
+
+
+def tenant_created_notify(event: TenantCreated) -> None:
+    """Run every registered hook; an exception propagates, so provisioning fails as a whole."""
+    for hook in _tenant_created_hooks:
+        hook(event)
