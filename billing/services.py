@@ -22,7 +22,7 @@ from billing.stripe_gateway import stripe_client, stripe_event_verify
 from calls.models import Call
 from tenants.models import Membership, Tenant, User
 from tenants.services import audit_event_record
-from voicedesk.tenancy import current_schema
+from voicedesk.core.tenancy import current_schema
 
 logger = structlog.get_logger(__name__)
 

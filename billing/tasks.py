@@ -6,8 +6,8 @@ from dramatiq_crontab import cron
 
 from billing import services
 from calls.hooks import CallFinished
-from voicedesk.dramatiq_tenancy import send_in_schema
-from voicedesk.tenancy import current_tenant
+from voicedesk.core.dramatiq_tenancy import send_in_schema
+from voicedesk.core.tenancy import current_tenant
 
 
 @dramatiq.actor(max_retries=5, min_backoff=1_000, max_backoff=60_000)

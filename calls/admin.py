@@ -19,12 +19,12 @@ from django.utils.html import format_html
 
 from calls.models import AgentConfig, Call, FaqEntry, TurnLatency, Utterance
 from calls.services import agent_config_update, faq_entry_create, faq_entry_delete, faq_entry_update
-from voicedesk.admin_site import (
+from tenants.permissions import request_actor
+from voicedesk.web.admin_site import (
     Role,
     TenantInline,
     TenantModelAdmin,
     changed_values,
-    request_actor,
     service_dry_run,
     tenant_admin_site,
 )

@@ -33,16 +33,16 @@ from calls.serializers import (
     recording_url,
 )
 from calls.services import agent_config_update, faq_entry_create, faq_entry_delete, faq_entry_update
-from voicedesk.api.csv_export import (
+from voicedesk.core.api.csv_export import (
     EXPORT_CHUNK_SIZE,
     CsvOnlyNegotiation,
     CsvRenderer,
     csv_response,
     export_filename,
 )
-from voicedesk.api.filters import StableOrderingFilter
-from voicedesk.api.params import validated
-from voicedesk.api.permissions import IsTenantAdmin, MemberReadsAdminWrites, api_actor
+from voicedesk.core.api.filters import StableOrderingFilter
+from voicedesk.core.api.params import validated
+from voicedesk.web.api.permissions import IsTenantAdmin, MemberReadsAdminWrites, api_actor
 
 CALL_SEARCH_FIELDS = ["from_number", "to_number", "carrier_call_id"]
 

@@ -27,7 +27,7 @@ from calls.services import (
     SLA_PRIORITIES,
     agent_terms_normalize,
 )
-from tickets.sla import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
+from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 
 COLLECT_LABELS: dict[str, str] = {
     "name": "Caller's name",

@@ -14,12 +14,13 @@ from django_tenants.utils import tenant_context
 
 from calls.hooks import CallFinished, call_finished_notify
 from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, FaqEntry, TurnLatency, Utterance, default_sla_hours
+from calls.providers.registry import STT_PROVIDERS, TTS_PROVIDERS
+from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 from tenants.hooks import TenantCreated
 from tenants.models import Tenant, User
 from tenants.services import audit_event_record
-from tickets.events import helpdesk_event_publish
-from tickets.sla import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
-from voicedesk.tenancy import current_schema
+from voicedesk.core.events import helpdesk_event_publish
+from voicedesk.core.tenancy import current_schema
 
 logger = structlog.get_logger(__name__)
 
@@ -237,8 +238,6 @@ def _sla_hours_clean(value: object) -> dict[str, float | int]:
 
 def _agent_config_clean(name: str, value: Any) -> Any:
     """Validate and normalise one agent setting; raise ``ValidationError`` saying what is wrong."""
-    from calls.providers.registry import STT_PROVIDERS, TTS_PROVIDERS
-
     if name == "business_name":
         value = " ".join(str(value).split())
         if not value or len(value) > 200:

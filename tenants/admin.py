@@ -2,7 +2,7 @@
 
 Only platform staff get in (Django's default: ``is_staff``); tenant members
 are never staff, and have their own admin on their own host
-(``voicedesk.admin_site``). Provisioning and membership changes go through
+(``voicedesk.web.admin_site``). Provisioning and membership changes go through
 ``tenants.services`` so the platform audit log stays complete.
 """
 
@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from tenants.models import ApiKey, AuditEvent, Domain, Membership, PhoneNumber, Tenant, User
+from tenants.permissions import request_actor
 from tenants.services import (
     api_key_revoke,
     audit_event_record,
@@ -24,7 +25,6 @@ from tenants.services import (
     phone_number_normalize,
     phone_number_register,
 )
-from voicedesk.admin_site import request_actor
 
 
 class ReadOnlyAdminMixin:

@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest
 from django.http.response import HttpResponseBase
 
-from tenants.models import Membership
+from tenants.models import Membership, User
 
 Role = Membership.Role
 # Higher ranks can do everything lower ranks can.
@@ -22,6 +22,11 @@ View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 def membership_has_role(membership: Membership | None, role: str) -> bool:
     """True when ``membership`` is at least ``role`` (agent < admin < owner)."""
     return membership is not None and ROLE_RANK.get(membership.role, 0) >= ROLE_RANK[role]
+
+
+def request_actor(request: HttpRequest) -> User | None:
+    """The signed-in user a change is recorded against, for the services' audit rows."""
+    return request.user if isinstance(request.user, User) else None
 
 
 def request_membership(request: HttpRequest) -> Membership | None:

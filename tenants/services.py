@@ -20,6 +20,7 @@ from django_tenants.utils import tenant_context
 
 from tenants.hooks import TenantCreated, tenant_created_notify
 from tenants.models import ApiKey, AuditEvent, BusinessSignup, Domain, Membership, PhoneNumber, Tenant, User
+from tenants.permissions import membership_has_role
 
 logger = structlog.get_logger(__name__)
 
@@ -247,8 +248,6 @@ def api_key_create(*, tenant: Tenant, actor: User, name: str) -> tuple[ApiKey, s
     Only admins and owners make keys: a key acts with its creator's rights,
     and stops working when the creator is no longer an admin or owner.
     """
-    from tenants.permissions import membership_has_role
-
     name = " ".join(name.split())
     if not name:
         raise ValidationError("Give the key a name, e.g. the system that will use it.", code="name_required")

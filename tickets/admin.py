@@ -18,6 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from tenants.models import Membership, User
+from tenants.permissions import request_actor
 from tenants.services import audit_event_record
 from tickets.models import STATUS_FLOW, Callback, CallbackAttempt, Ticket, UnansweredQuestion
 from tickets.services import (
@@ -26,12 +27,11 @@ from tickets.services import (
     ticket_update,
     unanswered_question_dismiss,
 )
-from voicedesk.admin_site import (
+from voicedesk.web.admin_site import (
     Role,
     TenantInline,
     TenantModelAdmin,
     changed_values,
-    request_actor,
     request_has_role,
     request_tenant,
     service_dry_run,

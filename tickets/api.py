@@ -44,16 +44,16 @@ from tickets.services import (
     ticket_note_add,
     ticket_update,
 )
-from voicedesk.api.csv_export import (
+from voicedesk.core.api.csv_export import (
     EXPORT_CHUNK_SIZE,
     CsvOnlyNegotiation,
     CsvRenderer,
     csv_response,
     export_filename,
 )
-from voicedesk.api.filters import StableOrderingFilter
-from voicedesk.api.params import validated
-from voicedesk.api.permissions import IsTenantAdmin, api_actor
+from voicedesk.core.api.filters import StableOrderingFilter
+from voicedesk.core.api.params import validated
+from voicedesk.web.api.permissions import IsTenantAdmin, api_actor
 
 if TYPE_CHECKING:
     from rest_framework.views import APIView

@@ -6,8 +6,8 @@ class TicketsConfig(AppConfig):
 
     def ready(self) -> None:
         from calls.hooks import call_finished_hook_register
-        from tickets.events import helpdesk_logout_listen
         from tickets.tasks import ticket_generate_on_call_finished
+        from voicedesk.core.events import helpdesk_logout_listen
 
         helpdesk_logout_listen()
         call_finished_hook_register(ticket_generate_on_call_finished)

@@ -1,7 +1,7 @@
 """The help desk's live-update websocket: one socket per open dashboard tab.
 
 The socket only listens. Services publish events to the tenant's group
-(``tickets.events.helpdesk_event_publish``) after their transaction commits;
+(``voicedesk.core.events.helpdesk_event_publish``) after their transaction commits;
 this consumer forwards them to members of that tenant and to nobody else.
 """
 
@@ -18,7 +18,7 @@ from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from tenants.models import Membership, Tenant
-from tickets.events import helpdesk_group_name, helpdesk_session_group_name
+from voicedesk.core.events import helpdesk_group_name, helpdesk_session_group_name
 
 logger = structlog.get_logger(__name__)
 
@@ -73,7 +73,7 @@ class HelpdeskConsumer(AsyncJsonWebsocketConsumer):
         self.user_id, self.tenant_id, self.membership_checked_at = user.pk, tenant.pk, timezone.now()
         self.group_name = helpdesk_group_name(tenant.schema_name)
         await self.channel_layer.group_add(self.group_name, self.channel_name)
-        # Signing out in this browser closes this socket at once (tickets.events.helpdesk_sessions_close).
+        # Signing out in this browser closes this socket at once (voicedesk.core.events.helpdesk_sessions_close).
         self.session_group = helpdesk_session_group_name(session_key)
         await self.channel_layer.group_add(self.session_group, self.channel_name)
         await self.accept()

@@ -29,7 +29,7 @@ from tickets.models import (
     TicketNote,
     UnansweredQuestion,
 )
-from voicedesk.timefmt import offset_label
+from voicedesk.core.timefmt import offset_label
 
 OPEN_STATUSES: tuple[str, ...] = tuple(s for s in Ticket.Status.values if s not in CLOSED_STATUSES)
 PAGE_SIZE = 25

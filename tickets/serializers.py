@@ -17,7 +17,7 @@ from rest_framework import serializers
 from tenants.models import User
 from tickets.models import Callback, Ticket, TicketChange, TicketNote
 from tickets.services import TAG_MAX_LENGTH
-from voicedesk.tenancy import current_schema
+from voicedesk.core.tenancy import current_schema
 
 
 class UserRefSerializer(serializers.Serializer):

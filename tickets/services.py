@@ -20,8 +20,8 @@ from django.utils import timezone
 
 from calls.models import AgentConfig, Call, FaqEntry
 from calls.services import faq_entry_create
+from tenants.business_hours import business_hours_between, sla_due_at
 from tenants.models import Membership, User
-from tickets.events import helpdesk_event_publish
 from tickets.models import (
     CLOSED_STATUSES,
     STATUS_FLOW,
@@ -33,8 +33,9 @@ from tickets.models import (
     TicketNote,
     UnansweredQuestion,
 )
-from tickets.sla import business_hours_between, sla_due_at
-from voicedesk.tenancy import current_schema
+from voicedesk.core.errors import DomainError
+from voicedesk.core.events import helpdesk_event_publish
+from voicedesk.core.tenancy import current_schema
 
 logger = structlog.get_logger(__name__)
 
@@ -50,7 +51,7 @@ CALLBACK_DUE: dict[str, tuple[float, bool]] = {
 TAG_MAX_LENGTH = 50
 
 
-class TicketError(ValueError):
+class TicketError(DomainError):
     """A ticket change that is not allowed; the message says why, for the person who asked."""
 
 

@@ -4,7 +4,7 @@ import dramatiq
 
 from calls.hooks import CallFinished
 from tickets.services import ticket_create_from_call
-from voicedesk.dramatiq_tenancy import send_in_schema
+from voicedesk.core.dramatiq_tenancy import send_in_schema
 
 
 @dramatiq.actor(max_retries=5, min_backoff=1_000, max_backoff=60_000, time_limit=60_000)

@@ -4,4 +4,4 @@ from django.contrib.admin.apps import AdminConfig
 
 
 class OwnerAdminConfig(AdminConfig):
-    default_site = "voicedesk.admin_site.OwnerAdminSite"
+    default_site = "voicedesk.web.admin_site.OwnerAdminSite"

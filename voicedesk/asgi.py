@@ -26,8 +26,8 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import re_path  # noqa: E402
 
 from calls.routing import carrier_websocket_urlpatterns  # noqa: E402
-from voicedesk.channels_tenancy import TenantWebsocketMiddleware  # noqa: E402
 from voicedesk.routing import dashboard_websocket_urlpatterns  # noqa: E402
+from voicedesk.web.channels_tenancy import TenantWebsocketMiddleware  # noqa: E402
 
 if os.environ.get("VOICEDESK_WARM_UP", "1") == "1":
     import threading

@@ -3,7 +3,7 @@
 from django.urls import include, path
 
 from tenants import views as tenant_views
-from voicedesk.admin_site import tenant_admin_site
+from voicedesk.web.admin_site import tenant_admin_site
 
 urlpatterns = [
     path("", tenant_views.dashboard, name="dashboard"),
@@ -13,7 +13,7 @@ urlpatterns = [
     path("settings/", include("calls.urls_settings")),
     path("settings/api-keys/", include("tenants.urls")),
     path("billing/", include("billing.urls")),
-    path("api/", include("voicedesk.api.urls")),
+    path("api/", include("voicedesk.urls_api")),
     path("admin/", tenant_admin_site.urls),
 ]
 

@@ -12,8 +12,8 @@ from calls import analytics, selectors
 from calls.views.history import TenantRequest
 from tenants.models import Membership
 from tenants.permissions import role_required
-from voicedesk.htmx import htmx_render
-from voicedesk.timefmt import span_label
+from voicedesk.core.htmx import htmx_render
+from voicedesk.core.timefmt import span_label
 
 
 class PeriodForm(forms.Form):

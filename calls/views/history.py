@@ -16,8 +16,8 @@ from calls import selectors
 from calls.models import Call
 from tenants.models import Membership, Tenant
 from tenants.permissions import role_required
-from voicedesk.htmx import htmx_render, is_htmx
-from voicedesk.timefmt import duration_label, offset_label
+from voicedesk.core.htmx import htmx_render, is_htmx
+from voicedesk.core.timefmt import duration_label, offset_label
 
 PAGE_SIZE = 25
 # The ids of the pager's links (``HX-Trigger`` names the one followed).

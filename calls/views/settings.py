@@ -24,7 +24,7 @@ from calls.services import agent_config_update, faq_entry_create, faq_entry_dele
 from calls.views.history import TenantRequest
 from tenants.models import Membership
 from tenants.permissions import role_required
-from voicedesk.htmx import htmx_render, is_htmx, vary_on_htmx
+from voicedesk.core.htmx import htmx_render, is_htmx, vary_on_htmx
 
 ADMIN = Membership.Role.ADMIN
 

@@ -25,7 +25,7 @@ from calls.services import call_finish
 from tests.factories import CallFactory, outcome
 from tickets.models import Ticket
 from tickets.tasks import ticket_generate, ticket_generate_on_call_finished
-from voicedesk.dramatiq_tenancy import TenantMiddleware
+from voicedesk.core.dramatiq_tenancy import TenantMiddleware
 
 
 class SurroundingWriteError(RuntimeError):

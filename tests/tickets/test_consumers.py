@@ -21,9 +21,9 @@ from django_tenants.utils import tenant_context
 
 from tenants.models import Membership
 from tests.factories import MembershipFactory
-from tickets.events import helpdesk_event_publish
 from tickets.models import Ticket
 from tickets.services import ticket_create
+from voicedesk.core.events import helpdesk_event_publish
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.asyncio]
 

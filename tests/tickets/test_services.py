@@ -25,7 +25,6 @@ from tests.factories import (
     UserFactory,
     outcome,
 )
-from tickets.events import helpdesk_group_name
 from tickets.models import STATUS_FLOW, Callback, CallbackAttempt, Ticket, TicketChange, TicketNote, UnansweredQuestion
 from tickets.services import (
     TicketError,
@@ -40,6 +39,7 @@ from tickets.services import (
     unanswered_question_dismiss,
     unanswered_question_to_faq,
 )
+from voicedesk.core.events import helpdesk_group_name
 
 # Monday 25 November 2030, 10:00 UTC: inside the default business hours (Mon-Fri 09:00-17:00 UTC).
 MONDAY_10 = datetime(2030, 11, 25, 10, 0, tzinfo=UTC)

@@ -14,7 +14,7 @@ from calls.services import call_finish
 from tests.factories import CallFactory, outcome
 from tickets.models import Ticket
 from tickets.tasks import ticket_generate
-from voicedesk.dramatiq_tenancy import TenantMiddleware
+from voicedesk.core.dramatiq_tenancy import TenantMiddleware
 
 
 @pytest.mark.django_db(transaction=True)

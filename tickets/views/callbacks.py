@@ -16,7 +16,7 @@ from tickets.models import Callback
 from tickets.selectors import CALLBACK_FILTERS, PAGE_SIZE, callback_get, callback_queue, callbacks_recently_done
 from tickets.services import TicketError, callback_next, callback_outcome_log
 from tickets.views.common import business_time, request_actor
-from voicedesk.htmx import is_htmx
+from voicedesk.core.htmx import is_htmx
 
 
 @require_GET

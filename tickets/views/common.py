@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from calls.selectors import agent_timezone
 from tenants.models import User
-from voicedesk.htmx import htmx_vary
+from voicedesk.core.htmx import htmx_vary
 
 View = TypeVar("View", bound=Callable[..., HttpResponseBase])
 

@@ -15,8 +15,8 @@ from tickets.forms import TicketCreateForm, TicketFilterForm
 from tickets.selectors import PAGE_SIZE, tenant_members, ticket_categories, ticket_list
 from tickets.services import TicketError, ticket_create
 from tickets.views.common import business_time, request_actor
-from voicedesk.htmx import is_htmx
-from voicedesk.tenancy import current_tenant
+from voicedesk.core.htmx import is_htmx
+from voicedesk.core.tenancy import current_tenant
 
 
 @require_GET

@@ -22,7 +22,7 @@ from tickets.models import UnansweredQuestion
 from tickets.selectors import PAGE_SIZE, unanswered_question_get, unanswered_question_list
 from tickets.services import TicketError, unanswered_question_dismiss, unanswered_question_to_faq
 from tickets.views.common import business_time, request_actor
-from voicedesk.htmx import is_htmx
+from voicedesk.core.htmx import is_htmx
 
 
 def _can_add_to_faq(request: HttpRequest) -> bool:

@@ -30,8 +30,8 @@ from tickets.selectors import (
 )
 from tickets.services import TicketError, ticket_assign, ticket_note_add, ticket_update
 from tickets.views.common import business_time, request_actor
-from voicedesk.htmx import is_htmx
-from voicedesk.tenancy import current_tenant
+from voicedesk.core.htmx import is_htmx
+from voicedesk.core.tenancy import current_tenant
 
 
 def _ticket(pk: int) -> Ticket:

@@ -76,9 +76,9 @@ AUTH_USER_MODEL = "tenants.User"
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
-    "voicedesk.middleware.TrustedProxyMiddleware",
-    "voicedesk.middleware.RequestIdMiddleware",
-    "voicedesk.middleware.HealthCheckMiddleware",
+    "voicedesk.web.middleware.TrustedProxyMiddleware",
+    "voicedesk.web.middleware.RequestIdMiddleware",
+    "voicedesk.web.middleware.HealthCheckMiddleware",
     "django_tenants.middleware.main.TenantMainMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -89,8 +89,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "voicedesk.middleware.TenantAccessMiddleware",
-    "voicedesk.middleware.LogContextMiddleware",
+    "voicedesk.web.middleware.TenantAccessMiddleware",
+    "voicedesk.web.middleware.LogContextMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
@@ -127,8 +127,8 @@ CACHES = {
         "LOCATION": REDIS_URL,
         # Keys carry the schema, so one tenant never reads another's entries
         # (sign-in rate limits excepted: they count across every host).
-        "KEY_FUNCTION": "voicedesk.cache.make_key",
-        "REVERSE_KEY_FUNCTION": "voicedesk.cache.reverse_key",
+        "KEY_FUNCTION": "voicedesk.core.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "voicedesk.core.cache.reverse_key",
         "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="vd"),
     }
 }
@@ -154,7 +154,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Retries",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
-        "voicedesk.dramatiq_tenancy.TenantMiddleware",
+        "voicedesk.core.dramatiq_tenancy.TenantMiddleware",
         "django_dramatiq.middleware.AdminMiddleware",
     ],
 }
@@ -205,25 +205,25 @@ MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 # their session (with CSRF).
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "voicedesk.api.authentication.ApiKeyAuthentication",
+        "voicedesk.web.api.authentication.ApiKeyAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["voicedesk.api.permissions.IsTenantMember"],
+    "DEFAULT_PERMISSION_CLASSES": ["voicedesk.web.api.permissions.IsTenantMember"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "voicedesk.api.pagination.ApiPagination",
+    "DEFAULT_PAGINATION_CLASS": "voicedesk.core.api.pagination.ApiPagination",
     "PAGE_SIZE": 25,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.SearchFilter",
     ],
-    "DEFAULT_THROTTLE_CLASSES": ["voicedesk.api.throttling.ApiRateThrottle"],
+    "DEFAULT_THROTTLE_CLASSES": ["voicedesk.web.api.throttling.ApiRateThrottle"],
     # Per API key, else per user, per tenant; exports are heavier, so they have their own budget.
     "DEFAULT_THROTTLE_RATES": {
         "api": env("API_RATE", default="600/minute"),
         "export": env("API_EXPORT_RATE", default="30/hour"),
     },
-    "EXCEPTION_HANDLER": "voicedesk.api.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "voicedesk.core.api.exceptions.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
@@ -239,7 +239,7 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SCHEMA_PATH_PREFIX": "/api/",
     "COMPONENT_SPLIT_REQUEST": True,
-    "SERVE_PERMISSIONS": ["voicedesk.api.permissions.IsTenantMember"],
+    "SERVE_PERMISSIONS": ["voicedesk.web.api.permissions.IsTenantMember"],
     "ENUM_NAME_OVERRIDES": {
         "TicketStatusEnum": "tickets.models.Ticket.Status",
         "CallStatusEnum": "calls.models.Call.Status",
@@ -272,7 +272,7 @@ VOICEDESK_TTS = env("VOICEDESK_TTS", default="offline")
 
 SENTRY_DSN = env("SENTRY_DSN", default="")
 if SENTRY_DSN:
-    from voicedesk.sentry import sentry_init
+    from voicedesk.core.sentry import sentry_init
 
     sentry_init(
         dsn=SENTRY_DSN,
@@ -283,6 +283,6 @@ if SENTRY_DSN:
 LOG_FORMAT = env("LOG_FORMAT", default="json")
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 
-from voicedesk.logging import build_logging_config  # noqa: E402
+from voicedesk.core.logging import build_logging_config  # noqa: E402
 
 LOGGING = build_logging_config(LOG_FORMAT, LOG_LEVEL)

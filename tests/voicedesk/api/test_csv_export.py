@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from asgiref.sync import async_to_sync
 
-from voicedesk.api.csv_export import CsvStreamingResponse, csv_cell, csv_lines, csv_response, export_filename
+from voicedesk.core.api.csv_export import CsvStreamingResponse, csv_cell, csv_lines, csv_response, export_filename
 
 
 @pytest.mark.parametrize(

@@ -8,8 +8,8 @@ from rest_framework.test import APIRequestFactory
 
 from calls.models import FaqEntry
 from tickets.services import TicketError
-from voicedesk.api.csv_export import CsvRenderer
-from voicedesk.api.exceptions import api_exception_handler
+from voicedesk.core.api.csv_export import CsvRenderer
+from voicedesk.core.api.exceptions import api_exception_handler
 
 
 @pytest.mark.parametrize(

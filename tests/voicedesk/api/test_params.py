@@ -9,7 +9,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.test import APIRequestFactory
 
-from voicedesk.api.params import validated
+from voicedesk.core.api.params import validated
 
 
 class _NoteInput(serializers.Serializer):
@@ -44,5 +44,5 @@ def test_the_api_modules_share_helpers_through_voicedesk_api_not_each_other(modu
     tree = ast.parse((Path(__file__).resolve().parents[3] / module).read_text())
     imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
 
-    assert {"voicedesk.api.params", "voicedesk.api.csv_export"} <= imported
+    assert {"voicedesk.core.api.params", "voicedesk.core.api.csv_export"} <= imported
     assert imported & {"tickets.api", "calls.api"} == set()

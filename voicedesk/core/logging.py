@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from voicedesk.redaction import pii_redact_processor
+from voicedesk.core.redaction import pii_redact_processor
 
 _SHARED_PROCESSORS: list[Any] = [
     structlog.contextvars.merge_contextvars,

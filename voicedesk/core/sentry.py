@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from voicedesk.redaction import pii_mask_value
+from voicedesk.core.redaction import pii_mask_value
 
 # Identifiers Sentry needs intact; nothing personal is in them.
 _KEEP = frozenset({"event_id", "timestamp", "start_timestamp", "release", "environment", "platform", "sdk"})

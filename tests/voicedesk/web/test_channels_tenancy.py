@@ -3,7 +3,7 @@ from typing import Any
 import pytest
 from channels.testing import WebsocketCommunicator
 
-from voicedesk.channels_tenancy import TenantWebsocketMiddleware
+from voicedesk.web.channels_tenancy import TenantWebsocketMiddleware
 
 
 class ScopeEcho:

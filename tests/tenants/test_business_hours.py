@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from calls.models import default_business_hours
-from tickets.sla import (
+from tenants.business_hours import (
     BusinessHoursError,
     business_hours_between,
     business_hours_validate,

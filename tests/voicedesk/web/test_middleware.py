@@ -8,7 +8,7 @@ import pytest
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory, override_settings
 
-from voicedesk.middleware import TrustedProxyMiddleware, client_address_resolve
+from voicedesk.web.middleware import TrustedProxyMiddleware, client_address_resolve
 
 PROXIES = [ipaddress.ip_network("10.0.0.0/8")]
 

@@ -14,7 +14,7 @@ import structlog
 from django_tenants.utils import get_public_schema_name, get_tenant_model
 from dramatiq.middleware import SkipMessage
 
-from voicedesk.tenancy import current_schema, schema_activate
+from voicedesk.core.tenancy import current_schema, schema_activate
 
 OPTION = "tenant_schema"
 logger = structlog.get_logger(__name__)
@@ -58,4 +58,5 @@ class TenantMiddleware(dramatiq.Middleware):
 
 def send_in_schema(actor: dramatiq.Actor[Any, Any], schema_name: str, *args: Any, **kwargs: Any) -> None:
     """Send ``actor`` now, to run in ``schema_name`` whatever schema this connection is on."""
-    actor.send_with_options(args=args, kwargs=kwargs, **{OPTION: schema_name})
+    options: dict[str, Any] = {OPTION: schema_name}
+    actor.send_with_options(args=args, kwargs=kwargs, **options)

@@ -5,8 +5,8 @@ import pytest
 import structlog
 from django.test import Client
 
-from voicedesk.logging import build_logging_config
-from voicedesk.redaction import pii_mask
+from voicedesk.core.logging import build_logging_config
+from voicedesk.core.redaction import pii_mask
 
 
 def test_json_logs_carry_request_id_tenant_and_call_id(client_a, capsys) -> None:

@@ -13,8 +13,9 @@ from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse
 from django_tenants.utils import get_public_schema_name
 
-from voicedesk import health, metrics
-from voicedesk.tenancy import current_schema
+from tenants.selectors import tenant_membership_get
+from voicedesk.core import health, metrics
+from voicedesk.core.tenancy import current_schema
 
 Handler = Callable[[HttpRequest], HttpResponse]
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
@@ -123,8 +124,6 @@ class TenantAccessMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        from tenants.selectors import tenant_membership_get
-
         tenant = getattr(request, "tenant", None)
         request.membership = None  # type: ignore[attr-defined]
         if tenant is not None and tenant.schema_name != get_public_schema_name():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 from django.test import Client, override_settings
 
-from voicedesk.metrics import PROVIDER_FALLBACKS
+from voicedesk.core.metrics import PROVIDER_FALLBACKS
 
 
 def test_metrics_are_not_for_the_public(db) -> None:

@@ -8,7 +8,7 @@ from calls.api import AgentConfigView, CallExportView, CallViewSet, FaqEntryView
 from tenants.models import Membership
 from tenants.permissions import role_required
 from tickets.api import CallbackViewSet, TicketExportView, TicketViewSet
-from voicedesk.api import schema  # noqa: F401  (registers the API-key scheme with the schema)
+from voicedesk.web.api import schema  # noqa: F401  (registers the API-key scheme with the schema)
 
 app_name = "api"
 

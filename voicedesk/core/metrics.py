@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from voicedesk.internal import request_is_internal
+from voicedesk.core.internal import request_is_internal
 
 CALLS_IN_PROGRESS = prometheus_client.Gauge(
     "voicedesk_calls_in_progress", "Calls this process is handling now, per transport.", ["transport"]

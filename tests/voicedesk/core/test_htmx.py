@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.test import RequestFactory
 from django_htmx.middleware import HtmxMiddleware
 
-from voicedesk.htmx import htmx_render, htmx_vary, is_htmx, vary_on_htmx
+from voicedesk.core.htmx import htmx_render, htmx_vary, is_htmx, vary_on_htmx
 
 VARY = "HX-Request, HX-Boosted, HX-History-Restore-Request"
 
@@ -48,7 +48,7 @@ def test_htmx_render_picks_the_template_tells_it_and_varies(
         rendered.append((template, context, status))
         return HttpResponse(template, status=status)
 
-    monkeypatch.setattr("voicedesk.htmx.render", render)
+    monkeypatch.setattr("voicedesk.core.htmx.render", render)
 
     response = htmx_render(_request(**headers), "page.html", "fragment.html", {"rows": [1]}, status=400)
 

@@ -17,7 +17,7 @@ from channels.layers import get_channel_layer
 from django.contrib.auth.signals import user_logged_out
 from django.db import transaction
 
-from voicedesk.tenancy import current_schema
+from voicedesk.core.tenancy import current_schema
 
 logger = structlog.get_logger(__name__)
 

@@ -7,7 +7,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 
 from tests.factories import PASSWORD, MembershipFactory, UserFactory
-from voicedesk.cache import make_key, reverse_key
+from voicedesk.core.cache import make_key, reverse_key
 
 
 def test_ordinary_keys_carry_the_active_schema(tenant_a) -> None:

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from voicedesk.timefmt import duration_label, offset_label, span_label
+from voicedesk.core.timefmt import duration_label, offset_label, span_label
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from drf_spectacular.openapi import AutoSchema
 
 
 class ApiKeyAuthenticationScheme(OpenApiAuthenticationExtension):
-    target_class = "voicedesk.api.authentication.ApiKeyAuthentication"
+    target_class = "voicedesk.web.api.authentication.ApiKeyAuthentication"
     name = "apiKey"
 
     def get_security_definition(self, auto_schema: AutoSchema) -> dict[str, Any]:

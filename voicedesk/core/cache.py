@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django_tenants.utils import get_public_schema_name
 
-from voicedesk.tenancy import current_schema
+from voicedesk.core.tenancy import current_schema
 
 # allauth's rate-limit counters (failed sign-ins per account and per address)
 # must count an account's attempts on every business host together, or an

@@ -21,7 +21,7 @@ from rest_framework.parsers import BaseParser
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 
-from voicedesk.tenancy import current_schema
+from voicedesk.core.tenancy import current_schema
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_CHARS = 64 * 1024

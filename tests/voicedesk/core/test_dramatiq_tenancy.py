@@ -13,7 +13,7 @@ from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 from redis import Redis
 
-from voicedesk.dramatiq_tenancy import OPTION, TenantMiddleware
+from voicedesk.core.dramatiq_tenancy import OPTION, TenantMiddleware
 
 
 @pytest.fixture

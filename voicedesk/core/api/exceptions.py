@@ -12,8 +12,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from tickets.services import TicketError
-from voicedesk.api.csv_export import CsvRenderer
+from voicedesk.core.api.csv_export import CsvRenderer
+from voicedesk.core.errors import DomainError
 
 
 class BadRequest(exceptions.APIException):
@@ -25,7 +25,7 @@ class BadRequest(exceptions.APIException):
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    if isinstance(exc, TicketError):
+    if isinstance(exc, DomainError):
         exc = BadRequest(str(exc))
     elif isinstance(exc, DjangoValidationError):
         exc = (

@@ -17,7 +17,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from redis import Redis
 
-from voicedesk.internal import request_is_internal
+from voicedesk.core.internal import request_is_internal
 
 CHECK_TIMEOUT_S = 2.0
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import sentry_sdk
 
-from voicedesk.sentry import sentry_event_scrub, sentry_init
+from voicedesk.core.sentry import sentry_event_scrub, sentry_init
 
 
 @pytest.fixture

@@ -32,9 +32,9 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django_tenants.utils import get_public_schema_name
 
-from tenants.models import Membership, Tenant, User
+from tenants.models import Membership, Tenant
 from tenants.permissions import membership_has_role, request_membership
-from tickets.services import TicketError
+from voicedesk.core.errors import DomainError
 
 Role = Membership.Role
 View = TypeVar("View", bound=Callable[..., Any])
@@ -46,11 +46,6 @@ def request_tenant(request: HttpRequest) -> Tenant | None:
     if tenant is None or tenant.schema_name == get_public_schema_name():
         return None
     return tenant
-
-
-def request_actor(request: HttpRequest) -> User | None:
-    """The signed-in user an admin change is recorded against, for the services' audit rows."""
-    return request.user if isinstance(request.user, User) else None
 
 
 def request_has_role(request: HttpRequest, role: str | None) -> bool:
@@ -246,7 +241,7 @@ def service_dry_run(form: ModelForm[Any], call: Callable[[], object]) -> None:
 
     Never for creating rows whose ids people see (ticket numbers): a
     rolled-back insert still uses up a sequence value and logs a creation that
-    never happened. Only the services' refusals (``TicketError``,
+    never happened. Only the services' refusals (``DomainError``,
     ``ValidationError``) become form errors; any other exception is a bug and
     propagates.
     """
@@ -262,7 +257,7 @@ def service_dry_run(form: ModelForm[Any], call: Callable[[], object]) -> None:
                 form.add_error(field if field in form.fields else None, errors)
         else:
             form.add_error(None, exc)
-    except TicketError as exc:
+    except DomainError as exc:
         form.add_error(None, str(exc))
 
 

@@ -1,1 +1,0 @@
-"""The REST API on a tenant's host: authentication, pagination, throttling and routes."""
