@@ -1,8 +1,8 @@
-"""Call pages on a tenant's host: call history, a call, analytics."""
+"""Call pages on a tenant's host: call history, a call and its recording."""
 
 from django.urls import URLPattern, URLResolver, path
 
-from calls.views import analytics, history, recording
+from calls.views import history, recording
 
 app_name = "calls"
 
@@ -10,5 +10,4 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("calls/", history.call_list, name="call_list"),
     path("calls/<int:pk>/", history.call_detail, name="detail"),
     path("calls/<int:pk>/recording", recording.call_recording, name="recording"),
-    path("analytics/", analytics.analytics_page, name="analytics"),
 ]

@@ -1,4 +1,4 @@
-"""Public home page, the tenant dashboard and the API key page."""
+"""Public home page and the API key page."""
 
 from __future__ import annotations
 
@@ -44,14 +44,6 @@ def business_signup_subdomain(request: HttpRequest) -> HttpResponse:
     if tenant is not None:
         messages.success(request, f"{tenant.name} is ready.")
     return redirect("home")
-
-
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    from tickets.selectors import dashboard_counts
-
-    counts = dashboard_counts(tenant=request.tenant)  # type: ignore[attr-defined]
-    return render(request, "tenants/dashboard.html", {"counts": counts, "membership": request.membership})  # type: ignore[attr-defined]
 
 
 @role_required(Membership.Role.ADMIN)

@@ -17,7 +17,6 @@ from django.db.models.expressions import OrderBy
 from django.utils import timezone
 
 from calls.models import AgentConfig, Call, Utterance
-from calls.selectors import schema_check
 from tenants.models import Membership, Tenant, User
 from tickets.models import (
     CLOSED_STATUSES,
@@ -51,19 +50,6 @@ PRIORITY_RANK = {
 }
 _NUMBER = re.compile(r"^\s*(?:t\s*-?\s*)?#?(\d{1,18})\s*$", re.IGNORECASE)
 _PHONE_CHARS = re.compile(r"^[\d\s()+.\-]+$")
-
-
-def dashboard_counts(*, tenant: Tenant) -> dict[str, int]:
-    """Figures for the overview page; callbacks count until the queue is done with them.
-
-    A callback of a resolved or closed ticket is not waiting for anyone, whatever its row says.
-    """
-    schema_check(tenant=tenant)
-    return {
-        "calls": Call.objects.count(),
-        "open_tickets": Ticket.objects.exclude(status__in=CLOSED_STATUSES).count(),
-        "pending_callbacks": callbacks_waiting().count(),
-    }
 
 
 def tenant_members(*, tenant: Tenant) -> list[User]:

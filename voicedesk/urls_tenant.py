@@ -2,14 +2,15 @@
 
 from django.urls import include, path
 
-from tenants import views as tenant_views
+from voicedesk.insights import views as insights_views
 from voicedesk.web.admin_site import tenant_admin_site
 
 urlpatterns = [
-    path("", tenant_views.dashboard, name="dashboard"),
+    path("", insights_views.dashboard, name="dashboard"),
     path("accounts/", include("allauth.urls")),
     path("", include("tickets.urls")),
     path("", include("calls.urls")),
+    path("", include("voicedesk.insights.urls")),
     path("settings/", include("calls.urls_settings")),
     path("settings/api-keys/", include("tenants.urls")),
     path("billing/", include("billing.urls")),

@@ -24,7 +24,6 @@ from tickets.selectors import (
     callback_queue,
     callbacks_recently_done,
     change_describe,
-    dashboard_counts,
     tenant_members,
     ticket_activity,
     ticket_categories,
@@ -47,34 +46,6 @@ def _numbers(tickets) -> list[str]:
 
 def _list(actor, **filters) -> list[str]:
     return _numbers(ticket_list(actor=actor, filters=TicketFilters(**filters)))
-
-
-# --- dashboard_counts --------------------------------------------------------------------------------------------
-
-
-def test_dashboard_counts_count_callbacks_until_the_queue_is_done_with_them(in_tenant_a) -> None:
-    CallFactory()
-    TicketFactory(status="new")
-    TicketFactory(status="pending")
-    TicketFactory(status="resolved")
-    CallbackFactory()  # never tried
-    CallbackFactory(outcome="no_answer", attempts=1)  # tried, still waiting
-    CallbackFactory(outcome="reached", completed_at=MONDAY_10)
-
-    assert dashboard_counts(tenant=in_tenant_a.tenant) == {"calls": 1, "open_tickets": 5, "pending_callbacks": 2}
-
-
-def test_dashboard_counts_leave_out_callbacks_of_solved_tickets(in_tenant_a) -> None:
-    CallbackFactory(ticket=TicketFactory(status="pending"))
-    CallbackFactory(ticket=TicketFactory(status="resolved"))
-    CallbackFactory(ticket=TicketFactory(status="closed"))
-
-    assert dashboard_counts(tenant=in_tenant_a.tenant)["pending_callbacks"] == 1
-
-
-def test_dashboard_counts_refuse_another_schema(in_tenant_a, tenant_b) -> None:
-    with pytest.raises(RuntimeError, match=r"^read for beta with schema alpha active$"):
-        dashboard_counts(tenant=tenant_b.tenant)
 
 
 # --- ticket_list: filters ----------------------------------------------------------------------------------------

@@ -1,19 +1,29 @@
-"""The analytics page: parse the period, check access, call the analytics selectors, shape the charts' data."""
+"""The overview page and the analytics page: check access, call the read models, shape the charts' data."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django import forms
-from django.http import HttpResponse
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from calls import analytics, selectors
+from calls import selectors
 from calls.views.history import TenantRequest
 from tenants.models import Membership
 from tenants.permissions import role_required
 from voicedesk.core.htmx import htmx_render
 from voicedesk.core.timefmt import span_label
+from voicedesk.insights import analytics
+from voicedesk.insights.selectors import dashboard_counts
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    counts = dashboard_counts(tenant=request.tenant)  # type: ignore[attr-defined]
+    return render(request, "tenants/dashboard.html", {"counts": counts, "membership": request.membership})  # type: ignore[attr-defined]
 
 
 class PeriodForm(forms.Form):

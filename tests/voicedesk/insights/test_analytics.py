@@ -5,7 +5,6 @@ import pytest
 import time_machine
 from django_tenants.utils import tenant_context
 
-from calls import analytics
 from calls.models import Call, TurnLatency
 from calls.selectors import UTC as UTC_ZONE
 from tests.calls.factories_history import call_at
@@ -17,6 +16,7 @@ from tests.factories import (
     UnansweredQuestionFactory,
 )
 from tickets.models import Callback, FaqAnswer, Ticket, UnansweredQuestion
+from voicedesk.insights import analytics
 
 # Sunday 10 March 2030, 15:00 UTC. The 7-day period is 4 to 10 March.
 NOW = datetime(2030, 3, 10, 15, 0, tzinfo=UTC)

@@ -11,7 +11,6 @@ from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import tenant_context
 
 from calls.models import Call
-from calls.views.analytics import percent_label
 from tests.calls.factories_history import call_at
 from tests.factories import (
     CallbackFactory,
@@ -22,6 +21,7 @@ from tests.factories import (
     UnansweredQuestionFactory,
 )
 from tickets.models import Callback, FaqAnswer, Ticket
+from voicedesk.insights.views import percent_label
 
 # Sunday 10 March 2030, 15:00 UTC.
 NOW = datetime(2030, 3, 10, 15, 0, tzinfo=UTC)
