@@ -58,6 +58,8 @@ TENANT_APPS = [
     "tickets",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
+# The composition layer above the product apps: its commands (seed_demo, simulate_call) span them.
+INSTALLED_APPS += ["voicedesk.apps.VoicedeskConfig"]
 
 TENANT_MODEL = "tenants.Tenant"
 TENANT_DOMAIN_MODEL = "tenants.Domain"

@@ -1,65 +1,22 @@
-"""Demo data for the demo business: a month of calls, the tickets they made and the team's work on them.
-
-``manage.py seed_demo`` calls :func:`demo_data_build` so that every page of the
-demo tenant has something real to show: call history with transcripts, turn
-latencies and a few recordings, tickets in every status with their activity
-log, a callback queue with overdue and claimed items, unanswered questions
-(some already turned into FAQ entries) and metered usage.
-
-How it is made, so the data is the product's own and not a look-alike:
-
-- Calls are written as the call pipeline writes them: the call row, one
-  utterance per turn (greeting, reason, name, number, read-back, confirmation,
-  goodbye), one latency row per agent reply, and the captured outcome with
-  the pipeline's own summary. Tickets then come from
-  ``tickets.services.ticket_create_from_call``, so their fields, callbacks and
-  unanswered questions are the real thing; usage comes from ``billing.services``.
-- The team's work (assignments, callback attempts, notes, status changes,
-  FAQ answers) goes through the same services the pages use.
-- The story is planned over 30 days and played back in time order; steps
-  that would lie in the future are left out, which is what makes recent
-  tickets new and old ones closed. The services run at the real current
-  time and stamp it; afterwards every time stamped while a step ran is set,
-  with ``QuerySet.update``, to the moment that step happens in the story,
-  and what the services worked out from the clock (SLA and callback due
-  times, rescheduled callbacks and their audit rows) is worked out again
-  from the story's times. The clock itself is never touched. One thing the
-  story cannot replay: a ticket's time waiting on the customer or on parts
-  is not given back to its SLA (at the real resume time the story's due
-  time has long passed), so every ticket is due its SLA after its start,
-  as its activity log says.
-- Recordings are stereo WAVs (caller left, agent right, 8 kHz, as the
-  pipeline records them) spoken by espeak-ng; the utterance times of those
-  calls are the audio's own, so "play from here" lands on the words.
-
-Deterministic (a fixed plan and a seeded random generator; times are relative
-to ``now``) and idempotent: nothing is added to a tenant that has calls.
-"""
+"""Plays the demo month back in time order through the services, then moves its times into the story."""
 
 from __future__ import annotations
 
 import heapq
-import io
 import random
-import shutil
-import subprocess
-import wave
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import numpy as np
-import structlog
 from django.apps import apps
 from django.core.files.base import ContentFile
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
-from django_tenants.utils import tenant_context
 
 from billing.models import UsageRecord
 from billing.services import usage_record_call
@@ -67,8 +24,7 @@ from calls.dialogue.policy import read_back_number
 from calls.dialogue.summary import summary
 from calls.models import AgentConfig, Call, FaqEntry, TurnLatency, Utterance
 from calls.pipeline.protocols import CallOutcome
-from tenants.models import AuditEvent, Membership, PhoneNumber, Tenant, User
-from tenants.services import membership_add
+from tenants.models import AuditEvent, PhoneNumber, Tenant, User
 from tickets.models import Callback, Ticket, TicketChange, UnansweredQuestion
 from tickets.services import (
     callback_due,
@@ -83,354 +39,33 @@ from tickets.services import (
     unanswered_question_dismiss,
     unanswered_question_to_faq,
 )
-
-logger = structlog.get_logger(__name__)
-
-DEMO_SEED = 2024
-DEMO_DAYS = 30
-# How many calls of each kind; 33 of them ask for a callback.
-CALL_KINDS: tuple[tuple[str, int], ...] = (
-    ("request", 24),
-    ("question", 5),
-    ("faq", 5),
-    ("human", 2),
-    ("hangup_early", 2),
-    ("hangup_late", 2),
-)
-CALLBACK_KINDS = frozenset({"request", "question", "human", "hangup_late"})
-DEMO_RECORDINGS = 5
-RECORDING_RATE = 8000
-ESPEAK_RATE = 22050
-AGENT_VOICE = "en-us"
-CALLER_VOICES = ("en-us+f3", "en-gb+m3", "en-us+m7", "en-gb-x-rp+f2", "en-us+f4")
-DEMO_AGENTS: tuple[tuple[str, str, str], ...] = (
-    ("sam.rivera@acme.localhost", "Sam", "Rivera"),
-    ("priya.shah@acme.localhost", "Priya", "Shah"),
-)
-
-
-@dataclass(frozen=True)
-class DemoResult:
-    """What the demo tenant holds after a build; ``created`` is False when it already had data."""
-
-    created: bool
-    calls: int
-    tickets: int
-    callbacks: int
-    unanswered_questions: int
-    recordings: int
-
-
-@dataclass(frozen=True)
-class Problem:
-    """Why someone calls a plumber: as the caller says it, and how the job ends."""
-
-    reason: str
-    category: str
-    priority: str
-    fix: str
-
-
-PROBLEMS: tuple[Problem, ...] = (
-    Problem("my kitchen sink is leaking under the cabinet", "leak", "normal", "Replaced the P-trap washer; dry now."),
-    Problem(
-        "there's water coming through the ceiling from the upstairs bathroom",
-        "leak",
-        "urgent",
-        "Resealed the shower tray and replaced a split waste pipe; ceiling needs drying out.",
-    ),
-    Problem("the basement is flooding after the storm", "leak", "urgent", "Cleared the floor drain, pumped out."),
-    Problem(
-        "we have no heat and the boiler shows an error code",
-        "heating",
-        "urgent",
-        "Faulty ignition lead on the boiler; replaced, heating back on.",
-    ),
-    Problem("the boiler is making a loud banging noise", "heating", "normal", "Power-flushed the system, bled rads."),
-    Problem("the radiators upstairs stay cold", "heating", "normal", "Balanced the system and freed a stuck valve."),
-    Problem("I'd like to book the annual boiler service", "heating", "low", "Annual service done, certificate sent."),
-    Problem("the shower drain is completely blocked", "drains", "normal", "Cleared a hair clog from the shower trap."),
-    Problem(
-        "the main sewer line is backing up into the basement",
-        "drains",
-        "high",
-        "Jetted the main line; roots found at the boundary, quote sent for relining.",
-    ),
-    Problem("the kitchen drain empties very slowly", "drains", "low", "Snaked the kitchen drain, grease build-up."),
-    Problem("I need a quote to replace our old water heater", "installation", "low", "Quote sent: 50 gallon gas unit."),
-    Problem(
-        "we want a new bathroom vanity and faucet installed",
-        "installation",
-        "low",
-        "Vanity and faucet fitted, customer happy.",
-    ),
-    Problem("I'd like an outside tap fitted in the garden", "installation", "low", "Frost-free sillcock installed."),
-    Problem(
-        "I have a question about the invoice you sent last week",
-        "billing",
-        "low",
-        "Explained the call-out fee on the invoice; no change needed.",
-    ),
-    Problem(
-        "I think I was charged twice for the same visit",
-        "billing",
-        "normal",
-        "Duplicate card payment confirmed; refund issued.",
-    ),
-    Problem("the toilet keeps running all night", "leak", "normal", "Replaced the fill valve and flapper."),
-    Problem(
-        "I smell gas near the water heater", "heating", "urgent", "Loose flare fitting on the gas line; tightened."
-    ),
-    Problem(
-        "a pipe burst under the sink and water is everywhere",
-        "leak",
-        "urgent",
-        "Replaced the burst section and both shut-off valves.",
-    ),
-    Problem(
-        "the water pressure in the whole house dropped",
-        "general",
-        "normal",
-        "Pressure reducing valve had failed; replaced.",
-    ),
-    Problem("the garbage disposal is jammed", "drains", "low", "Freed the disposal, reset the motor."),
-    Problem("the sump pump stopped working", "drains", "high", "Float switch stuck; replaced the switch."),
-    Problem(
-        "the water heater is leaking from the bottom", "leak", "high", "Tank had failed; replaced the water heater."
-    ),
-)
-HUMAN_TOPICS: tuple[Problem, ...] = (
-    Problem(
-        "the quote Dave gave us for a new boiler", "heating", "normal", "Went through the boiler quote; booked in."
-    ),
-    Problem("the work you did on our bathroom last week", "general", "normal", "Follow-up visit booked and done."),
-)
-# Questions the FAQ could not answer, oldest call first, and what the owner did about them.
-QUESTIONS: tuple[tuple[str, str, str], ...] = (
-    (
-        "Do you install tankless water heaters?",
-        "faq",
-        "Yes, we install and service tankless water heaters from all major brands.",
-    ),
-    ("Are you licensed to work on commercial buildings?", "faq", "Yes, we are licensed for commercial work."),
-    ("Do you clean septic tanks?", "dismiss", ""),
-    ("Do you offer a discount for seniors?", "open", ""),
-    ("Can you remove an old oil tank?", "open", ""),
-)
-CALLER_NAMES = (
-    "Maria Gonzalez",
-    "James Carter",
-    "Linda Nguyen",
-    "Robert Chin",
-    "Patricia Owens",
-    "Michael Brennan",
-    "Aisha Patel",
-    "David Kowalski",
-    "Jennifer Moore",
-    "Carlos Rivera",
-    "Susan Whitaker",
-    "Thomas Reed",
-    "Emily Tran",
-    "Daniel O'Connor",
-    "Grace Kim",
-    "Kevin Murphy",
-    "Olivia Bennett",
-    "Brian Foster",
-    "Sofia Rossi",
-    "Anthony Hughes",
-    "Rachel Green",
-    "Marcus Johnson",
-    "Hannah Schultz",
-    "Victor Alvarez",
-    "Nancy Park",
-    "George Adams",
-    "Fatima Hassan",
-    "Peter Novak",
-    "Laura Jensen",
-    "Samuel Brooks",
-    "Chloe Martin",
-    "Ethan Walsh",
-    "Irene Costa",
-    "Walter Fischer",
-)
-AREA_CODES = ("217", "312", "630", "773", "847")
-PREFERRED_TIMES = (
-    "tomorrow morning",
-    "any time after 3 pm",
-    "Thursday before noon",
-    "as soon as possible",
-    "Monday morning",
-    "weekday evenings",
-)
-BOOKINGS = ("tomorrow at 9", "this afternoon", "Thursday morning", "Friday at 2", "first thing Monday")
-WEB_TICKETS: tuple[dict[str, Any], ...] = (
-    {
-        "days_ago": 12.3,
-        "subject": "Website quote request: kitchen remodel plumbing",
-        "description": "Moving the sink to the island; needs new supply and drain lines. Asked for a quote.",
-        "caller_name": "Helen Baxter",
-        "callback_number": "+12175550190",
-        "email": "helen.baxter@example.com",
-        "category": "installation",
-        "priority": "low",
-        "tags": ["quote", "remodel"],
-        "story": "pending",
-    },
-    {
-        "days_ago": 6.2,
-        "subject": "Emailed photos of a cracked toilet tank",
-        "description": "Hairline crack on the tank, slow leak onto the floor. Photos attached to the email.",
-        "caller_name": "Oscar Lindqvist",
-        "callback_number": "+13125550191",
-        "email": "oscar.l@example.com",
-        "category": "leak",
-        "priority": "normal",
-        "tags": ["toilet"],
-        "story": "resolved",
-    },
-    {
-        "days_ago": 2.1,
-        "subject": "Landlord asks for a yearly inspection of 4 units",
-        "description": "Property manager for 12 Elm Street wants all four apartments checked before winter.",
-        "caller_name": "Priscilla Vaughn",
-        "callback_number": "+16305550192",
-        "email": "pvaughn@elmstreet-rentals.example",
-        "category": "general",
-        "priority": "normal",
-        "tags": ["landlord", "inspection"],
-        "story": "open",
-    },
-    {
-        "days_ago": 0.2,
-        "subject": "Warranty paperwork for the new water heater",
-        "description": "Customer needs the installation date and serial number for the manufacturer's warranty.",
-        "caller_name": "Gary Whitmore",
-        "callback_number": "+17735550193",
-        "email": "gary.whitmore@example.com",
-        "category": "billing",
-        "priority": "low",
-        "tags": ["warranty"],
-        "story": "new",
-    },
-)
-
-_UNANSWERED = (
-    "I'm sorry, I don't have that information, but I've noted your question "
-    "and someone from the team will follow up with you."
-)
-_HUMAN = (
-    "Of course. I can't transfer you right now, but I'll have someone from the team call you back as soon as possible."
+from voicedesk.demo.recordings import ESPEAK_RATE, espeak, stereo_wav
+from voicedesk.demo.story import (
+    AGENT_VOICE,
+    AREA_CODES,
+    BOOKINGS,
+    CALL_KINDS,
+    CALLER_NAMES,
+    CALLER_VOICES,
+    DEMO_DAYS,
+    HUMAN_REPLY,
+    HUMAN_TOPICS,
+    PREFERRED_TIMES,
+    PROBLEMS,
+    QUESTIONS,
+    UNANSWERED,
+    WEB_TICKETS,
+    Caller,
+    CallPlan,
+    Line,
+    Moment,
+    Problem,
+    agent_line,
+    empathy,
 )
 
 
-@dataclass(frozen=True)
-class Caller:
-    name: str
-    number: str
-
-    @property
-    def first_name(self) -> str:
-        return self.name.split()[0]
-
-
-@dataclass
-class Line:
-    """One utterance of a scripted call."""
-
-    speaker: str
-    text: str
-    confidence: float | None = None
-    seconds: float = 0.0  # how long it takes to say
-    audio: np.ndarray | None = None  # int16 at ESPEAK_RATE, for recorded calls
-
-
-@dataclass
-class CallPlan:
-    index: int
-    kind: str
-    started_at: datetime
-    caller: Caller
-    problem: Problem | None
-    lines: list[Line] = field(default_factory=list)
-    outcome: CallOutcome = field(default_factory=CallOutcome)
-    question: tuple[str, str, str] | None = None
-    faq_questions: list[str] = field(default_factory=list)
-    recorded: bool = False
-    caller_voice: str = CALLER_VOICES[0]
-
-    @property
-    def completed(self) -> bool:
-        return not self.kind.startswith("hangup")
-
-
-@dataclass(frozen=True)
-class Moment:
-    """One step of the story: when it happens in the story (``at``) and when it really ran."""
-
-    at: datetime
-    real_start: datetime
-    real_end: datetime
-
-
-def demo_data_build(
-    *,
-    tenant: Tenant,
-    admin: User,
-    now: datetime | None = None,
-    seed: int = DEMO_SEED,
-    recordings: int = DEMO_RECORDINGS,
-) -> DemoResult:
-    """Fill ``tenant`` with a month of demo activity; do nothing if it already has calls.
-
-    ``admin`` is the business's owner or admin; two demo agents join the team.
-    ``now`` is when the story ends (default: the current time); it must not
-    be in the future. Recordings need the ``espeak-ng`` program and are
-    skipped without it.
-    """
-    with tenant_context(tenant):
-        if Call.objects.exists():
-            return _result(created=False)
-    real_now = timezone.now()
-    if now is not None and now > real_now:
-        # The backdating tells story times from real ones by the real time being later.
-        raise ValueError(f"the demo's now ({now.isoformat()}) must not be in the future")
-    now = (now or real_now).replace(microsecond=0)
-    staff = [admin, *_demo_agents(tenant=tenant, actor=admin)]
-    with tenant_context(tenant):
-        builder = _DemoBuilder(tenant=tenant, staff=staff, now=now, rng=random.Random(seed))
-        builder.plan(recordings=recordings if shutil.which("espeak-ng") else 0)
-        with transaction.atomic():
-            builder.run()
-        result = _result(created=True)
-    logger.info("demo_data_built", tenant=tenant.schema_name, calls=result.calls, tickets=result.tickets)
-    return result
-
-
-def _result(*, created: bool) -> DemoResult:
-    return DemoResult(
-        created=created,
-        calls=Call.objects.count(),
-        tickets=Ticket.objects.count(),
-        callbacks=Callback.objects.count(),
-        unanswered_questions=UnansweredQuestion.objects.count(),
-        recordings=Call.objects.exclude(recording="").count(),
-    )
-
-
-def _demo_agents(*, tenant: Tenant, actor: User) -> list[User]:
-    """Two agents who work the queue; they cannot sign in (no password)."""
-    agents = []
-    for email, first, last in DEMO_AGENTS:
-        user = User.objects.filter(email=email).first()
-        if user is None:
-            user = User.objects.create_user(email=email, password=None, first_name=first, last_name=last)
-        if not Membership.objects.filter(user=user, tenant=tenant).exists():
-            membership_add(tenant=tenant, user=user, role=Membership.Role.AGENT, actor=actor)
-        agents.append(user)
-    return agents
-
-
-class _DemoBuilder:
+class DemoBuilder:
     """Plans the month, then plays it back in time order through the services."""
 
     def __init__(self, *, tenant: Tenant, staff: list[User], now: datetime, rng: random.Random) -> None:
@@ -521,7 +156,7 @@ class _DemoBuilder:
     def _script(self, plan: CallPlan) -> None:
         """The conversation of one call, as the receptionist policy runs it, and what it captured."""
         rng, caller, problem = self.rng, plan.caller, plan.problem
-        agent = _agent_line
+        agent = agent_line
         lines = [agent(self.greeting)]
         fields: dict[str, str] = {}
         if plan.kind == "hangup_early":
@@ -546,10 +181,10 @@ class _DemoBuilder:
         fields["reason"] = problem.reason
         if plan.kind == "human":
             lines.append(self._caller_line(f"Hi, could I speak to someone from the team? It's about {problem.reason}."))
-            lines.append(agent(f"{_HUMAN} Could I have your name, please?"))
+            lines.append(agent(f"{HUMAN_REPLY} Could I have your name, please?"))
         else:
             lines.append(self._caller_line(f"Hi, {problem.reason}."))
-            lines.append(agent(f"{_empathy(problem.priority)} Could I have your name, please?"))
+            lines.append(agent(f"{empathy(problem.priority)} Could I have your name, please?"))
         if plan.kind == "hangup_late":
             plan.lines = lines
             plan.outcome = CallOutcome(
@@ -597,7 +232,7 @@ class _DemoBuilder:
             plan.question = QUESTIONS[self._questions_seen % len(QUESTIONS)]
             self._questions_seen += 1
             lines.append(self._caller_line(f"Actually, yes. {plan.question[0]}"))
-            lines.append(agent(f"{_UNANSWERED} Is there anything else I can help with?"))
+            lines.append(agent(f"{UNANSWERED} Is there anything else I can help with?"))
             unanswered.append(plan.question[0])
         lines.append(self._caller_line(rng.choice(("No, that's all. Thanks.", "No, that's it, thank you."))))
         lines.append(
@@ -626,7 +261,7 @@ class _DemoBuilder:
 
         def speak(line: Line) -> None:
             voice = AGENT_VOICE if line.speaker == "agent" else voice_of[id(line)]
-            line.audio = _espeak(line.text, voice)
+            line.audio = espeak(line.text, voice)
             line.seconds = round(len(line.audio) / ESPEAK_RATE, 3)
 
         with ThreadPoolExecutor(max_workers=2) as pool:
@@ -780,7 +415,7 @@ class _DemoBuilder:
         call.ended_at = ended_at
         call.captured = data
         if plan.recorded:
-            call.recording.save(f"call-{call.pk}.wav", ContentFile(_stereo_wav(utterances, plan.lines)), save=False)
+            call.recording.save(f"call-{call.pk}.wav", ContentFile(stereo_wav(utterances, plan.lines)), save=False)
         call.save()
         self.at(ended_at + timedelta(seconds=2), lambda: self._ticket_from_call(plan, call.pk))
 
@@ -1030,56 +665,3 @@ class _DemoBuilder:
     def _waiting_on_customer(self, ticket_id: int, worker: User) -> None:
         ticket_note_add(ticket_id=ticket_id, actor=worker, body="Asked for the floor plan by email before quoting.")
         ticket_update(ticket_id=ticket_id, actor=worker, status=Ticket.Status.PENDING)
-
-
-def _agent_line(text: str) -> Line:
-    return Line("agent", text)
-
-
-def _empathy(priority: str) -> str:
-    if priority == "urgent":
-        return "That sounds urgent. I'll flag it for our on-call plumber right away."
-    if priority == "low":
-        return "Happy to help with that."
-    return "I'm sorry to hear that. I'll make sure someone from the team calls you back."
-
-
-def _espeak(text: str, voice: str) -> np.ndarray:
-    """``text`` spoken by espeak-ng: int16 mono samples at ``ESPEAK_RATE``."""
-    result = subprocess.run(
-        ["espeak-ng", "-v", voice, "-s", "165", "--stdout", "--", text],
-        capture_output=True,
-        check=True,
-        timeout=30,
-    )
-    # espeak streams, so its header sizes are placeholders: the samples run from "data" to the end.
-    start = result.stdout.index(b"data") + 8
-    data = result.stdout[start:]
-    return np.frombuffer(data[: len(data) - len(data) % 2], dtype="<i2").astype(np.int16)
-
-
-def _stereo_wav(utterances: list[Utterance], lines: list[Line]) -> bytes:
-    """The call as the pipeline records it: caller left, agent right, 8 kHz 16-bit."""
-    length = int((max(u.end_s for u in utterances) + 0.5) * RECORDING_RATE)
-    stereo = np.zeros((length, 2), dtype=np.int16)
-    for utterance, line in zip(utterances, lines, strict=True):
-        if line.audio is None or len(line.audio) == 0:
-            continue
-        samples = _resample(line.audio)
-        begin = int(utterance.start_s * RECORDING_RATE)
-        end = min(begin + len(samples), length)
-        stereo[begin:end, 0 if line.speaker == "caller" else 1] = samples[: end - begin]
-    buffer = io.BytesIO()
-    with wave.open(buffer, "wb") as wav:
-        wav.setnchannels(2)
-        wav.setsampwidth(2)
-        wav.setframerate(RECORDING_RATE)
-        wav.writeframes(stereo.tobytes())
-    return buffer.getvalue()
-
-
-def _resample(samples: np.ndarray) -> np.ndarray:
-    """espeak's 22050 Hz down to the phone's 8000 Hz (linear: good enough for a demo voice)."""
-    count = int(len(samples) * RECORDING_RATE / ESPEAK_RATE)
-    positions = np.linspace(0, len(samples) - 1, count)
-    return np.interp(positions, np.arange(len(samples)), samples.astype(np.float32)).astype(np.int16)

@@ -16,13 +16,13 @@ from django_tenants.utils import tenant_context
 
 from billing.models import UsageRecord
 from calls.models import Call, FaqEntry, TurnLatency, Utterance
-from tenants.demo import DemoResult, demo_data_build
-from tenants.management.commands.seed_demo import DEMO_AGENT
 from tenants.models import Membership, Tenant
 from tenants.services import phone_number_register, tenant_create
 from tests.factories import UserFactory
 from tickets.models import Callback, CallbackAttempt, Ticket, TicketChange, TicketNote, UnansweredQuestion
 from tickets.services import ticket_sla_due
+from voicedesk.demo.build import DemoResult, demo_data_build
+from voicedesk.management.commands.seed_demo import DEMO_AGENT
 
 NOW = datetime(2025, 6, 18, 15, 30, tzinfo=UTC)
 

@@ -9,9 +9,9 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import transaction
 
-from tenants.demo import demo_data_build
 from tenants.models import Tenant, User
 from tenants.services import phone_number_register, tenant_create
+from voicedesk.demo.build import demo_data_build
 
 OWNER_EMAIL = "owner@voicedesk.localhost"
 DEMO_SLUG = "acme"
