@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING
 from voice_latency import DEFAULT_SCENARIOS, bench_stack
 
 if TYPE_CHECKING:
-    from calls.simulator import ServerStack
+    from tests.live_stack import ServerStack
 
 ON_TIME_TARGET = 0.999
 MIB = 1024 * 1024
@@ -80,8 +80,8 @@ def main() -> None:
     with bench_stack("concurrency") as stack:
         from django.conf import settings
 
-        from calls.simulator import percentile, simulate
-        from calls.simulator.scenario import load_scenarios
+        from voicedesk.simulator import percentile, simulate
+        from voicedesk.simulator.scenario import load_scenarios
 
         scenarios = load_scenarios(args.scenarios)
         # One unmeasured call loads every model and cache (STT, TTS, VAD,

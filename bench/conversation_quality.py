@@ -69,10 +69,10 @@ def main() -> None:
     sets: list[str] = args.sets or ["heldout"]
     # Read before the stack starts, so a typo fails in a second, not after a migration.
     sys.path.insert(0, str(ROOT))
-    from calls.simulator.caller import VoiceSpec, VoiceSpecError
-    from calls.simulator.corpus import scenario_set
-    from calls.simulator.impair import ImpairmentError, LineImpairment
-    from calls.simulator.scenario import ScenarioError
+    from voicedesk.simulator.caller import VoiceSpec, VoiceSpecError
+    from voicedesk.simulator.corpus import scenario_set
+    from voicedesk.simulator.impair import ImpairmentError, LineImpairment
+    from voicedesk.simulator.scenario import ScenarioError
 
     try:
         voice = VoiceSpec.parse(args.voice)
@@ -84,9 +84,9 @@ def main() -> None:
     with bench_stack("quality") as stack:
         from django.conf import settings
 
-        from calls.simulator import simulate
-        from calls.simulator.caller import SpeechModels
-        from calls.simulator.expect import call_verdict, quality_summary
+        from voicedesk.simulator import simulate
+        from voicedesk.simulator.caller import SpeechModels
+        from voicedesk.simulator.expect import call_verdict, quality_summary
 
         try:
             tts = voice.build()

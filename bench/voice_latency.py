@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from _django import ROOT, django_setup
 
 if TYPE_CHECKING:
-    from calls.simulator import ServerStack
+    from tests.live_stack import ServerStack
 
 DEFAULT_SCENARIOS = ROOT.parent / "shared" / "scenarios"
 
@@ -46,7 +46,7 @@ def bench_stack(name: str) -> Iterator[ServerStack]:
     django_setup(f"voicedesk_bench_{name}")
     from django.core.management import call_command
 
-    from calls.simulator import ServerStack
+    from tests.live_stack import ServerStack
 
     logging.getLogger("faster_whisper").setLevel(logging.WARNING)
     call_command("migrate_schemas", verbosity=0)
@@ -72,8 +72,8 @@ def main() -> None:
     with bench_stack("voice") as stack:
         from django.conf import settings
 
-        from calls.simulator import percentile, simulate
-        from calls.simulator.scenario import load_scenarios
+        from voicedesk.simulator import percentile, simulate
+        from voicedesk.simulator.scenario import load_scenarios
 
         scenarios = load_scenarios(args.scenarios)
         print(f"{len(scenarios) * args.repeat} call(s), {args.concurrency} at a time, in real time...", flush=True)
@@ -114,7 +114,7 @@ def main() -> None:
         f"server-side first frame over {len(server_all)} turns: p50 {_fmt(percentile(server_all, 50)).strip()} ms, "
         f"p95 {_fmt(percentile(server_all, 95)).strip()} ms (end of speech -> first frame sent)"
     )
-    from calls.simulator import summarize
+    from voicedesk.simulator import summarize
 
     report_path = stack.log_dir / "report.json"
     document = {"summary": summarize(reports), "calls": [r.to_json() for r in reports]}

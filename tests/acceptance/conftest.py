@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from calls.simulator import ServerStack
-from tests.live_stack import live_stack_env
+from tests.live_stack import ServerStack, live_stack_env
 
 
 @pytest.fixture(scope="session")

@@ -12,9 +12,9 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from calls.simulator import ServerStack
-from calls.simulator.caller import shared_speech_models
-from calls.simulator.scenario import load_scenario
+from tests.live_stack import ServerStack
+from voicedesk.simulator.caller import shared_speech_models
+from voicedesk.simulator.scenario import load_scenario
 
 # ../shared/scenarios, relative to the repository root.
 SCENARIO_DIR = Path(settings.BASE_DIR).parent / "shared" / "scenarios"

@@ -16,8 +16,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from calls.simulator import ServerStack
-from tests.live_stack import live_stack_env
+from tests.live_stack import ServerStack, live_stack_env
 
 SCREENSHOTS = Path(settings.BASE_DIR) / "var" / "test-results" / "screenshots"
 

@@ -17,9 +17,8 @@ from playwright.sync_api import Page, expect
 
 from billing.models import Subscription
 from billing.stripe_emulator import StripeEmulator
-from calls.simulator import ServerStack
 from tenants.models import Tenant
-from tests.live_stack import live_stack_env
+from tests.live_stack import ServerStack, live_stack_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("browser")]
 

@@ -29,7 +29,7 @@ import numpy as np
 
 from calls.audio import MULAW_FRAME_BYTES, MULAW_RATE, mulaw_decode, mulaw_encode, resample
 from calls.pipeline.protocols import Pcm16, SpeechToText, TextToSpeech
-from calls.simulator.carrier import (
+from voicedesk.simulator.carrier import (
     FRAME_S,
     SILENCE_FRAME,
     CarrierError,
@@ -38,8 +38,8 @@ from calls.simulator.carrier import (
     dial,
     new_sid,
 )
-from calls.simulator.impair import LineImpairment
-from calls.simulator.scenario import CallerSpec
+from voicedesk.simulator.impair import LineImpairment
+from voicedesk.simulator.scenario import CallerSpec
 
 # -- the rules' constants ------------------------------------------------------
 REPEAT_REQUEST: Final = "Sorry, could you repeat that?"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from calls.simulator.expect import StoredCall, StoredTicket, check_expectations
-from calls.simulator.scenario import (
+from voicedesk.simulator.expect import StoredCall, StoredTicket, check_expectations
+from voicedesk.simulator.scenario import (
     Behaviour,
     CallerSpec,
     Expectations,

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from calls.audio import mulaw_decode
-from calls.simulator.impair import (
+from voicedesk.simulator.impair import (
     FRAME_SAMPLES,
     ImpairmentError,
     LineImpairment,

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
 
-from calls.simulator.scenario import FACT_FIELDS, Scenario, ScenarioError, load_scenarios
+from voicedesk.simulator.scenario import FACT_FIELDS, Scenario, ScenarioError, load_scenarios
 
 PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 CORPUS_DIR: Final = PROJECT_ROOT / "scenarios" / "corpus"
@@ -34,7 +34,7 @@ SET_NAMES: Final = (*HALVES, "all", "shared")
 SPLIT_METHOD: Final = (
     "random.Random(seed): shuffle the businesses, and each business's scenarios within each difficulty "
     "(plain, tricky, hard); give each business half to each side, each scenario to the side with fewer of "
-    "its difficulty so far, a seeded coin on a tie (calls.simulator.corpus.split_corpus)"
+    "its difficulty so far, a seeded coin on a tie (voicedesk.simulator.corpus.split_corpus)"
 )
 
 Difficulty = Literal["plain", "tricky", "hard"]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from calls.simulator.corpus import (
+from voicedesk.simulator.corpus import (
     CORPUS_DIR,
     SHARED_DIR,
     SPLIT_FILE,
@@ -21,7 +21,7 @@ from calls.simulator.corpus import (
     scenario_set,
     split_corpus,
 )
-from calls.simulator.scenario import Behaviour, Scenario, ScenarioError, load_scenarios, parse_scenario
+from voicedesk.simulator.scenario import Behaviour, Scenario, ScenarioError, load_scenarios, parse_scenario
 
 CORPUS = load_scenarios([CORPUS_DIR])
 BY_ID = {s.id: s for s in CORPUS}

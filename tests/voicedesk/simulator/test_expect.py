@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from calls.simulator.expect import (
+from voicedesk.simulator.expect import (
     CHECKS,
     CallVerdict,
     FieldCheck,
@@ -15,7 +15,7 @@ from calls.simulator.expect import (
     checks_asked,
     quality_summary,
 )
-from calls.simulator.scenario import Expectations, TicketExpect
+from voicedesk.simulator.scenario import Expectations, TicketExpect
 
 TICKET = StoredTicket(
     number="T-1",

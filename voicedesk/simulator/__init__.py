@@ -9,54 +9,46 @@ Modules:
 
 This module ties them together: ``simulate`` provisions each scenario's
 tenant, runs the calls concurrently in real time and checks the results.
-``ServerStack`` starts a private product (daphne and a Dramatiq worker) for
-the acceptance tests and the benchmarks.
+The private server stack the acceptance tests and the benchmarks start
+(daphne and a Dramatiq worker) is test support: ``tests.live_stack``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import math
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
+from django_tenants.utils import tenant_context
 
-from calls.simulator.caller import (
+from calls.models import AgentConfig, FaqEntry
+from calls.services import agent_config_update, faq_entries_replace
+from tenants.models import PhoneNumber, Tenant, User
+from tenants.services import phone_number_normalize, phone_number_register, tenant_create
+from voicedesk.simulator.caller import (
     CallerBrain,
     ConversationResult,
     SimulatedCaller,
     SpeechModels,
     shared_speech_models,
 )
-from calls.simulator.expect import TICKET_WAIT_S, StoredCall, check_expectations, fetch_stored_call
-from calls.simulator.scenario import Scenario, TenantSpec
+from voicedesk.simulator.expect import TICKET_WAIT_S, StoredCall, check_expectations, fetch_stored_call
+from voicedesk.simulator.scenario import Scenario, TenantSpec
 
 __all__ = [
     "CallReport",
-    "ProcessUsage",
-    "ServerStack",
-    "free_port",
     "percentile",
-    "process_group_usage",
     "provision_tenant",
     "simulate",
     "summarize",
 ]
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(slots=True)
@@ -189,14 +181,6 @@ def provision_tenant(spec: TenantSpec) -> str:
     Idempotent: settings and FAQ entries are only written when they differ, so
     the product's per-tenant caches survive repeated runs.
     """
-    from django.core.exceptions import ValidationError
-    from django_tenants.utils import tenant_context
-
-    from calls.models import AgentConfig, FaqEntry
-    from calls.services import agent_config_update, faq_entries_replace
-    from tenants.models import PhoneNumber, Tenant, User
-    from tenants.services import phone_number_normalize, phone_number_register, tenant_create
-
     outcome = "unchanged"
     tenant = Tenant.objects.filter(schema_name=spec.slug.replace("-", "_")).first()
     if tenant is None:
@@ -355,184 +339,3 @@ async def simulate(
 
         await asyncio.gather(*(one(scenario, k) for scenario, k in wave))
     return [reports[(scenario.id, k)] for scenario, k in jobs]
-
-
-# -- a private server stack -----------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass(frozen=True, slots=True)
-class ProcessUsage:
-    """Resource use of a process group, read from /proc."""
-
-    cpu_s: float  # user + system time of the live processes (and children they reaped)
-    rss_bytes: int  # current resident memory, summed
-    peak_rss_bytes: int  # sum of each process's high-water mark (VmHWM)
-    processes: int
-
-
-def process_group_usage(pgid: int) -> ProcessUsage:
-    """Sum CPU time and memory over every live process whose process group is ``pgid``.
-
-    Linux only (reads /proc; psutil is not a dependency). Processes that vanish
-    while being read are skipped.
-    """
-    ticks = os.sysconf("SC_CLK_TCK")
-    cpu = 0.0
-    rss = peak = count = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            # Fields after the parenthesised command name; see proc(5).
-            fields = stat[stat.rindex(")") + 2 :].split()
-            if int(fields[2]) != pgid:
-                continue
-            utime, stime, cutime, cstime = (int(v) for v in fields[11:15])
-            status = (entry / "status").read_text()
-        except (OSError, ValueError, IndexError):
-            continue
-        cpu += (utime + stime + cutime + cstime) / ticks
-        memory = {k: v for k, _, v in (line.partition(":") for line in status.splitlines())}
-        rss += _kib(memory.get("VmRSS", "")) * 1024
-        peak += _kib(memory.get("VmHWM", "")) * 1024
-        count += 1
-    return ProcessUsage(cpu_s=cpu, rss_bytes=rss, peak_rss_bytes=peak, processes=count)
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGTERM if this process dies without calling ``stop``.
-
-    A test run killed with SIGTERM skips fixture teardown; without this its
-    servers would keep running (and holding the port and the database).
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-
-def _kib(value: str) -> int:
-    parts = value.split()
-    return int(parts[0]) if parts and parts[0].isdigit() else 0
-
-
-@dataclass
-class ServerStack:
-    """daphne on a free loopback port plus a Dramatiq worker, as subprocesses of this process.
-
-    ``env`` is the complete environment for both (database, Redis, settings
-    module, namespaces). Each runs in its own process group, so ``stop`` ends
-    exactly what ``start`` started, children (the piper worker, Dramatiq's
-    worker processes) included. Logs go to ``log_dir``.
-    """
-
-    env: dict[str, str]
-    log_dir: Path
-    port: int = field(default_factory=free_port)
-    worker_threads: int = 2
-    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    _logs: list[IO[bytes]] = field(default_factory=list)
-
-    @property
-    def base_url(self) -> str:
-        """The public site as the carrier reaches it (host ``localhost``)."""
-        return f"http://localhost:{self.port}"
-
-    def log_path(self, name: str) -> Path:
-        """Where process ``name`` ("daphne" or "worker") writes its output."""
-        return self.log_dir / f"{name}.log"
-
-    def start(self, *, timeout_s: float = 120.0) -> None:
-        """Start both processes and wait until ``/healthz`` answers; raise with the log tail if not."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        commands = {
-            "daphne": [
-                sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
-                "--application-close-timeout", "30", "voicedesk.asgi:application",
-            ],
-            "worker": [
-                sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(self.worker_threads),
-            ],
-        }  # fmt: skip
-        try:
-            for name, command in commands.items():
-                log = self.log_path(name).open("ab")
-                self._logs.append(log)
-                self.processes[name] = subprocess.Popen(
-                    command,
-                    cwd=PROJECT_ROOT,
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent,
-                )
-            self._wait_healthy(timeout_s)
-        except BaseException:
-            self.stop()
-            raise
-
-    def _wait_healthy(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        url = f"http://127.0.0.1:{self.port}/healthz"
-        while True:
-            for name, process in self.processes.items():
-                if process.poll() is not None:
-                    raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log_tail(name)}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"daphne did not answer {url} within {timeout_s:.0f} s:\n{self.log_tail('daphne')}")
-            time.sleep(0.25)
-
-    def log_tail(self, name: str, lines: int = 40) -> str:
-        """The last ``lines`` lines of a process's log."""
-        try:
-            text = self.log_path(name).read_text(encoding="utf-8", errors="replace")
-        except OSError:
-            return ""
-        return "\n".join(text.splitlines()[-lines:])
-
-    def stop(self, *, grace_s: float = 10.0) -> None:
-        """SIGTERM each process group, then SIGKILL what is left after ``grace_s``."""
-        for process in self.processes.values():
-            if process.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + grace_s
-        for process in self.processes.values():
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            # The group may outlive its leader (worker children): make sure it is gone.
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                process.wait(timeout=5)
-        self.processes.clear()
-        for log in self._logs:
-            log.close()
-        self._logs.clear()
-
-    def usage(self) -> dict[str, ProcessUsage]:
-        """CPU time and memory of each process group right now ("daphne", "worker")."""
-        return {name: process_group_usage(process.pid) for name, process in self.processes.items()}
-
-    def __enter__(self) -> ServerStack:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()

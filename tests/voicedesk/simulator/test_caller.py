@@ -9,7 +9,7 @@ import pytest
 
 from calls.audio import mulaw_encode
 from calls.pipeline.protocols import SpeechToText
-from calls.simulator.caller import (
+from voicedesk.simulator.caller import (
     GOODBYE,
     NOTHING_MORE,
     REPEAT_REQUEST,
@@ -37,8 +37,8 @@ from calls.simulator.caller import (
     spell,
     trim_silence,
 )
-from calls.simulator.carrier import SILENCE_FRAME, PlayedFrame
-from calls.simulator.scenario import Behaviour, CallerSpec
+from voicedesk.simulator.carrier import SILENCE_FRAME, PlayedFrame
+from voicedesk.simulator.scenario import Behaviour, CallerSpec
 
 GREETING = "Thanks for calling Acme Plumbing and Heating, this is the virtual receptionist. How can I help?"
 MARIA = CallerSpec(
@@ -481,7 +481,7 @@ def test_the_greeting_not_caught_gets_the_opening_line_again() -> None:
 async def test_the_ear_hears_a_whole_read_back_cut_at_its_first_and_last_audible_frame() -> None:
     from pathlib import Path
 
-    from calls.simulator.caller import shared_speech_models
+    from voicedesk.simulator.caller import shared_speech_models
 
     # Recorded in an acceptance run: given exactly these samples, Whisper
     # tiny.en stopped after "Thank you." and the caller asked to repeat.
@@ -630,8 +630,8 @@ def test_an_espeak_voice_is_built_with_its_options() -> None:
 @pytest.mark.asyncio
 async def test_the_line_impairs_the_caller_voice_repeatably() -> None:
     from calls.audio import mulaw_decode
-    from calls.simulator.caller import SpeechModels
-    from calls.simulator.impair import LineImpairment, measured_snr_db
+    from voicedesk.simulator.caller import SpeechModels
+    from voicedesk.simulator.impair import LineImpairment, measured_snr_db
 
     voice = VoiceSpec.parse("espeak:en-us+f3").build()
     stt = shared_speech_models_stt()
@@ -660,7 +660,7 @@ async def test_the_line_impairs_the_caller_voice_repeatably() -> None:
 
 
 def shared_speech_models_stt() -> SpeechToText:
-    from calls.simulator.caller import shared_speech_models
+    from voicedesk.simulator.caller import shared_speech_models
 
     return shared_speech_models().stt
 

@@ -20,7 +20,7 @@ import pytest_asyncio
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.server import ServerConnection, serve
 
-from calls.simulator.carrier import (
+from voicedesk.simulator.carrier import (
     SILENCE_FRAME,
     CarrierError,
     CarrierStream,

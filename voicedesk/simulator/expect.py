@@ -16,8 +16,12 @@ from typing import Any, Final
 
 import phonenumbers
 from asgiref.sync import sync_to_async
+from django_tenants.utils import tenant_context
 
-from calls.simulator.scenario import Expectations
+from calls.models import Call
+from tenants.models import Tenant
+from tickets.models import Callback, Ticket, UnansweredQuestion
+from voicedesk.simulator.scenario import Expectations
 
 TICKET_WAIT_S: Final = 30.0
 _POLL_S: Final = 0.5
@@ -70,12 +74,6 @@ def _schema_for(slug: str) -> str:
 
 def load_stored_call(slug: str, call_sid: str) -> StoredCall | None:
     """One snapshot of the call ``call_sid`` in tenant ``slug``'s schema (None if there is no call)."""
-    from django_tenants.utils import tenant_context
-
-    from calls.models import Call
-    from tenants.models import Tenant
-    from tickets.models import Callback, Ticket, UnansweredQuestion
-
     tenant = Tenant.objects.filter(schema_name=_schema_for(slug)).first()
     if tenant is None:
         return None

@@ -24,10 +24,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from calls.simulator import CallReport, simulate, summarize
-from calls.simulator.caller import SpeechModels, VoiceSpec, VoiceSpecError
-from calls.simulator.impair import ImpairmentError, LineImpairment
-from calls.simulator.scenario import Scenario, ScenarioError, TenantSpec, load_scenarios
+from voicedesk.simulator import CallReport, simulate, summarize
+from voicedesk.simulator.caller import SpeechModels, VoiceSpec, VoiceSpecError
+from voicedesk.simulator.impair import ImpairmentError, LineImpairment
+from voicedesk.simulator.scenario import Scenario, ScenarioError, TenantSpec, load_scenarios
 
 
 class Command(BaseCommand):
