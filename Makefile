@@ -37,6 +37,7 @@ lint: setup
 	@.venv/bin/ruff check .
 	@.venv/bin/ruff format --check .
 	@$(ENV) .venv/bin/mypy .
+	@.venv/bin/lint-imports
 
 bench: migrate
 	@for script in bench/*.py; do echo "== $$script"; $(ENV) $(PY) $$script || exit 1; done
