@@ -21,7 +21,7 @@ migrate: setup
 
 run: migrate
 	@$(ENV) $(PY) manage.py seed_demo
-	@$(ENV) exec .venv/bin/honcho -f Procfile start
+	@$(ENV) exec .venv/bin/honcho -f Procfile.dev start
 
 # Unit and integration tests run on both cores; the acceptance calls run
 # afterwards on their own, because they are real time and timing is tested.

@@ -114,6 +114,9 @@ TEMPLATES = [
 
 WSGI_APPLICATION = "voicedesk.wsgi.application"
 ASGI_APPLICATION = "voicedesk.asgi.application"
+# What this process serves (see voicedesk.asgi): "web" (pages, API, live updates),
+# "voice" (carrier webhooks and media streams, speech models loaded) or "all".
+VOICEDESK_ROLE = env("VOICEDESK_ROLE", default="all")
 
 DATABASES = {"default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:5432/voicedesk")}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
