@@ -205,7 +205,7 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 
-# The REST API on tenant hosts (voicedesk/api). API keys come first so an
+# The REST API on tenant hosts (voicedesk/urls_api.py; parts in voicedesk/core/api and voicedesk/web/api). API keys come first so an
 # anonymous request gets 401 with a Bearer challenge; signed-in members use
 # their session (with CSRF).
 REST_FRAMEWORK = {
