@@ -31,6 +31,7 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 
 from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, FaqEntry, TurnLatency, Utterance
+from tenants.business_hours import business_hours_between, sla_due_at
 from tenants.models import Tenant
 from voicedesk.core.tenancy import current_schema
 
@@ -88,19 +89,66 @@ def schema_check(*, tenant: Tenant, reader: str = "read") -> None:
         raise RuntimeError(f"{reader} for {tenant.schema_name} with schema {active} active")
 
 
-def agent_timezone(*, tenant: Tenant) -> ZoneInfo:
-    """The business's local time zone (``AgentConfig.timezone``) for showing and reading dates and times.
+@dataclass(frozen=True)
+class BusinessProfile:
+    """When the business is open and how fast it resolves tickets, in its own time zone.
 
-    UTC when the tenant has no configuration or names a zone this system
-    does not know, so a page never fails on a bad setting. The one reader of
-    the business's time zone for every app; ``tenant``'s schema must be active.
+    The agent and the help desk read the same profile: the agent's settings
+    page edits it, the help desk counts SLA and callback due times with it and
+    shows dates in its zone. Stored with the agent's configuration, one per
+    tenant schema.
+    """
+
+    timezone_name: str
+    business_hours: dict[str, list[str]]
+    sla_hours: dict[str, float]
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The time zone; UTC when the name is unknown here, so a page never fails on a bad setting."""
+        try:
+            return ZoneInfo(self.timezone_name) if self.timezone_name else UTC
+        except (ZoneInfoNotFoundError, ValueError):
+            return UTC
+
+    def due(self, start: datetime, hours: float) -> datetime:
+        """The moment ``hours`` of business time have passed since ``start``."""
+        return sla_due_at(
+            start=start, hours=hours, business_hours=self.business_hours, timezone_name=self.timezone_name
+        )
+
+    def hours_between(self, start: datetime, end: datetime) -> float:
+        """Hours of business time from ``start`` to ``end``."""
+        return business_hours_between(start, end, self.business_hours, self.timezone_name)
+
+
+# A schema without an agent configuration: open around the clock in UTC, no SLA targets.
+ROUND_THE_CLOCK = BusinessProfile(timezone_name="UTC", business_hours={}, sla_hours={})
+
+
+def business_profile_current() -> BusinessProfile:
+    """The business profile of the tenant whose schema is active (services and actors)."""
+    row = AgentConfig.objects.order_by("id").values("timezone", "business_hours", "sla_hours").first()
+    if row is None:
+        return ROUND_THE_CLOCK
+    return BusinessProfile(
+        timezone_name=row["timezone"], business_hours=row["business_hours"], sla_hours=row["sla_hours"]
+    )
+
+
+def business_profile_get(*, tenant: Tenant) -> BusinessProfile:
+    """``tenant``'s business profile; its schema must be active."""
+    schema_check(tenant=tenant, reader="business_profile_get")
+    return business_profile_current()
+
+
+def agent_timezone(*, tenant: Tenant) -> ZoneInfo:
+    """The business's local time zone for showing and reading dates and times (UTC when unknown).
+
+    The one reader of the business's time zone for every app; ``tenant``'s schema must be active.
     """
     schema_check(tenant=tenant, reader="agent_timezone")
-    name = AgentConfig.objects.order_by("id").values_list("timezone", flat=True).first()
-    try:
-        return ZoneInfo(name) if name else UTC
-    except (ZoneInfoNotFoundError, ValueError):
-        return UTC
+    return business_profile_current().zone
 
 
 def agent_config_get(*, tenant: Tenant) -> AgentConfig:

@@ -9,7 +9,6 @@ actors get it from the message.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,9 +17,9 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from calls.models import AgentConfig, Call, FaqEntry
+from calls.models import Call, FaqEntry
+from calls.selectors import BusinessProfile, business_profile_current
 from calls.services import faq_entry_create
-from tenants.business_hours import business_hours_between, sla_due_at
 from tenants.models import Membership, User
 from tickets.models import (
     CLOSED_STATUSES,
@@ -55,30 +54,11 @@ class TicketError(DomainError):
     """A ticket change that is not allowed; the message says why, for the person who asked."""
 
 
-@dataclass(frozen=True)
-class _Clock:
-    business_hours: object
-    timezone_name: str
-    sla_hours: dict[str, float]
-
-    def due(self, start: datetime, hours: float) -> datetime:
-        return sla_due_at(
-            start=start, hours=hours, business_hours=self.business_hours, timezone_name=self.timezone_name
-        )
-
-
-def _clock() -> _Clock:
-    config = AgentConfig.objects.only("business_hours", "timezone", "sla_hours").first()
-    if config is None:
-        return _Clock(business_hours={}, timezone_name="UTC", sla_hours={})
-    return _Clock(business_hours=config.business_hours, timezone_name=config.timezone, sla_hours=config.sla_hours)
-
-
 def ticket_sla_due(*, priority: str, start: datetime) -> datetime | None:
     """When a ticket of ``priority`` opened at ``start`` must be resolved, in business hours."""
-    clock = _clock()
-    hours = clock.sla_hours.get(priority)
-    return clock.due(start, float(hours)) if hours is not None else None
+    profile = business_profile_current()
+    hours = profile.sla_hours.get(priority)
+    return profile.due(start, float(hours)) if hours is not None else None
 
 
 def _change(ticket: Ticket, actor: User | None, field: str, old: object, new: object) -> TicketChange:
@@ -237,7 +217,7 @@ def _subject(reason: str, outcome: dict[str, Any]) -> str:
 def callback_due(priority: str, start: datetime) -> datetime:
     """When a callback of ``priority`` requested at ``start`` is due (``CALLBACK_DUE``)."""
     hours, business_only = CALLBACK_DUE.get(priority, CALLBACK_DUE[Ticket.Priority.NORMAL])
-    return _clock().due(start, hours) if business_only else start + timedelta(hours=hours)
+    return business_profile_current().due(start, hours) if business_only else start + timedelta(hours=hours)
 
 
 def _faq_answers_link(ticket: Ticket, questions: list[str]) -> None:
@@ -327,7 +307,7 @@ def _status_apply(ticket: Ticket, new: str, now: datetime) -> tuple[datetime, da
     if ticket.status == Ticket.Status.PENDING and ticket.sla_paused_at is not None:
         ended = (ticket.sla_paused_at, now)
         if ticket.due_at is not None:
-            ticket.due_at = _sla_resume(_clock(), ticket.due_at, *ended)
+            ticket.due_at = _sla_resume(business_profile_current(), ticket.due_at, *ended)
         ticket.sla_paused_at = None
     if new == Ticket.Status.PENDING:
         ticket.sla_paused_at = now
@@ -339,14 +319,14 @@ def _status_apply(ticket: Ticket, new: str, now: datetime) -> tuple[datetime, da
     return ended
 
 
-def _sla_resume(clock: _Clock, due: datetime, paused_at: datetime, resumed_at: datetime) -> datetime:
+def _sla_resume(profile: BusinessProfile, due: datetime, paused_at: datetime, resumed_at: datetime) -> datetime:
     """The due time after a pause: the business time left at ``paused_at``, counted again from ``resumed_at``.
 
     Business time, not wall-clock time: a weekend inside the pause was never on
     the clock. Nothing left (overdue when paused) keeps the old due time.
     """
-    left = business_hours_between(paused_at, due, clock.business_hours, clock.timezone_name)
-    return clock.due(resumed_at, left) if left > 0 else due
+    left = profile.hours_between(paused_at, due)
+    return profile.due(resumed_at, left) if left > 0 else due
 
 
 def _priority_due(ticket: Ticket, priority: str, ended_pause: tuple[datetime, datetime] | None) -> datetime | None:
@@ -355,14 +335,14 @@ def _priority_due(ticket: Ticket, priority: str, ended_pause: tuple[datetime, da
     A pause still running (the ticket stays pending) is accounted for when the
     ticket leaves pending, not here, so it never counts twice.
     """
-    clock = _clock()
-    hours = clock.sla_hours.get(priority)
+    profile = business_profile_current()
+    hours = profile.sla_hours.get(priority)
     if hours is None:
         return None
-    due = clock.due(_sla_start(ticket), float(hours))
+    due = profile.due(_sla_start(ticket), float(hours))
     pauses = _sla_pauses(ticket) + ([ended_pause] if ended_pause is not None else [])
     for paused_at, resumed_at in pauses:
-        due = _sla_resume(clock, due, paused_at, resumed_at)
+        due = _sla_resume(profile, due, paused_at, resumed_at)
     return due
 
 

@@ -8,6 +8,7 @@ from django_tenants.utils import tenant_context
 from calls import selectors
 from calls.models import AgentConfig, Call, FaqEntry, TurnLatency
 from calls.selectors import CallFilters, Percentile
+from calls.services import agent_config_update
 from tests.calls.factories_history import call_at, tenant_timezone_set
 from tests.factories import (
     CallFactory,
@@ -17,6 +18,7 @@ from tests.factories import (
     UtteranceFactory,
     outcome,
 )
+from tickets.services import ticket_sla_due
 
 NOW = datetime(2030, 3, 10, 15, 0, tzinfo=UTC)
 NEW_YORK = ZoneInfo("America/New_York")
@@ -273,3 +275,60 @@ def test_settings_and_recording_reads_refuse_another_tenants_schema(tenant_a, te
     reader = request.node.callspec.id
     with tenant_context(tenant_b.tenant), pytest.raises(RuntimeError, match=f"^{reader} for alpha with schema beta"):
         read(tenant_a.tenant)
+
+
+# --- the business profile --------------------------------------------------------------------------------------
+
+
+def test_the_business_profile_is_what_the_agent_settings_saved(in_tenant_a) -> None:
+    agent_config_update(
+        config=AgentConfig.objects.get(),
+        timezone="America/New_York",
+        business_hours={"mon": ["08:00", "12:00"]},
+        sla_hours={"urgent": 1, "high": 4, "normal": 8, "low": 16},
+    )
+
+    profile = selectors.business_profile_get(tenant=in_tenant_a.tenant)
+
+    assert profile == selectors.BusinessProfile(
+        timezone_name="America/New_York",
+        business_hours={"mon": ["08:00", "12:00"]},
+        sla_hours={"urgent": 1, "high": 4, "normal": 8, "low": 16},
+    )
+    assert profile.zone == ZoneInfo("America/New_York")
+    # Monday 2030-11-25 11:00 New York: one hour left that day, the other three the next Monday morning.
+    start = datetime(2030, 11, 25, 16, 0, tzinfo=UTC)
+    assert profile.due(start, 4) == datetime(2030, 12, 2, 16, 0, tzinfo=UTC)
+    assert profile.hours_between(start, datetime(2030, 12, 2, 16, 0, tzinfo=UTC)) == 4.0
+
+
+def test_the_help_desk_counts_its_sla_with_the_same_profile(in_tenant_a) -> None:
+    agent_config_update(
+        config=AgentConfig.objects.get(),
+        timezone="Europe/Berlin",
+        business_hours={"tue": ["09:00", "10:00"]},
+        sla_hours={"urgent": 2, "high": 4, "normal": 8, "low": 16},
+    )
+    start = datetime(2030, 11, 25, 12, 0, tzinfo=UTC)  # a Monday
+
+    assert ticket_sla_due(priority="urgent", start=start) == selectors.business_profile_current().due(start, 2)
+    # Tuesdays 09:00-10:00 Berlin (08:00-09:00 UTC): one hour on each of two Tuesdays.
+    assert ticket_sla_due(priority="urgent", start=start) == datetime(2030, 12, 3, 9, 0, tzinfo=UTC)
+
+
+def test_without_an_agent_configuration_the_business_is_open_around_the_clock(in_tenant_a) -> None:
+    AgentConfig.objects.all().delete()
+
+    profile = selectors.business_profile_get(tenant=in_tenant_a.tenant)
+
+    assert profile == selectors.ROUND_THE_CLOCK
+    start = datetime(2030, 11, 23, 22, 0, tzinfo=UTC)  # a Saturday night
+    assert profile.due(start, 5) == start + timedelta(hours=5)
+
+
+def test_the_business_profile_refuses_another_tenants_schema(tenant_a, tenant_b) -> None:
+    with (
+        tenant_context(tenant_b.tenant),
+        pytest.raises(RuntimeError, match=r"^business_profile_get for alpha with schema beta active$"),
+    ):
+        selectors.business_profile_get(tenant=tenant_a.tenant)

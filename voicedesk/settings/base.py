@@ -206,8 +206,8 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(env("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media")))
 
 # The REST API on tenant hosts (voicedesk/urls_api.py; its parts in voicedesk/core/api and
-# voicedesk/web/api). API keys come first so an anonymous request gets 401 with a Bearer challenge; signed-in members use
-# their session (with CSRF).
+# voicedesk/web/api). API keys come first so an anonymous request gets 401 with
+# a Bearer challenge; signed-in members use their session (with CSRF).
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "voicedesk.web.api.authentication.ApiKeyAuthentication",
