@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -70,15 +71,15 @@ def call_start(*, tenant: Tenant, carrier: str, carrier_call_id: str, from_numbe
     return call
 
 
-def call_answer(*, call_id: int, stream_id: str) -> Call:
-    """The media stream is up: the agent is on the line."""
+def call_answer(*, call_id: int, stream_id: str, now: datetime | None = None) -> Call:
+    """The media stream is up: the agent is on the line (at ``now``, default the current time)."""
     with transaction.atomic():
         call = Call.objects.select_for_update().get(pk=call_id)
         if call.status != Call.Status.RINGING:
             raise CallStateError(f"call {call_id} is {call.status}, not ringing")
         call.status = Call.Status.IN_PROGRESS
         call.stream_id = stream_id[:64]
-        call.answered_at = timezone.now()
+        call.answered_at = now or timezone.now()
         call.save(update_fields=["status", "stream_id", "answered_at"])
     return call
 
@@ -134,10 +135,12 @@ def call_finish(
     outcome: dict[str, Any],
     completed: bool,
     recording_wav: bytes | None = None,
+    now: datetime | None = None,
 ) -> Call:
     """End a call: store what was captured and the recording, then make the ticket.
 
     Idempotent: a second finish (socket drop after ``stop``) changes nothing.
+    ``now`` is when the call ended (default: the current time).
     After commit the registered ``calls.hooks`` run (the ticket and the
     usage record are made by the apps that own them).
     """
@@ -147,7 +150,7 @@ def call_finish(
             return call
         call.status = Call.Status.COMPLETED if completed else Call.Status.ABANDONED
         call.end_reason = end_reason[:50]
-        call.ended_at = timezone.now()
+        call.ended_at = now or timezone.now()
         call.captured = outcome
         if recording_wav:
             call.recording.save(f"call-{call.pk}.wav", ContentFile(recording_wav), save=False)

@@ -124,8 +124,12 @@ def ticket_create(
     priority: str = Ticket.Priority.NORMAL,
     source: str = Ticket.Source.WEB,
     assignee: User | None = None,
+    now: datetime | None = None,
 ) -> Ticket:
-    """Open a ticket by hand (dashboard or API), with its SLA due time and audit row."""
+    """Open a ticket by hand (dashboard or API), with its SLA due time and audit row.
+
+    ``now`` is the clock the due time counts from (default: the current time).
+    """
     subject = subject.strip()
     if not subject:
         raise TicketError("A ticket needs a subject.")
@@ -134,8 +138,8 @@ def ticket_create(
     if source not in Ticket.Source.values:
         raise TicketError(f"Unknown source {source!r}.")
     _assignee_check(assignee)
+    now = now or timezone.now()
     with transaction.atomic():
-        now = timezone.now()
         ticket = Ticket.objects.create(
             subject=subject[:200],
             description=description,
@@ -155,12 +159,15 @@ def ticket_create(
     return ticket
 
 
-def ticket_create_from_call(*, call_id: int) -> Ticket:
+def ticket_create_from_call(*, call_id: int, now: datetime | None = None) -> Ticket:
     """Turn a finished call into its ticket, unanswered questions and callback.
 
     Idempotent: the call row is locked and an existing ticket is returned, so
-    a retried message never makes a second ticket.
+    a retried message never makes a second ticket. ``now`` is the clock for
+    the resolution time and the callback's due time (default: the current
+    time); the SLA counts from the call's start.
     """
+    now = now or timezone.now()
     with transaction.atomic():
         call = Call.objects.select_for_update().get(pk=call_id)
         existing = Ticket.objects.filter(call=call).first()
@@ -180,7 +187,7 @@ def ticket_create_from_call(*, call_id: int) -> Ticket:
             category=outcome.get("category") or "general",
             priority=priority,
             status=Ticket.Status.RESOLVED if outcome.get("resolved") else Ticket.Status.NEW,
-            resolved_at=timezone.now() if outcome.get("resolved") else None,
+            resolved_at=now if outcome.get("resolved") else None,
             source=Ticket.Source.PHONE,
             call=call,
             captured=fields,
@@ -198,7 +205,7 @@ def ticket_create_from_call(*, call_id: int) -> Ticket:
                 priority=priority,
                 reason="Caller asked for a person" if outcome.get("wants_human") else (reason[:200] or "Follow up"),
                 requested_window=fields.get("preferred_time", "")[:100],
-                due_at=callback_due(priority, timezone.now()),
+                due_at=callback_due(priority, now),
             )
         TicketChange.objects.create(ticket=ticket, field="created", new_value=ticket.status)
         _ticket_event("ticket.created", ticket)
@@ -232,7 +239,7 @@ EDITABLE_FIELDS = frozenset(
 )
 
 
-def ticket_update(*, ticket_id: int, actor: User | None, **changes: Any) -> Ticket:
+def ticket_update(*, ticket_id: int, actor: User | None, now: datetime | None = None, **changes: Any) -> Ticket:
     """Change ticket fields, one audit row per field that really changed.
 
     Status changes follow ``STATUS_FLOW``. Pending stops the SLA clock; leaving
@@ -241,7 +248,8 @@ def ticket_update(*, ticket_id: int, actor: User | None, **changes: Any) -> Tick
     time, counted from the SLA start with the earlier pauses left out. Any move
     of the due time gets one ``due_at`` audit row. Resolving or closing
     completes the ticket's open callback: nobody needs to call back about a
-    solved problem. Assignment goes through ``ticket_assign``.
+    solved problem. Assignment goes through ``ticket_assign``. ``now`` is the
+    clock for pauses, resolutions and completions (default: the current time).
     """
     unknown = set(changes) - EDITABLE_FIELDS
     if unknown:
@@ -258,7 +266,7 @@ def ticket_update(*, ticket_id: int, actor: User | None, **changes: Any) -> Tick
         raise TicketError(f"Unknown status {changes['status']!r}.")
     with transaction.atomic():
         ticket = Ticket.objects.select_for_update().get(pk=ticket_id)
-        now = timezone.now()
+        now = now or timezone.now()
         audit: list[TicketChange] = []
         due_before = ticket.due_at
         ended_pause: tuple[datetime, datetime] | None = None
@@ -455,18 +463,22 @@ def callback_outcome_log(
     note: str = "",
     reschedule_at: datetime | None = None,
     resolve_ticket: bool = False,
+    now: datetime | None = None,
 ) -> Callback:
     """Log one attempt. Reached or wrong number completes the callback; otherwise
     it stays in the queue, due at ``reschedule_at`` when given. ``resolve_ticket``
     completes the callback and resolves the ticket (through ``ticket_update``,
-    with its audit row); it cannot go with a reschedule.
+    with its audit row); it cannot go with a reschedule. ``now`` is the clock
+    the attempt is stamped with and a reschedule must lie after (default: the
+    current time).
     """
+    now = now or timezone.now()
     if outcome not in Callback.Outcome.values or outcome == Callback.Outcome.PENDING:
         raise TicketError(f"Unknown callback outcome {outcome!r}.")
     if reschedule_at is not None:
         if reschedule_at.tzinfo is None:
             raise TicketError("The new callback time needs a time zone.")
-        if reschedule_at <= timezone.now():
+        if reschedule_at <= now:
             raise TicketError("A callback can only be rescheduled to a time in the future.")
         if outcome in FINAL_OUTCOMES:
             raise TicketError("A callback that reached the caller or a wrong number cannot be rescheduled.")
@@ -481,7 +493,6 @@ def callback_outcome_log(
         if callback.completed_at is not None:
             raise TicketError("This callback is already done.")
         audit = _callback_claim(callback, actor)
-        now = timezone.now()
         CallbackAttempt.objects.create(callback=callback, actor=actor, outcome=outcome, note=note.strip())
         callback.attempts += 1
         callback.outcome = outcome
@@ -495,7 +506,7 @@ def callback_outcome_log(
         callback.save()
         TicketChange.objects.bulk_create(audit)
         if resolve_ticket and callback.ticket.is_open:
-            ticket_update(ticket_id=callback.ticket_id, actor=actor, status=Ticket.Status.RESOLVED)
+            ticket_update(ticket_id=callback.ticket_id, actor=actor, status=Ticket.Status.RESOLVED, now=now)
         _callback_event(callback)
     return callback
 

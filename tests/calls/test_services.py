@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 
-from calls.models import AgentConfig, FaqEntry
+from calls.models import AgentConfig, Call, FaqEntry
 from calls.services import (
     agent_config_update,
     agent_terms_normalize,
+    call_answer,
+    call_finish,
     faq_entry_create,
     faq_entry_delete,
     faq_entry_update,
 )
 from tenants.models import AuditEvent
-from tests.factories import FaqEntryFactory
+from tests.factories import CallFactory, FaqEntryFactory
 
 
 def _config_snapshot() -> dict[str, Any]:
@@ -316,3 +320,16 @@ def test_faq_entry_delete_removes_it_and_audits(in_tenant_a) -> None:
     with pytest.raises(FaqEntry.DoesNotExist):
         faq_entry_delete(entry_id=entry.pk, actor=in_tenant_a.owner)
     assert len(_audit_rows()) == 1
+
+
+@time_machine.travel(datetime(2030, 12, 2, 15, 0, tzinfo=UTC), tick=False)
+def test_answer_and_finish_stamp_the_time_given(in_tenant_a, django_capture_on_commit_callbacks) -> None:
+    call = CallFactory(status=Call.Status.RINGING, answered_at=None, ended_at=None)
+    answered, ended = datetime(2030, 11, 25, 10, 0, tzinfo=UTC), datetime(2030, 11, 25, 10, 3, tzinfo=UTC)
+
+    call_answer(call_id=call.pk, stream_id="MZ1", now=answered)
+    with django_capture_on_commit_callbacks():
+        call_finish(call_id=call.pk, end_reason="caller_hangup", outcome={}, completed=True, now=ended)
+
+    call.refresh_from_db()
+    assert (call.answered_at, call.ended_at, call.duration_seconds) == (answered, ended, 180.0)

@@ -1129,3 +1129,56 @@ def test_logging_an_attempt_on_nobodys_callback_takes_it(in_tenant_a, agent, eve
     assert events == [
         ("callback.updated", {"callback_id": callback.pk, "ticket_id": callback.ticket_id, "outcome": "no_answer"})
     ]
+
+
+# --- the clock: services stamp the time they are given -----------------------------------------------------------
+
+# The real time during these tests: a week after the times the services are given.
+LATER = datetime(2030, 12, 2, 15, 0, tzinfo=UTC)
+
+
+@time_machine.travel(LATER, tick=False)
+def test_ticket_create_counts_the_sla_from_the_time_given(in_tenant_a) -> None:
+    ticket = ticket_create(actor=None, subject="Leak", priority="normal", now=MONDAY_10)
+
+    assert ticket.due_at == _at(10, day=28)  # 24 business hours from Monday 10:00
+
+
+@time_machine.travel(LATER, tick=False)
+def test_ticket_from_a_call_stamps_the_time_given(in_tenant_a) -> None:
+    resolved = CallFactory(captured=outcome(fields={}, resolved=True, callback_requested=False, priority="normal"))
+    wanted = CallFactory(captured=outcome(priority="urgent", wants_human=True))
+
+    assert ticket_create_from_call(call_id=resolved.pk, now=_at(11)).resolved_at == _at(11)
+    callback = ticket_create_from_call(call_id=wanted.pk, now=_at(11)).callback
+    assert callback.due_at == _at(11, 30)  # urgent: half an hour, around the clock
+
+
+@time_machine.travel(LATER, tick=False)
+def test_callback_attempts_and_reschedules_run_on_the_time_given(in_tenant_a, agent) -> None:
+    callback = CallbackFactory(due_at=_at(12))
+
+    with pytest.raises(TicketError, match=r"^A callback can only be rescheduled to a time in the future\.$"):
+        callback_outcome_log(
+            callback_id=callback.pk, actor=agent, outcome="no_answer", reschedule_at=_at(10), now=_at(11)
+        )
+    logged = callback_outcome_log(
+        callback_id=callback.pk, actor=agent, outcome="no_answer", reschedule_at=_at(15), now=_at(11)
+    )
+
+    assert (logged.last_attempt_at, logged.due_at, logged.attempts) == (_at(11), _at(15), 1)
+    done = callback_outcome_log(callback_id=callback.pk, actor=agent, outcome="reached", now=_at(16))
+    assert done.completed_at == _at(16)
+
+
+@time_machine.travel(LATER, tick=False)
+def test_ticket_update_pauses_and_resolves_at_the_time_given(in_tenant_a) -> None:
+    ticket = ticket_create(actor=None, subject="Leak", priority="normal", now=MONDAY_10)
+
+    ticket_update(ticket_id=ticket.pk, actor=None, status="pending", now=_at(11))
+    assert Ticket.objects.get(pk=ticket.pk).sla_paused_at == _at(11)
+    ticket_update(ticket_id=ticket.pk, actor=None, status="open", now=_at(14))
+    # Three business hours paused are given back.
+    assert Ticket.objects.get(pk=ticket.pk).due_at == _at(13, day=28)
+    ticket_update(ticket_id=ticket.pk, actor=None, status="resolved", now=_at(15))
+    assert Ticket.objects.get(pk=ticket.pk).resolved_at == _at(15)
