@@ -18,16 +18,16 @@ How it is made, so the data is the product's own and not a look-alike:
   FAQ answers) goes through the same services the pages use.
 - The story is planned over 30 days and played back in time order; steps
   that would lie in the future are left out, which is what makes recent
-  tickets new and old ones closed. The services run at the real current
-  time and stamp it; afterwards every time stamped while a step ran is set,
-  with ``QuerySet.update``, to the moment that step happens in the story,
-  and what the services worked out from the clock (SLA and callback due
-  times, rescheduled callbacks and their audit rows) is worked out again
-  from the story's times. The clock itself is never touched. One thing the
-  story cannot replay: a ticket's time waiting on the customer or on parts
-  is not given back to its SLA (at the real resume time the story's due
-  time has long passed), so every ticket is due its SLA after its start,
-  as its activity log says.
+  tickets new and old ones closed. The services that work with times take
+  the story's time as their clock (``now=``): tickets, their SLA and
+  callback due times and callback attempts and reschedules are the story's
+  own. What the database stamps on insert (``created_at`` columns) is the
+  real time; afterwards every time stamped while a step ran is set, with
+  ``QuerySet.update``, to the moment that step happens in the story. Status
+  changes still run on the real clock, so a ticket's time waiting on the
+  customer or on parts is not given back to its SLA (at the real resume time
+  the story's due time has long passed): every ticket is due its SLA after
+  its start, as its activity log says.
 - Recordings are stereo WAVs (caller left, agent right, 8 kHz, as the
   pipeline records them) spoken by espeak-ng; the utterance times of those
   calls are the audio's own, so "play from here" lands on the words.

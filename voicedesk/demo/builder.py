@@ -7,10 +7,9 @@ import random
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from django.apps import apps
 from django.core.files.base import ContentFile
@@ -24,17 +23,16 @@ from calls.dialogue.policy import read_back_number
 from calls.dialogue.summary import summary
 from calls.models import AgentConfig, Call, FaqEntry, TurnLatency, Utterance
 from calls.pipeline.protocols import CallOutcome
+from calls.selectors import business_profile_current
 from tenants.models import AuditEvent, PhoneNumber, Tenant, User
-from tickets.models import Callback, Ticket, TicketChange, UnansweredQuestion
+from tickets.models import Callback, Ticket, UnansweredQuestion
 from tickets.services import (
-    callback_due,
     callback_next,
     callback_outcome_log,
     ticket_assign,
     ticket_create,
     ticket_create_from_call,
     ticket_note_add,
-    ticket_sla_due,
     ticket_update,
     unanswered_question_dismiss,
     unanswered_question_to_faq,
@@ -76,7 +74,7 @@ class DemoBuilder:
         self.rng = rng
         config = AgentConfig.objects.first()
         self.business = config.business_name if config else tenant.name
-        self.zone = ZoneInfo(config.timezone if config else "UTC")
+        self.zone = business_profile_current().zone
         self.greeting = (config.greeting if config else "") or f"Thanks for calling {self.business}. How can I help?"
         self.faqs = {entry.question: entry.answer for entry in FaqEntry.objects.filter(is_active=True)}
         phone = PhoneNumber.objects.filter(tenant=tenant).order_by("created_at").first()
@@ -87,8 +85,6 @@ class DemoBuilder:
         self._questions_seen = 0
         self._moments: list[Moment] = []
         self._at = now  # the story's time of the step running
-        # Per callback, the story's times it was rescheduled to, in order.
-        self._reschedules: dict[int, list[datetime]] = {}
 
     # -- the plan ----------------------------------------------------------------
     def plan(self, *, recordings: int) -> None:
@@ -285,7 +281,6 @@ class DemoBuilder:
             when, _, step = heapq.heappop(self._events)
             self._play(when, step)
         self._stamps_backdate(self._moments)
-        self._dues_backdate()
         # Someone is working the queue right now: after the backdating, so the queue is in the story's order.
         self._play(self.now - timedelta(minutes=3), partial(callback_next, actor=self.agents[0]))
         self._stamps_backdate(self._moments[-1:])
@@ -331,34 +326,6 @@ class DemoBuilder:
                 )
                 rows.filter(**{f"{name}__range": span}).update(**{name: story_time})
 
-    def _dues_backdate(self) -> None:
-        """Work the due times the services counted from the real clock out again, from the story's times.
-
-        Tickets: the SLA from their start (the call, else their creation).
-        Callbacks: due by priority from their creation, then each reschedule
-        as the story had it, in their audit rows too.
-        """
-        build_start = self._moments[0].real_start if self._moments else self.now
-        tickets = Ticket.objects.filter(due_at__gte=build_start).select_related("call")
-        for ticket in tickets.only("id", "priority", "created_at", "call__started_at"):
-            start = ticket.call.started_at if ticket.call is not None else ticket.created_at
-            Ticket.objects.filter(pk=ticket.pk).update(due_at=ticket_sla_due(priority=ticket.priority, start=start))
-        callbacks = Callback.objects.filter(due_at__gte=build_start)
-        for callback in callbacks.only("id", "ticket_id", "priority", "created_at"):
-            due = callback_due(callback.priority, callback.created_at)
-            moves = TicketChange.objects.filter(ticket_id=callback.ticket_id, field="callback_due_at").order_by(
-                "created_at", "id"
-            )
-            story = self._reschedules.get(callback.pk, [])
-            if moves.count() != len(story):
-                raise RuntimeError(f"callback {callback.pk}: {moves.count()} reschedules logged, {len(story)} played")
-            for move, rescheduled in zip(moves, story, strict=True):
-                TicketChange.objects.filter(pk=move.pk).update(
-                    old_value=due.astimezone(UTC).isoformat(), new_value=rescheduled.astimezone(UTC).isoformat()
-                )
-                due = rescheduled
-            Callback.objects.filter(pk=callback.pk).update(due_at=due)
-
     def _callback_log(
         self,
         *,
@@ -369,23 +336,16 @@ class DemoBuilder:
         reschedule_at: datetime | None = None,
         resolve_ticket: bool = False,
     ) -> None:
-        """``callback_outcome_log`` at this step of the story.
-
-        The service only reschedules to a time after the real now, so it gets
-        the story's new time as far after the real now as it is after this
-        step; ``_dues_backdate`` puts the story's time back.
-        """
-        real_reschedule = None if reschedule_at is None else timezone.now() + (reschedule_at - self._at)
+        """``callback_outcome_log`` at this step of the story, on the story's clock."""
         callback_outcome_log(
             callback_id=callback_id,
             actor=actor,
             outcome=outcome,
             note=note,
-            reschedule_at=real_reschedule,
+            reschedule_at=reschedule_at,
             resolve_ticket=resolve_ticket,
+            now=self._at,
         )
-        if reschedule_at is not None:
-            self._reschedules.setdefault(callback_id, []).append(reschedule_at)
 
     def _call_record(self, plan: CallPlan) -> None:
         rng = self.rng
@@ -466,7 +426,7 @@ class DemoBuilder:
         )
 
     def _ticket_from_call(self, plan: CallPlan, call_id: int) -> None:
-        ticket = ticket_create_from_call(call_id=call_id)
+        ticket = ticket_create_from_call(call_id=call_id, now=self._at)
         usage_record_call(tenant=self.tenant, call_id=call_id)
         start = self._at  # when the ticket is made in the story; its created_at is still the real time
         if plan.kind == "hangup_early":
@@ -645,6 +605,7 @@ class DemoBuilder:
             tags=spec["tags"],
             priority=spec["priority"],
             source=Ticket.Source.WEB,
+            now=when,
         )
         story = spec["story"]
         if story == "new":
