@@ -6,12 +6,12 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
-from calls.management.commands.simulate_call import Command
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
 from calls.providers.espeak_tts import EspeakTextToSpeech
+from voicedesk.management.commands.simulate_call import Command
 from voicedesk.simulator.impair import LineImpairment
 
 SCENARIO = str(Path(__file__).resolve().parents[3] / "scenarios" / "corpus" / "lock-new-house-rekey-double.yaml")
