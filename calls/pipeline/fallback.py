@@ -21,7 +21,7 @@ import numpy as np
 
 from calls.audio import Resampler, resample
 from calls.pipeline.protocols import Pcm16, SpeechToText, SttHints, TextToSpeech, Transcript
-from voicedesk.metrics import PROVIDER_ERRORS, PROVIDER_FALLBACKS
+from voicedesk.core.metrics import PROVIDER_ERRORS, PROVIDER_FALLBACKS
 
 # Said by the last engine of the chain (cached at start-up) while the call
 # moves to the next engine, so the line is never silent.

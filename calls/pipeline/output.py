@@ -19,7 +19,7 @@ from typing import Protocol
 
 from calls.audio import CALL_FRAME_SAMPLES, CALL_RATE
 from calls.pipeline.protocols import Pcm16
-from voicedesk.metrics import FRAMES_LATE
+from voicedesk.core.metrics import FRAMES_LATE
 
 FRAME_S = CALL_FRAME_SAMPLES / CALL_RATE
 

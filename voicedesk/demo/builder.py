@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from billing.models import UsageRecord
 from billing.services import usage_record_call
-from calls.dialogue.policy import read_back_number
+from calls.dialogue.readback import read_back_number
 from calls.dialogue.summary import summary
 from calls.models import AgentConfig, Call, FaqEntry, TurnLatency, Utterance
 from calls.pipeline.protocols import CallOutcome

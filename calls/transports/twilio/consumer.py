@@ -31,7 +31,7 @@ from calls.pipeline.session import CallSession
 from calls.services import CallStateError, call_answer
 from calls.transports.twilio.twiml import stream_token_verify
 from tenants.models import Tenant
-from voicedesk.metrics import CALLS_IN_PROGRESS
+from voicedesk.core.metrics import CALLS_IN_PROGRESS
 
 logger = structlog.get_logger(__name__)
 

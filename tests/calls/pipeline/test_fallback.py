@@ -30,7 +30,7 @@ from calls.pipeline.fallback import (
 from calls.pipeline.protocols import Pcm16, SpeechToText, SttHints, TextToSpeech, Transcript
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.whisper_stt import WhisperSpeechToText
-from voicedesk.metrics import PROVIDER_ERRORS, PROVIDER_FALLBACKS
+from voicedesk.core.metrics import PROVIDER_ERRORS, PROVIDER_FALLBACKS
 
 
 class MisconfiguredVoice(EspeakTextToSpeech):

@@ -16,7 +16,7 @@ from calls.services import call_start
 from calls.transports.twilio import consumer as consumer_module
 from calls.transports.twilio.consumer import MessageBudget, TwilioMediaStreamConsumer
 from calls.transports.twilio.twiml import stream_token_issue
-from voicedesk.metrics import CALLS_IN_PROGRESS
+from voicedesk.core.metrics import CALLS_IN_PROGRESS
 
 FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
 
