@@ -55,7 +55,7 @@ from calls.pipeline.protocols import (
 from calls.pipeline.recording import StereoRecorder
 from calls.pipeline.stt_stream import TurnStream
 from calls.pipeline.turns import TurnDetector, TurnEvent, endpoint_delay
-from voicedesk.metrics import TURN_LATENCY
+from voicedesk.core.metrics import TURN_LATENCY
 
 logger = structlog.get_logger(__name__)
 
