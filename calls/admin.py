@@ -29,13 +29,12 @@ from voicedesk.web.admin_site import (
     tenant_admin_site,
 )
 
-# What an admin may change here; ``tts_provider`` follows ``voice`` (the service
-# sees to it) and the dialogue engine is not a per-tenant choice yet.
+# What an admin may change here; the dialogue engine is not a per-tenant choice yet.
 AGENT_CONFIG_EDITABLE = (
     "business_name",
     "greeting",
     "persona",
-    "voice",
+    "tts_provider",
     "stt_provider",
     "collect",
     "categories",
@@ -152,8 +151,8 @@ class AgentConfigAdmin(TenantModelAdmin):
 
     form = AgentConfigForm
     change_role = Role.ADMIN
-    fields = (*AGENT_CONFIG_EDITABLE, "tts_provider", "dialogue_provider", "updated_at")
-    readonly_fields = ("tts_provider", "dialogue_provider", "updated_at")
+    fields = (*AGENT_CONFIG_EDITABLE, "dialogue_provider", "updated_at")
+    readonly_fields = ("dialogue_provider", "updated_at")
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         config = AgentConfig.objects.first()

@@ -106,7 +106,7 @@ class AgentConfigForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text="How the receptionist should come across, e.g. \u201cfriendly and brief\u201d.",
     )
-    voice = forms.ChoiceField(choices=voice_choices, help_text="The voice callers hear.")
+    tts_provider = forms.ChoiceField(label="Voice", choices=voice_choices, help_text="The voice callers hear.")
     collect = forms.MultipleChoiceField(
         required=False,
         choices=[(f, COLLECT_LABELS.get(f, f)) for f in COLLECTABLE_FIELDS],
@@ -159,7 +159,7 @@ class AgentConfigForm(forms.Form):
         initial: dict[str, Any] = {
             "greeting": config.greeting,
             "persona": config.persona,
-            "voice": config.voice,
+            "tts_provider": config.tts_provider,
             "collect": list(config.collect),
             "categories": ", ".join(config.categories),
             "urgent_keywords": ", ".join(config.urgent_keywords),
@@ -286,7 +286,7 @@ class AgentConfigForm(forms.Form):
         return {
             "greeting": data["greeting"],
             "persona": data["persona"],
-            "voice": data["voice"],
+            "tts_provider": data["tts_provider"],
             "collect": data["collect"],
             "categories": data["categories"],
             "urgent_keywords": data["urgent_keywords"],

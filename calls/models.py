@@ -31,10 +31,6 @@ class AgentConfig(models.Model):
     business_name = models.CharField(max_length=200)
     greeting = models.TextField(blank=True, help_text="Empty: a greeting is built from the business name.")
     persona = models.TextField(blank=True)
-    # The settings pages' name for the text-to-speech engine; kept equal to
-    # ``tts_provider``, which is what calls use. The engine's own voice id
-    # goes in ``tts_options``.
-    voice = models.CharField(max_length=50, default="offline")
     # Each engine is a provider name plus its options (``calls.providers.registry``).
     stt_provider = models.CharField(max_length=50, default="whisper")
     stt_options = models.JSONField(

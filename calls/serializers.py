@@ -113,7 +113,6 @@ class AgentConfigSerializer(serializers.ModelSerializer):
             "business_name",
             "greeting",
             "persona",
-            "voice",
             "stt_provider",
             "tts_provider",
             "dialogue_provider",
@@ -144,9 +143,8 @@ class AgentConfigUpdateSerializer(serializers.Serializer):
     business_name = serializers.CharField(required=False, max_length=200)
     greeting = serializers.CharField(required=False, allow_blank=True)
     persona = serializers.CharField(required=False, allow_blank=True)
-    voice = serializers.CharField(required=False, help_text="The text-to-speech engine; tts_provider follows it.")
-    stt_provider = serializers.CharField(required=False)
-    tts_provider = serializers.CharField(required=False)
+    stt_provider = serializers.CharField(required=False, help_text="The speech recognition engine.")
+    tts_provider = serializers.CharField(required=False, help_text="The text-to-speech engine: the voice callers hear.")
     collect = serializers.ListField(
         child=serializers.ChoiceField(choices=COLLECTABLE_FIELDS),
         required=False,

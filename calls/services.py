@@ -179,7 +179,6 @@ AGENT_CONFIG_FIELDS = frozenset(
         "business_name",
         "greeting",
         "persona",
-        "voice",
         "stt_provider",
         "tts_provider",
         "collect",
@@ -250,7 +249,7 @@ def _agent_config_clean(name: str, value: Any) -> Any:
         limit = GREETING_MAX_LENGTH if name == "greeting" else PERSONA_MAX_LENGTH
         if len(value) > limit:
             raise ValidationError(f"The {name} can be at most {limit} characters long.")
-    elif name in ("voice", "tts_provider"):
+    elif name == "tts_provider":
         if value not in TTS_PROVIDERS:
             raise ValidationError(f"Unknown voice {value!r}; choose one of {', '.join(sorted(TTS_PROVIDERS))}.")
     elif name == "stt_provider":
@@ -319,8 +318,6 @@ def agent_config_update(*, config: AgentConfig, actor: User | None = None, **cha
             errors[name] = exc.error_list
     if errors:
         raise ValidationError(errors)
-    if "voice" in cleaned and "tts_provider" not in cleaned:
-        cleaned["tts_provider"] = cleaned["voice"]
     with transaction.atomic():
         locked = AgentConfig.objects.select_for_update().get(pk=config.pk)
         changed = sorted(name for name, value in cleaned.items() if getattr(locked, name) != value)

@@ -20,7 +20,7 @@ def _config_form(config: AgentConfig, **changes: Any) -> dict[str, Any]:
         "business_name": config.business_name,
         "greeting": config.greeting,
         "persona": config.persona,
-        "voice": config.voice,
+        "tts_provider": config.tts_provider,
         "stt_provider": config.stt_provider,
         "collect": json.dumps(config.collect),
         "categories": json.dumps(config.categories),

@@ -20,7 +20,7 @@ def form_data(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "greeting": "Thanks for calling Alpha.",
         "persona": "Friendly and brief.",
-        "voice": "espeak",
+        "tts_provider": "espeak",
         "collect": ["address"],
         "categories": "Leak, heating ,leak,, General",
         "urgent_keywords": "flood, Gas Smell",
@@ -47,7 +47,7 @@ def test_valid_input_becomes_the_settings_the_service_takes() -> None:
     assert form.changes() == {
         "greeting": "Thanks for calling Alpha.",
         "persona": "Friendly and brief.",
-        "voice": "espeak",
+        "tts_provider": "espeak",
         "collect": ["name", "callback_number", "reason", "address"],
         "categories": ["leak", "heating", "general"],
         "urgent_keywords": ["flood", "gas smell"],
@@ -104,8 +104,8 @@ def test_a_closed_day_ignores_its_times_and_empty_optional_terms_are_allowed() -
             ["Urgent keywords: each entry can be at most 50 characters long."],
         ),
         (
-            {"voice": "robot"},
-            "voice",
+            {"tts_provider": "robot"},
+            "tts_provider",
             ["Select a valid choice. robot is not one of the available choices."],
         ),
     ],
@@ -121,7 +121,7 @@ def test_the_form_starts_from_the_stored_configuration() -> None:
     config = AgentConfig(
         business_name="Alpha",
         greeting="Hello!",
-        voice="piper",
+        tts_provider="piper",
         collect=["name", "callback_number", "reason", "email"],
         categories=["leak", "general"],
         urgent_keywords=["flood"],
@@ -133,9 +133,9 @@ def test_the_form_starts_from_the_stored_configuration() -> None:
 
     form = AgentConfigForm(config=config)
 
-    assert {name: form[name].value() for name in ("greeting", "voice", "categories", "vocabulary", "timezone")} == {
+    assert {name: form[name].value() for name in ("greeting", "tts_provider", "categories", "vocabulary", "timezone")} == {
         "greeting": "Hello!",
-        "voice": "piper",
+        "tts_provider": "piper",
         "categories": "leak, general",
         "vocabulary": "Springfield, Elm St",
         "timezone": "Europe/London",

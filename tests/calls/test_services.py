@@ -87,12 +87,12 @@ def test_agent_config_update_normalises_terms_and_orders_collected_fields(in_ten
 
 def test_choosing_a_voice_switches_the_speech_engine_the_calls_use(in_tenant_a) -> None:
     config = AgentConfig.objects.get()
-    assert (config.voice, config.tts_provider) == ("offline", "offline")
+    assert config.tts_provider == "offline"
 
-    agent_config_update(config=config, actor=in_tenant_a.owner, voice="espeak")
+    agent_config_update(config=config, actor=in_tenant_a.owner, tts_provider="espeak")
 
-    assert AgentConfig.objects.values_list("voice", "tts_provider").get() == ("espeak", "espeak")
-    assert _audit_rows()[0][3] == {"fields": ["tts_provider", "voice"]}
+    assert AgentConfig.objects.values_list("tts_provider", flat=True).get() == "espeak"
+    assert _audit_rows()[0][3] == {"fields": ["tts_provider"]}
 
 
 def test_saving_unchanged_settings_writes_no_audit_row(in_tenant_a) -> None:
@@ -150,7 +150,7 @@ def test_saving_unchanged_settings_writes_no_audit_row(in_tenant_a) -> None:
             {"urgent_keywords": ["x" * 51]},
             {"urgent_keywords": ["Urgent keywords: each entry can be at most 50 characters long."]},
         ),
-        ({"voice": "robot"}, {"voice": ["Unknown voice 'robot'; choose one of espeak, offline, piper."]}),
+        ({"tts_provider": "robot"}, {"tts_provider": ["Unknown voice 'robot'; choose one of espeak, offline, piper."]}),
         (
             {"timezone": "Europe/Paris", "sla_hours": {"urgent": 0, "high": 8, "normal": 24, "low": 40}},
             {"sla_hours": ["SLA hours for urgent must be more than 0 and at most 2000."]},

@@ -57,7 +57,7 @@ def agent_form(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
         "greeting": "Thanks for calling Alpha Plumbing, how can I help?",
         "persona": "Calm and friendly.",
-        "voice": "espeak",
+        "tts_provider": "espeak",
         "collect": ["address", "email"],
         "categories": "Leak, heating, leak, general",
         "urgent_keywords": "flood, Gas Smell",
@@ -84,7 +84,7 @@ def test_agent_page_shows_the_stored_configuration(client_a, tenant_a) -> None:
     with tenant_context(tenant_a.tenant):
         AgentConfig.objects.update(
             greeting="Hello from Alpha!",
-            voice="piper",
+            tts_provider="piper",
             collect=["name", "callback_number", "reason", "email"],
             categories=["leak", "drains"],
             urgent_keywords=["flood"],
@@ -129,7 +129,7 @@ def test_saving_changes_exactly_the_agent_settings_and_audits(client_a, tenant_a
     expected = before | {
         "greeting": "Thanks for calling Alpha Plumbing, how can I help?",
         "persona": "Calm and friendly.",
-        "voice": "espeak",
+        "tts_provider": "espeak",
         "tts_provider": "espeak",
         "collect": ["name", "callback_number", "reason", "address", "email"],
         "categories": ["leak", "heating", "general"],
@@ -164,7 +164,6 @@ def test_saving_changes_exactly_the_agent_settings_and_audits(client_a, tenant_a
                     "tts_provider",
                     "urgent_keywords",
                     "vocabulary",
-                    "voice",
                 ]
             },
         )
@@ -193,7 +192,7 @@ def test_saving_a_single_change_audits_only_that_setting(client_a, tenant_a) -> 
         ({"sla_normal": "-4"}, "Must be more than 0 and at most 2000 hours."),
         ({"collect": ["name", "favourite_colour"]}, "favourite_colour is not one of the available choices."),
         ({"categories": " , "}, "Give at least one category, e.g. general."),
-        ({"voice": "robot"}, "robot is not one of the available choices."),
+        ({"tts_provider": "robot"}, "robot is not one of the available choices."),
     ],
 )
 def test_bad_input_shows_the_error_and_saves_nothing(client_a, tenant_a, overrides, message) -> None:
