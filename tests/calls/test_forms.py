@@ -133,7 +133,9 @@ def test_the_form_starts_from_the_stored_configuration() -> None:
 
     form = AgentConfigForm(config=config)
 
-    assert {name: form[name].value() for name in ("greeting", "tts_provider", "categories", "vocabulary", "timezone")} == {
+    assert {
+        name: form[name].value() for name in ("greeting", "tts_provider", "categories", "vocabulary", "timezone")
+    } == {
         "greeting": "Hello!",
         "tts_provider": "piper",
         "categories": "leak, general",

@@ -130,7 +130,6 @@ def test_saving_changes_exactly_the_agent_settings_and_audits(client_a, tenant_a
         "greeting": "Thanks for calling Alpha Plumbing, how can I help?",
         "persona": "Calm and friendly.",
         "tts_provider": "espeak",
-        "tts_provider": "espeak",
         "collect": ["name", "callback_number", "reason", "address", "email"],
         "categories": ["leak", "heating", "general"],
         "urgent_keywords": ["flood", "gas smell"],
