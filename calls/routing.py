@@ -1,4 +1,4 @@
-"""Carrier media websockets, one per registered transport. They authenticate with a signed stream token."""
+"""Every registered transport's routes: its webhooks (public host) and its media websocket (signed stream token)."""
 
 from django.urls import URLPattern, URLResolver, path
 
@@ -6,4 +6,7 @@ from calls.transports import TRANSPORTS
 
 carrier_websocket_urlpatterns: list[URLPattern | URLResolver] = [
     path(transport.websocket_path, transport.consumer.as_asgi()) for transport in TRANSPORTS.values()
+]
+carrier_http_urlpatterns: list[URLPattern | URLResolver] = [
+    url for transport in TRANSPORTS.values() for url in transport.http_urls
 ]

@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing import views as billing_views
-from calls.transports.twilio import views as twilio_views
+from calls.routing import carrier_http_urlpatterns
 from tenants import views as tenant_views
 
 urlpatterns = [
@@ -12,8 +12,8 @@ urlpatterns = [
     path("business/subdomain", tenant_views.business_signup_subdomain, name="business-signup-subdomain"),
     path("accounts/", include("allauth.urls")),
     path("admin/", admin.site.urls),
-    # Carriers post here for every number; the dialled number picks the tenant.
-    path("twilio/voice", twilio_views.twilio_voice_webhook, name="twilio-voice"),
+    # Each transport's webhooks (calls.transports): adding a carrier adds no line here.
+    *carrier_http_urlpatterns,
     path("stripe/webhook", billing_views.stripe_webhook, name="stripe-webhook"),
     path("owner/billing/", billing_views.billing_overview_page, name="owner-billing"),
 ]

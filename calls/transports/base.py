@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.urls import URLPattern
 
 from calls.audio import AudioFormat
 
@@ -13,8 +14,9 @@ from calls.audio import AudioFormat
 class Transport:
     """One carrier or client connection type, as the pipeline sees it.
 
-    The transport owns everything carrier-specific: its webhook, its media
-    websocket (``consumer`` at ``websocket_path``) and the coding of
+    The transport owns everything carrier-specific: its webhooks
+    (``http_urls``, mounted on the public host), its media websocket
+    (``consumer`` at ``websocket_path``) and the coding of
     ``audio`` to and from the pipeline's PCM. ``reports_playback`` says
     whether the far end echoes marks when playback reaches them; without it
     the session keeps time on its own clock.
@@ -25,3 +27,4 @@ class Transport:
     reports_playback: bool
     websocket_path: str
     consumer: type[AsyncWebsocketConsumer]
+    http_urls: tuple[URLPattern, ...] = field(default=())

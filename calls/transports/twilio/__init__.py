@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from django.urls import path
+
 from calls.transports.base import Transport
 from calls.transports.twilio.consumer import AUDIO, REPORTS_PLAYBACK, TwilioMediaStreamConsumer
 from calls.transports.twilio.twiml import STREAM_PATH
+from calls.transports.twilio.views import twilio_voice_webhook
 
 TWILIO = Transport(
     name="twilio",
@@ -12,4 +15,6 @@ TWILIO = Transport(
     reports_playback=REPORTS_PLAYBACK,
     websocket_path=STREAM_PATH,
     consumer=TwilioMediaStreamConsumer,
+    # Carriers post here for every number; the dialled number picks the tenant.
+    http_urls=(path("twilio/voice", twilio_voice_webhook, name="twilio-voice"),),
 )

@@ -1,9 +1,12 @@
 """Registered transports and the websocket routes mounted for them."""
 
+from django.urls import resolve, reverse
+
 from calls.audio import AudioFormat
-from calls.routing import carrier_websocket_urlpatterns
+from calls.routing import carrier_http_urlpatterns, carrier_websocket_urlpatterns
 from calls.transports import TRANSPORTS
 from calls.transports.twilio.consumer import TwilioMediaStreamConsumer
+from calls.transports.twilio.views import twilio_voice_webhook
 
 
 def test_twilio_declares_its_wire_audio_and_playback_reports() -> None:
@@ -18,3 +21,9 @@ def test_every_transport_gets_its_media_websocket() -> None:
     assert sorted(TRANSPORTS) == ["twilio"]
     routes = [str(pattern.pattern) for pattern in carrier_websocket_urlpatterns]
     assert routes == ["ws/twilio/stream"]
+
+
+def test_every_transport_gets_its_webhooks_on_the_public_host() -> None:
+    assert [str(pattern.pattern) for pattern in carrier_http_urlpatterns] == ["twilio/voice"]
+    assert reverse("twilio-voice", urlconf="voicedesk.urls_public") == "/twilio/voice"
+    assert resolve("/twilio/voice", urlconf="voicedesk.urls_public").func is twilio_voice_webhook
