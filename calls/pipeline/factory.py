@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import structlog
 from channels.db import database_sync_to_async
@@ -32,6 +33,7 @@ from calls.pipeline.fallback import (
     DeadlineTextToSpeech,
     FallbackSpeechToText,
     FallbackTextToSpeech,
+    Role,
     SwitchLog,
 )
 from calls.pipeline.protocols import (
@@ -114,22 +116,36 @@ def _specs(tenant_spec: EngineSpec, platform_default: str) -> list[EngineSpec]:
     return [tenant_spec] if tenant_spec == default else [tenant_spec, default]
 
 
-def tts_chain(tenant_spec: EngineSpec, switches: SwitchLog) -> FallbackTextToSpeech:
-    """The tenant's text-to-speech with the platform's offline engine behind it."""
-    specs = _specs(tenant_spec, settings.VOICEDESK_TTS)
-    links: list[TextToSpeech] = []
+E = TypeVar("E")
+
+
+def _chain_engines(
+    role: Role, tenant_spec: EngineSpec, platform_default: str, build: Callable[[EngineSpec], E], switches: SwitchLog
+) -> Iterator[tuple[E, bool]]:
+    """Each engine of a chain, tenant's first, with whether it is the last (the platform's offline one).
+
+    An engine that cannot even be built (a missing key, say) is recorded as a
+    switch and skipped; the platform's own engine failing to build is an error.
+    """
+    specs = _specs(tenant_spec, platform_default)
     for index, spec in enumerate(specs):
         last = index == len(specs) - 1
         try:
-            engine = shared_tts(spec)
+            engine = build(spec)
         except Exception as exc:
             if last:
                 raise
-            # An engine that cannot even be built (a missing key, say) is a switch too.
-            switches.record("tts", str(spec), str(specs[-1]), "unavailable", f"{type(exc).__name__}: {exc}")
+            switches.record(role, str(spec), str(specs[-1]), "unavailable", f"{type(exc).__name__}: {exc}")
             continue
-        limit = TTS_LAST_FIRST_CHUNK_S if last else TTS_FIRST_CHUNK_S
-        links.append(DeadlineTextToSpeech(engine, first_chunk_s=limit))
+        yield engine, last
+
+
+def tts_chain(tenant_spec: EngineSpec, switches: SwitchLog) -> FallbackTextToSpeech:
+    """The tenant's text-to-speech with the platform's offline engine behind it."""
+    links: list[TextToSpeech] = [
+        DeadlineTextToSpeech(engine, first_chunk_s=TTS_LAST_FIRST_CHUNK_S if last else TTS_FIRST_CHUNK_S)
+        for engine, last in _chain_engines("tts", tenant_spec, settings.VOICEDESK_TTS, shared_tts, switches)
+    ]
     return FallbackTextToSpeech(links, switches=switches)
 
 
@@ -139,18 +155,9 @@ def stt_chain(
     """The tenant's speech-to-text: a batch chain ending in the platform's
     offline engine, and the tenant's streaming engine when it is one (the
     session falls back to the batch chain if its stream fails)."""
-    specs = _specs(tenant_spec, settings.VOICEDESK_STT)
     links: list[SpeechToText] = []
     streaming: StreamingSpeechToText | None = None
-    for index, spec in enumerate(specs):
-        last = index == len(specs) - 1
-        try:
-            engine = shared_stt(spec)
-        except Exception as exc:
-            if last:
-                raise
-            switches.record("stt", str(spec), str(specs[-1]), "unavailable", f"{type(exc).__name__}: {exc}")
-            continue
+    for engine, last in _chain_engines("stt", tenant_spec, settings.VOICEDESK_STT, shared_stt, switches):
         if isinstance(engine, SpeechToText):
             links.append(DeadlineSpeechToText(engine, result_s=STT_LAST_RESULT_S if last else STT_RESULT_S))
         elif isinstance(engine, StreamingSpeechToText) and streaming is None:
