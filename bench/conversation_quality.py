@@ -17,8 +17,16 @@ The caller's voice (``--voice``, e.g. ``piper:speed=0.85``,
 (``--impair noise=18,gain=-10,loss=0.01,clip=0.9,seed=1``) can be changed,
 to measure callers who do not sound like the product's own voice.
 
+With ``--turns text`` or ``--turns speech`` no server starts: the caller
+rules and the receptionist talk turn by turn (``voicedesk.simulator.turns``),
+with the caller's words as written or through the caller's voice, the line
+and the product's STT, in a fraction of real time. That measures the
+dialogue while it is being changed; the real-time run is the measure of the
+product. ``--show-misses`` prints the conversations that missed (refused on
+the held-out half, whose calls are not read while tuning).
+
     python bench/conversation_quality.py [--set heldout] [--voice SPEC] [--impair SPEC]
-        [--concurrency N] [--repeat K] [--json-report PATH]
+        [--concurrency N] [--repeat K] [--json-report PATH] [--turns text|speech] [--show-misses]
 """
 
 from __future__ import annotations
@@ -54,6 +62,46 @@ def format_summary(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def turn_by_turn(args: argparse.Namespace, scenarios: list[Any], voice: Any, line: Any) -> None:
+    """Play ``scenarios`` turn by turn (``voicedesk.simulator.turns``) and print the rates."""
+    from django.conf import settings
+
+    from calls.pipeline.factory import shared_stt
+    from voicedesk.simulator.caller import SpeechModels
+    from voicedesk.simulator.expect import quality_summary
+    from voicedesk.simulator.turns import Ear, SpeechEar, TextEar, converse
+
+    ear: Ear = TextEar()
+    if args.turns == "speech":
+        stt = shared_stt(settings.VOICEDESK_STT)
+        ear = SpeechEar(models=SpeechModels(tts=voice.build(), line=line), stt=stt)  # type: ignore[arg-type]
+    print(
+        f"{len(scenarios) * args.repeat} call(s), turn by turn ({args.turns}), voice {voice.describe()}, "
+        f"line {line.describe()}...",
+        flush=True,
+    )
+
+    async def run() -> list[Any]:
+        done = []
+        for _ in range(args.repeat):
+            for scenario in scenarios:
+                conversation = await converse(scenario, ear)
+                verdict = conversation.verdict
+                print(f"  {scenario.id:<52} {'exact' if verdict.exact else 'MISS ' + ','.join(verdict.failed)}")
+                if args.show_misses and not verdict.exact:
+                    print(conversation.format())
+                    print(f"  captured: {conversation.captured}")
+                done.append(conversation)
+        return done
+
+    conversations = asyncio.run(run())
+    summary = quality_summary([c.verdict for c in conversations])
+    print()
+    print(format_summary(summary))
+    if args.json_report:
+        args.json_report.write_text(json.dumps({"sets": args.sets, "summary": summary}, indent=2), encoding="utf-8")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", action="append", dest="sets", metavar="NAME|PATH", help="default: heldout")
@@ -63,10 +111,22 @@ def main() -> None:
     parser.add_argument("--impair", default="", help="line impairments, e.g. noise=18,gain=-10,loss=0.01,clip=0.9")
     parser.add_argument("--ticket-wait", type=float, default=30.0, metavar="SECONDS")
     parser.add_argument("--json-report", type=Path, metavar="PATH", help="also write the results as JSON here")
+    parser.add_argument("--turns", choices=("text", "speech"), help="turn by turn, without a server or real time")
+    parser.add_argument("--show-misses", action="store_true", help="print the conversations that missed (--turns)")
     args = parser.parse_args()
     if args.concurrency < 1 or args.repeat < 1:
         parser.error("--concurrency and --repeat must be at least 1")
     sets: list[str] = args.sets or ["heldout"]
+    if args.turns:
+        # No database is used: the product's settings as they are.
+        import os
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicedesk.settings.dev")
+        os.environ.setdefault("LOG_LEVEL", "WARNING")
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
     # Read before the stack starts, so a typo fails in a second, not after a migration.
     sys.path.insert(0, str(ROOT))
     from voicedesk.simulator.caller import VoiceSpec, VoiceSpecError
@@ -80,6 +140,11 @@ def main() -> None:
         scenarios = [s for name in sets for s in scenario_set(name)]
     except (VoiceSpecError, ImpairmentError, ScenarioError) as exc:
         parser.error(str(exc))
+    if args.show_misses and ("heldout" in sets or "all" in sets):
+        parser.error("--show-misses reads the calls; the held-out half is measured, not read")
+    if args.turns:
+        turn_by_turn(args, scenarios, voice, line)
+        return
 
     with bench_stack("quality") as stack:
         from django.conf import settings
