@@ -19,8 +19,8 @@ from collections.abc import AsyncIterator, Sequence
 import structlog
 
 from calls.dialogue.answers import field_value, first_name, heard_number, is_request, name_confidence
+from calls.dialogue.categories import CategoryChoice, CategoryClassifier, category_guides
 from calls.dialogue.extract import (
-    categorize,
     content_words,
     correction_fields,
     digits_near,
@@ -50,7 +50,7 @@ from calls.dialogue.extract import (
     wants_human,
     without_human_request,
 )
-from calls.dialogue.faq import FaqIndex, is_question
+from calls.dialogue.faq import FaqIndex, is_question, split_questions
 from calls.dialogue.phrases import (
     CALLER_ID_PROMPT,
     EXPECT,
@@ -161,6 +161,7 @@ class ReceptionistPolicy:
         *,
         embedder: TextEmbedder | None = None,
         faq_index: FaqIndex | None = None,
+        categorizer: CategoryClassifier | None = None,
     ) -> None:
         if embedder is None:
             # Imported only when needed: the dialogue itself loads no model library.
@@ -171,6 +172,8 @@ class ReceptionistPolicy:
         self.state = DialogueState()
         self._embedder = embedder
         self._faq = faq_index if faq_index is not None else FaqIndex(context.settings.faqs, embedder)
+        self._categorizer = categorizer
+        self._category: tuple[str, CategoryChoice] | None = None
 
     # ------------------------------------------------------------------
     # DialoguePolicy
@@ -222,10 +225,13 @@ class ReceptionistPolicy:
             fields["callback_number"] = caller_id
         reason = " ".join(r if r.endswith((".", "!", "?")) else r + "." for r in state.reasons)
         callback = self._needs_followup()
+        category = self._categorize(reason)
         return CallOutcome(
             fields=fields,
             reason=reason.rstrip("."),
-            category=categorize(reason, settings.categories, self._embedder),
+            category=category.name,
+            category_confidence=round(category.confidence, 3),
+            category_review=category.review,
             priority=priority_for(reason, settings.urgent_keywords, state.wants_human),
             faq_answered=list(state.faq_answered),
             unanswered_questions=list(state.unanswered),
@@ -235,6 +241,16 @@ class ReceptionistPolicy:
             completed=state.completed,
             resolved=not callback and (state.completed or bool(state.faq_answered)),
         )
+
+    def _categorize(self, reason: str) -> CategoryChoice:
+        """The category for ``reason``, classified once per new reason."""
+        if self._category is None or self._category[0] != reason:
+            if self._categorizer is None:
+                settings = self.context.settings
+                guides = category_guides(settings.categories, settings.category_guides, settings.category_examples)
+                self._categorizer = CategoryClassifier(guides, self._embedder)
+            self._category = (reason, self._categorizer.classify(reason))
+        return self._category[1]
 
     def _parts(self, before: dict[str, str], reply: Reply) -> list[ReplyPart]:
         """A decided reply as parts: the fields changed since ``before`` first, then the sentences."""
@@ -490,12 +506,18 @@ class ReceptionistPolicy:
         return reasons, answers
 
     def _answer(self, question: str) -> list[str]:
-        """Answer from the FAQ, or log the question for a follow-up."""
-        match = self._faq.match(question)
-        if match:
-            return [self._record_answer(match.entry)]
-        self.state.unanswered.append(question.strip())
-        return [UNANSWERED]
+        """Answer each question of one sentence from the FAQ, or log it for a follow-up."""
+        answers: list[str] = []
+        for part in split_questions(question):
+            match = self._faq.match(part)
+            if match:
+                answer = self._record_answer(match.entry)
+            else:
+                self.state.unanswered.append(part.strip())
+                answer = UNANSWERED
+            if answer not in answers:
+                answers.append(answer)
+        return answers
 
     def _record_answer(self, entry: FaqEntry) -> str:
         if entry.question not in self.state.faq_answered:

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -232,6 +232,10 @@ class AgentSettings:
     # Fields to capture, among: name, callback_number, reason, address, email, preferred_time.
     collect: list[str] = field(default_factory=lambda: ["name", "callback_number", "reason"])
     categories: list[str] = field(default_factory=lambda: ["general"])
+    # What each category covers, in the business's words (name -> {"description", "examples"}),
+    # and examples learned from the help desk (name -> caller sentences).
+    category_guides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    category_examples: dict[str, list[str]] = field(default_factory=dict)
     urgent_keywords: list[str] = field(default_factory=list)
     faqs: list[FaqEntry] = field(default_factory=list)
     # Business words that bias speech recognition.
@@ -295,6 +299,9 @@ class CallOutcome:
     fields: dict[str, str] = field(default_factory=dict)
     reason: str = ""
     category: str = ""
+    category_confidence: float = 0.0
+    # The category is a guess a person should check (nothing was close, or two were).
+    category_review: bool = False
     priority: Literal["low", "normal", "high", "urgent"] = "normal"
     faq_answered: list[str] = field(default_factory=list)  # FAQ questions (entry.q) answered
     unanswered_questions: list[str] = field(default_factory=list)

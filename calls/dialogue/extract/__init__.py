@@ -1,7 +1,7 @@
 """Pull ticket fields and caller intents out of one noisy transcript.
 
 Everything here is a pure function of its arguments (besides reading
-MiniLM's word list once, and the optional embedder of ``categorize``). Input
+MiniLM's word list once). Input
 is Whisper-style text: mostly punctuated, sometimes lower case, with
 recognition errors ("for" for four, "to" for two, letters as "em a ar").
 
@@ -39,10 +39,7 @@ from calls.dialogue.extract.numbers import (
     number_heard_before,
 )
 from calls.dialogue.extract.reasons import (
-    CATEGORY_SIM_THRESHOLD,
-    DEFAULT_CATEGORY,
     Priority,
-    categorize,
     content_words,
     is_pleasantry,
     matches_urgent,
@@ -60,10 +57,7 @@ from calls.dialogue.extract.text import (
 )
 
 __all__ = [
-    "CATEGORY_SIM_THRESHOLD",
-    "DEFAULT_CATEGORY",
     "Priority",
-    "categorize",
     "content_words",
     "correction_fields",
     "digit_runs",

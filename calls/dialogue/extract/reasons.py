@@ -6,14 +6,11 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
-import numpy as np
-
 from calls.dialogue.extract.contact import extract_email
 from calls.dialogue.extract.intents import HUMAN_REQUEST
 from calls.dialogue.extract.names import NOT_NAME_WORDS
 from calls.dialogue.extract.numbers import extract_digits
 from calls.dialogue.extract.text import APOSTROPHES, has_match, normalize, word_list, word_set
-from calls.pipeline.protocols import TextEmbedder
 
 Priority = Literal["low", "normal", "high", "urgent"]
 
@@ -94,95 +91,6 @@ def reason_text(text: str, *, name: str | None = None) -> str:
         return ""
     joined = ", ".join(kept)
     return joined[0].upper() + joined[1:]
-
-
-# Words that point at a kind of request, for common category names. Tenant
-# categories pick the lists whose key shares a stem with them ("Heating &
-# Cooling" -> heating); the category's own name always counts double.
-_CATEGORY_HINTS: dict[str, str] = {
-    "leak": (
-        r"leak\w*|drip\w*|burst|flood\w*|water (?:is )?(?:coming|pouring|running) (?:in|through|out|from|down)"
-        r"|water everywhere|water all over|ceiling|damp|puddle|pipes?"
-    ),
-    "heat": (
-        r"heat|heating|boiler|radiators?|furnace|thermostat|hot water|freezing|pilot light"
-        r"|cold (?:house|radiators?|home)"
-    ),
-    "drain": (
-        r"drains?|drainage|blocked|blockage|clog\w*|toilets?|sewer|sewage|backed up|backing up|flush\w*|plunger"
-        r"|gurgl\w*"
-    ),
-    "install": (
-        r"install\w*|quote|estimate|replace\w*|water heater|upgrade"
-        r"|new (?:boiler|bathroom|kitchen|sink|toilet|shower|tap|faucet|unit|system)"
-    ),
-    "bill": r"bills?|billing|billed|invoice\w*|charged?|overcharged|payments?|refund|receipt",
-    "outage": (
-        r"outage|down|offline|network|internet|wi-?fi|no connection|can't connect|cannot connect|servers?"
-        r"|nobody can work|can't work"
-    ),
-    "appointment": (
-        r"appointments?|book\w*|schedul\w*|reschedul\w*|cancel\w*|check-?up|cleaning|visit|consultation"
-        r"|see the (?:dentist|doctor|hygienist)"
-    ),
-    "emergency": r"emergency|pain\w*|toothache|swell\w*|swollen|bleed\w*|knocked out|broken tooth|chipped|abscess",
-    "insurance": r"insurance|insurer|coverage|covered|claim|delta dental|cigna|medicaid",
-    "account": r"account|password|log ?in|login|locked out|sign in|username|reset",
-    "hardware": r"laptop|computer|pc|printer|monitor|screen|keyboard|mouse|hardware|hard drive",
-    "software": r"software|app|application|program|update|outlook|excel|windows|licen[cs]e|virus",
-}
-# Below this MiniLM similarity between the reason and a category name, an
-# unknown category is not trusted and the call goes to "general". Measured:
-# a reason about its category scores 0.25-0.5 against the bare name, an
-# unrelated one under 0.2.
-CATEGORY_SIM_THRESHOLD = 0.25
-DEFAULT_CATEGORY = "general"
-
-
-def _stem(word: str) -> str:
-    return re.sub(r"(?:ations?|ings?|s)$", "", word.lower())
-
-
-def _category_patterns(category: str) -> list[tuple[re.Pattern[str], int]]:
-    stems = {_stem(w) for w in re.findall(r"[a-z]+", category.lower())}
-    patterns = [(re.compile(rf"\b{re.escape(s)}(?:s|es|ed|ing|ings|ation|ations)?\b"), 2) for s in stems if len(s) > 2]
-    patterns += [(re.compile(rf"\b(?:{hints})\b"), 1) for key, hints in _CATEGORY_HINTS.items() if key in stems]
-    return patterns
-
-
-def categorize(reason: str, categories: Sequence[str], embedder: TextEmbedder | None = None) -> str:
-    """Pick the tenant category for a reason.
-
-    Keyword hints first (sink/leaking -> leak, boiler/no heat -> heating,
-    drain/toilet -> drains...); with no hint, the category name most similar
-    to the reason under MiniLM, if similar enough; else "general" (when the
-    tenant has it).
-    """
-    cats = [c for c in categories if c]
-    fallback = next((c for c in cats if c.lower() == DEFAULT_CATEGORY), DEFAULT_CATEGORY if not cats else "")
-    text = normalize(reason)
-    specific = [c for c in cats if c.lower() != DEFAULT_CATEGORY]
-    if not text or not specific:
-        return fallback or cats[0]
-    # Each distinct hint word counts once; the category's own name counts double.
-    scores = {
-        c: sum(weight * len({m.group(0) for m in pattern.finditer(text)}) for pattern, weight in _category_patterns(c))
-        for c in specific
-    }
-    top = max(scores.values())
-    if top > 0:
-        tied = [c for c in specific if scores[c] == top]
-        if len(tied) == 1 or embedder is None:
-            return tied[0]
-        specific = tied
-    if embedder is None:
-        return fallback or specific[0]
-    vectors = embedder.embed([text, *specific])
-    sims = vectors[1:] @ vectors[0]
-    best = int(np.argmax(sims))
-    if top > 0 or sims[best] >= CATEGORY_SIM_THRESHOLD or not fallback:
-        return specific[best]
-    return fallback
 
 
 # Explicit urgency words that make a request at least "high" even when the

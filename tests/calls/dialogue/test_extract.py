@@ -9,7 +9,6 @@ from __future__ import annotations
 import pytest
 
 from calls.dialogue.extract import (
-    categorize,
     content_words,
     correction_fields,
     digit_runs,
@@ -39,7 +38,6 @@ from calls.dialogue.extract import (
     wants_human,
     without_human_request,
 )
-from calls.providers.minilm import MiniLMEmbedder
 
 ACME = ["leak", "heating", "drains", "installation", "billing", "general"]
 HELPIT = ["outage", "account", "hardware", "software", "billing", "general"]
@@ -455,46 +453,6 @@ def test_sentences_and_pleasantries() -> None:
 )
 def test_reason_text(text: str, reason: str) -> None:
     assert reason_text(text, name="James Wilson") == reason
-
-
-@pytest.mark.parametrize(
-    ("reason", "categories", "category"),
-    [
-        ("Hi, my kitchen sink is leaking all over the floor.", ACME, "leak"),
-        ("There's water coming through my ceiling from the flat upstairs, it's flooding.", ACME, "leak"),
-        ("Our boiler stopped working this morning and we have no heat in the house.", ACME, "heating"),
-        ("My toilet keeps running and won't stop.", ACME, "drains"),
-        ("Hello, my shower drain is completely blocked.", ACME, "drains"),
-        ("I'd like a quote to install a new water heater.", ACME, "installation"),
-        ("The water heater is leaking", ACME, "leak"),
-        ("I need to talk to someone about the bill you sent me.", ACME, "billing"),
-        ("Our whole office network is down and nobody can work.", HELPIT, "outage"),
-        ("I forgot my password", HELPIT, "account"),
-        ("my printer won't print", HELPIT, "hardware"),
-        ("Hi, I'd like to book a cleaning appointment.", BRIGHTSMILE, "appointment"),
-        ("My tooth got knocked out", BRIGHTSMILE, "emergency"),
-        ("My garage door is stuck", ACME, "general"),
-        ("", ACME, "general"),
-        ("My sink is leaking", ["Leaks", "Heating & Cooling"], "Leaks"),
-        ("The radiator is cold", ["Leaks", "Heating & Cooling"], "Heating & Cooling"),
-        ("anything", [], "general"),
-    ],
-)
-def test_categorize_by_keywords(reason: str, categories: list[str], category: str) -> None:
-    assert categorize(reason, categories) == category
-
-
-@pytest.mark.parametrize(
-    ("reason", "categories", "category"),
-    [
-        ("There are mice in my kitchen", ["pest control", "landscaping", "general"], "pest control"),
-        ("Can you mow my lawn", ["pest control", "landscaping", "general"], "landscaping"),
-        ("I want to pay my bill", ["pest control", "landscaping", "general"], "general"),
-        ("the toilet is clogged", ["Heating & Cooling", "Plumbing"], "Plumbing"),
-    ],
-)
-def test_categorize_falls_back_to_minilm(reason: str, categories: list[str], category: str) -> None:
-    assert categorize(reason, categories, MiniLMEmbedder()) == category
 
 
 @pytest.mark.parametrize(

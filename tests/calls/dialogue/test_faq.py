@@ -7,7 +7,16 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from calls.dialogue.faq import MATCH_THRESHOLD, FaqEntry, FaqIndex, FaqMatch, is_question
+from calls.dialogue.faq import (
+    MATCH_THRESHOLD,
+    SAME_KIND_THRESHOLD,
+    FaqEntry,
+    FaqIndex,
+    FaqMatch,
+    is_question,
+    question_kind,
+    split_questions,
+)
 from calls.pipeline.protocols import Float32
 from calls.providers.minilm import MiniLMEmbedder
 
@@ -53,6 +62,7 @@ def acme(embedder: MiniLMEmbedder) -> FaqIndex:
 
 def test_threshold_is_the_tuned_value() -> None:
     assert MATCH_THRESHOLD == 0.52
+    assert SAME_KIND_THRESHOLD == 0.42
 
 
 @pytest.mark.parametrize(
@@ -146,3 +156,61 @@ def test_score_is_the_better_of_question_and_question_plus_answer() -> None:
 )
 def test_is_question(text: str, expected: bool) -> None:
     assert is_question(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "questions"),
+    [
+        (
+            "Hi, do you come out on Saturdays, and which towns do you cover?",
+            ["Hi, do you come out on Saturdays?", "which towns do you cover?"],
+        ),
+        (
+            "Do you sell used cars, and can I pay by credit card?",
+            ["Do you sell used cars?", "can I pay by credit card?"],
+        ),
+        (
+            "Are you open Saturdays? And how much is a call-out?",
+            ["Are you open Saturdays?", "And how much is a call-out?"],
+        ),
+        # One question with an alternative, or with a condition, stays whole.
+        ("Can I just walk in, or do I need to book?", ["Can I just walk in, or do I need to book?"]),
+        ("If I book today, when can you come?", ["If I book today, when can you come?"]),
+        ("When is the deadline to file my taxes this year?", ["When is the deadline to file my taxes this year?"]),
+    ],
+)
+def test_split_questions(sentence: str, questions: list[str]) -> None:
+    assert split_questions(sentence) == questions
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("And where are you located?", "where"),
+        ("What's your address?", "where"),
+        ("How much is an oil change?", "how much"),
+        ("What do you charge for a groom?", "how much"),
+        ("How long does a full groom take?", "how long"),
+        ("What time do you close?", "when"),
+        ("Do you work on weekends?", ""),
+    ],
+)
+def test_question_kind(question: str, kind: str) -> None:
+    assert question_kind(question) == kind
+
+
+def test_a_question_of_the_entry_kind_needs_less(embedder: MiniLMEmbedder) -> None:
+    index = FaqIndex(
+        [
+            FaqEntry(id="office", question="Where is your office?", answer="Suite 4, 210 Harbor Road, by the bank."),
+            FaqEntry(id="fees", question="How much do you charge?", answer="From 150 dollars."),
+        ],
+        embedder,
+    )
+    found = index.best("And where are you located?")
+    assert found is not None
+    assert found.entry.id == "office"
+    assert SAME_KIND_THRESHOLD <= found.score < MATCH_THRESHOLD
+    assert index.match("And where are you located?") == found
+    # The same score without the shared kind is not enough.
+    assert index.match("Are you located nearby?") is None

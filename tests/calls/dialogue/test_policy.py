@@ -317,6 +317,7 @@ def test_leak_basic_conversation(embedder: MiniLMEmbedder) -> None:
         fields={"name": "Maria Gonzalez", "callback_number": "+15552013344"},
         reason="My kitchen sink is leaking all over the floor",
         category="leak",
+        category_confidence=0.654,
         priority="normal",
         faq_answered=["What are your opening hours?"],
         unanswered_questions=[],
