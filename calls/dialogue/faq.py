@@ -133,7 +133,8 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     (
         "how much",
         re.compile(
-            r"^how much\b|^what (?:do|does|would|will) (?:you|it) (?:charge|cost)\b|^what(?:'s| is) the (?:cost|price|fee)\b"
+            r"^how much\b|^what (?:do|does|would|will) (?:you|it) (?:charge|cost)\b"
+            r"|^what(?:'s| is) the (?:cost|price|fee)\b"
         ),
     ),
     ("how long", re.compile(r"^how long\b")),
@@ -150,7 +151,8 @@ def question_kind(text: str) -> str:
 
 # Where one breath holds a second question: "..., and which towns do you
 # cover?", "... or do I need to book?" stays whole (an alternative, one question).
-_JOINT = re.compile(r"(?:,\s*|\s+)(?:and|also|plus|but)\s+|,\s+|\?\s+")
+# The recognizer often hears that "and" as "in" ("..., in which towns...").
+_JOINT = re.compile(r"(?:,\s*|\s+)(?:and|also|plus|but)\s+|,\s*in\s+(?=wh|how\b)|,\s+|\?\s+")
 
 
 def split_questions(sentence: str) -> list[str]:
@@ -165,9 +167,10 @@ def split_questions(sentence: str) -> list[str]:
     start = 0
     for joint in _JOINT.finditer(rest):
         left, right = rest[start : joint.start()], rest[joint.end() :]
-        if is_question(left + "?") and _QUESTION_START.match(_LEADING_FILLER.sub("", right.lower())):
-            if is_question(_LEADING_FILLER.sub("", left.strip().lower())):
-                parts.append(left.strip().rstrip(",") + "?")
-                start = joint.end()
+        if is_question(_LEADING_FILLER.sub("", left.strip().lower())) and _QUESTION_START.match(
+            _LEADING_FILLER.sub("", right.lower())
+        ):
+            parts.append(left.strip().rstrip(",") + "?")
+            start = joint.end()
     parts.append(rest[start:].strip())
     return [p for p in parts if p.strip(" ?,.")]

@@ -30,6 +30,7 @@ from calls.dialogue.extract import (
     extract_name,
     extract_phone,
     extract_preferred_time,
+    heard_words_kept,
     is_affirmative,
     is_backchannel,
     is_correction,
@@ -128,6 +129,14 @@ MAX_SILENCES = 3
 MAX_FIELD_ATTEMPTS = 3
 MAX_READBACKS = 3
 MAX_SPELLING_ATTEMPTS = 2
+# Words that make a time volunteered in passing a wish rather than a past event.
+_WHEN_WANTED = re.compile(
+    r"\b(?:prefer\w*|best|suits?|available|free|works for me|come|visit|book\w*|appointment|"
+    r"can you|could you|would|want|need|like|asap|soon as)\b",
+    re.IGNORECASE,
+)
+# A question that points back at the sentence before it ("Can you take that?").
+_POINTS_BACK = re.compile(r"\b(?:that|it|them|those|these)\b", re.IGNORECASE)
 
 
 def heard_through(said: str, heard: str, question: str) -> bool:
@@ -399,6 +408,8 @@ class ReceptionistPolicy:
         spelled = spelled_name(
             text, heard=self.state.name_heard, heard_confidence=self.state.name_confidence, alternatives=alternatives
         )
+        if spelled and self.state.name_heard:
+            spelled = heard_words_kept(spelled, self.state.name_heard)
         plain = None if spelled else extract_name(text, asked=True)
         if spelled or plain:
             self._set("name", spelled or plain or "")
@@ -478,7 +489,18 @@ class ReceptionistPolicy:
         reasons: list[str] = []
         answers: list[str] = []
         name = self.context.fields.get("name")
+        previous = ""  # the statement just before, which "can you take that?" points back to
         for sentence in split_sentences(text):
+            if is_question(sentence) and previous and _POINTS_BACK.search(sentence) and reasons:
+                match = self._faq.match(f"{previous} {sentence}")
+                if match:
+                    # "We have a piano too. Can you take that?": the statement was the question's subject.
+                    if reasons[-1] == reason_text(previous, name=name):
+                        reasons.pop()
+                    answers.append(self._record_answer(match.entry))
+                    previous = ""
+                    continue
+            previous = "" if is_question(sentence) else sentence
             if is_repeat_request(sentence):
                 continue
             if wants_human(sentence):
@@ -533,7 +555,8 @@ class ReceptionistPolicy:
             "callback_number": heard_number(text, self.context.caller_id) if len(extract_digits(text)) >= 7 else None,
             "email": extract_email(text),
             "address": extract_address(text),
-            "preferred_time": extract_preferred_time(text),
+            # "The light came on this morning" says when it happened, not when to come.
+            "preferred_time": extract_preferred_time(text) if _WHEN_WANTED.search(text) else None,
         }
         for name, value in found.items():
             if name == skip or not value or name not in wanted:

@@ -219,7 +219,7 @@ def _build(tenant: Tenant, call: Call) -> SessionDeps:
         turn_detector=TurnDetector(vad_for(CALL_RATE)),
         policy=policy,
         summarize=summary,
-        stt_hints=SttHints(business_name=config.business_name, vocabulary=tuple(config.vocabulary)),
+        stt_hints=SttHints(business_name=config.business_name, vocabulary=tuple(agent.recognition_vocabulary())),
         streaming_stt=streaming_stt,
         switches=switches,
     )

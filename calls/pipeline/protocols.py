@@ -241,6 +241,11 @@ class AgentSettings:
     # Business words that bias speech recognition.
     vocabulary: list[str] = field(default_factory=list)
 
+    def recognition_vocabulary(self) -> list[str]:
+        """Words that bias speech recognition: the business's own, its urgent keywords and category names."""
+        words = [*self.vocabulary, *self.urgent_keywords, *(c for c in self.categories if c.lower() != "general")]
+        return list(dict.fromkeys(w.strip() for w in words if w.strip()))
+
     def greeting_text(self) -> str:
         """The tenant's greeting, or the default one."""
         return self.greeting.strip() or f"Thanks for calling {self.business_name}. How can I help?"

@@ -183,7 +183,7 @@ async def converse(scenario: Scenario, ear: Ear, *, policy: DialoguePolicy | Non
     if policy is None:
         policy = await asyncio.to_thread(policy_for, scenario)
     settings = agent_settings_for(scenario.tenant)
-    base_hints = SttHints(business_name=settings.business_name, vocabulary=tuple(settings.vocabulary))
+    base_hints = SttHints(business_name=settings.business_name, vocabulary=tuple(settings.recognition_vocabulary()))
     brain = CallerBrain(scenario.caller)
     result = TurnConversation(scenario=scenario, verdict=CallVerdict(label=scenario.id, asked=()))
     agent_text, listen, ends = await _reply(policy.greet())

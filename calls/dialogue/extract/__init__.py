@@ -50,6 +50,7 @@ from calls.dialogue.extract.reasons import (
 )
 from calls.dialogue.extract.spelling import (
     spelled_letters,
+    heard_words_kept,
     spelled_name,
 )
 from calls.dialogue.extract.text import (
@@ -85,6 +86,7 @@ __all__ = [
     "priority_for",
     "reason_text",
     "spelled_letters",
+    "heard_words_kept",
     "spelled_name",
     "split_sentences",
     "wants_human",

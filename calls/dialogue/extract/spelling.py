@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from calls.dialogue.extract.names import title_word
 from calls.dialogue.extract.text import APOSTROPHES
-from calls.dialogue.names import Kind, name_from_letters, name_lexicon, name_reading_score
+from calls.dialogue.names import GAP_COST, Kind, letters_cost, name_from_letters, name_lexicon, name_reading_score
 
 _LETTER_NAMES = {
     "ay": "a", "eh": "a", "be": "b", "bee": "b", "see": "c", "sea": "c", "cee": "c", "si": "c",
@@ -188,3 +188,34 @@ def _name_from_spelling(text: str, heard: str, heard_confidence: float) -> str |
     # Letters carry no apostrophes: "O, B, R, I, E, N" heard as "O'Brien" keeps it.
     as_heard = {w.replace("'", ""): w for w in heard_words}
     return " ".join(title_word(as_heard.get(w.lower(), w)) for w in words)
+
+
+# Letters that disagree with a clearly heard known name by at most this much
+# (two rhyming letters, or one swap and a lost letter) are the line's fault,
+# not the name's: "D, E, N, A, O, I" for a heard "Benali".
+HEARD_NAME_KEEP_COST = 2.7
+
+
+def heard_words_kept(spelled: str, heard: str) -> str:
+    """``spelled``, with each word that only garbles the heard word put back as heard.
+
+    A heard word is kept over its spelling when it is a known name and the
+    letters are not, and they differ by little (``HEARD_NAME_KEEP_COST``);
+    or when the letters are the heard word with one letter lost (a dropped
+    letter is common on a phone line, an added one is not).
+    """
+    spelled_words, heard_words = spelled.split(), re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", heard)
+    if len(spelled_words) != len(heard_words):
+        return spelled
+    lexicon = name_lexicon()
+    kept: list[str] = []
+    for word, heard_word in zip(spelled_words, heard_words, strict=True):
+        letters, heard_key = word.lower().replace("'", ""), heard_word.lower().replace("'", "")
+        if letters == heard_key or len(heard_key) < 2:
+            kept.append(word)
+            continue
+        cost = letters_cost(letters, heard_key)
+        known_heard = lexicon.rank(heard_key) is not None and lexicon.rank(letters) is None
+        lost_letter = len(heard_key) == len(letters) + 1 and cost <= GAP_COST
+        kept.append(title_word(heard_word) if (known_heard and cost <= HEARD_NAME_KEEP_COST) or lost_letter else word)
+    return " ".join(kept)

@@ -1001,3 +1001,77 @@ def test_respond_keeps_the_event_loop_free_while_it_looks_up_the_faq(embedder: M
     reply, ticks = asyncio.run(call())
     assert reply.text.startswith("We are open Monday to Friday from 8 am to 6 pm")
     assert ticks >= 10  # the loop ran on through the 200 ms lookup
+
+
+# -- callers the public scenarios do not cover ---------------------------------------------------
+
+
+def test_two_questions_in_one_breath_get_two_answers(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    said(policy.greet())
+    reply = said(policy.respond(heard("Hi, are you open on Saturdays, and which areas do you cover?")))
+    assert reply.text == (
+        "We are open Monday to Friday from 8 am to 6 pm, and Saturday from 9 am to 1 pm. "
+        "We cover Springfield and every town within 25 miles of it. Is there anything else I can help with?"
+    )
+    outcome = policy.outcome()
+    assert outcome.faq_answered == ["What are your opening hours?", "Which areas do you cover?"]
+    assert outcome.unanswered_questions == []
+    assert outcome.reason == ""
+
+
+def test_one_answered_and_one_logged_in_one_breath(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    said(policy.greet())
+    said(policy.respond(heard("Do you sell spare parts, and which areas do you cover?")))
+    outcome = policy.outcome()
+    assert outcome.faq_answered == ["Which areas do you cover?"]
+    assert outcome.unanswered_questions == ["Do you sell spare parts?"]
+    assert outcome.callback_requested is True
+
+
+def test_a_question_about_the_sentence_before_it_is_answered_with_it(embedder: MiniLMEmbedder) -> None:
+    settings = AgentSettings(
+        business_name="Harbor Movers",
+        faqs=[
+            FaqEntry("1", "Do you move pianos?", "Yes, our crews move upright and grand pianos for a fixed fee."),
+            FaqEntry("2", "Do you do long-distance moves?", "Yes, anywhere in the state."),
+        ],
+    )
+    policy = ReceptionistPolicy(CallContext(settings=settings), embedder=embedder)
+    said(policy.greet())
+    said(policy.respond(heard("We're moving to a two bedroom flat next month.")))
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    said(policy.respond(heard("My number is 555 201 3344.")))
+    said(policy.respond(heard("Yes, that's right.")))
+    reply = said(policy.respond(heard("We have an old piano too. Can you take that?")))
+    assert reply.text == (
+        "Yes, our crews move upright and grand pianos for a fixed fee. Is there anything else I can help with?"
+    )
+    outcome = policy.outcome()
+    assert outcome.faq_answered == ["Do you move pianos?"]
+    assert outcome.unanswered_questions == []
+    # The statement was what the question was about, not a second request.
+    assert outcome.reason == "We're moving to a two bedroom flat next month"
+
+
+def test_a_time_said_in_passing_is_not_a_preferred_time(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    policy.context.settings.collect.append("preferred_time")
+    said(policy.greet())
+    said(policy.respond(heard("The boiler stopped this morning on the way to work.")))
+    assert "preferred_time" not in policy.context.fields
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    said(policy.respond(heard("Could you come on Saturday morning?")))
+    assert policy.context.fields["preferred_time"] == "Saturday morning"
+
+
+def test_a_heard_known_name_survives_letters_that_garble_it(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    reply = said(policy.respond(heard("My name is Nadia Benali.", confidence=0.5)))
+    assert reply.expect == "spelling"
+    # "B" heard as "D" and "L" as "O": the letters spell nobody.
+    said(policy.respond(heard("N, A, D, I, A. D, E, N, A, O, I.")))
+    assert policy.context.fields["name"] == "Nadia Benali"
