@@ -49,8 +49,8 @@ from calls.dialogue.extract.reasons import (
     without_human_request,
 )
 from calls.dialogue.extract.spelling import (
-    spelled_letters,
     heard_words_kept,
+    spelled_letters,
     spelled_name,
 )
 from calls.dialogue.extract.text import (
@@ -69,6 +69,7 @@ __all__ = [
     "extract_name",
     "extract_phone",
     "extract_preferred_time",
+    "heard_words_kept",
     "is_affirmative",
     "is_backchannel",
     "is_correction",
@@ -86,7 +87,6 @@ __all__ = [
     "priority_for",
     "reason_text",
     "spelled_letters",
-    "heard_words_kept",
     "spelled_name",
     "split_sentences",
     "wants_human",
