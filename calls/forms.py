@@ -118,6 +118,16 @@ class AgentConfigForm(forms.Form):
         help_text="Comma separated, e.g. leak, heating, general. Each ticket gets one.",
         error_messages={"required": "Give at least one category, e.g. general."},
     )
+    category_descriptions = forms.CharField(
+        label="What each category covers",
+        required=False,
+        max_length=6000,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        help_text=(
+            "One line per category, e.g. \u201cclaims: anything our crew broke, lost or damaged\u201d. "
+            "Common categories have a built-in description; write your own to change it."
+        ),
+    )
     urgent_keywords = forms.CharField(
         required=False,
         max_length=2000,
@@ -162,6 +172,9 @@ class AgentConfigForm(forms.Form):
             "tts_provider": config.tts_provider,
             "collect": list(config.collect),
             "categories": ", ".join(config.categories),
+            "category_descriptions": "\n".join(
+                f"{name}: {text}" for name, text in (config.category_descriptions or {}).items()
+            ),
             "urgent_keywords": ", ".join(config.urgent_keywords),
             "vocabulary": ", ".join(config.vocabulary),
             "timezone": config.timezone,
@@ -225,6 +238,17 @@ class AgentConfigForm(forms.Form):
             raise ValidationError("Give at least one category, e.g. general.")
         return categories
 
+    def clean_category_descriptions(self) -> dict[str, str]:
+        described: dict[str, str] = {}
+        for number, line in enumerate(str(self.cleaned_data.get("category_descriptions") or "").splitlines(), 1):
+            if not line.strip():
+                continue
+            name, colon, text = line.partition(":")
+            if not colon or not name.strip() or not text.strip():
+                raise ValidationError(f"Line {number}: write the category, a colon, then what it covers.")
+            described[name.strip().lower()] = text.strip()
+        return described
+
     def clean_urgent_keywords(self) -> list[str]:
         return self._terms("urgent_keywords", "Urgent keywords")
 
@@ -278,6 +302,10 @@ class AgentConfigForm(forms.Form):
             sla[priority] = value
         if len(sla) == len(SLA_PRIORITIES):
             cleaned["sla_hours"] = sla
+        described = cleaned.get("category_descriptions") or {}
+        unknown = sorted(set(described) - set(cleaned.get("categories") or []))
+        if unknown and "categories" not in self.errors:
+            self.add_error("category_descriptions", f"Not one of the categories: {', '.join(unknown)}.")
         return cleaned
 
     def changes(self) -> dict[str, Any]:
@@ -289,6 +317,7 @@ class AgentConfigForm(forms.Form):
             "tts_provider": data["tts_provider"],
             "collect": data["collect"],
             "categories": data["categories"],
+            "category_descriptions": data["category_descriptions"],
             "urgent_keywords": data["urgent_keywords"],
             "vocabulary": data["vocabulary"],
             "timezone": data["timezone"],

@@ -43,6 +43,9 @@ class AgentConfig(models.Model):
     dialogue_provider = models.CharField(max_length=50, default="receptionist")
     collect = models.JSONField(default=default_collect)
     categories = models.JSONField(default=default_categories)
+    # What each category covers, in the business's words: {name: description}.
+    # Categories without one use the defaults for common trades.
+    category_descriptions = models.JSONField(default=dict, blank=True)
     urgent_keywords = models.JSONField(default=list, blank=True)
     vocabulary = models.JSONField(default=list, blank=True, help_text="Words that help speech recognition.")
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. America/New_York.")
@@ -52,6 +55,23 @@ class AgentConfig(models.Model):
 
     def __str__(self) -> str:
         return f"Agent for {self.business_name}"
+
+
+class CategoryExample(models.Model):
+    """A caller's words filed under a category: learned when an agent re-categorizes a phone ticket."""
+
+    category = models.CharField(max_length=50)
+    text = models.CharField(max_length=300)
+    # The ticket it was learned from (tickets sit above calls: an id, not a key).
+    ticket_id = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["category", "-created_at"]
+        constraints = [models.UniqueConstraint(fields=["category", "text"], name="category_example_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.category}: {self.text}"
 
 
 class FaqEntry(models.Model):

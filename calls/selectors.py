@@ -30,7 +30,7 @@ from django.db.models import (
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 
-from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, FaqEntry, TurnLatency, Utterance
+from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, CategoryExample, FaqEntry, TurnLatency, Utterance
 from tenants.business_hours import business_hours_between, sla_due_at
 from tenants.models import Tenant
 from voicedesk.core.tenancy import current_schema
@@ -155,6 +155,12 @@ def agent_config_get(*, tenant: Tenant) -> AgentConfig:
     """The tenant's agent configuration (every tenant has exactly one, made with the tenant)."""
     schema_check(tenant=tenant, reader="agent_config_get")
     return AgentConfig.objects.get()
+
+
+def category_examples_list(*, tenant: Tenant) -> QuerySet[CategoryExample]:
+    """The category examples learned from the help desk, by category, newest first."""
+    schema_check(tenant=tenant, reader="category_examples_list")
+    return CategoryExample.objects.all()
 
 
 def faq_entry_list(*, tenant: Tenant) -> QuerySet[FaqEntry]:

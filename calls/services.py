@@ -14,7 +14,16 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from calls.hooks import CallFinished, call_finished_notify
-from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, FaqEntry, TurnLatency, Utterance, default_sla_hours
+from calls.models import (
+    COLLECTABLE_FIELDS,
+    AgentConfig,
+    Call,
+    CategoryExample,
+    FaqEntry,
+    TurnLatency,
+    Utterance,
+    default_sla_hours,
+)
 from calls.providers.registry import STT_PROVIDERS, TTS_PROVIDERS
 from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 from tenants.hooks import TenantCreated
@@ -169,6 +178,9 @@ PERSONA_MAX_LENGTH = 4000
 TERM_MAX_LENGTH = 50
 TERMS_MAX_COUNT = 50
 FAQ_QUESTION_MAX_LENGTH = 500
+CATEGORY_DESCRIPTION_MAX_LENGTH = 300
+# Learned examples kept per category: the newest, so the desk's recent habits count.
+CATEGORY_EXAMPLES_MAX = 50
 FAQ_ANSWER_MAX_LENGTH = 2000
 # About a year of 40-hour weeks; a longer resolution target is a typo.
 SLA_HOURS_MAX = 2000
@@ -183,6 +195,7 @@ AGENT_CONFIG_FIELDS = frozenset(
         "tts_provider",
         "collect",
         "categories",
+        "category_descriptions",
         "urgent_keywords",
         "vocabulary",
         "timezone",
@@ -271,6 +284,19 @@ def _agent_config_clean(name: str, value: Any) -> Any:
         value = agent_terms_normalize(value, label="Categories")
         if not value:
             raise ValidationError("Give at least one category, e.g. general.")
+    elif name == "category_descriptions":
+        if not isinstance(value, dict):
+            raise ValidationError("Category descriptions must map a category to a sentence.")
+        value = {
+            str(k).strip().lower(): " ".join(str(v).split())
+            for k, v in value.items()
+            if str(k).strip() and str(v).strip()
+        }
+        too_long = [k for k, v in value.items() if len(v) > CATEGORY_DESCRIPTION_MAX_LENGTH]
+        if too_long:
+            raise ValidationError(
+                f"Keep each description under {CATEGORY_DESCRIPTION_MAX_LENGTH} characters ({', '.join(too_long)})."
+            )
     elif name == "urgent_keywords":
         value = agent_terms_normalize(value, label="Urgent keywords")
     elif name == "vocabulary":
@@ -436,3 +462,31 @@ def faq_entries_replace(*, entries: list[dict[str, str]]) -> list[FaqEntry]:
     with transaction.atomic():
         FaqEntry.objects.all().delete()
         return FaqEntry.objects.bulk_create(FaqEntry(question=e["q"], answer=e["a"]) for e in entries)
+
+
+def category_example_learn(*, category: str, text: str, ticket_id: int | None = None) -> CategoryExample | None:
+    """Remember ``text`` (a caller's reason) as an example of ``category``; the next call classifies with it.
+
+    Called when an agent moves a phone ticket to another category. Nothing is
+    stored for an empty text or a category the business does not have; the
+    oldest examples beyond ``CATEGORY_EXAMPLES_MAX`` per category are dropped.
+    """
+    text = " ".join(text.split())[:300]
+    config = AgentConfig.objects.get()
+    if not text or category not in config.categories or category.lower() == "general":
+        return None
+    with transaction.atomic():
+        example, created = CategoryExample.objects.get_or_create(
+            category=category, text=text, defaults={"ticket_id": ticket_id}
+        )
+        stale = CategoryExample.objects.filter(category=category).order_by("-created_at", "-pk")[CATEGORY_EXAMPLES_MAX:]
+        CategoryExample.objects.filter(pk__in=list(stale.values_list("pk", flat=True))).delete()
+    if created:
+        logger.info("category_example_learned", category=category, ticket_id=ticket_id)
+    return example
+
+
+def category_example_delete(*, example_id: int, actor: User | None = None) -> None:
+    """Forget one learned example (raises ``CategoryExample.DoesNotExist`` when there is none)."""
+    CategoryExample.objects.get(pk=example_id).delete()
+    logger.info("category_example_deleted", example_id=example_id, actor_id=getattr(actor, "pk", None))

@@ -8,6 +8,11 @@ app_name = "settings"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("agent/", views.agent_settings, name="agent"),
+    path(
+        "agent/category-examples/<int:pk>/delete/",
+        views.category_example_delete,
+        name="category_example_delete",
+    ),
     path("faq/", views.faq_list, name="faq"),
     path("faq/new/", views.faq_create, name="faq_create"),
     path("faq/try/", views.faq_try, name="faq_try"),

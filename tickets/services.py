@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from calls.models import Call, FaqEntry
 from calls.selectors import BusinessProfile, business_profile_current
-from calls.services import faq_entry_create
+from calls.services import category_example_learn, faq_entry_create
 from tenants.models import Membership, User
 from tickets.models import (
     CLOSED_STATUSES,
@@ -159,6 +159,11 @@ def ticket_create(
     return ticket
 
 
+# Put on a phone ticket whose category the receptionist was unsure of; an
+# agent choosing the category takes it off.
+CATEGORY_REVIEW_TAG = "check-category"
+
+
 def ticket_create_from_call(*, call_id: int, now: datetime | None = None) -> Ticket:
     """Turn a finished call into its ticket, unanswered questions and callback.
 
@@ -185,6 +190,7 @@ def ticket_create_from_call(*, call_id: int, now: datetime | None = None) -> Tic
             callback_number=fields.get("callback_number", ""),
             email=fields.get("email", ""),
             category=outcome.get("category") or "general",
+            tags=[CATEGORY_REVIEW_TAG] if outcome.get("category_review") else [],
             priority=priority,
             status=Ticket.Status.RESOLVED if outcome.get("resolved") else Ticket.Status.NEW,
             resolved_at=now if outcome.get("resolved") else None,
@@ -294,8 +300,21 @@ def ticket_update(*, ticket_id: int, actor: User | None, now: datetime | None = 
         if closing:
             _callback_close(ticket, actor, now, audit)
         TicketChange.objects.bulk_create(audit)
+        if actor is not None and any(change.field == "category" for change in audit):
+            _category_learn(ticket)
         _ticket_event("ticket.updated", ticket)
     return ticket
+
+
+def _category_learn(ticket: Ticket) -> None:
+    """An agent moved a phone ticket: the caller's words teach the receptionist that category."""
+    if ticket.source != Ticket.Source.PHONE or ticket.call_id is None:
+        return
+    reason = str((ticket.call.captured or {}).get("reason") or "") if ticket.call else ""
+    category_example_learn(category=ticket.category, text=reason, ticket_id=ticket.pk)
+    if CATEGORY_REVIEW_TAG in ticket.tags:
+        ticket.tags = [tag for tag in ticket.tags if tag != CATEGORY_REVIEW_TAG]
+        ticket.save(update_fields=["tags"])
 
 
 def _due_audit(audit: list[TicketChange], ticket: Ticket, actor: User | None, due_before: datetime | None) -> None:

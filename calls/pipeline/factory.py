@@ -20,11 +20,12 @@ from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from calls.audio import CALL_RATE
+from calls.dialogue.categories import CategoryClassifier, category_guides
 from calls.dialogue.faq import FaqEntry, FaqIndex
 from calls.dialogue.names import name_lexicon
 from calls.dialogue.policy import STOCK_PHRASES, AgentSettings
 from calls.dialogue.summary import summary
-from calls.models import AgentConfig, Call
+from calls.models import AgentConfig, Call, CategoryExample
 from calls.models import FaqEntry as FaqEntryRow
 from calls.pipeline.fallback import (
     APOLOGY,
@@ -72,6 +73,7 @@ SESSION_PHRASES = (FILLER, APOLOGY, LINE_TROUBLE_GOODBYE)
 
 _faq_cache: dict[tuple[str, str], FaqIndex] = {}
 _faq_lock = threading.Lock()
+_category_cache: dict[tuple[str, str], CategoryClassifier] = {}
 _engines: dict[tuple[str, EngineSpec], object] = {}
 _engines_lock = threading.Lock()
 
@@ -167,13 +169,17 @@ def stt_chain(
     return FallbackSpeechToText(links, switches=switches), streaming
 
 
-def agent_settings_load(config: AgentConfig, faqs: list[FaqEntry]) -> AgentSettings:
+def agent_settings_load(
+    config: AgentConfig, faqs: list[FaqEntry], category_examples: dict[str, list[str]] | None = None
+) -> AgentSettings:
     return AgentSettings(
         business_name=config.business_name,
         greeting=config.greeting,
         persona=config.persona,
         collect=list(config.collect),
         categories=list(config.categories),
+        category_guides={name: {"description": text} for name, text in (config.category_descriptions or {}).items()},
+        category_examples=category_examples or {},
         urgent_keywords=list(config.urgent_keywords),
         faqs=faqs,
         vocabulary=list(config.vocabulary),
@@ -195,6 +201,21 @@ def faq_index_for(schema_name: str, faqs: list[FaqEntry]) -> FaqIndex:
     return index
 
 
+def category_classifier_for(schema_name: str, settings: AgentSettings) -> CategoryClassifier:
+    """The tenant's category classifier; rebuilt only when a category, description or example changes."""
+    guides = category_guides(settings.categories, settings.category_guides, settings.category_examples)
+    key = (schema_name, repr(guides))
+    with _faq_lock:
+        classifier = _category_cache.get(key)
+    if classifier is None:
+        classifier = CategoryClassifier(guides, shared_embedder())
+        with _faq_lock:
+            for stale in [k for k in _category_cache if k[0] == schema_name]:
+                del _category_cache[stale]
+            _category_cache[key] = classifier
+    return classifier
+
+
 def _build(tenant: Tenant, call: Call) -> SessionDeps:
     with tenant_context(tenant):
         config = AgentConfig.objects.get()
@@ -202,12 +223,16 @@ def _build(tenant: Tenant, call: Call) -> SessionDeps:
             FaqEntry(id=str(row.pk), question=row.question, answer=row.answer)
             for row in FaqEntryRow.objects.filter(is_active=True)
         ]
-    agent = agent_settings_load(config, faqs)
+        examples: dict[str, list[str]] = {}
+        for category, text in CategoryExample.objects.values_list("category", "text"):
+            examples.setdefault(category, []).append(text)
+    agent = agent_settings_load(config, faqs, examples)
     policy = POLICY_PROVIDERS.build(
         config.dialogue_provider or "receptionist",
         context=CallContext(settings=agent, caller_id=call.from_number),
         embedder=shared_embedder(),
         faq_index=faq_index_for(tenant.schema_name, faqs),
+        categorizer=category_classifier_for(tenant.schema_name, agent),
     )
     switches = SwitchLog()
     stt, streaming_stt = stt_chain(

@@ -19,8 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from calls import selectors
 from calls.faq_preview import faq_match_preview
 from calls.forms import AgentConfigForm, FaqEntryForm, FaqTryForm
-from calls.models import FaqEntry
+from calls.models import CategoryExample, FaqEntry
 from calls.services import agent_config_update, faq_entry_create, faq_entry_delete, faq_entry_update
+from calls.services import category_example_delete as category_example_delete_service
 from calls.views.history import TenantRequest
 from tenants.models import Membership
 from tenants.permissions import role_required
@@ -53,7 +54,20 @@ def agent_settings(request: TenantRequest) -> HttpResponse:
                 return redirect("settings:agent")
     else:
         form = AgentConfigForm(config=config)
-    return render(request, "calls/settings/agent.html", {"form": form, "config": config})
+    examples = selectors.category_examples_list(tenant=request.tenant)
+    return render(request, "calls/settings/agent.html", {"form": form, "config": config, "category_examples": examples})
+
+
+@require_POST
+@role_required(ADMIN)
+def category_example_delete(request: TenantRequest, pk: int) -> HttpResponse:
+    """Forget one learned category example; a missing one is a 404."""
+    try:
+        category_example_delete_service(example_id=pk, actor=request.user)  # type: ignore[arg-type]
+    except CategoryExample.DoesNotExist as exc:
+        raise Http404 from exc
+    messages.success(request, "Example removed. The receptionist stops using it from the next call.")
+    return redirect("settings:agent")
 
 
 def _faq_page(request: TenantRequest, **context: Any) -> HttpResponse:

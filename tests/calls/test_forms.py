@@ -23,6 +23,7 @@ def form_data(**overrides: Any) -> dict[str, Any]:
         "tts_provider": "espeak",
         "collect": ["address"],
         "categories": "Leak, heating ,leak,, General",
+        "category_descriptions": "Leak: water where it should not be\n\n heating : boilers and radiators",
         "urgent_keywords": "flood, Gas Smell",
         "vocabulary": "Springfield, Acme Boilers",
         "timezone": "America/New_York",
@@ -50,6 +51,7 @@ def test_valid_input_becomes_the_settings_the_service_takes() -> None:
         "tts_provider": "espeak",
         "collect": ["name", "callback_number", "reason", "address"],
         "categories": ["leak", "heating", "general"],
+        "category_descriptions": {"leak": "water where it should not be", "heating": "boilers and radiators"},
         "urgent_keywords": ["flood", "gas smell"],
         "vocabulary": ["Springfield", "Acme Boilers"],
         "timezone": "America/New_York",
@@ -192,3 +194,16 @@ def test_faq_entry_form_requires_both_parts_and_limits_their_length() -> None:
 def test_try_form_needs_a_question() -> None:
     assert FaqTryForm({"question": "   "}).errors == {"question": ["Type a question to try."]}
     assert FaqTryForm({"question": "When are you open?"}).is_valid()
+
+
+@pytest.mark.parametrize(
+    ("descriptions", "message"),
+    [
+        ("leak water everywhere", "Line 1: write the category, a colon, then what it covers."),
+        ("roofing: tiles and gutters", "Not one of the categories: roofing."),
+    ],
+)
+def test_category_descriptions_must_name_a_category(descriptions: str, message: str) -> None:
+    form = AgentConfigForm(form_data(category_descriptions=descriptions), config=_config())
+    assert not form.is_valid()
+    assert form.errors["category_descriptions"] == [message]

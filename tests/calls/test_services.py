@@ -9,7 +9,7 @@ import pytest
 import time_machine
 from django.core.exceptions import ValidationError
 
-from calls.models import AgentConfig, Call, FaqEntry
+from calls.models import AgentConfig, Call, CategoryExample, FaqEntry
 from calls.services import (
     agent_config_update,
     agent_terms_normalize,
@@ -333,3 +333,39 @@ def test_answer_and_finish_stamp_the_time_given(in_tenant_a, django_capture_on_c
 
     call.refresh_from_db()
     assert (call.answered_at, call.ended_at, call.duration_seconds) == (answered, ended, 180.0)
+
+
+# --- category examples learned from the desk --------------------------------------------------------------------
+
+
+def test_category_example_learn_keeps_the_newest_per_category(in_tenant_a, monkeypatch) -> None:
+    from calls import services as calls_services
+
+    AgentConfig.objects.update(categories=["leak", "drains", "general"])
+    monkeypatch.setattr(calls_services, "CATEGORY_EXAMPLES_MAX", 2)
+    for text in ("first words", "second words", "third words"):
+        calls_services.category_example_learn(category="drains", text=text, ticket_id=7)
+    assert sorted(CategoryExample.objects.values_list("text", flat=True)) == ["second words", "third words"]
+
+
+def test_category_example_learn_ignores_unknown_categories_general_and_silence(in_tenant_a) -> None:
+    from calls.services import category_example_learn
+
+    AgentConfig.objects.update(categories=["leak", "general"])
+    assert category_example_learn(category="roofing", text="a tile fell off") is None
+    assert category_example_learn(category="general", text="a question") is None
+    assert category_example_learn(category="leak", text="   ") is None
+    assert CategoryExample.objects.count() == 0
+
+
+def test_category_descriptions_are_validated_and_normalized(in_tenant_a) -> None:
+    from calls.services import agent_config_update
+
+    config = AgentConfig.objects.get()
+    agent_config_update(config=config, category_descriptions={" Claims ": "anything  our crew  broke", "x": ""})
+    config.refresh_from_db()
+    assert config.category_descriptions == {"claims": "anything our crew broke"}
+    with pytest.raises(ValidationError):
+        agent_config_update(config=config, category_descriptions={"claims": "x" * 301})
+    config.refresh_from_db()
+    assert config.category_descriptions == {"claims": "anything our crew broke"}

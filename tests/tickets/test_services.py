@@ -14,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from calls.models import Call, FaqEntry
+from calls.models import AgentConfig, Call, CategoryExample, FaqEntry
 from tenants.models import AuditEvent, User
 from tests.factories import (
     CallbackFactory,
@@ -27,6 +27,7 @@ from tests.factories import (
 )
 from tickets.models import STATUS_FLOW, Callback, CallbackAttempt, Ticket, TicketChange, TicketNote, UnansweredQuestion
 from tickets.services import (
+    CATEGORY_REVIEW_TAG,
     TicketError,
     callback_next,
     callback_outcome_log,
@@ -1182,3 +1183,42 @@ def test_ticket_update_pauses_and_resolves_at_the_time_given(in_tenant_a) -> Non
     assert Ticket.objects.get(pk=ticket.pk).due_at == _at(13, day=28)
     ticket_update(ticket_id=ticket.pk, actor=None, status="resolved", now=_at(15))
     assert Ticket.objects.get(pk=ticket.pk).resolved_at == _at(15)
+
+
+# --- categories the receptionist was unsure of, and what the desk teaches it ------------------------------------
+
+
+def test_an_unsure_category_is_flagged_for_a_person(in_tenant_a) -> None:
+    call = CallFactory(captured=outcome(category="general", category_review=True, category_confidence=0.21))
+    ticket = ticket_create_from_call(call_id=call.pk)
+    assert (ticket.category, ticket.tags) == ("general", [CATEGORY_REVIEW_TAG])
+
+
+def test_a_sure_category_is_not_flagged(in_tenant_a) -> None:
+    ticket = ticket_create_from_call(call_id=CallFactory(captured=outcome(category_review=False)).pk)
+    assert ticket.tags == []
+
+
+def test_moving_a_phone_ticket_teaches_the_category_and_clears_the_flag(in_tenant_a, agent) -> None:
+    AgentConfig.objects.update(categories=["leak", "drains", "general"])
+    reason = "water keeps coming up through the shower tray"
+    call = CallFactory(captured=outcome(reason=reason, category="general", category_review=True))
+    ticket = ticket_create_from_call(call_id=call.pk)
+
+    ticket_update(ticket_id=ticket.pk, actor=agent, category="drains")
+
+    assert list(CategoryExample.objects.values_list("category", "text", "ticket_id")) == [("drains", reason, ticket.pk)]
+    ticket.refresh_from_db()
+    assert (ticket.category, ticket.tags) == ("drains", [])
+
+
+def test_a_category_set_by_no_one_or_on_a_web_ticket_teaches_nothing(in_tenant_a, agent) -> None:
+    AgentConfig.objects.update(categories=["leak", "drains", "general"])
+    call = CallFactory(captured=outcome(reason="the basin drains slowly"))
+    phone = ticket_create_from_call(call_id=call.pk)
+    web = TicketFactory(category="leak")
+
+    ticket_update(ticket_id=phone.pk, actor=None, category="drains")
+    ticket_update(ticket_id=web.pk, actor=agent, category="drains")
+
+    assert CategoryExample.objects.count() == 0
