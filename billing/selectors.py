@@ -6,10 +6,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from billing.models import Plan, Subscription, UsageRecord, usage_minutes
+from calls.hooks import CallAccess
+from tenants.hooks import TenantLimits
 from tenants.models import AuditEvent, Tenant, User
 
 
@@ -136,3 +139,101 @@ def billing_overview(*, actor: User, now: datetime | None = None, days: int = 30
         .order_by("-created_at")[:50]
     )
     return BillingOverview(sum(r.monthly_cents for r in rows), by_status, rows, list(per_day.items()), failed)
+
+
+# -- Service access: what the subscription's state gives the business --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccess:
+    """Whether the business's calls get the receptionist, and what its pages should say about billing.
+
+    ``reason`` names why calls are not taken (``unpaid``, ``canceled``,
+    ``trial_ended``, ``paused``, ``past_due``); ``notice`` is the banner
+    for the business's pages (empty: none), ``level`` its tone.
+    """
+
+    full_service: bool
+    reason: str = ""
+    notice: str = ""
+    level: str = "warning"
+    grace_until: datetime | None = None
+
+
+_NOT_TAKING_CALLS = "Callers hear a short message that you will call them back, and each call still becomes a ticket."
+_CLOSED_NOTICES = {
+    "unpaid": "Your subscription is unpaid, so your receptionist is not answering calls.",
+    "canceled": "Your subscription has ended, so your receptionist is not answering calls.",
+    "trial_ended": "Your free trial has ended, so your receptionist is not answering calls.",
+    "paused": "Your subscription is paused, so your receptionist is not answering calls.",
+    "past_due": "Your payment is overdue and the grace period has ended, so your receptionist is not answering calls.",
+}
+
+
+def service_access_for_tenant(*, tenant: Tenant, now: datetime | None = None) -> ServiceAccess:
+    """What the subscription's state gives ``tenant``.
+
+    Active: full service. Trialing: full service until the trial's period
+    ends. Past due: full service with a banner for
+    ``BILLING_PAST_DUE_GRACE_DAYS`` after the state began, then as unpaid.
+    Unpaid, canceled and paused: callers hear a short message and still leave
+    a ticket. No subscription yet (or a first payment still incomplete):
+    full service while the business sets up; its checklist asks for a plan.
+    """
+    now = now or timezone.now()
+    subscription = Subscription.objects.filter(tenant=tenant).first()
+    status = subscription.status if subscription else Subscription.Status.NONE
+    if subscription is None or status in (
+        Subscription.Status.NONE,
+        Subscription.Status.INCOMPLETE,
+        Subscription.Status.ACTIVE,
+    ):
+        return ServiceAccess(full_service=True)
+    reason = ""
+    if status == Subscription.Status.TRIALING:
+        if subscription.current_period_end is None or now < subscription.current_period_end:
+            return ServiceAccess(full_service=True)
+        reason = "trial_ended"
+    elif status == Subscription.Status.PAST_DUE:
+        since = subscription.status_since or subscription.synced_at or subscription.updated_at
+        grace_until = since + timedelta(days=settings.BILLING_PAST_DUE_GRACE_DAYS)
+        if now < grace_until:
+            return ServiceAccess(
+                full_service=True,
+                notice=f"Your last payment did not go through. Please update your card before "
+                f"{grace_until:%B} {grace_until.day} to keep your receptionist answering calls.",
+                grace_until=grace_until,
+            )
+        reason = "past_due"
+    elif status == Subscription.Status.PAUSED:
+        reason = "paused"
+    else:
+        reason = "canceled" if status == Subscription.Status.CANCELED else "unpaid"
+    return ServiceAccess(
+        full_service=False, reason=reason, notice=f"{_CLOSED_NOTICES[reason]} {_NOT_TAKING_CALLS}", level="error"
+    )
+
+
+def plan_for_tenant(*, tenant: Tenant) -> Plan | None:
+    """The plan of ``tenant``'s subscription, if it has one."""
+    subscription = Subscription.objects.filter(tenant=tenant).select_related("plan").first()
+    return subscription.plan if subscription else None
+
+
+def tenant_call_access(tenant: Tenant) -> CallAccess:
+    """``calls.hooks`` provider: the subscription's state and the plan's concurrent-call limit."""
+    access = service_access_for_tenant(tenant=tenant)
+    plan = plan_for_tenant(tenant=tenant)
+    return CallAccess(
+        full_service=access.full_service,
+        reason=access.reason,
+        max_concurrent_calls=plan.max_concurrent_calls if plan else None,
+    )
+
+
+def tenant_plan_limits(tenant: Tenant) -> TenantLimits:
+    """``tenants.hooks`` provider: the plan's seats and numbers; no plan yet, no limits."""
+    plan = plan_for_tenant(tenant=tenant)
+    if plan is None:
+        return TenantLimits()
+    return TenantLimits(max_seats=plan.max_seats, max_numbers=plan.max_numbers)

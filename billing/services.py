@@ -280,6 +280,8 @@ def _subscription_sync(obj: dict[str, Any], *, event_created: datetime, deleted:
         subscription.current_period_start = datetime.fromtimestamp(items[0]["current_period_start"], tz=UTC)
         subscription.current_period_end = datetime.fromtimestamp(items[0]["current_period_end"], tz=UTC)
     subscription.synced_at = event_created
+    if previous != subscription.status:
+        subscription.status_since = event_created
     subscription.save()
     if previous != subscription.status:
         audit_event_record(
