@@ -208,3 +208,29 @@ def test_a_turned_away_call_is_not_metered(tenant_a) -> None:
     _dial("CA-free")
     with tenant_context(tenant_a.tenant):
         assert usage_record_call(tenant=tenant_a.tenant, call_id=Call.objects.get().pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_media_stream_for_a_turned_away_call_is_refused_and_changes_nothing(tenant_a) -> None:
+    from channels.db import database_sync_to_async
+
+    from calls.transports.twilio.twiml import stream_token_issue
+    from tests.calls.transports.twilio.test_consumer import _call, _connect, _start
+
+    await database_sync_to_async(SubscriptionFactory)(tenant=tenant_a.tenant, status=Subscription.Status.UNPAID)
+    await database_sync_to_async(_dial)("CA-sneaky")
+
+    @database_sync_to_async
+    def turned_away_call():
+        with tenant_context(tenant_a.tenant):
+            return Call.objects.get(carrier_call_id="CA-sneaky")
+
+    call = await turned_away_call()
+    token = stream_token_issue(tenant=tenant_a.tenant, call=call)  # as if a token had been handed out
+    communicator = await _connect()
+    await communicator.send_to(text_data=_start(token, "CA-sneaky"))
+    assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 1008}
+    await communicator.wait()
+    stored = await _call(tenant_a.tenant, call.pk)
+    assert (stored.status, stored.end_reason, stored.answered_at) == ("abandoned", "turned_away:unpaid", None)
