@@ -63,7 +63,18 @@ class UsageRecordAdmin(admin.ModelAdmin):
 class PlanAdmin(admin.ModelAdmin):
     """Prices reach Stripe through ``manage.py billing_catalog_sync``; the Stripe ids are not typed in."""
 
-    list_display = ("name", "code", "monthly_price_cents", "included_minutes", "overage_cents_per_minute", "is_active")
+    list_display = (
+        "name", "code", "monthly_price_cents", "included_minutes", "overage_cents_per_minute",
+        "max_concurrent_calls", "max_numbers", "max_seats", "is_active",
+    )  # fmt: skip
+    fieldsets = (
+        (None, {"fields": ("code", "name", "is_active")}),
+        ("Price", {"fields": ("monthly_price_cents", "included_minutes", "overage_cents_per_minute")}),
+        ("Limits", {"fields": ("max_concurrent_calls", "max_numbers", "max_seats"),
+                    "description": "Calls in progress at once (a call beyond hears that the lines are busy "
+                                   "and leaves a ticket), phone numbers, and staff seats (members of the business)."}),
+        ("Stripe", {"fields": ("stripe_product_id", "stripe_base_price_id", "stripe_metered_price_id")}),
+    )  # fmt: skip
     readonly_fields = ("stripe_product_id", "stripe_base_price_id", "stripe_metered_price_id")
 
     def has_delete_permission(self, request: HttpRequest, obj: Plan | None = None) -> bool:

@@ -20,6 +20,11 @@ class UsageRecord(models.Model):
     seconds = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)
     reported_at = models.DateTimeField(null=True, blank=True)
+    # What the call used of each engine, e.g. ``{"stt": {"whisper": 41.2}, "tts": {"offline": 63.0},
+    # "llm": {}}`` (seconds of speech; tokens for language models), and its price in
+    # cents from ``settings.BILLING_PROVIDER_UNIT_COSTS`` when it was metered.
+    provider_usage = models.JSONField(default=dict, blank=True)
+    provider_cost_cents = models.DecimalField(max_digits=12, decimal_places=4, default=0)
 
     class Meta:
         constraints = [
@@ -81,6 +86,8 @@ class Subscription(models.Model):
     stripe_customer_id = models.CharField(max_length=64, blank=True, db_index=True)
     stripe_subscription_id = models.CharField(max_length=64, blank=True, db_index=True)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.NONE)
+    # When ``status`` last changed (Stripe's event time): the past-due grace period counts from it.
+    status_since = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
     current_period_start = models.DateTimeField(null=True, blank=True)
     current_period_end = models.DateTimeField(null=True, blank=True)

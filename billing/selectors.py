@@ -6,11 +6,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from billing.models import Plan, Subscription, UsageRecord, usage_minutes
+from calls.hooks import CallAccess
+from calls.models import AgentConfig, Call, Utterance
+from tenants.hooks import TenantLimits
 from tenants.models import AuditEvent, Tenant, User
+from voicedesk.core.tenancy import current_schema
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,11 +78,28 @@ def plan_list_active() -> list[Plan]:
 
 @dataclass(frozen=True, slots=True)
 class TenantBillingRow:
+    """One business this month: its plan and minutes, what it pays us and what its calls cost us."""
+
     tenant: Tenant
     plan: Plan | None
     status: str
     minutes_this_month: int
     monthly_cents: int
+    # Base price plus minutes beyond the included ones, for a paying subscription.
+    revenue_cents: Decimal = Decimal(0)
+    # What the speech and language engines of this month's calls cost the platform.
+    provider_cost_cents: Decimal = Decimal(0)
+
+    @property
+    def margin_cents(self) -> Decimal:
+        return self.revenue_cents - self.provider_cost_cents
+
+    @property
+    def margin_percent(self) -> Decimal | None:
+        """The margin as a share of revenue, to one decimal; none without revenue."""
+        if not self.revenue_cents:
+            return None
+        return (self.margin_cents * 100 / self.revenue_cents).quantize(Decimal("0.1"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +111,20 @@ class BillingOverview:
     rows: list[TenantBillingRow]
     minutes_per_day: list[tuple[str, int]]
     failed_payments: list[AuditEvent]
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+    @property
+    def revenue_cents(self) -> Decimal:
+        return sum((row.revenue_cents for row in self.rows), Decimal(0))
+
+    @property
+    def provider_cost_cents(self) -> Decimal:
+        return sum((row.provider_cost_cents for row in self.rows), Decimal(0))
+
+    @property
+    def margin_cents(self) -> Decimal:
+        return self.revenue_cents - self.provider_cost_cents
 
 
 # Subscriptions that bring in money this month (past_due still owes it).
@@ -96,29 +132,41 @@ REVENUE_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.TRIALING, Su
 
 
 def billing_overview(*, actor: User, now: datetime | None = None, days: int = 30) -> BillingOverview:
-    """MRR, subscriptions by state, each business's plan and minutes, usage per day and recent failed payments.
+    """MRR, subscriptions by state, each business's plan, minutes, revenue, provider cost and margin this
+    calendar month (UTC), usage per day and recent failed payments.
 
     Only for platform staff; raises ``PermissionDenied`` for anyone else.
     """
     if not (actor.is_active and actor.is_staff):
         raise PermissionDenied("Platform staff only.")
     now = now or timezone.now()
-    month_start, _ = _month_bounds(now)
+    month_start, month_end = _month_bounds(now)
     minutes: dict[int, int] = {}
-    for tenant_id, seconds in UsageRecord.objects.filter(created_at__gte=month_start).values_list(
-        "tenant_id", "seconds"
-    ):
+    costs: dict[int, Decimal] = {}
+    for tenant_id, seconds, cost in UsageRecord.objects.filter(
+        created_at__gte=month_start, created_at__lt=month_end
+    ).values_list("tenant_id", "seconds", "provider_cost_cents"):
         minutes[tenant_id] = minutes.get(tenant_id, 0) + usage_minutes(seconds)
+        costs[tenant_id] = costs.get(tenant_id, Decimal(0)) + cost
     subscriptions = {s.tenant_id: s for s in Subscription.objects.select_related("plan")}
     rows = []
     for tenant in Tenant.objects.filter(is_template=False).exclude(schema_name="public").order_by("name"):
         subscription = subscriptions.get(tenant.pk)
         status = subscription.status if subscription else Subscription.Status.NONE
         plan = subscription.plan if subscription else None
-        paying = plan is not None and status in REVENUE_STATUSES
+        used = minutes.get(tenant.pk, 0)
+        revenue = Decimal(0)
+        if plan is not None and status in REVENUE_STATUSES:
+            revenue = plan.monthly_price_cents + max(0, used - plan.included_minutes) * plan.overage_cents_per_minute
         rows.append(
             TenantBillingRow(
-                tenant, plan, status, minutes.get(tenant.pk, 0), plan.monthly_price_cents if paying and plan else 0
+                tenant=tenant,
+                plan=plan,
+                status=status,
+                minutes_this_month=used,
+                monthly_cents=plan.monthly_price_cents if revenue and plan else 0,
+                revenue_cents=revenue,
+                provider_cost_cents=costs.get(tenant.pk, Decimal(0)),
             )
         )
     by_status: dict[str, int] = {}
@@ -135,4 +183,172 @@ def billing_overview(*, actor: User, now: datetime | None = None, days: int = 30
         .select_related("tenant")
         .order_by("-created_at")[:50]
     )
-    return BillingOverview(sum(r.monthly_cents for r in rows), by_status, rows, list(per_day.items()), failed)
+    return BillingOverview(
+        sum(r.monthly_cents for r in rows), by_status, rows, list(per_day.items()), failed, month_start, month_end
+    )
+
+
+# -- Service access: what the subscription's state gives the business --------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceAccess:
+    """Whether the business's calls get the receptionist, and what its pages should say about billing.
+
+    ``reason`` names why calls are not taken (``unpaid``, ``canceled``,
+    ``trial_ended``, ``paused``, ``past_due``); ``notice`` is the banner
+    for the business's pages (empty: none), ``level`` its tone.
+    """
+
+    full_service: bool
+    reason: str = ""
+    notice: str = ""
+    level: str = "warning"
+    grace_until: datetime | None = None
+
+
+_NOT_TAKING_CALLS = "Callers hear a short message that you will call them back, and each call still becomes a ticket."
+_CLOSED_NOTICES = {
+    "unpaid": "Your subscription is unpaid, so your receptionist is not answering calls.",
+    "canceled": "Your subscription has ended, so your receptionist is not answering calls.",
+    "trial_ended": "Your free trial has ended, so your receptionist is not answering calls.",
+    "paused": "Your subscription is paused, so your receptionist is not answering calls.",
+    "past_due": "Your payment is overdue and the grace period has ended, so your receptionist is not answering calls.",
+}
+
+
+def service_access_for_tenant(*, tenant: Tenant, now: datetime | None = None) -> ServiceAccess:
+    """What the subscription's state gives ``tenant``.
+
+    Active: full service. Trialing: full service until the trial's period
+    ends. Past due: full service with a banner for
+    ``BILLING_PAST_DUE_GRACE_DAYS`` after the state began, then as unpaid.
+    Unpaid, canceled and paused: callers hear a short message and still leave
+    a ticket. No subscription yet (or a first payment still incomplete):
+    full service while the business sets up; its checklist asks for a plan.
+    """
+    now = now or timezone.now()
+    subscription = Subscription.objects.filter(tenant=tenant).first()
+    status = subscription.status if subscription else Subscription.Status.NONE
+    if subscription is None or status in (
+        Subscription.Status.NONE,
+        Subscription.Status.INCOMPLETE,
+        Subscription.Status.ACTIVE,
+    ):
+        return ServiceAccess(full_service=True)
+    reason = ""
+    if status == Subscription.Status.TRIALING:
+        if subscription.current_period_end is None or now < subscription.current_period_end:
+            return ServiceAccess(full_service=True)
+        reason = "trial_ended"
+    elif status == Subscription.Status.PAST_DUE:
+        since = subscription.status_since or subscription.synced_at or subscription.updated_at
+        grace_until = since + timedelta(days=settings.BILLING_PAST_DUE_GRACE_DAYS)
+        if now < grace_until:
+            return ServiceAccess(
+                full_service=True,
+                notice=f"Your last payment did not go through. Please update your card before "
+                f"{grace_until:%B} {grace_until.day} to keep your receptionist answering calls.",
+                grace_until=grace_until,
+            )
+        reason = "past_due"
+    elif status == Subscription.Status.PAUSED:
+        reason = "paused"
+    else:
+        reason = "canceled" if status == Subscription.Status.CANCELED else "unpaid"
+    return ServiceAccess(
+        full_service=False, reason=reason, notice=f"{_CLOSED_NOTICES[reason]} {_NOT_TAKING_CALLS}", level="error"
+    )
+
+
+def plan_for_tenant(*, tenant: Tenant) -> Plan | None:
+    """The plan of ``tenant``'s subscription, if it has one."""
+    subscription = Subscription.objects.filter(tenant=tenant).select_related("plan").first()
+    return subscription.plan if subscription else None
+
+
+def tenant_call_access(tenant: Tenant) -> CallAccess:
+    """``calls.hooks`` provider: the subscription's state and the plan's concurrent-call limit."""
+    access = service_access_for_tenant(tenant=tenant)
+    plan = plan_for_tenant(tenant=tenant)
+    return CallAccess(
+        full_service=access.full_service,
+        reason=access.reason,
+        max_concurrent_calls=plan.max_concurrent_calls if plan else None,
+    )
+
+
+def tenant_plan_limits(tenant: Tenant) -> TenantLimits:
+    """``tenants.hooks`` provider: the plan's seats and numbers; no plan yet, no limits."""
+    plan = plan_for_tenant(tenant=tenant)
+    if plan is None:
+        return TenantLimits()
+    return TenantLimits(max_seats=plan.max_seats, max_numbers=plan.max_numbers)
+
+
+# -- Provider usage and cost of a call -------------------------------------------------------
+
+ProviderUsage = dict[str, dict[str, float]]
+# Roles priced per minute of speech; language models are priced per 1,000 tokens.
+SPEECH_ROLES = ("stt", "tts")
+
+
+def _engine_name(engine: str) -> str:
+    """``"whisper(model=tiny)"`` -> ``"whisper"``: engines are priced by name, whatever their options."""
+    return engine.split("(", 1)[0]
+
+
+def call_provider_usage(*, tenant: Tenant, call: Call) -> ProviderUsage:
+    """What ``call`` used of each engine: seconds of speech heard (``stt``) and spoken (``tts``), tokens (``llm``).
+
+    An engine that reports its own usage in the call's outcome
+    (``captured["provider_usage"]``, same shape) is believed. Otherwise the
+    usage is read from the transcript: each caller utterance was heard by the
+    speech-to-text engine and each agent utterance spoken by the
+    text-to-speech engine in use when it was saved, which is the agent's
+    configured one until the call's first switch of that role
+    (``captured["provider_switches"]``), and the engine switched to after.
+    The rule-based receptionist uses no language model.
+    """
+    if current_schema() != tenant.schema_name:
+        raise RuntimeError(f"call_provider_usage for {tenant.schema_name} with schema {current_schema()} active")
+    captured = call.captured or {}
+    reported = captured.get("provider_usage")
+    if isinstance(reported, dict):
+        return {
+            role: {str(engine): float(amount) for engine, amount in (reported.get(role) or {}).items()}
+            for role in (*SPEECH_ROLES, "llm")
+        }
+    config = AgentConfig.objects.first()
+    configured = {
+        "stt": (config.stt_provider if config else "") or settings.VOICEDESK_STT,
+        "tts": (config.tts_provider if config else "") or settings.VOICEDESK_TTS,
+    }
+    switches = sorted(
+        (datetime.fromisoformat(s["at"]), s["role"], _engine_name(s["to_engine"]))
+        for s in captured.get("provider_switches", [])
+        if s.get("role") in SPEECH_ROLES
+    )
+    usage: ProviderUsage = {"stt": {}, "tts": {}, "llm": {}}
+    for speaker, start_s, end_s, saved_at in Utterance.objects.filter(call=call).values_list(
+        "speaker", "start_s", "end_s", "created_at"
+    ):
+        role = "stt" if speaker == Utterance.Speaker.CALLER else "tts"
+        engine = _engine_name(configured[role])
+        for at, switch_role, to_engine in switches:
+            if switch_role == role and at <= saved_at:
+                engine = to_engine
+        usage[role][engine] = round(usage[role].get(engine, 0.0) + max(0.0, end_s - start_s), 3)
+    return usage
+
+
+def provider_usage_cost_cents(usage: ProviderUsage) -> Decimal:
+    """The price of ``usage`` in cents from ``settings.BILLING_PROVIDER_UNIT_COSTS`` (an unlisted engine: 0)."""
+    costs = settings.BILLING_PROVIDER_UNIT_COSTS
+    total = Decimal(0)
+    for role, engines in usage.items():
+        for engine, amount in engines.items():
+            rate = Decimal(str(costs.get(f"{role}:{engine}", 0)))
+            units = Decimal(str(amount)) / (60 if role in SPEECH_ROLES else 1000)
+            total += units * rate
+    return total.quantize(Decimal("0.0001"))

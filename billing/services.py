@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from billing import tasks as billing_tasks
 from billing.models import Plan, StripeEvent, Subscription, UsageRecord, usage_minutes
+from billing.selectors import call_provider_usage, provider_usage_cost_cents
 from billing.stripe_gateway import stripe_client, stripe_event_verify
 from calls.models import Call
 from tenants.models import Membership, Tenant, User
@@ -31,7 +32,9 @@ def usage_record_call(*, tenant: Tenant, call_id: int) -> UsageRecord | None:
     """Meter a finished call in ``tenant``'s schema; a second run returns the same record.
 
     Calls are billed by the started minute's seconds rounded up, from answer
-    to hang-up. Unanswered calls cost nothing and are not recorded.
+    to hang-up. Unanswered calls cost nothing and are not recorded. The
+    record also keeps what the call used of each engine and what that cost
+    the platform (``call_provider_usage``, priced from the settings' table).
     """
     if current_schema() != tenant.schema_name:
         raise RuntimeError(f"usage_record_call for {tenant.schema_name} with schema {current_schema()} active")
@@ -42,9 +45,16 @@ def usage_record_call(*, tenant: Tenant, call_id: int) -> UsageRecord | None:
     duration = call.duration_seconds
     if duration is None:
         return None
+    usage = call_provider_usage(tenant=tenant, call=call)
     try:
         with transaction.atomic():
-            record = UsageRecord.objects.create(tenant=tenant, call_id=call_id, seconds=math.ceil(duration))
+            record = UsageRecord.objects.create(
+                tenant=tenant,
+                call_id=call_id,
+                seconds=math.ceil(duration),
+                provider_usage=usage,
+                provider_cost_cents=provider_usage_cost_cents(usage),
+            )
     except IntegrityError:
         return UsageRecord.objects.get(tenant=tenant, call_id=call_id)
     logger.info("usage_recorded", call_id=call_id, seconds=record.seconds)
@@ -280,6 +290,8 @@ def _subscription_sync(obj: dict[str, Any], *, event_created: datetime, deleted:
         subscription.current_period_start = datetime.fromtimestamp(items[0]["current_period_start"], tz=UTC)
         subscription.current_period_end = datetime.fromtimestamp(items[0]["current_period_end"], tz=UTC)
     subscription.synced_at = event_created
+    if previous != subscription.status:
+        subscription.status_since = event_created
     subscription.save()
     if previous != subscription.status:
         audit_event_record(

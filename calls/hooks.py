@@ -1,4 +1,5 @@
-"""How the apps above ``calls`` learn that a call ended, without ``calls`` importing them.
+"""How the apps above ``calls`` learn that a call ended, and answer whether a call may be taken,
+without ``calls`` importing them.
 
 ``tickets`` (the ticket) and ``billing`` (the metered seconds) register a hook
 in their ``AppConfig.ready``; ``call_finish`` runs every registered hook once
@@ -12,8 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
+
+if TYPE_CHECKING:
+    from tenants.models import Tenant
 
 logger = structlog.get_logger(__name__)
 
@@ -52,3 +57,54 @@ def call_finished_notify(event: CallFinished) -> None:
             # The call is stored already: a failing hook is logged, never raised
             # into the media handler that finished the call.
             logger.exception("call_finished_hook_failed", hook=getattr(hook, "__qualname__", repr(hook)), **vars(event))
+
+
+# -- Call access: may this tenant's call get the receptionist? ------------------------------
+
+
+@dataclass(frozen=True)
+class CallAccess:
+    """What a tenant's incoming call gets, decided when the call starts.
+
+    ``full_service`` false: the caller hears a short message that the business
+    is not taking calls on this line and will call back, and the call still
+    leaves a ticket. ``reason`` is a short code for the call record
+    (``unpaid``, ``canceled``...). ``max_concurrent_calls`` is the plan's limit
+    of calls in progress at once (``None``: no limit from the plan).
+    """
+
+    full_service: bool = True
+    reason: str = ""
+    max_concurrent_calls: int | None = None
+
+
+CallAccessProvider = Callable[["Tenant"], CallAccess]
+
+_call_access_provider: list[CallAccessProvider] = []
+
+
+def call_access_provider_register(provider: CallAccessProvider) -> None:
+    """Let ``provider`` (``billing``: the subscription's state and plan) answer ``call_access_for``.
+
+    There is one answer per call, so a later registration replaces the earlier one.
+    """
+    _call_access_provider[:] = [provider]
+
+
+def call_access_provider() -> CallAccessProvider | None:
+    return _call_access_provider[0] if _call_access_provider else None
+
+
+def call_access_for(tenant: Tenant) -> CallAccess:
+    """The registered provider's answer for ``tenant``; full service when there is none or it fails.
+
+    A failing provider is logged, never raised: a caller is never lost to a billing error.
+    """
+    provider = call_access_provider()
+    if provider is None:
+        return CallAccess()
+    try:
+        return provider(tenant)
+    except Exception:
+        logger.exception("call_access_provider_failed", tenant=tenant.schema_name)
+        return CallAccess()

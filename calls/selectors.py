@@ -300,3 +300,27 @@ def call_first_frame_percentiles(*, tenant: Tenant, call: Call) -> dict[str, flo
         p50=Percentile("first_frame_ms", fraction=0.5, output_field=FloatField()),
         p95=Percentile("first_frame_ms", fraction=0.95, output_field=FloatField()),
     )
+
+
+# A call counts as in progress for the concurrent-call limit while it is, for
+# at most this long (a process that died mid-call leaves its row behind); a
+# ringing call only while its stream may still connect (the stream token's age).
+ACTIVE_CALL_MAX_AGE = timedelta(hours=2)
+RINGING_CALL_MAX_AGE = timedelta(minutes=5)
+
+
+def call_active_count_before(*, tenant: Tenant, call: Call, now: datetime) -> int:
+    """Calls of ``tenant`` ringing or in progress that started before ``call`` (a lower id).
+
+    Counting only earlier calls makes two simultaneous arrivals agree: the
+    first is admitted, the second sees it.
+    """
+    schema_check(tenant=tenant, reader="call_active_count_before")
+    return (
+        Call.objects.filter(pk__lt=call.pk)
+        .filter(
+            Q(status=Call.Status.IN_PROGRESS, started_at__gte=now - ACTIVE_CALL_MAX_AGE)
+            | Q(status=Call.Status.RINGING, started_at__gte=now - RINGING_CALL_MAX_AGE)
+        )
+        .count()
+    )

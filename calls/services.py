@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from calls.hooks import CallFinished, call_finished_notify
+from calls.hooks import CallAccess, CallFinished, call_finished_notify
 from calls.models import (
     COLLECTABLE_FIELDS,
     AgentConfig,
@@ -25,6 +26,7 @@ from calls.models import (
     default_sla_hours,
 )
 from calls.providers.registry import STT_PROVIDERS, TTS_PROVIDERS
+from calls.selectors import call_active_count_before
 from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 from tenants.hooks import TenantCreated
 from tenants.models import Tenant, User
@@ -78,6 +80,79 @@ def call_start(*, tenant: Tenant, carrier: str, carrier_call_id: str, from_numbe
     if created:
         logger.info("call_started", tenant=tenant.schema_name, call_id=call.pk)
     return call
+
+
+# -- Admission: the receptionist, or a short message and a ticket -----------------------------
+
+OVER_CAPACITY = "over_capacity"
+TURNED_AWAY_PREFIX = "turned_away:"
+# What the ticket of a call turned away says happened, by reason.
+TURNED_AWAY_SUBJECTS = {
+    OVER_CAPACITY: "Missed call: all lines were busy",
+}
+TURNED_AWAY_SUBJECT_DEFAULT = "Missed call: the line was not taking calls"
+
+
+@dataclass(frozen=True, slots=True)
+class CallAdmission:
+    """Whether a call gets the receptionist; if not, why (``over_capacity`` or the access provider's reason)."""
+
+    admitted: bool
+    reason: str = ""
+
+
+def _turned_away_outcome(call: Call, reason: str) -> dict[str, Any]:
+    """What the ticket of a call turned away holds: the caller's number, and a callback when there is one."""
+    subject = TURNED_AWAY_SUBJECTS.get(reason, TURNED_AWAY_SUBJECT_DEFAULT)
+    caller = call.from_number
+    return {
+        "fields": {"callback_number": caller} if caller else {},
+        "reason": subject,
+        "summary": f"{subject} ({reason}). The caller heard a short message"
+        + (" that someone will call them back." if caller else " to call again later; no caller ID was sent."),
+        "callback_requested": bool(caller),
+        "priority": "normal",
+        "turned_away": reason,
+    }
+
+
+def call_admit(*, tenant: Tenant, call_id: int, access: CallAccess, now: datetime | None = None) -> CallAdmission:
+    """Decide, when a call starts, whether it gets the receptionist.
+
+    It does unless ``access`` says the tenant is not taking calls, or the
+    tenant already has ``access.max_concurrent_calls`` earlier calls ringing
+    or in progress (``over_capacity``). A call turned away is finished at once
+    through ``call_finish`` (end reason ``turned_away:<reason>``) with the
+    caller's number, so its ticket and callback are made like any other's;
+    it is never answered, so it is not metered. A carrier retry gets the
+    same answer; a call already answered is admitted.
+    """
+    now = now or timezone.now()
+    with tenant_context(tenant), transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call_id)
+        if call.end_reason.startswith(TURNED_AWAY_PREFIX):
+            return CallAdmission(admitted=False, reason=call.end_reason.removeprefix(TURNED_AWAY_PREFIX))
+        if call.status != Call.Status.RINGING:
+            return CallAdmission(admitted=True)
+        reason = ""
+        if not access.full_service:
+            reason = access.reason or "not_taking_calls"
+        elif (
+            access.max_concurrent_calls is not None
+            and call_active_count_before(tenant=tenant, call=call, now=now) >= access.max_concurrent_calls
+        ):
+            reason = OVER_CAPACITY
+        if not reason:
+            return CallAdmission(admitted=True)
+        call_finish(
+            call_id=call.pk,
+            end_reason=f"{TURNED_AWAY_PREFIX}{reason}",
+            outcome=_turned_away_outcome(call, reason),
+            completed=False,
+            now=now,
+        )
+    logger.info("call_turned_away", tenant=tenant.schema_name, call_id=call_id, reason=reason)
+    return CallAdmission(admitted=False, reason=reason)
 
 
 def call_answer(*, call_id: int, stream_id: str, now: datetime | None = None) -> Call:

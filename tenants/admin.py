@@ -22,8 +22,10 @@ from tenants.services import (
     api_key_revoke,
     audit_event_record,
     membership_add,
+    number_limit_check,
     phone_number_normalize,
     phone_number_register,
+    seat_limit_check,
 )
 
 
@@ -123,6 +125,20 @@ class DomainAdmin(admin.ModelAdmin):
     list_select_related = ("tenant",)
 
 
+class MembershipAddForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ("user", "tenant", "role")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        tenant, user = cleaned.get("tenant"), cleaned.get("user")
+        if tenant is not None and user is not None and not Membership.objects.filter(tenant=tenant, user=user).exists():
+            # The plan's seat limit, said on the form; the service checks it again under a lock.
+            seat_limit_check(tenant=tenant)
+        return cleaned
+
+
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
     list_display = ("user", "tenant", "role", "created_at")
@@ -135,6 +151,11 @@ class MembershipAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Membership | None = None) -> Any:
         # A membership is one user in one business; a different pair is a different membership.
         return ("user", "tenant") if obj is not None else ()
+
+    def get_form(self, request: HttpRequest, obj: Membership | None = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = MembershipAddForm
+        return super().get_form(request, obj, change, **kwargs)
 
     def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
         saved = membership_add(tenant=obj.tenant, user=obj.user, role=obj.role, actor=request_actor(request))
@@ -163,6 +184,13 @@ class PhoneNumberAddForm(forms.ModelForm):
     def clean_e164(self) -> str:
         # Normalised before the unique check, so "+1 555 010 0100" finds "+15550100100".
         return phone_number_normalize(self.cleaned_data.get("e164", ""))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        if cleaned.get("tenant") is not None:
+            # The plan's number limit, said on the form; the service checks it again under a lock.
+            number_limit_check(tenant=cleaned["tenant"])
+        return cleaned
 
 
 @admin.register(PhoneNumber)

@@ -42,3 +42,28 @@ def tenant_created_notify(event: TenantCreated) -> None:
     """Run every registered hook; an exception propagates, so provisioning fails as a whole."""
     for hook in _tenant_created_hooks:
         hook(event)
+
+
+@dataclass(frozen=True)
+class TenantLimits:
+    """How many staff seats and phone numbers a tenant may have; ``None`` means no limit."""
+
+    max_seats: int | None = None
+    max_numbers: int | None = None
+
+
+TenantLimitsProvider = Callable[[Tenant], TenantLimits]
+
+_tenant_limits_provider: list[TenantLimitsProvider] = []
+
+
+def tenant_limits_provider_register(provider: TenantLimitsProvider) -> None:
+    """Let ``provider`` (``billing``: the plan's limits) answer ``tenant_limits_for``; a later one replaces it."""
+    _tenant_limits_provider[:] = [provider]
+
+
+def tenant_limits_for(tenant: Tenant) -> TenantLimits:
+    """The limits the registered provider gives ``tenant``; no provider, no limits."""
+    if not _tenant_limits_provider:
+        return TenantLimits()
+    return _tenant_limits_provider[0](tenant)

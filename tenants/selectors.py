@@ -64,3 +64,8 @@ def api_key_verify(*, raw_key: str) -> ApiKey | None:
     if not hmac.compare_digest(supplied, expected) or key is None:
         return None
     return key
+
+
+def phone_number_list(*, tenant: Tenant) -> QuerySet[PhoneNumber]:
+    """The numbers that ring ``tenant``, oldest first."""
+    return PhoneNumber.objects.filter(tenant=tenant).order_by("created_at", "pk")

@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from tenants.hooks import TenantCreated, tenant_created_notify
+from tenants.hooks import TenantCreated, tenant_created_notify, tenant_limits_for
 from tenants.models import ApiKey, AuditEvent, BusinessSignup, Domain, Membership, PhoneNumber, Tenant, User
 from tenants.permissions import membership_has_role
 
@@ -189,10 +189,44 @@ def _schema_create(tenant: Tenant) -> None:
     tenant.create_schema(check_if_exists=False, verbosity=0)
 
 
+def seat_limit_check(*, tenant: Tenant) -> None:
+    """Raise ``ValidationError`` (``seat_limit``) when every staff seat of ``tenant``'s plan is taken."""
+    limit = tenant_limits_for(tenant).max_seats
+    if limit is not None and Membership.objects.filter(tenant=tenant).count() >= limit:
+        raise ValidationError(
+            f"Your plan includes {limit} seat{'s' if limit != 1 else ''} and all are in use. "
+            "Remove a member or choose a larger plan to add another.",
+            code="seat_limit",
+        )
+
+
+def number_limit_check(*, tenant: Tenant) -> None:
+    """Raise ``ValidationError`` (``number_limit``) when ``tenant`` has as many numbers as its plan allows."""
+    limit = tenant_limits_for(tenant).max_numbers
+    if limit is not None and PhoneNumber.objects.filter(tenant=tenant).count() >= limit:
+        raise ValidationError(
+            f"Your plan includes {limit} phone number{'s' if limit != 1 else ''} and all are in use. "
+            "Remove a number or choose a larger plan to add another.",
+            code="number_limit",
+        )
+
+
+def _tenant_lock(tenant: Tenant) -> None:
+    """Serialize seat and number changes of ``tenant`` until the caller's transaction ends."""
+    Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
+
+
 def membership_add(*, tenant: Tenant, user: User, role: str, actor: User | None) -> Membership:
+    """Give ``user`` a ``role`` in ``tenant``; a new member takes a seat of the plan (``seat_limit`` when none is free).
+
+    Changing the role of an existing member takes no new seat.
+    """
     if role not in Membership.Role.values:
         raise ValidationError(f"Unknown role {role!r}.", code="invalid_role")
     with transaction.atomic():
+        _tenant_lock(tenant)
+        if not Membership.objects.filter(user=user, tenant=tenant).exists():
+            seat_limit_check(tenant=tenant)
         membership, _ = Membership.objects.update_or_create(user=user, tenant=tenant, defaults={"role": role})
         audit_event_record(action="membership.added", actor=actor, tenant=tenant, user=user.email, role=role)
     return membership
@@ -212,7 +246,10 @@ def phone_number_normalize(raw: str, *, region: str = "US") -> str:
 
 
 def phone_number_register(*, tenant: Tenant, number: str, label: str = "", actor: User | None = None) -> PhoneNumber:
-    """Map a dialled number to ``tenant``. A number belongs to exactly one tenant."""
+    """Map a dialled number to ``tenant``. A number belongs to exactly one tenant.
+
+    A new number must fit the plan's number limit (``number_limit``); registering one the tenant has is a no-op.
+    """
     e164 = phone_number_normalize(number)
     existing = PhoneNumber.objects.filter(e164=e164).select_related("tenant").first()
     if existing is not None:
@@ -221,6 +258,8 @@ def phone_number_register(*, tenant: Tenant, number: str, label: str = "", actor
         raise ValidationError(f"{e164} already belongs to another business.", code="number_taken")
     try:
         with transaction.atomic():
+            _tenant_lock(tenant)
+            number_limit_check(tenant=tenant)
             phone = PhoneNumber.objects.create(e164=e164, tenant=tenant, label=label)
             audit_event_record(action="phone_number.registered", actor=actor, tenant=tenant, number=e164)
     except IntegrityError as exc:

@@ -1,4 +1,4 @@
-"""Public home page and the API key page."""
+"""Public home page, the API key page and the phone number page."""
 
 from __future__ import annotations
 
@@ -11,10 +11,17 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants.forms import BusinessSubdomainForm
+from tenants.hooks import tenant_limits_for
 from tenants.models import ApiKey, Membership
 from tenants.permissions import role_required
-from tenants.selectors import api_key_list, business_signup_for_user, tenant_list_for_user
-from tenants.services import API_KEY_NAME_MAX_LENGTH, api_key_create, api_key_revoke, business_signup_provision
+from tenants.selectors import api_key_list, business_signup_for_user, phone_number_list, tenant_list_for_user
+from tenants.services import (
+    API_KEY_NAME_MAX_LENGTH,
+    api_key_create,
+    api_key_revoke,
+    business_signup_provision,
+    phone_number_register,
+)
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -89,3 +96,29 @@ def api_key_revoke_view(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "tenants/api_keys_row.html", {"key": key, "just_revoked": True})
     messages.success(request, f"The key “{key.name}” is revoked.")
     return redirect("api_keys:list")
+
+
+@role_required(Membership.Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def phone_number_page(request: HttpRequest) -> HttpResponse:
+    """The numbers that ring this business; POST adds one (E.164 after normalising) within the plan's limit."""
+    tenant = request.tenant  # type: ignore[attr-defined]
+    error = ""
+    number = label = ""
+    if request.method == "POST":
+        number, label = request.POST.get("number", "").strip(), request.POST.get("label", "").strip()[:100]
+        try:
+            phone = phone_number_register(tenant=tenant, number=number, label=label, actor=request.user)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            messages.success(request, f"Calls to {phone.e164} now reach your receptionist.")
+            return redirect("phone_numbers:list")
+    context = {
+        "numbers": phone_number_list(tenant=tenant),
+        "limit": tenant_limits_for(tenant).max_numbers,
+        "error": error,
+        "number": number,
+        "label": label,
+    }
+    return render(request, "tenants/phone_numbers.html", context, status=400 if error else 200)

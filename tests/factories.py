@@ -6,6 +6,7 @@ from typing import Any
 import factory
 from django.utils import timezone
 
+from billing.models import Plan, Subscription
 from calls.models import Call, FaqEntry, TurnLatency, Utterance
 from tenants.models import Membership, User
 from tickets.models import Callback, Ticket, TicketNote, UnansweredQuestion
@@ -30,6 +31,19 @@ class MembershipFactory(factory.django.DjangoModelFactory):
 
     user = factory.SubFactory(UserFactory)
     role = Membership.Role.AGENT
+
+
+class SubscriptionFactory(factory.django.DjangoModelFactory):
+    """Public schema: pass ``tenant``; the plan is the default Starter plan (``plan=None`` for none)."""
+
+    class Meta:
+        model = Subscription
+        django_get_or_create = ("tenant",)
+
+    plan = factory.LazyFunction(lambda: Plan.objects.get(code="starter"))
+    status = Subscription.Status.ACTIVE
+    stripe_customer_id = factory.Sequence(lambda n: f"cus_test{n}")
+    stripe_subscription_id = factory.Sequence(lambda n: f"sub_test{n}")
 
 
 class CallFactory(factory.django.DjangoModelFactory):

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("voicedesk.insights.urls")),
     path("settings/", include("calls.urls_settings")),
     path("settings/api-keys/", include("tenants.urls")),
+    path("settings/numbers/", include("tenants.urls_numbers")),
     path("billing/", include("billing.urls")),
     path("api/", include("voicedesk.urls_api")),
     path("admin/", tenant_admin_site.urls),

@@ -46,6 +46,7 @@ def test_pages_fit_a_phone_and_name_their_controls(signed_in: str, page: Page, t
         "/analytics/",
         "/settings/agent/",
         "/settings/faq/",
+        "/settings/numbers/",
         "/settings/api-keys/",
         "/billing/",
     ]:

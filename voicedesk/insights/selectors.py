@@ -1,10 +1,14 @@
-"""Reads across calls and tickets for the overview page. The tenant's schema must be active."""
+"""Reads across calls, tickets, numbers and billing for the overview page. The tenant's schema must be active."""
 
 from __future__ import annotations
 
-from calls.models import Call
+from dataclasses import dataclass
+
+from billing.models import Subscription
+from calls.models import AgentConfig, Call, FaqEntry, default_business_hours
 from calls.selectors import schema_check
-from tenants.models import Tenant
+from calls.services import DEFAULT_FAQS
+from tenants.models import AuditEvent, PhoneNumber, Tenant
 from tickets.models import CLOSED_STATUSES, Ticket
 from tickets.selectors import callbacks_waiting
 
@@ -20,3 +24,58 @@ def dashboard_counts(*, tenant: Tenant) -> dict[str, int]:
         "open_tickets": Ticket.objects.exclude(status__in=CLOSED_STATUSES).count(),
         "pending_callbacks": callbacks_waiting().count(),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class OnboardingStep:
+    """One step of going live: whether it is done, what it means, and the page (URL name) that does it."""
+
+    key: str
+    label: str
+    done: bool
+    hint: str
+    url_name: str
+
+
+# What a business's details are: who it is, where (time zone) and when it is open.
+_DETAIL_FIELDS = frozenset({"business_name", "timezone", "business_hours"})
+
+
+def onboarding_checklist(*, tenant: Tenant) -> list[OnboardingStep]:
+    """The steps to go live, each done or not from the business's real state.
+
+    - business details: the time zone or opening hours differ from the defaults, or someone changed them;
+    - greeting and FAQ: a greeting is set, or the FAQ holds an entry of the business's own;
+    - phone number: a number rings this business;
+    - plan and payment: the subscription is active or trialing;
+    - test call: a call has been received (there is no in-browser test call: calling the number is the test).
+    """
+    schema_check(tenant=tenant)
+    config = AgentConfig.objects.first()
+    details_changed = any(
+        _DETAIL_FIELDS.intersection(event.data.get("fields", []))
+        for event in AuditEvent.objects.filter(tenant=tenant, action="agent_config.updated").only("data")
+    )
+    details = config is not None and (
+        config.timezone != "UTC" or config.business_hours != default_business_hours() or details_changed
+    )
+    stock_faqs = set(DEFAULT_FAQS)
+    own_faq = any(pair not in stock_faqs for pair in FaqEntry.objects.values_list("question", "answer"))
+    agent = config is not None and (bool(config.greeting.strip()) or own_faq)
+    subscription = Subscription.objects.filter(tenant=tenant).first()
+    paid = subscription is not None and subscription.status in (
+        Subscription.Status.ACTIVE,
+        Subscription.Status.TRIALING,
+    )
+    return [
+        OnboardingStep("details", "Business details", details,
+                       "Your time zone and opening hours, so callbacks are due in your hours.", "settings:agent"),
+        OnboardingStep("agent", "Greeting and FAQ", agent,
+                       "How the receptionist greets callers and the answers it gives.", "settings:faq"),
+        OnboardingStep("number", "Phone number", PhoneNumber.objects.filter(tenant=tenant).exists(),
+                       "A number you own that rings your receptionist.", "phone_numbers:list"),
+        OnboardingStep("plan", "Plan and payment", paid,
+                       "Choose a plan and add a card.", "billing:page"),
+        OnboardingStep("test_call", "A test call", Call.objects.exists(),
+                       "Call your number: this step is done when the first call arrives.", "calls:call_list"),
+    ]  # fmt: skip

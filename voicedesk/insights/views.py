@@ -8,22 +8,44 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from calls import selectors
 from calls.views.history import TenantRequest
 from tenants.models import Membership
-from tenants.permissions import role_required
+from tenants.permissions import membership_has_role, role_required
 from voicedesk.core.htmx import htmx_render
 from voicedesk.core.timefmt import span_label
 from voicedesk.insights import analytics
-from voicedesk.insights.selectors import dashboard_counts
+from voicedesk.insights.selectors import dashboard_counts, onboarding_checklist
+
+# Who may open the page of each onboarding step.
+STEP_ROLES = {
+    "details": Membership.Role.ADMIN,
+    "agent": Membership.Role.ADMIN,
+    "number": Membership.Role.ADMIN,
+    "plan": Membership.Role.OWNER,
+    "test_call": Membership.Role.AGENT,
+}
 
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    counts = dashboard_counts(tenant=request.tenant)  # type: ignore[attr-defined]
-    return render(request, "tenants/dashboard.html", {"counts": counts, "membership": request.membership})  # type: ignore[attr-defined]
+    tenant = request.tenant  # type: ignore[attr-defined]
+    membership = request.membership  # type: ignore[attr-defined]
+    steps = onboarding_checklist(tenant=tenant)
+    context = {
+        "counts": dashboard_counts(tenant=tenant),
+        "membership": membership,
+        # Each step with the page that does it, when this member may open that page.
+        "steps": [
+            (step, reverse(step.url_name) if membership_has_role(membership, STEP_ROLES[step.key]) else "")
+            for step in steps
+        ],
+        "steps_left": sum(not step.done for step in steps),
+    }
+    return render(request, "tenants/dashboard.html", context)
 
 
 class PeriodForm(forms.Form):

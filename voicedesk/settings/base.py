@@ -107,6 +107,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "tenants.context_processors.tenant",
+                "billing.context_processors.billing_notice",
             ],
         },
     },
@@ -269,6 +270,20 @@ STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET", default="")
 STRIPE_API_BASE = env("STRIPE_API_BASE", default="")
 STRIPE_METER_EVENT_NAME = env("STRIPE_METER_EVENT_NAME", default="voicedesk_call_minutes")
 STRIPE_WEBHOOK_TOLERANCE_S = 300
+# A past-due subscription keeps its calls answered (with a banner) for this
+# many days after the payment failed; then callers hear the short message.
+BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=14)
+# What the platform pays per unit of each engine, in US cents: per minute of
+# speech for ``stt:<name>`` and ``tts:<name>``, per 1,000 tokens for
+# ``llm:<name>``. The offline engines cost only compute, 0 unless configured
+# (``BILLING_OFFLINE_COMPUTE_CENTS_PER_MINUTE``); an engine missing here costs 0.
+_OFFLINE_CENTS = env("BILLING_OFFLINE_COMPUTE_CENTS_PER_MINUTE", default="0")
+BILLING_PROVIDER_UNIT_COSTS: dict[str, str] = {
+    "stt:whisper": _OFFLINE_CENTS,
+    "tts:offline": _OFFLINE_CENTS,
+    "tts:piper": _OFFLINE_CENTS,
+    "tts:espeak": _OFFLINE_CENTS,
+}
 
 # Offline defaults for every provider role; a tenant's agent configuration can
 # pick another provider by name.

@@ -47,3 +47,24 @@ def unknown_number() -> str:
     response.say("Sorry, the number you have called is not in service. Goodbye.")
     response.hangup()
     return str(response)
+
+
+def turned_away(*, business_name: str, busy: bool, caller_known: bool) -> str:
+    """A short, polite message for a call the receptionist does not take, then hang up.
+
+    ``busy``: every line of the plan is in use; otherwise the business is not
+    taking calls through this line. The call's ticket holds the caller's number.
+    """
+    response = VoiceResponse()
+    if busy:
+        first = f"Thank you for calling {business_name}. All our lines are busy right now."
+    else:
+        first = f"Thank you for calling {business_name}. We are not taking calls through this line right now."
+    then = (
+        "We have your number, and someone will call you back as soon as possible. Goodbye."
+        if caller_known
+        else "Please call again later. Goodbye."
+    )
+    response.say(f"{first} {then}")
+    response.hangup()
+    return str(response)

@@ -9,7 +9,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
-from calls.services import call_start
+from calls.hooks import call_access_for
+from calls.services import OVER_CAPACITY, call_admit, call_start
 from calls.transports.twilio import twiml
 from tenants.selectors import tenant_for_phone_number
 
@@ -35,6 +36,14 @@ def twilio_voice_webhook(request: HttpRequest) -> HttpResponse:
     call = call_start(
         tenant=tenant, carrier="twilio", carrier_call_id=call_sid, from_number=from_number, to_number=to_number
     )
+    # Decided once, here: a call turned away never opens a media stream.
+    admission = call_admit(tenant=tenant, call_id=call.pk, access=call_access_for(tenant))
+    if not admission.admitted:
+        logger.info("twilio_call_turned_away", tenant=tenant.schema_name, call_id=call.pk, reason=admission.reason)
+        document = twiml.turned_away(
+            business_name=tenant.name, busy=admission.reason == OVER_CAPACITY, caller_known=bool(from_number)
+        )
+        return HttpResponse(document, content_type="text/xml")
     stream_url = settings.TWILIO_STREAM_URL or _stream_url_for(request)
     logger.info("twilio_call_accepted", tenant=tenant.schema_name, call_id=call.pk, call_sid=call_sid)
     return HttpResponse(twiml.connect_stream(stream_url, tenant=tenant, call=call), content_type="text/xml")

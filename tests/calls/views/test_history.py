@@ -195,8 +195,9 @@ def test_the_number_of_queries_does_not_grow_with_the_calls(client_a, tenant_a) 
     add_calls(28)
     large = [queries({}), queries({"q": "hello"}), queries({"sort": "-duration", "status": "completed"})]
 
-    # Host, session, user, membership, time zone, count, page (plus django-tenants' two search_path switches).
-    assert small == large == [9, 9, 9]
+    # Host, session, user, membership, time zone, count, page (plus django-tenants' two search_path switches),
+    # the subscription (billing banner).
+    assert small == large == [10, 10, 10]
 
 
 def test_htmx_gets_the_results_fragment_that_refreshes_on_call_events(client_a, history) -> None:
@@ -419,8 +420,9 @@ def test_call_page_is_a_fixed_number_of_queries(client_a, full_call) -> None:
     with CaptureQueriesContext(connection) as captured:
         assert client_a.get(f"/calls/{full_call.pk}/").status_code == 200
 
-    # Host, session, user, membership, call with ticket, time zone, transcript, latencies, percentiles.
-    assert len(captured) == 11
+    # Host, session, user, membership, call with ticket, time zone, transcript, latencies, percentiles,
+    # the subscription (billing banner).
+    assert len(captured) == 12
 
 
 def test_call_page_404_for_unknown_ids_other_tenants_and_strangers(tenant_a, tenant_b, client_a, full_call) -> None:

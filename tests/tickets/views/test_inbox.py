@@ -140,8 +140,8 @@ def test_inbox_queries_do_not_grow_with_the_rows(client_a, tenant_a, django_asse
 
     assert few == many
     # Tenant by host (3 with search paths), session, user, membership, time zone, members,
-    # categories (2), count, page.
-    with django_assert_num_queries(12):
+    # categories (2), count, page, the subscription (billing banner).
+    with django_assert_num_queries(13):
         client_a.get("/tickets/?sort=due")
 
 

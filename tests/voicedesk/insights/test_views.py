@@ -211,8 +211,9 @@ def test_analytics_is_a_fixed_number_of_queries(client_a, busy_week) -> None:
     with CaptureQueriesContext(connection) as captured:
         assert client_a.get("/analytics/").status_code == 200
 
-    # Host, session, user, membership, time zone, then ten aggregates (and django-tenants' two schema switches).
-    assert len(captured) == 17
+    # Host, session, user, membership, time zone, then ten aggregates (and django-tenants' two schema switches),
+    # the subscription (billing banner).
+    assert len(captured) == 18
 
 
 def test_agents_may_see_analytics(tenant_a) -> None:
