@@ -72,7 +72,7 @@ EMBEDDER = "minilm"
 SESSION_PHRASES = (FILLER, APOLOGY, LINE_TROUBLE_GOODBYE)
 
 _faq_cache: dict[tuple[str, str], FaqIndex] = {}
-_faq_lock = threading.Lock()
+_tenant_cache_lock = threading.Lock()
 _category_cache: dict[tuple[str, str], CategoryClassifier] = {}
 _engines: dict[tuple[str, EngineSpec], object] = {}
 _engines_lock = threading.Lock()
@@ -186,34 +186,35 @@ def agent_settings_load(
     )
 
 
+_T = TypeVar("_T")
+
+
+def _tenant_cached(cache: dict[tuple[str, str], _T], schema_name: str, version: str, build: Callable[[], _T]) -> _T:
+    """One built object per tenant, rebuilt (and the tenant's older one dropped) when ``version`` changes."""
+    key = (schema_name, version)
+    with _tenant_cache_lock:
+        found = cache.get(key)
+    if found is None:
+        found = build()
+        with _tenant_cache_lock:
+            for stale in [k for k in cache if k[0] == schema_name]:
+                del cache[stale]
+            cache[key] = found
+    return found
+
+
 def faq_index_for(schema_name: str, faqs: list[FaqEntry]) -> FaqIndex:
     """The tenant's FAQ index; rebuilt only when an entry changes."""
     version = "|".join(f"{f.id}:{f.question}:{f.answer}" for f in faqs)
-    key = (schema_name, version)
-    with _faq_lock:
-        index = _faq_cache.get(key)
-    if index is None:
-        index = FaqIndex(faqs, shared_embedder())
-        with _faq_lock:
-            for stale in [k for k in _faq_cache if k[0] == schema_name]:
-                del _faq_cache[stale]
-            _faq_cache[key] = index
-    return index
+    return _tenant_cached(_faq_cache, schema_name, version, lambda: FaqIndex(faqs, shared_embedder()))
 
 
 def category_classifier_for(schema_name: str, settings: AgentSettings) -> CategoryClassifier:
     """The tenant's category classifier; rebuilt only when a category, description or example changes."""
     guides = category_guides(settings.categories, settings.category_guides, settings.category_examples)
-    key = (schema_name, repr(guides))
-    with _faq_lock:
-        classifier = _category_cache.get(key)
-    if classifier is None:
-        classifier = CategoryClassifier(guides, shared_embedder())
-        with _faq_lock:
-            for stale in [k for k in _category_cache if k[0] == schema_name]:
-                del _category_cache[stale]
-            _category_cache[key] = classifier
-    return classifier
+    return _tenant_cached(
+        _category_cache, schema_name, repr(guides), lambda: CategoryClassifier(guides, shared_embedder())
+    )
 
 
 def _build(tenant: Tenant, call: Call) -> SessionDeps:

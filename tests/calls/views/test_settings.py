@@ -9,7 +9,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import tenant_context
 
-from calls.models import AgentConfig, FaqEntry
+from calls.models import AgentConfig, CategoryExample, FaqEntry
 from tenants.models import AuditEvent
 from tests.factories import FaqEntryFactory, MembershipFactory
 
@@ -573,3 +573,45 @@ def test_trying_without_javascript_renders_the_whole_page(client_a, tryable_faq)
     assert "<h1>Frequently asked questions</h1>" in html
     assert 'value="when are you open"' in html
     assert "Answered by" in html
+
+
+# --- category examples learned from the desk ---------------------------------------------------------------------
+
+
+def _examples(tenant_fixture) -> list[tuple[str, str]]:
+    with tenant_context(tenant_fixture.tenant):
+        return list(CategoryExample.objects.order_by("pk").values_list("category", "text"))
+
+
+def test_learned_examples_are_listed_and_an_admin_removes_one(client_a, tenant_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        kept = CategoryExample.objects.create(category="leak", text="water under the sink")
+        gone = CategoryExample.objects.create(category="leak", text="the tap drips all night")
+
+    page = _html(client_a.get("/settings/agent/"))
+    assert "\u201cwater under the sink\u201d" in page
+    assert f'action="/settings/agent/category-examples/{gone.pk}/delete/"' in page
+
+    response = client_a.post(f"/settings/agent/category-examples/{gone.pk}/delete/")
+
+    assert (response.status_code, response["Location"]) == (302, "/settings/agent/")
+    assert _examples(tenant_a) == [(kept.category, kept.text)]
+
+
+def test_agents_other_tenants_and_missing_examples_get_404_and_change_nothing(client_a, tenant_a, tenant_b) -> None:
+    with tenant_context(tenant_a.tenant):
+        example = CategoryExample.objects.create(category="leak", text="water under the sink")
+    agent, _ = _client_with_role(tenant_a, "agent")
+    outsider = Client(HTTP_HOST=tenant_a.host)
+    outsider.force_login(tenant_b.owner)
+    path = f"/settings/agent/category-examples/{example.pk}/delete/"
+
+    statuses = [
+        agent.post(path).status_code,
+        outsider.post(path).status_code,
+        client_a.post(f"/settings/agent/category-examples/{example.pk + 1000}/delete/").status_code,
+        client_a.get(path).status_code,
+    ]
+
+    assert statuses == [404, 404, 404, 405]
+    assert _examples(tenant_a) == [("leak", "water under the sink")]
