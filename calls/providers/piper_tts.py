@@ -127,8 +127,10 @@ class _Worker:
             self.stop()
             raise PiperUnavailableError(self.startup_error or "piper worker exited during startup")
 
-    def submit(self, text: str, length_scale: float, loop: asyncio.AbstractEventLoop) -> tuple[int, _Pending]:
-        payload = wire.LENGTH_SCALE.pack(length_scale) + text.encode("utf-8")
+    def submit(
+        self, text: str, length_scale: float, noise_scale: float, loop: asyncio.AbstractEventLoop
+    ) -> tuple[int, _Pending]:
+        payload = wire.SYNTH_OPTIONS.pack(length_scale, noise_scale) + text.encode("utf-8")
         if len(payload) > wire.MAX_PAYLOAD:
             # The worker would treat it as a corrupt stream and exit, failing every call.
             raise ValueError(f"text of {len(text)} characters is too long to synthesize in one request")
@@ -276,7 +278,9 @@ class PiperTextToSpeech:
     """Piper's en_US "joe" voice (22050 Hz), one sentence per chunk.
 
     ``speed`` multiplies the speaking rate (piper's ``length_scale`` is its
-    inverse). Instances are cheap; all of them share the process's one
+    inverse). ``variation`` scales the voice's sampling noise: None keeps the
+    voice's own, 0 makes the same text give the same audio every time (what a
+    benchmark caller or a test comparing transcripts wants). Instances are cheap; all of them share the process's one
     worker, which starts on first use (call :meth:`warm_up` at startup to
     pay the ~1.5 s then) and restarts on the next request if it dies.
     Requests in flight when it dies raise :class:`PiperWorkerError`.
@@ -285,12 +289,15 @@ class PiperTextToSpeech:
 
     name = "piper"
 
-    def __init__(self, *, speed: float = 1.0) -> None:
+    def __init__(self, *, speed: float = 1.0, variation: float | None = None) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
+        if variation is not None and not 0 <= variation <= 2:
+            raise ValueError(f"variation must be between 0 and 2, got {variation}")
         if not piper_available():
             raise PiperUnavailableError("piper-tts is not installed: pip install -r requirements/tts-piper.txt")
         self.speed = speed
+        self.variation = variation
         self.sample_rate = _voice_sample_rate()
 
     async def warm_up(self) -> None:
@@ -302,7 +309,9 @@ class PiperTextToSpeech:
         if not text.strip():
             return
         worker = _worker if _worker is not None and _worker.alive else await asyncio.to_thread(_running_worker)
-        request_id, pending = worker.submit(text, 1.0 / self.speed, asyncio.get_running_loop())
+        request_id, pending = worker.submit(
+            text, 1.0 / self.speed, -1.0 if self.variation is None else self.variation, asyncio.get_running_loop()
+        )
         finished = False
         try:
             while True:

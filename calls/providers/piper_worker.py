@@ -8,7 +8,8 @@ Wire format, both directions: frames of ``kind`` (1 byte), ``request id``
 (uint32 LE), ``payload length`` (uint32 LE), then the payload.
 
 Parent to worker:
-  ``S`` synthesize: payload = length scale (float32 LE) + UTF-8 text
+  ``S`` synthesize: payload = length scale, noise scale (float32 LE each; a
+        negative noise scale keeps the voice's own) + UTF-8 text
   ``C`` cancel: drop the request's remaining sentences, no payload
 
 Worker to parent:
@@ -42,7 +43,8 @@ if TYPE_CHECKING:
     from piper import PiperVoice
 
 HEADER: Final = struct.Struct("<cII")
-LENGTH_SCALE: Final = struct.Struct("<f")
+# length_scale, then noise_scale; a negative noise scale keeps the voice's own.
+SYNTH_OPTIONS: Final = struct.Struct("<ff")
 # A sanity bound on one frame: far above any reply, far below a memory problem.
 MAX_PAYLOAD: Final = 16 * 1024 * 1024
 
@@ -92,10 +94,15 @@ class _Job:
     sentences: Iterator[bytes]
 
 
-def _sentences(voice: PiperVoice, text: str, length_scale: float) -> Iterator[bytes]:
+def _sentences(voice: PiperVoice, text: str, length_scale: float, noise_scale: float) -> Iterator[bytes]:
     from piper import SynthesisConfig
 
-    for chunk in voice.synthesize(text, syn_config=SynthesisConfig(length_scale=length_scale)):
+    config = SynthesisConfig(length_scale=length_scale)
+    if noise_scale >= 0:
+        # Both the sound and the timing noise: at 0 the same text gives the same samples.
+        config.noise_scale = noise_scale
+        config.noise_w_scale = noise_scale
+    for chunk in voice.synthesize(text, syn_config=config):
         yield chunk.audio_int16_bytes
 
 
@@ -110,9 +117,9 @@ def _serve(voice: PiperVoice, inbox: queue.Queue[tuple[bytes, int, bytes] | None
                     return
                 kind, request_id, payload = message
                 if kind == SYNTHESIZE:
-                    (length_scale,) = LENGTH_SCALE.unpack(payload[: LENGTH_SCALE.size])
-                    text = payload[LENGTH_SCALE.size :].decode("utf-8", errors="replace")
-                    active.appendleft(_Job(request_id, _sentences(voice, text, length_scale)))
+                    length_scale, noise_scale = SYNTH_OPTIONS.unpack(payload[: SYNTH_OPTIONS.size])
+                    text = payload[SYNTH_OPTIONS.size :].decode("utf-8", errors="replace")
+                    active.appendleft(_Job(request_id, _sentences(voice, text, length_scale, noise_scale)))
                 elif kind == CANCEL:
                     active = deque(job for job in active if job.request_id != request_id)
                 message = inbox.get_nowait()

@@ -163,3 +163,22 @@ async def test_oversized_text_is_refused_without_harming_the_worker() -> None:
     with pytest.raises(ValueError, match="too long"):
         await collect(tts.synthesize("a" * (piper_worker.MAX_PAYLOAD + 1)))
     assert worker_stats().pid == pid
+
+
+@needs_piper
+@pytest.mark.asyncio
+async def test_no_variation_gives_the_same_samples_every_time_and_the_voice_default_does_not() -> None:
+    text = "Your reference number is four two seven."
+    steady = PiperTextToSpeech(variation=0)
+    first, second = await collect(steady.synthesize(text)), await collect(steady.synthesize(text))
+    natural = PiperTextToSpeech()
+    third, fourth = await collect(natural.synthesize(text)), await collect(natural.synthesize(text))
+
+    assert np.array_equal(np.concatenate(first), np.concatenate(second))
+    assert not np.array_equal(np.concatenate(third), np.concatenate(fourth))
+
+
+@pytest.mark.parametrize("variation", [-0.1, 2.5])
+def test_variation_outside_its_range_is_refused(variation: float) -> None:
+    with pytest.raises(ValueError, match="variation must be between 0 and 2"):
+        PiperTextToSpeech(variation=variation)

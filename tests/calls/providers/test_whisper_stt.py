@@ -46,7 +46,7 @@ def over_the_phone(text: str) -> np.ndarray:
     """Piper speech as Whisper hears it from a caller: 8 kHz μ-law, back up to 16 kHz."""
 
     async def speak() -> tuple[np.ndarray, int]:
-        tts = PiperTextToSpeech()
+        tts = PiperTextToSpeech(variation=0)
         return np.concatenate([chunk async for chunk in tts.synthesize(text)]), tts.sample_rate
 
     pcm, rate = asyncio.run(speak())
