@@ -258,6 +258,9 @@ def number_consensus(hearings: Sequence[str], region: str = "US", *, final: bool
     number one digit away from one; the winner is closest to all hearings
     together (fewest digit edits). A tie is unclear, unless ``final``: then
     a number as heard, or with a doubled digit undone, wins, then the latest.
+    A digit that no hearing has is never made up: when every hearing is one
+    short, the tie stays unclear even when ``final``, and the caller is asked
+    another way (the caller ID, the keypad) rather than read a guess.
     """
     heard = [_national(hearing, region) for hearing in hearings]
     latest: dict[str, int] = {}
@@ -270,7 +273,7 @@ def number_consensus(hearings: Sequence[str], region: str = "US", *, final: bool
         return None
     cost = {e164: sum(_edit_distance(national_digits(e164), h) for h in heard) for e164 in latest}
     ranked = sorted(cost, key=lambda e164: (cost[e164], -likely[e164], -latest[e164], e164))
-    if len(ranked) > 1 and cost[ranked[0]] == cost[ranked[1]] and not final:
+    if len(ranked) > 1 and cost[ranked[0]] == cost[ranked[1]] and (not final or likely[ranked[0]] < 0):
         return None
     return ranked[0]
 

@@ -189,6 +189,10 @@ def test_extract_name_when_asked(text: str, name: str | None) -> None:
         (["+442071234567", "+442071234567"], False, "+442071234567"),
         (["55541077888"], True, "+15554107788"),  # final: a doubled digit undone
         (["12"], True, None),
+        # One digit short every time: any of thirty numbers fits, so none is read back.
+        (["555671440"], True, None),
+        (["555671440", "555671440", "555671440"], True, None),
+        (["555671440", "5556714400"], True, "+15556714400"),  # the whole hearing supplies the digit
     ],
 )
 def test_number_consensus(hearings: list[str], final: bool, number: str | None) -> None:

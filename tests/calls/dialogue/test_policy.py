@@ -754,6 +754,24 @@ def test_caller_id_is_offered_after_two_failed_numbers(embedder: MiniLMEmbedder)
     assert policy.outcome().fields["callback_number"] == "+15553330000"
 
 
+def test_a_number_heard_one_digit_short_every_time_is_never_completed_with_a_made_up_digit(
+    embedder: MiniLMEmbedder,
+) -> None:
+    policy = acme(embedder, caller_id="+15553330000")
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    said(policy.respond(heard("My number is 555 671 440.")))
+    assert said(policy.respond(heard("555 671 440."))) == Reply(
+        text="Shall we call you back on the number you're calling from?", expect="yes_no"
+    )
+    assert said(policy.respond(heard("Five five five six seven one four four oh."))).text == (
+        "Let me read that back: Maria Gonzalez. Is that right?"
+    )
+    said(policy.respond(heard("Yes.")))
+    assert policy.outcome().fields == {"name": "Maria Gonzalez", "callback_number": "+15553330000"}
+
+
 def test_goodbye_with_the_name_missing_asks_once_more(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder, caller_id="")
     said(policy.greet())
