@@ -37,6 +37,11 @@ LABELS = {
 SPELL_PROMPT = "Could you spell your name for me, letter by letter?"
 SPELL_RETRY = "Sorry, could you spell your name again, one letter at a time?"
 CALLER_ID_PROMPT = "Shall we call you back on the number you're calling from?"
+# Where the line carries keypad tones, the retry offers them: keys are never misheard.
+NUMBER_RETRY_KEYPAD = (
+    "Sorry, I didn't get the whole number. Could you say it again, digit by digit, with the area code, "
+    "or type it on your phone's keypad?"
+)
 VERIFY_NUMBER_PROMPT = "Just to be sure, could you say the number once more?"
 OPEN_PROMPT = "How can I help you today?"
 MORE_PROMPT = "Is there anything else I can help with?"
@@ -74,6 +79,7 @@ STOCK_PHRASES: tuple[str, ...] = (
     SPELL_PROMPT,
     SPELL_RETRY,
     CALLER_ID_PROMPT,
+    NUMBER_RETRY_KEYPAD,
     VERIFY_NUMBER_PROMPT,
     OPEN_PROMPT,
     MORE_PROMPT,

@@ -68,6 +68,7 @@ from calls.dialogue.phrases import (
     NOTE_ADDED,
     NOTE_NOTED,
     NOTE_URGENT,
+    NUMBER_RETRY_KEYPAD,
     OPEN_PROMPT,
     PROMPTS,
     SAY_AGAIN,
@@ -668,6 +669,8 @@ class ReceptionistPolicy:
                 self.state.stage = Stage.CALLER_ID
                 return self._say(" ".join([*notes, CALLER_ID_PROMPT]), expect="yes_no", question=CALLER_ID_PROMPT)
             question = PROMPTS[name][min(tries, 1)]
+            if tries and name == "callback_number" and self.context.keypad:
+                question = NUMBER_RETRY_KEYPAD
             self._ask_field(name)
             reply = self._say(" ".join([*notes, question]), expect=EXPECT[name], question=question)
             self.state.question_counted = True

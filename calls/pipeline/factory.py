@@ -217,7 +217,7 @@ def category_classifier_for(schema_name: str, settings: AgentSettings) -> Catego
     )
 
 
-def _build(tenant: Tenant, call: Call) -> SessionDeps:
+def _build(tenant: Tenant, call: Call, keypad: bool) -> SessionDeps:
     with tenant_context(tenant):
         config = AgentConfig.objects.get()
         faqs = [
@@ -230,7 +230,7 @@ def _build(tenant: Tenant, call: Call) -> SessionDeps:
     agent = agent_settings_load(config, faqs, examples)
     policy = POLICY_PROVIDERS.build(
         config.dialogue_provider or "receptionist",
-        context=CallContext(settings=agent, caller_id=call.from_number),
+        context=CallContext(settings=agent, caller_id=call.from_number, keypad=keypad),
         embedder=shared_embedder(),
         faq_index=faq_index_for(tenant.schema_name, faqs),
         categorizer=category_classifier_for(tenant.schema_name, agent),
@@ -251,9 +251,13 @@ def _build(tenant: Tenant, call: Call) -> SessionDeps:
     )
 
 
-async def session_deps_for_call(*, tenant: Tenant, call: Call) -> SessionDeps:
-    """Everything a ``CallSession`` needs for ``call``, configured for ``tenant``."""
-    return await database_sync_to_async(_build)(tenant, call)
+async def session_deps_for_call(*, tenant: Tenant, call: Call, keypad: bool = False) -> SessionDeps:
+    """Everything a ``CallSession`` needs for ``call``, configured for ``tenant``.
+
+    ``keypad`` says the transport passes the caller's key presses to the
+    session (``CallSession.on_dtmf``), so the receptionist may offer them.
+    """
+    return await database_sync_to_async(_build)(tenant, call, keypad)
 
 
 def engines_warm_up() -> None:

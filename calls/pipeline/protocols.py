@@ -277,6 +277,7 @@ class CallContext:
 
     settings: AgentSettings
     caller_id: str = ""  # E.164, empty when withheld
+    keypad: bool = False  # the transport delivers keypad tones, so the caller may key a number in
     fields: dict[str, str] = field(default_factory=dict)
     max_turns: int = MAX_HISTORY_TURNS
     history: deque[HistoryTurn] = field(default_factory=deque)

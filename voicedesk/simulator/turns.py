@@ -172,7 +172,8 @@ def policy_for(scenario: Scenario) -> DialoguePolicy:
     embedder = shared_embedder()
     return POLICY_PROVIDERS.build(
         "receptionist",
-        context=CallContext(settings=settings, caller_id=scenario.caller.phone),
+        # As on the phone line the real-time runs use, where keys may be pressed.
+        context=CallContext(settings=settings, caller_id=scenario.caller.phone, keypad=True),
         embedder=embedder,
         faq_index=FaqIndex(settings.faqs, embedder),
     )

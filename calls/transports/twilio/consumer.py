@@ -41,6 +41,8 @@ MAX_MEDIA_PAYLOAD_BYTES = 1_600  # 200 ms of μ-law: Twilio sends 20 ms
 AUDIO = AudioFormat(encoding="mulaw", sample_rate=8000, frame_ms=20)
 # Twilio echoes each mark when playback reaches it.
 REPORTS_PLAYBACK = True
+# Bidirectional streams carry the caller's key presses as "dtmf" events.
+KEYPAD = True
 EXPECTED_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": AUDIO.sample_rate, "channels": 1}
 # Twilio sends "start" right after connecting; a socket that says nothing is not a call.
 START_DEADLINE_S = 10.0
@@ -165,7 +167,7 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
         self.stream_sid = str(start.get("streamSid") or message.get("streamSid") or "")
         tenant, call = await _call_for_stream(grant.schema_name, grant.call_id, call_sid, self.stream_sid)
         self.log = self.log.bind(tenant=tenant.schema_name, call_id=call.pk, call_sid=call_sid)
-        deps = await session_deps_for_call(tenant=tenant, call=call)
+        deps = await session_deps_for_call(tenant=tenant, call=call, keypad=KEYPAD)
         self.session = CallSession(
             deps=deps,
             sink=_TwilioSink(self),

@@ -754,6 +754,28 @@ def test_caller_id_is_offered_after_two_failed_numbers(embedder: MiniLMEmbedder)
     assert policy.outcome().fields["callback_number"] == "+15553330000"
 
 
+def test_the_number_retry_offers_the_keypad_only_where_the_line_carries_it(embedder: MiniLMEmbedder) -> None:
+    settings = settings_for(load("acme-leak-basic")["tenant"])
+    retries = []
+    for keypad in (True, False):
+        policy = ReceptionistPolicy(CallContext(settings=settings, caller_id="", keypad=keypad), embedder=embedder)
+        said(policy.greet())
+        said(policy.respond(heard("My sink is leaking.")))
+        said(policy.respond(heard("My name is Maria Gonzalez.")))
+        retries.append(said(policy.respond(heard("It's two oh one."))))
+    assert retries == [
+        Reply(
+            text="Sorry, I didn't get the whole number. Could you say it again, digit by digit, with the area code, "
+            "or type it on your phone's keypad?",
+            expect="digits",
+        ),
+        Reply(
+            text="Sorry, I didn't get the whole number. Could you say it again, digit by digit, with the area code?",
+            expect="digits",
+        ),
+    ]
+
+
 def test_a_number_heard_one_digit_short_every_time_is_never_completed_with_a_made_up_digit(
     embedder: MiniLMEmbedder,
 ) -> None:

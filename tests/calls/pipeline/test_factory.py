@@ -61,6 +61,19 @@ def _configure(tenant, **fields) -> None:
         AgentConfig.objects.update(**fields)
 
 
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_the_policy_hears_whether_the_transport_carries_key_presses(ringing_call) -> None:
+    tenant, call = ringing_call
+    keyed = await session_deps_for_call(tenant=tenant, call=call, keypad=True)
+    spoken = await session_deps_for_call(tenant=tenant, call=call)
+
+    assert isinstance(keyed.policy, ReceptionistPolicy)
+    assert isinstance(spoken.policy, ReceptionistPolicy)
+    assert (keyed.policy.context.keypad, spoken.policy.context.keypad) == (True, False)
+    assert keyed.policy.context.caller_id == call.from_number
+
+
 @pytest.mark.usefixtures("fresh_tts_cache")
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.asyncio
