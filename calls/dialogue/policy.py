@@ -30,6 +30,7 @@ from calls.dialogue.extract import (
     extract_name,
     extract_phone,
     extract_preferred_time,
+    has_no_time_preference,
     heard_words_kept,
     is_affirmative,
     is_backchannel,
@@ -355,7 +356,8 @@ class ReceptionistPolicy:
     def _on_field(self, name: str, transcript: Transcript, notes: list[str]) -> Reply:
         """The agent asked for one field; take it, or answer a question and ask again."""
         text = transcript.text
-        if is_refusal(text) and not notes:
+        no_preference = name == "preferred_time" and has_no_time_preference(text)
+        if (is_refusal(text) or no_preference) and not notes:
             self.state.skipped.add(name)
             return self._next([NO_PROBLEM])
         value = field_value(name, text, self.context.caller_id)

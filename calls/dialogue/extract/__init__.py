@@ -13,6 +13,7 @@ from calls.dialogue.extract.contact import (
     extract_address,
     extract_email,
     extract_preferred_time,
+    has_no_time_preference,
 )
 from calls.dialogue.extract.intents import (
     correction_fields,
@@ -69,6 +70,7 @@ __all__ = [
     "extract_name",
     "extract_phone",
     "extract_preferred_time",
+    "has_no_time_preference",
     "heard_words_kept",
     "is_affirmative",
     "is_backchannel",

@@ -105,6 +105,25 @@ _TIME_CUE = re.compile(
 )
 
 
+_NO_PREFERENCE = re.compile(
+    r"\b(?:any ?time|whenever|no preference|(?:doesn't|does not|don't|do not) (?:matter|mind)|"
+    r"(?:i'm|i am) (?:easy|flexible)|either (?:one|is fine|works))\b",
+    re.IGNORECASE,
+)
+
+
+def has_no_time_preference(text: str) -> bool:
+    """Asked when suits them, the caller has no preference ("Any time is fine", "I'm flexible").
+
+    A time said with it is a preference after all ("any time after five").
+    """
+    text = text.translate(APOSTROPHES)
+    bounded = re.search(
+        r"\d|\b(?:after|before|between|from|until|till|around|by|except|but not)\b", text, re.IGNORECASE
+    )
+    return bool(_NO_PREFERENCE.search(text)) and not _TIME_SPAN.search(text) and not bounded
+
+
 def extract_preferred_time(text: str, *, asked: bool = False) -> str | None:
     """When the caller would like the visit or callback ("Tuesday afternoon").
 

@@ -110,7 +110,9 @@ def is_goodbye(text: str) -> bool:
 
 _REFUSAL = re.compile(
     r"\b(?:rather not|prefer not|don't know|do not know|not sure|no idea|can't remember|don't remember|"
-    r"don't have (?:one|an?\b)|do not have (?:one|an?\b)|skip (?:it|that|this)|not (?:say|tell|give))"
+    r"don't have (?:one|an?\b)|do not have (?:one|an?\b)|skip (?:it|that|this)|not (?:say|tell|give)|"
+    # Callers without an email say so in many ways; asking again would not help.
+    r"(?:don't|do not) (?:really )?(?:use|do|have|check) e-?mails?|not on e-?mail|\bno e-?mail)"
 )
 
 

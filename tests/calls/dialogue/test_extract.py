@@ -19,6 +19,7 @@ from calls.dialogue.extract import (
     extract_name,
     extract_phone,
     extract_preferred_time,
+    has_no_time_preference,
     is_affirmative,
     is_backchannel,
     is_correction,
@@ -418,11 +419,38 @@ def test_short_intents(text: str, backchannel: bool, goodbye: bool, repeat: bool
         ("Sorry, I'd rather not say.", True),
         ("I don't know.", True),
         ("I don't have one.", True),
+        ("No email, sorry.", True),
+        ("I don't really use email.", True),
+        ("I don't do emails.", True),
+        ("I'm not on email.", True),
         ("42 Oak Street", False),
+        ("My email is no.reply.kim@example.com", False),
+        ("Sure, it's anna at example dot com.", False),
     ],
 )
 def test_is_refusal(text: str, expected: bool) -> None:
     assert is_refusal(text) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Any time is fine.", True),
+        ("Anytime, really.", True),
+        ("Whenever suits you.", True),
+        ("I don't mind.", True),
+        ("No preference.", True),
+        ("I'm flexible.", True),
+        ("It doesn't matter.", True),
+        ("Any time after five.", False),
+        ("Anytime tomorrow.", False),
+        ("Whenever, but not Monday.", False),
+        ("Any time before 3.", False),
+        ("Tuesday afternoon.", False),
+    ],
+)
+def test_has_no_time_preference(text: str, expected: bool) -> None:
+    assert has_no_time_preference(text) is expected
 
 
 def test_sentences_and_pleasantries() -> None:

@@ -754,6 +754,22 @@ def test_caller_id_is_offered_after_two_failed_numbers(embedder: MiniLMEmbedder)
     assert policy.outcome().fields["callback_number"] == "+15553330000"
 
 
+def test_no_email_and_no_time_preference_are_taken_at_once_and_left_off_the_ticket(embedder: MiniLMEmbedder) -> None:
+    tenant = {**load("acme-leak-basic")["tenant"], "collect": ["name", "callback_number", "email", "preferred_time"]}
+    policy = ReceptionistPolicy(CallContext(settings=settings_for(tenant), caller_id=""), embedder=embedder)
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    assert said(policy.respond(heard("My number is 555 201 3344."))).text == "Could I have your email, please?"
+    assert said(policy.respond(heard("No email, sorry."))).text == "No problem. What day and time would suit you best?"
+    assert said(policy.respond(heard("Any time is fine."))).text == (
+        "No problem. Let me read that back: Maria Gonzalez; five five five, two zero one, three three four four. "
+        "Is that right?"
+    )
+    said(policy.respond(heard("Yes.")))
+    assert policy.outcome().fields == {"name": "Maria Gonzalez", "callback_number": "+15552013344"}
+
+
 def test_the_number_retry_offers_the_keypad_only_where_the_line_carries_it(embedder: MiniLMEmbedder) -> None:
     settings = settings_for(load("acme-leak-basic")["tenant"])
     retries = []
