@@ -133,6 +133,11 @@ class NameLexicon:
         ranks = [entry[1] for kind in kinds if (entry := self._entries[kind].get(key))]
         return min(ranks) if ranks else None
 
+    def names(self, kind: Kind) -> list[str]:
+        """Every name of ``kind`` as written, commonest first."""
+        entries = self._entries[kind].values()
+        return [display for display, _rank in sorted(entries, key=lambda entry: (entry[1], entry[0]))]
+
     def display(self, key: str) -> str:
         for kind in KINDS:
             entry = self._entries[kind].get(key)
