@@ -149,7 +149,11 @@ def endpoint_delay(expect: Expectation, text: str, hint: str = "") -> float:
     if not stripped:
         return 0.6
     if expect == "digits":
-        digits = sum(len(m.group(0)) if m.group(0).isdigit() else 1 for m in _DIGIT_WORDS.finditer(stripped))
+        # "double seven" is two digits and "triple oh" three: the word stands for the repeats.
+        digits = sum(
+            len(word) if word.isdigit() else 2 if word.lower() == "triple" else 1
+            for word in (m.group(0) for m in _DIGIT_WORDS.finditer(stripped))
+        )
         return 0.3 if digits >= 10 else 1.5
     if expect == "spelling":
         return 0.4 if spelling_complete(stripped, hint) else 1.2

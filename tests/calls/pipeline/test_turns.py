@@ -11,6 +11,9 @@ from calls.providers.registry import vad_for
         ("digits", "555 201", "", 1.5),
         ("digits", "555 201 3344.", "", 0.3),
         ("digits", "five five five two zero one three three four four", "", 0.3),
+        ("digits", "nine one seven, four four four, triple oh seven.", "", 0.3),
+        ("digits", "nine one seven, four four four, triple", "", 1.5),
+        ("digits", "five five five, nine oh two, double seven six oh.", "", 0.3),
         ("spelling", "M-A-R-I-A", "", 1.2),
         ("spelling", "M-A-R-I-A, G.", "", 1.2),  # a surname is not one letter
         ("spelling", "M-A-R-I-A, G-O-N-Z-A-L-E-Z.", "", 0.4),
