@@ -45,14 +45,14 @@ _SHAPE_SYMBOLS = sorted({ch.translate(_SHAPE) for ch in "abcdefghijklmnopqrstuvw
 MAX_RANK = 1000
 # Costs, in the same unit as a tenfold difference in how common a name is
 # (``RANK_WEIGHT`` per decade of rank).
-SAME_SHAPE_COST = 0.6  # one letter swapped for one it sounds like
+SAME_SHAPE_COST = 0.45  # one letter swapped for one it sounds like
 OTHER_LETTER_COST = 2.0  # one letter swapped for an unlike one
 GAP_COST = 1.2  # one letter dropped or added
 DOUBLE_GAP_COST = 0.5  # "M, M" heard as one "M" (or one heard twice)
 VOWEL_GAP_COST = 0.9  # "A" and "E" are short and get lost between other letters
 RANK_WEIGHT = 0.4
 # A letter string no lexicon knows: the longer, the less likely a name.
-UNKNOWN_PRIOR = 1.4
+UNKNOWN_PRIOR = 1.0
 UNKNOWN_PRIOR_PER_LETTER = 0.15
 HEARD_WEIGHT = 1.6  # full agreement with the spoken name, at full confidence
 HEARD_SHARPNESS = 3
@@ -221,6 +221,11 @@ def _kinds_for(position: int, count: int) -> tuple[Kind, ...]:
 
 # A split that follows a pause the caller made is likelier than one that does not.
 UNMARKED_SPLIT_COST = 0.3
+# Asked for their name, callers give a first name and a surname: one word
+# from a whole spelling is unlikely unless one word was heard, and less
+# likely still when the caller paused between the words.
+ONE_WORD_COST = 1.2
+MERGED_PAUSE_COST = 0.6
 
 
 def name_from_letters(
@@ -255,9 +260,16 @@ def name_from_letters(
             names.append(choice.name)
         return total, names
 
-    readings: list[tuple[float, list[str]]] = [reading_score(groups)]
+    def one_word_cost(marked_pause: bool) -> float:
+        return (ONE_WORD_COST if len(heard) != 1 else 0.0) + (MERGED_PAUSE_COST if marked_pause else 0.0)
+
+    first_score, first_names = reading_score(groups)
+    readings: list[tuple[float, list[str]]] = [
+        (first_score - (one_word_cost(False) if len(groups) == 1 else 0.0), first_names)
+    ]
     if len(groups) != 1:
-        readings.append(reading_score([letters]))
+        total, names = reading_score([letters])
+        readings.append((total - one_word_cost(True), names))
     for cut in range(2, len(letters) - 1):
         head, tail = letters[:cut], letters[cut:]
         if [head, tail] == list(groups):

@@ -112,6 +112,27 @@ def test_name_from_letters_keeps_one_known_word(lexicon: NameLexicon) -> None:
     assert name_from_letters(["brown"], lexicon=lexicon) == ["Brown"]
 
 
+def test_two_unknown_words_spelled_with_a_pause_stay_two_words(lexicon: NameLexicon) -> None:
+    # No lexicon knows either word; one long word used to cost less than two.
+    assert name_from_letters(["efsane", "chercu"], heard=["efsane", "chercu"], lexicon=lexicon) == [
+        "Efsane",
+        "Chercu",
+    ]
+    assert name_from_letters(["efsane", "chercu"], lexicon=lexicon) == ["Efsane", "Chercu"]
+
+
+def test_one_word_heard_and_spelled_stays_one_word(lexicon: NameLexicon) -> None:
+    assert name_from_letters(["efsanechercu"], heard=["efsanechercu"], lexicon=lexicon) == ["Efsanechercu"]
+
+
+def test_clearly_spelled_unknown_surname_is_not_swapped_for_a_known_one_a_letter_shorter() -> None:
+    lexicon = NameLexicon([("first", "salamata", "Salamata", 80), ("last", "raj", "Raj", 60)])
+    assert name_from_letters(["salamata", "raje"], heard=["salamata", "raje"], lexicon=lexicon) == [
+        "Salamata",
+        "Raje",
+    ]
+
+
 def _write_dataset(directory: Path) -> None:
     tables = {
         "first": {
