@@ -494,7 +494,9 @@ class CallSession:
         speech: _Speech | None = None
         listen = Listen()
         end_call = False
-        filler_at = timing.speech_end_wall + FILLER_AFTER_S if timing is not None else None
+        # A policy that says its own filler when it is slow (it knows why it waits) gets none from here.
+        own_filler = getattr(self.deps.policy, "speaks_filler", False)
+        filler_at = timing.speech_end_wall + FILLER_AFTER_S if timing is not None and not own_filler else None
         step: asyncio.Future[ReplyPart | None] | None = None
         try:
             while True:
