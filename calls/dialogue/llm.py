@@ -293,7 +293,7 @@ class LlmReceptionistPolicy:
         self.usage = TokenUsage()
         self.handovers: list[str] = []  # why each turn the model did not answer was handed over
         self._api_key = api_key
-        self._base_url = base_url or None
+        self.base_url = base_url
         self._system = system_prompt(context.settings)
         self._tools = tools()
         self._entries = {e.id: e for e in context.settings.faqs}
@@ -579,7 +579,7 @@ class LlmReceptionistPolicy:
         loop = asyncio.get_running_loop()
         if self._client is None or self._client_loop is not loop:
             self._client = self._sdk(
-                api_key=self._api_key, base_url=self._base_url, max_retries=0, timeout=self.stall_s * 4
+                api_key=self._api_key, base_url=self.base_url or None, max_retries=0, timeout=self.stall_s * 4
             )
             self._client_loop = loop
         return self._client
