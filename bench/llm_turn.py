@@ -4,7 +4,7 @@ A call session runs the ``openai`` dialogue policy (the real SDK) against
 the OpenAI-compatible emulator on loopback, which streams a scripted answer
 at a set token rate after a set time to first token. Each caller turn is a
 keypad entry (no speech recognition in the way); the next entry cuts the
-reply short once its first frame has gone out. Per turn:
+reply short once it has played for a while (``--gap``). Per turn:
 
 - model -> policy: the emulator sent the token that completes the first
   sentence -> the policy yields that sentence (SDK, parsing, checks);
@@ -15,7 +15,7 @@ reply short once its first frame has gone out. Per turn:
 Printed twice: with an instant synthesizer (a tone; isolates the
 pipeline's own cost) and with the offline voice (piper, or espeak-ng).
 
-    python bench/llm_turn.py [--turns 40] [--rate 40] [--ttft 0.2]
+    python bench/llm_turn.py [--turns 40] [--rate 40] [--ttft 0.2] [--gap 1.5]
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def _script(turns: list[int]) -> Any:
 
 
 async def _run(
-    tts: TextToSpeech, turns: int, rate: float, ttft: float, embedder: MiniLMEmbedder
+    tts: TextToSpeech, turns: int, rate: float, ttft: float, gap: float, embedder: MiniLMEmbedder
 ) -> dict[str, list[float]]:
     served: list[int] = []
     emulator = OpenAiChatEmulator(_script(served), api_key="sk-bench", tokens_per_s=rate, ttft_s=ttft).start()
@@ -201,7 +201,8 @@ async def _run(
             sentence_done = next(at for at, token in sent if token.rstrip().endswith((".", "?", "!")))
             model_to_policy.append((said_at - sentence_done) * 1000)
             policy_to_frame.append((frame_at - said_at) * 1000)
-            await asyncio.sleep(0.15)  # some of the reply plays; the next entry cuts it
+            # Some of the reply plays and its synthesis ends; the next entry cuts the playback short.
+            await asyncio.sleep(gap)
         await session.finish("bench")
     finally:
         emulator.stop()
@@ -219,6 +220,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=40)
     parser.add_argument("--rate", type=float, default=40.0, help="model tokens per second")
     parser.add_argument("--ttft", type=float, default=0.2, help="model time to first token, seconds")
+    parser.add_argument("--gap", type=float, default=1.5, help="seconds of each reply played before the next turn")
     args = parser.parse_args()
     embedder = MiniLMEmbedder()
     voices: list[tuple[str, TextToSpeech]] = [
@@ -227,7 +229,7 @@ def main() -> None:
     ]
     print(f"LLM turn: {args.turns} turns, model at {args.rate:g} tokens/s, first token after {args.ttft:g} s")
     for label, tts in voices:
-        results = asyncio.run(_run(tts, args.turns, args.rate, args.ttft, embedder))
+        results = asyncio.run(_run(tts, args.turns, args.rate, args.ttft, args.gap, embedder))
         print(f"-- {label} ({tts.name})")
         for stage, values in results.items():
             print(
