@@ -351,6 +351,15 @@ class LlmReceptionistPolicy:
             async for part in self.referee.decide(transcript):
                 yield part
 
+    def llm_usage(self) -> dict[str, float]:
+        """Tokens this call used, by model and kind (``"<model>:in"``, ``":cached"``, ``":out"``), for billing."""
+        usage = {
+            f"{self.model}:in": self.usage.prompt - self.usage.cached,
+            f"{self.model}:cached": self.usage.cached,
+            f"{self.model}:out": self.usage.completion,
+        }
+        return {kind: float(tokens) for kind, tokens in usage.items() if tokens}
+
     # ------------------------------------------------------------------
     # The model's turn
     # ------------------------------------------------------------------

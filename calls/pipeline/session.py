@@ -310,6 +310,10 @@ class CallSession:
             data["reply_gaps"] = self.output.stats.reply_gaps
             data["reply_gap_max_ms"] = self.output.stats.reply_gap_max_ms
             data["provider_switches"] = [asdict(switch) for switch in self.deps.switches.entries]
+            # A policy on a language model says what it used (tokens by model and kind), for billing.
+            llm_usage = getattr(self.deps.policy, "llm_usage", None)
+            if callable(llm_usage):
+                data["llm_usage"] = llm_usage()
             await self.records.finish(
                 end_reason=reason,
                 outcome=data,

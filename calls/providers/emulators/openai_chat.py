@@ -259,7 +259,7 @@ def _handler_for(emulator: OpenAiChatEmulator) -> type[BaseHTTPRequestHandler]:
                     for c in turn.tool_calls
                 ]  # fmt: skip
             finish = "tool_calls" if turn.tool_calls else "stop"
-            usage = _usage(request, turn)
+            usage = usage_of(request, turn)
             self._json(
                 HTTPStatus.OK,
                 {"id": f"chatcmpl-{secrets.token_hex(8)}", "object": "chat.completion", "created": int(time.time()),
@@ -335,14 +335,15 @@ def _handler_for(emulator: OpenAiChatEmulator) -> type[BaseHTTPRequestHandler]:
                     exchange.sent_at.append((time.monotonic(), d.get("content") or ""))
             send(delta({}, "tool_calls" if turn.tool_calls else "stop"))
             if (request.get("stream_options") or {}).get("include_usage"):
-                send([], usage=_usage(request, turn))
+                send([], usage=usage_of(request, turn))
             self.wfile.write(b"data: [DONE]\n\n")
             self.wfile.flush()
 
     return Handler
 
 
-def _usage(request: Json, turn: ModelTurn) -> Json:
+def usage_of(request: Json, turn: ModelTurn) -> Json:
+    """The token counts the emulator reports for answering ``request`` with ``turn``."""
     # About four characters a token, as OpenAI's tokenizers average on English.
     prompt = sum(len(str(m.get("content") or "")) for m in request.get("messages", [])) // 4 + 1
     completion = (len(turn.text) + sum(len(c.arguments_text()) for c in turn.tool_calls)) // 4 + 1

@@ -39,7 +39,7 @@ from calls.pipeline.protocols import (
     Say,
     Transcript,
 )
-from calls.providers.emulators.openai_chat import ModelTurn, OpenAiChatEmulator, ToolCall
+from calls.providers.emulators.openai_chat import ModelTurn, OpenAiChatEmulator, ToolCall, usage_of
 from calls.providers.minilm import MiniLMEmbedder
 from tests.calls.dialogue.llm_models import ReceptionistModel, caller_words
 from tests.calls.dialogue.test_policy import (
@@ -243,6 +243,11 @@ def test_details_are_checked_recorded_and_read_back_by_the_referee(
     assert outcome.reason == "My kitchen sink is leaking"
     assert outcome.confirmed is True
     assert outcome.category == "leak"
+    counted = [usage_of(e.request, e.turn) for e in emulator.exchanges]
+    assert policy.llm_usage() == {
+        "gpt-4o-mini:in": float(sum(u["prompt_tokens"] for u in counted)),
+        "gpt-4o-mini:out": float(sum(u["completion_tokens"] for u in counted)),
+    }
 
 
 def test_details_the_caller_did_not_say_are_refused_and_the_error_goes_to_the_model(

@@ -604,3 +604,4 @@ async def test_a_model_slow_to_start_gets_the_llm_receptionists_filler_and_not_t
     assert agent[1:] == [f"{HOLD_ON} Okay, I've made a note of that. Could I have your name, please?"]
     assert llm.handovers == ["slow_first_token"]
     assert records.finished["outcome"]["reason"] == "My kitchen sink is leaking"
+    assert records.finished["outcome"]["llm_usage"] == {}  # the model never answered: no tokens
