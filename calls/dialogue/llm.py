@@ -66,6 +66,7 @@ from calls.pipeline.protocols import (
     CallOutcome,
     Expectation,
     FieldUpdate,
+    HistoryTurn,
     Listen,
     ReplyPart,
     Say,
@@ -239,6 +240,7 @@ class _Turn:
     answered: bool = False  # a FAQ answer or an unanswered-question note was said
     withheld: bool = False  # a sentence of this round stated a fact and was not said
     held: list[str] = field(default_factory=list)  # sentences after it, until the round's tools are known
+    in_history: bool = False  # what was said so far is the call history's last agent utterance
     ends: bool = False
     procedure: Reply | None = None
 
@@ -425,8 +427,7 @@ class LlmReceptionistPolicy:
                         yield FieldUpdate(name=name, value=value)
                         before[name] = value
                 for line in lines:
-                    turn.said.append(line)
-                    yield Say(line)
+                    yield self._spoken(turn, line)
                 turn.messages.append({"role": "tool", "tool_call_id": call["id"], "content": json.dumps(result)})
             for part in self._settle(turn):
                 yield part
@@ -449,11 +450,9 @@ class LlmReceptionistPolicy:
         if closing is None and not turn.said:
             raise HandOverError("nothing_to_say")
         if closing is not None:
-            turn.said.append(closing.text)
-            self.context.turn_add("agent", " ".join(turn.said))
+            self._spoken(turn, closing.text)
             yield from closing.parts()
             return
-        self.context.turn_add("agent", " ".join(turn.said))
         expect = _expectation(turn.said[-1])
         self._referee_follows(" ".join(turn.said), expect)
         yield Listen(expect=expect)
@@ -476,6 +475,18 @@ class LlmReceptionistPolicy:
             engaged = bool(state.reasons or state.faq_answered or state.unanswered or state.wants_human)
             state.stage = Stage.MORE if engaged else Stage.OPEN
 
+    def _spoken(self, turn: _Turn, text: str) -> Say:
+        """``text`` is said now: it joins this turn's agent utterance in the history at once, so a
+        caller who cuts in mid-stream is known to have heard (part of) this reply, not the last one."""
+        turn.said.append(text)
+        utterance = HistoryTurn(speaker="agent", text=" ".join(turn.said))
+        if turn.in_history and self.context.history and self.context.history[-1].speaker == "agent":
+            self.context.history[-1] = utterance
+        else:
+            self.context.history.append(utterance)
+            turn.in_history = True
+        return Say(text)
+
     def _own_sentence(self, sentence: str, turn: _Turn) -> Iterator[ReplyPart]:
         """A sentence in the model's own words: spoken unless it states a fact.
 
@@ -486,8 +497,7 @@ class LlmReceptionistPolicy:
             if turn.withheld:
                 turn.held.append(sentence)  # said after the note that replaces the withheld answer
                 return
-            turn.said.append(sentence)
-            yield Say(sentence)
+            yield self._spoken(turn, sentence)
             return
         logger.info("llm_sentence_withheld", words=len(sentence.split()))
         turn.withheld = True
@@ -499,11 +509,9 @@ class LlmReceptionistPolicy:
                 if is_question(question):
                     self.referee.question_log(question.strip())
             turn.answered = True
-            turn.said.append(UNANSWERED)
-            yield Say(UNANSWERED)
+            yield self._spoken(turn, UNANSWERED)
         for sentence in turn.held:
-            turn.said.append(sentence)
-            yield Say(sentence)
+            yield self._spoken(turn, sentence)
         turn.held.clear()
         turn.withheld = False
 

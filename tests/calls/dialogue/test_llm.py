@@ -632,3 +632,27 @@ def test_greeting_silence_and_outcome_are_the_referees(
     assert (greet, silence) == (plain_greet, plain_silence)
     assert policy.outcome() == plain.outcome()
     assert emulator.exchanges == []
+
+
+def test_after_a_barge_in_the_model_is_told_what_the_caller_actually_heard(
+    serve: Callable[..., OpenAiChatEmulator], embedder: MiniLMEmbedder
+) -> None:
+    emulator = serve(lambda request: ModelTurn(text="I'm sorry to hear that. Could I have your name, please?"))
+    policy = llm_for(emulator, embedder)
+
+    async def call() -> None:
+        stream = policy.respond(heard("My kitchen sink is leaking."))
+        first = await anext(stream)
+        assert first == Say("I'm sorry to hear that.")
+        # The caller cuts in while the reply is still streaming: the rest is never heard.
+        policy.on_interrupted(said="I'm sorry to hear that.", heard="I'm sorry")
+        await stream.aclose()
+        await reply(policy.respond(heard("It's flooding the kitchen.")))
+
+    run(call)
+
+    assert emulator.requests[1]["messages"][-3:] == [
+        {"role": "user", "content": "<caller_speech>My kitchen sink is leaking.</caller_speech>"},
+        {"role": "assistant", "content": "I'm sorry"},
+        {"role": "user", "content": "<caller_speech>It's flooding the kitchen.</caller_speech>"},
+    ]
