@@ -30,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import functools
 import json
 import re
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
@@ -65,6 +66,7 @@ from calls.pipeline.protocols import (
     CallContext,
     CallOutcome,
     Expectation,
+    FaqEntry,
     FieldUpdate,
     HistoryTurn,
     Listen,
@@ -87,6 +89,9 @@ MAX_TOOL_ERRORS = 2
 MAX_ROUNDS = 4
 # Characters of the model's own text per turn: an answer that does not end is cut here.
 MAX_REPLY_CHARS = 500
+# FAQ entries listed in the system prompt; a longer FAQ is retrieved per turn, this many entries each.
+FAQ_IN_PROMPT = 25
+FAQ_RETRIEVED = 6
 # Turns sent verbatim; older ones go in as a summary.
 RECENT_TURNS = 12
 # How close a cited FAQ entry must be to what the caller asked (MiniLM cosine, among the best three).
@@ -131,6 +136,7 @@ _EXPECT_FIELDS: dict[str, str] = {
 Message = dict[str, Any]
 
 
+@functools.cache
 def _template(name: str) -> Template:
     return Template((PROMPTS / name).read_text())
 
@@ -154,9 +160,20 @@ def _hours(settings: AgentSettings) -> str:
     return "; ".join(said) if said else "not given"
 
 
+def _faq_lines(entries: list[FaqEntry]) -> str:
+    return "\n".join(f"- {e.id}: {e.question} -> {e.answer}" for e in entries)
+
+
 def system_prompt(settings: AgentSettings) -> str:
-    """The tenant's system prompt, from ``prompts/system.txt``."""
-    faq = "\n".join(f"- {e.id}: {e.question} -> {e.answer}" for e in settings.faqs) or "(none)"
+    """The tenant's system prompt, from ``prompts/system.txt``.
+
+    A long FAQ is not listed: the entries closest to each caller turn go
+    with that turn (``faq_retrieved.txt``), found by the FAQ index.
+    """
+    if len(settings.faqs) > FAQ_IN_PROMPT:
+        faq = "(too many to list: the entries closest to each caller turn are given with it)"
+    else:
+        faq = _faq_lines(settings.faqs) or "(none)"
     return _template("system.txt").substitute(
         business_name=settings.business_name,
         persona=f"Persona: {settings.persona.strip()}" if settings.persona.strip() else "",
@@ -241,6 +258,7 @@ class _Turn:
     withheld: bool = False  # a sentence of this round stated a fact and was not said
     held: list[str] = field(default_factory=list)  # sentences after it, until the round's tools are known
     in_history: bool = False  # what was said so far is the call history's last agent utterance
+    faq: list[FaqEntry] = field(default_factory=list)  # entries retrieved for this turn (a long FAQ)
     ends: bool = False
     procedure: Reply | None = None
 
@@ -367,6 +385,8 @@ class LlmReceptionistPolicy:
     # ------------------------------------------------------------------
 
     async def _model_turn(self, turn: _Turn) -> AsyncIterator[ReplyPart]:
+        if len(self._entries) > FAQ_IN_PROMPT:
+            turn.faq = await asyncio.to_thread(self._faq_closest, turn.text)
         before = dict(self.context.fields)
         for _ in range(MAX_ROUNDS):
             calls: dict[int, dict[str, str]] = {}
@@ -611,7 +631,7 @@ class LlmReceptionistPolicy:
         older = history[: len(history) - len(recent)]
         messages: list[Message] = [
             {"role": "system", "content": self._system},
-            {"role": "system", "content": self._state_note(older)},
+            {"role": "system", "content": self._state_note(older, turn)},
         ]
         for utterance in recent:
             if utterance.speaker == "caller":
@@ -620,7 +640,16 @@ class LlmReceptionistPolicy:
                 messages.append({"role": "assistant", "content": utterance.text})
         return [*messages, *turn.messages]
 
-    def _state_note(self, older: list[Any]) -> str:
+    def _faq_closest(self, text: str) -> list[FaqEntry]:
+        ranked = [
+            m
+            for question in [text, *split_questions(text)]
+            for m in self.referee.faq_index.ranked(question, FAQ_RETRIEVED)
+        ]
+        ranked.sort(key=lambda m: -m.score)
+        return list({m.entry.id: m.entry for m in ranked}.values())[:FAQ_RETRIEVED]
+
+    def _state_note(self, older: list[Any], turn: _Turn) -> str:
         state = self.referee.state
         earlier = ""
         if older:
@@ -628,18 +657,17 @@ class LlmReceptionistPolicy:
             earlier = _template("earlier_turns.txt").substitute(
                 count=len(older), caller_said=" / ".join(said) or "nothing"
             )
-        return (
-            _template("call_state.txt")
-            .substitute(
-                recorded=_listing([f"{k}: {v}" for k, v in self.context.fields.items()]),
-                needed=_listing([f.replace("_", " ") for f in self.referee.missing_fields()]),
-                reasons=_listing(state.reasons),
-                answered=_listing(state.faq_answered),
-                unanswered=_listing(state.unanswered),
-                earlier=earlier,
-            )
-            .strip()
+        note = _template("call_state.txt").substitute(
+            recorded=_listing([f"{k}: {v}" for k, v in self.context.fields.items()]),
+            needed=_listing([f.replace("_", " ") for f in self.referee.missing_fields()]),
+            reasons=_listing(state.reasons),
+            answered=_listing(state.faq_answered),
+            unanswered=_listing(state.unanswered),
+            earlier=earlier,
         )
+        if turn.faq:
+            note = f"{note.strip()}\n{_template('faq_retrieved.txt').substitute(entries=_faq_lines(turn.faq))}"
+        return note.strip()
 
     # ------------------------------------------------------------------
     # Tools, each checked against the caller's words before anything changes

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -656,3 +657,32 @@ def test_after_a_barge_in_the_model_is_told_what_the_caller_actually_heard(
         {"role": "assistant", "content": "I'm sorry"},
         {"role": "user", "content": "<caller_speech>It's flooding the kitchen.</caller_speech>"},
     ]
+
+
+def test_a_long_faq_is_retrieved_per_turn_and_not_listed_in_the_prompt(
+    serve: Callable[..., OpenAiChatEmulator], embedder: MiniLMEmbedder
+) -> None:
+    settings = acme_settings()
+    settings.faqs = [
+        *(FaqEntry(id=f"svc{i}", question=f"Do you service appliance model {i}?", answer="Yes.") for i in range(30)),
+        FaqEntry(id="pets", question="Can I bring my dog to the showroom?", answer="Dogs on a lead are welcome."),
+    ]
+
+    def cite(request: dict[str, Any]) -> ModelTurn:
+        if request["messages"][-1]["role"] == "tool":
+            return ModelTurn(text="Anything else?")
+        listed = re.findall(r"^- (\w+): ", request["messages"][1]["content"], flags=re.MULTILINE)
+        return ModelTurn(tool_calls=(ToolCall("answer_from_faq", {"entry_ids": [listed[0]]}),))
+
+    emulator = serve(cite)
+    policy = llm_for(emulator, embedder, settings)
+
+    said = run(lambda: reply(policy.respond(heard("Is my dog allowed in your showroom?"))))
+
+    assert "(too many to list" in emulator.requests[0]["messages"][0]["content"]
+    assert "svc0" not in emulator.requests[0]["messages"][0]["content"]
+    listed = re.findall(r"^- (\w+): ", emulator.requests[0]["messages"][1]["content"], flags=re.MULTILINE)
+    assert listed[0] == "pets"
+    assert len(listed) == 6
+    assert said.text == "Dogs on a lead are welcome. Anything else?"
+    assert policy.outcome().faq_answered == ["Can I bring my dog to the showroom?"]
