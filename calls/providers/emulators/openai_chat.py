@@ -12,6 +12,10 @@ only; ``function.arguments`` as pieces of a JSON string), a
 ``stream_options.include_usage`` is set, and ``data: [DONE]``.
 ``GET /v1/models`` lists the models. ``Authorization: Bearer`` is checked
 when the emulator has a key; errors are OpenAI's ``{"error": {...}}``.
+Ollama's native API is there too: ``POST /api/chat`` streams NDJSON (one
+``message`` per line, tool-call arguments as JSON objects with no id, a
+last line with ``done: true``, ``done_reason`` and token counts) and
+``GET /api/tags`` lists the models.
 
 There is no language model here. What the "model" answers is decided by a
 ``Script``: a Python function of the request (messages and tools, exactly
@@ -199,6 +203,13 @@ def _handler_for(emulator: OpenAiChatEmulator) -> type[BaseHTTPRequestHandler]:
             return False
 
         def do_GET(self) -> None:
+            if self.path.rstrip("/") == "/api/tags":
+                # Ollama's own model list (no key: Ollama has none).
+                models = [
+                    {"name": m, "model": m, "modified_at": "2026-01-01T00:00:00Z", "size": 0} for m in emulator.models
+                ]
+                self._json(HTTPStatus.OK, {"models": models})
+                return
             if self.path.rstrip("/") != "/v1/models":
                 self._json(HTTPStatus.NOT_FOUND, _error(f"Unknown path {self.path}", "invalid_request_error"))
                 return
@@ -211,6 +222,9 @@ def _handler_for(emulator: OpenAiChatEmulator) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length)
+            if self.path.rstrip("/") == "/api/chat":
+                self._ollama_chat(raw)
+                return
             if self.path.rstrip("/") != "/v1/chat/completions":
                 self._json(HTTPStatus.NOT_FOUND, _error(f"Unknown path {self.path}", "invalid_request_error"))
                 return
@@ -249,6 +263,57 @@ def _handler_for(emulator: OpenAiChatEmulator) -> type[BaseHTTPRequestHandler]:
             # The client may hang up (a timeout, a caller who cut in): as a real server, stop.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                 self._stream(request, turn, exchange)
+
+        def _ollama_chat(self, raw: bytes) -> None:
+            """Ollama's native chat: NDJSON lines, tool-call arguments as objects, a final ``done`` line."""
+            try:
+                request = json.loads(raw)
+            except ValueError:
+                self._json(HTTPStatus.BAD_REQUEST, {"error": "invalid JSON"})
+                return
+            if request.get("model") not in emulator.models:
+                self._json(HTTPStatus.NOT_FOUND, {"error": f"model '{request.get('model')}' not found"})
+                return
+            turn = emulator.script(request)
+            exchange = Exchange(request=request, turn=turn, status=200)
+            emulator.record(exchange)
+            if turn.fault == "http_500":
+                exchange.status = 500
+                self._json(HTTPStatus.INTERNAL_SERVER_ERROR, {"error": "the model failed"})
+                return
+            self.send_response(HTTPStatus.OK)
+            self.send_header("Content-Type", "application/x-ndjson")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            rate = turn.tokens_per_s if turn.tokens_per_s is not None else emulator.tokens_per_s
+            ttft = turn.ttft_s if turn.ttft_s is not None else emulator.ttft_s
+
+            def line(message: Json, **extra: Any) -> None:
+                body = {"model": request["model"], "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                        "message": {"role": "assistant", **message}, **extra}  # fmt: skip
+                self.wfile.write(json.dumps(body).encode() + b"\n")
+                self.wfile.flush()
+
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                time.sleep(ttft)
+                for index, tok in enumerate(tokens(turn.text)):
+                    if index and rate > 0:
+                        time.sleep(1.0 / rate)
+                    line({"content": tok}, done=False)
+                    exchange.sent_at.append((time.monotonic(), tok))
+                if turn.tool_calls:
+                    calls = []
+                    for call in turn.tool_calls:
+                        try:
+                            arguments = json.loads(call.arguments_text())
+                        except ValueError:
+                            arguments = call.arguments_text()  # as broken as the model made it
+                        calls.append({"function": {"name": call.name, "arguments": arguments}})
+                    line({"content": "", "tool_calls": calls}, done=False)
+                usage = usage_of(request, turn)
+                line({"content": ""}, done=True, done_reason="stop", total_duration=int(ttft * 1e9),
+                     prompt_eval_count=usage["prompt_tokens"], eval_count=usage["completion_tokens"])  # fmt: skip
 
         def _complete(self, request: Json, turn: ModelTurn) -> None:
             message: Json = {"role": "assistant", "content": turn.text or None}

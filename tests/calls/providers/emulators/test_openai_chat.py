@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import openai
 import pytest
 from openai import AsyncOpenAI
@@ -159,3 +161,22 @@ def test_a_server_without_a_key_takes_any_key() -> None:
 
 def test_text_is_sent_a_word_at_a_time() -> None:
     assert tokens("Could I have your name?") == ["Could", " I", " have", " your", " name?"]
+
+
+def test_ollamas_native_chat_streams_ndjson_with_tool_arguments_as_objects(emulator: OpenAiChatEmulator) -> None:
+    body = {"model": MODEL, "messages": [{"role": "user", "content": "hello"}], "stream": True}
+    with httpx.stream("POST", f"{emulator.base_url.removesuffix('/v1')}/api/chat", json=body, timeout=5) as response:
+        lines = [json.loads(line) for line in response.iter_lines() if line]
+    tags = httpx.get(f"{emulator.base_url.removesuffix('/v1')}/api/tags", timeout=5).json()
+
+    assert response.headers["content-type"] == "application/x-ndjson"
+    assert "".join(line["message"]["content"] for line in lines) == "Sure thing."
+    calls = [c for line in lines for c in line["message"].get("tool_calls", [])]
+    assert calls == [
+        {"function": {"name": "record_caller_details", "arguments": {"name": "Maria Gonzalez"}}},
+        {"function": {"name": "end_call", "arguments": {}}},
+    ]
+    assert [line["done"] for line in lines] == [False] * (len(lines) - 1) + [True]
+    assert lines[-1]["done_reason"] == "stop"
+    assert lines[-1]["eval_count"] > 0
+    assert [m["name"] for m in tags["models"]] == [MODEL, "qwen2.5"]
