@@ -308,7 +308,10 @@ def call_provider_usage(*, tenant: Tenant, call: Call) -> ProviderUsage:
     text-to-speech engine in use when it was saved, which is the agent's
     configured one until the call's first switch of that role
     (``captured["provider_switches"]``), and the engine switched to after.
-    The rule-based receptionist uses no language model.
+    The rule-based receptionist uses no language model; a language-model
+    receptionist's tokens are in ``captured["llm_usage"]`` (by model and
+    kind: ``"gpt-4o-mini:in"``, ``":cached"``, ``":out"``, each priced as
+    ``llm:<that name>``).
     """
     if current_schema() != tenant.schema_name:
         raise RuntimeError(f"call_provider_usage for {tenant.schema_name} with schema {current_schema()} active")
@@ -339,6 +342,9 @@ def call_provider_usage(*, tenant: Tenant, call: Call) -> ProviderUsage:
             if switch_role == role and at <= saved_at:
                 engine = to_engine
         usage[role][engine] = round(usage[role].get(engine, 0.0) + max(0.0, end_s - start_s), 3)
+    llm = captured.get("llm_usage")
+    if isinstance(llm, dict):
+        usage["llm"] = {str(kind): float(tokens) for kind, tokens in llm.items()}
     return usage
 
 

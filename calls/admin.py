@@ -151,8 +151,8 @@ class AgentConfigAdmin(TenantModelAdmin):
 
     form = AgentConfigForm
     change_role = Role.ADMIN
-    fields = (*AGENT_CONFIG_EDITABLE, "dialogue_provider", "updated_at")
-    readonly_fields = ("dialogue_provider", "updated_at")
+    fields = (*AGENT_CONFIG_EDITABLE, "dialogue_provider", "dialogue_options", "updated_at")
+    readonly_fields = ("dialogue_provider", "dialogue_options", "updated_at")
 
     def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
         config = AgentConfig.objects.first()

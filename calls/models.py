@@ -41,6 +41,12 @@ class AgentConfig(models.Model):
         default=dict, blank=True, help_text='Engine options, e.g. {"voice": "en-gb", "speed": 1.1}.'
     )
     dialogue_provider = models.CharField(max_length=50, default="receptionist")
+    dialogue_options = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Policy options, e.g. {"model": "gpt-4o-mini", "key_ref": "OPENAI_API_KEY"} or '
+        '{"model": "llama3.1", "base_url": "http://localhost:11434/v1"}.',
+    )
     collect = models.JSONField(default=default_collect)
     categories = models.JSONField(default=default_categories)
     # What each category covers, in the business's words: {name: description}.

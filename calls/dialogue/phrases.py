@@ -71,6 +71,8 @@ HEARD_NOTHING = "Sorry, I didn't hear anything."
 READ_BACK_LEAD = "Let me read that back:"
 READ_BACK_ASK = "Is that right?"
 GOODBYE = "Goodbye!"
+# Said when a language model is slow to start its reply, before this turn is answered without it.
+HOLD_ON = "One moment, please."
 # Everything the agent says that is the same in every call. Synthesized once
 # per process at start-up (calls/pipeline/factory.py), so a reply that opens
 # with them plays at once and buys time to synthesize what follows.
@@ -99,6 +101,7 @@ STOCK_PHRASES: tuple[str, ...] = (
     HEARD_NOTHING,
     READ_BACK_LEAD,
     READ_BACK_ASK,
+    HOLD_ON,
 )
 
 

@@ -199,6 +199,15 @@ class ReceptionistPolicy:
     async def respond(self, transcript: Transcript) -> AsyncIterator[ReplyPart]:
         """React to one final caller utterance."""
         self.context.turn_add("caller", transcript.text.strip())
+        async for part in self.decide(transcript):
+            yield part
+
+    async def decide(self, transcript: Transcript) -> AsyncIterator[ReplyPart]:
+        """React to an utterance already in the call's history.
+
+        A policy that hands a turn over to this one (the LLM receptionist,
+        when its model is slow or wrong) has recorded the utterance already.
+        """
         before = dict(self.context.fields)
         # FAQ retrieval embeds the caller's words: a few milliseconds of CPU kept off the event loop.
         reply = await asyncio.to_thread(self._respond, transcript)
@@ -252,6 +261,71 @@ class ReceptionistPolicy:
             completed=state.completed,
             resolved=not callback and (state.completed or bool(state.faq_answered)),
         )
+
+    # ------------------------------------------------------------------
+    # As the referee of another policy (the LLM receptionist): the same
+    # changes its own turns make, once that policy has checked them
+    # against the caller's words. The outcome stays this policy's.
+    # ------------------------------------------------------------------
+
+    @property
+    def faq_index(self) -> FaqIndex:
+        return self._faq
+
+    def fields_wanted(self) -> set[str]:
+        """The contact fields this business collects (name and number always)."""
+        return set(self.context.settings.collect) | set(ESSENTIAL_FIELDS)
+
+    def missing_fields(self) -> list[str]:
+        """Fields still to ask for, in asking order (none until the call needs a follow-up)."""
+        return self._missing()
+
+    def field_record(self, name: str, value: str, transcript: Transcript | None = None) -> None:
+        """Store a checked field; a name heard with low confidence is to be spelled next."""
+        self._set(name, value)
+        if name == "name" and transcript is not None:
+            confidence = name_confidence(transcript, value)
+            if confidence < NAME_CONFIDENCE_THRESHOLD:
+                self._want_spelling(value, confidence)
+
+    def reason_add(self, reason: str) -> bool:
+        """Add a reason for the call (the caller's words); False if it was there already."""
+        if not reason or reason in self.state.reasons:
+            return False
+        self.state.reasons.append(reason)
+        return True
+
+    def faq_answer(self, entry: FaqEntry) -> str:
+        """Count ``entry`` as answered; its answer is what is said."""
+        return self._record_answer(entry)
+
+    def question_log(self, question: str) -> None:
+        """A question the FAQ does not answer, for someone to follow up."""
+        if question and question not in self.state.unanswered:
+            self.state.unanswered.append(question)
+
+    def human_request(self) -> str:
+        """The caller asked for a person: noted, and what to tell them."""
+        note = HUMAN_AGAIN if self.state.wants_human else HUMAN_FIRST
+        self.state.wants_human = True
+        return note
+
+    def procedure_due(self) -> Reply | None:
+        """The spelling or the read-back the captured details need now, if any.
+
+        Asked in this policy's words and stages, so the caller's answer to it
+        is handled by this policy.
+        """
+        state = self.state
+        unconfirmed = not state.confirmed and any(f in self.context.fields for f in CONTACT_FIELDS)
+        readback = unconfirmed and self._needs_followup() and not self._missing() and state.readbacks < MAX_READBACKS
+        if state.spell_needed or readback:
+            return self._next([])
+        return None
+
+    def goodbye(self) -> Reply:
+        """The caller is done: close, or first ask once for a missing name or number."""
+        return self._goodbye_or_last_ask()
 
     def _categorize(self, reason: str) -> CategoryChoice:
         """The category for ``reason``, classified once per new reason."""

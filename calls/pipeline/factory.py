@@ -39,6 +39,7 @@ from calls.pipeline.fallback import (
 )
 from calls.pipeline.protocols import (
     CallContext,
+    DialoguePolicy,
     SpeechToText,
     StreamingSpeechToText,
     SttHints,
@@ -183,6 +184,8 @@ def agent_settings_load(
         urgent_keywords=list(config.urgent_keywords),
         faqs=faqs,
         vocabulary=list(config.vocabulary),
+        business_hours=dict(config.business_hours or {}),
+        timezone=config.timezone,
     )
 
 
@@ -217,6 +220,31 @@ def category_classifier_for(schema_name: str, settings: AgentSettings) -> Catego
     )
 
 
+DEFAULT_POLICY = "receptionist"
+
+
+def policy_for_call(
+    spec: EngineSpec,
+    *,
+    context: CallContext,
+    faq_index: FaqIndex,
+    categorizer: CategoryClassifier,
+) -> DialoguePolicy:
+    """The tenant's dialogue policy for one call.
+
+    The deterministic receptionist when the tenant's cannot be built (a
+    missing key, a wrong option): a caller is never lost to configuration.
+    """
+    shared = {"embedder": shared_embedder(), "faq_index": faq_index, "categorizer": categorizer}
+    try:
+        return POLICY_PROVIDERS.build(spec, context=context, **shared)
+    except (ValueError, TypeError) as exc:  # a missing key, an unknown option
+        if spec.name == DEFAULT_POLICY:
+            raise
+        logger.warning("dialogue_policy_unavailable", policy=str(spec), error=type(exc).__name__)
+        return POLICY_PROVIDERS.build(DEFAULT_POLICY, context=context, **shared)
+
+
 def _build(tenant: Tenant, call: Call, keypad: bool) -> SessionDeps:
     with tenant_context(tenant):
         config = AgentConfig.objects.get()
@@ -228,10 +256,9 @@ def _build(tenant: Tenant, call: Call, keypad: bool) -> SessionDeps:
         for category, text in CategoryExample.objects.values_list("category", "text"):
             examples.setdefault(category, []).append(text)
     agent = agent_settings_load(config, faqs, examples)
-    policy = POLICY_PROVIDERS.build(
-        config.dialogue_provider or "receptionist",
+    policy = policy_for_call(
+        EngineSpec.of(config.dialogue_provider or DEFAULT_POLICY, config.dialogue_options),
         context=CallContext(settings=agent, caller_id=call.from_number, keypad=keypad),
-        embedder=shared_embedder(),
         faq_index=faq_index_for(tenant.schema_name, faqs),
         categorizer=category_classifier_for(tenant.schema_name, agent),
     )

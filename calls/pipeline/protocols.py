@@ -240,6 +240,9 @@ class AgentSettings:
     faqs: list[FaqEntry] = field(default_factory=list)
     # Business words that bias speech recognition.
     vocabulary: list[str] = field(default_factory=list)
+    # Opening hours per weekday ("mon".."sun": [open, close]) in ``timezone``; a missing day is closed.
+    business_hours: dict[str, list[str]] = field(default_factory=dict)
+    timezone: str = "UTC"
 
     def recognition_vocabulary(self) -> list[str]:
         """Words that bias speech recognition: the business's own, its urgent keywords and category names."""

@@ -310,6 +310,10 @@ class CallSession:
             data["reply_gaps"] = self.output.stats.reply_gaps
             data["reply_gap_max_ms"] = self.output.stats.reply_gap_max_ms
             data["provider_switches"] = [asdict(switch) for switch in self.deps.switches.entries]
+            # A policy on a language model says what it used (tokens by model and kind), for billing.
+            llm_usage = getattr(self.deps.policy, "llm_usage", None)
+            if callable(llm_usage):
+                data["llm_usage"] = llm_usage()
             await self.records.finish(
                 end_reason=reason,
                 outcome=data,
@@ -494,7 +498,9 @@ class CallSession:
         speech: _Speech | None = None
         listen = Listen()
         end_call = False
-        filler_at = timing.speech_end_wall + FILLER_AFTER_S if timing is not None else None
+        # A policy that says its own filler when it is slow (it knows why it waits) gets none from here.
+        own_filler = getattr(self.deps.policy, "speaks_filler", False)
+        filler_at = timing.speech_end_wall + FILLER_AFTER_S if timing is not None and not own_filler else None
         step: asyncio.Future[ReplyPart | None] | None = None
         try:
             while True:

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from calls.dialogue.llm import llm_policy, ollama_policy
 from calls.dialogue.policy import ReceptionistPolicy
 from calls.pipeline.protocols import (
     DialoguePolicy,
@@ -132,7 +133,10 @@ STT_PROVIDERS: ProviderRegistry[SpeechToText | StreamingSpeechToText] = Provider
 TTS_PROVIDERS: ProviderRegistry[TextToSpeech] = ProviderRegistry(
     "text-to-speech", {"piper": PiperTextToSpeech, "espeak": EspeakTextToSpeech, "offline": _offline_tts}
 )
-POLICY_PROVIDERS: ProviderRegistry[DialoguePolicy] = ProviderRegistry("dialogue", {"receptionist": ReceptionistPolicy})
+# "openai" is any OpenAI-compatible chat server (options: model, base_url, key_ref); "ollama" needs no key.
+POLICY_PROVIDERS: ProviderRegistry[DialoguePolicy] = ProviderRegistry(
+    "dialogue", {"receptionist": ReceptionistPolicy, "openai": llm_policy, "ollama": ollama_policy}
+)
 EMBEDDER_PROVIDERS: ProviderRegistry[TextEmbedder] = ProviderRegistry("embedder", {"minilm": MiniLMEmbedder})
 
 

@@ -71,6 +71,22 @@ def test_usage_an_engine_reported_is_believed_and_tokens_are_priced_per_thousand
     assert provider_usage_cost_cents(usage) == Decimal("10.4000")
 
 
+def test_a_language_models_tokens_are_kept_by_kind_and_priced_per_thousand(in_tenant_a, settings) -> None:
+    settings.BILLING_PROVIDER_UNIT_COSTS = {
+        "llm:gpt-4o-mini:in": "1.5",
+        "llm:gpt-4o-mini:cached": "0.75",
+        "llm:gpt-4o-mini:out": "6",
+    }
+    llm_usage = {"gpt-4o-mini:in": 4000.0, "gpt-4o-mini:cached": 2000.0, "gpt-4o-mini:out": 500.0}
+    call = CallFactory(answered_at=T0, ended_at=T0 + timedelta(seconds=60), captured=outcome(llm_usage=llm_usage))
+
+    record = usage_record_call(tenant=in_tenant_a.tenant, call_id=call.pk)
+
+    assert record.provider_usage == {"stt": {}, "tts": {}, "llm": llm_usage}
+    # 4 x 1.5 + 2 x 0.75 + 0.5 x 6
+    assert record.provider_cost_cents == Decimal("10.5000")
+
+
 def test_offline_engines_cost_nothing_by_default_and_unlisted_engines_cost_nothing(in_tenant_a) -> None:
     AgentConfig.objects.update(stt_provider="whisper", tts_provider="offline")
     call = CallFactory(answered_at=T0, ended_at=T0 + timedelta(seconds=30), captured=outcome())

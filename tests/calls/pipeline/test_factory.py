@@ -4,7 +4,9 @@ from django.conf import settings
 from django.test import override_settings
 from django_tenants.utils import tenant_context
 
+from calls.dialogue.llm import OLLAMA_BASE_URL, LlmReceptionistPolicy
 from calls.dialogue.policy import STOCK_PHRASES, ReceptionistPolicy
+from calls.dialogue.reply import reply_collect
 from calls.models import AgentConfig
 from calls.pipeline.factory import (
     SESSION_PHRASES,
@@ -14,12 +16,14 @@ from calls.pipeline.factory import (
     shared_tts,
 )
 from calls.pipeline.fallback import DeadlineTextToSpeech, FallbackTextToSpeech
-from calls.pipeline.protocols import SttHints
+from calls.pipeline.protocols import SttHints, Transcript
 from calls.pipeline.session import speech_chunks
 from calls.pipeline.tts_cache import CachingTextToSpeech
+from calls.providers.emulators.openai_chat import OpenAiChatEmulator
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.registry import TTS_PROVIDERS, EngineSpec
 from calls.services import call_start
+from tests.calls.dialogue.llm_models import ReceptionistModel
 
 
 @pytest.fixture
@@ -122,3 +126,75 @@ async def test_an_engine_that_cannot_be_built_is_a_switch_before_the_first_word(
     ]
     assert "no key stored under 'VOICEDESK_TEST_MISSING_KEY'" in deps.switches.entries[0].detail
     assert [engine.name for engine in deps.tts.engines] == [shared_tts(settings.VOICEDESK_TTS).name]
+
+
+@pytest.fixture
+def chat_server():
+    emulator = OpenAiChatEmulator(ReceptionistModel(), api_key="sk-factory-test", models=("gpt-4o-mini",)).start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_tenant_configured_for_a_model_gets_the_llm_receptionist_and_talks_to_its_server(
+    ringing_call, chat_server, monkeypatch
+) -> None:
+    monkeypatch.setenv("VOICEDESK_TEST_OPENAI_KEY", "sk-factory-test")
+    tenant, call = ringing_call
+    await database_sync_to_async(_configure)(
+        tenant,
+        dialogue_provider="openai",
+        dialogue_options={
+            "model": "gpt-4o-mini",
+            "base_url": chat_server.base_url,
+            "key_ref": "VOICEDESK_TEST_OPENAI_KEY",
+            "first_token_s": 2.0,
+        },
+        business_hours={"sat": ["09:00", "13:00"]},
+    )
+
+    deps = await session_deps_for_call(tenant=tenant, call=call)
+    policy = deps.policy
+    greeting = await reply_collect(policy.greet())
+    first = await reply_collect(policy.respond(Transcript(text="My kitchen sink is leaking.", confidence=0.99)))
+
+    assert isinstance(policy, LlmReceptionistPolicy)
+    assert policy.first_token_s == 2.0
+    assert greeting.text == "Thanks for calling Alpha Plumbing. How can I help?"
+    assert first.text == "Could I have your name, please?"
+    request = chat_server.requests[0]
+    assert request["model"] == "gpt-4o-mini"
+    assert request["stream"] is True
+    assert "You are the phone receptionist of Alpha Plumbing." in request["messages"][0]["content"]
+    assert "Business hours (UTC): sat 09:00-13:00." in request["messages"][0]["content"]
+    assert [t["function"]["name"] for t in request["tools"]] == [
+        "record_caller_details",
+        "answer_from_faq",
+        "log_unanswered_question",
+        "request_callback",
+        "mark_urgent",
+        "transfer_to_human",
+        "end_call",
+    ]
+    assert policy.outcome().reason == "My kitchen sink is leaking"
+    assert policy.usage.prompt > 0
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_ollama_needs_no_key_and_a_model_without_its_key_leaves_the_deterministic_receptionist(
+    ringing_call,
+) -> None:
+    tenant, call = ringing_call
+    await database_sync_to_async(_configure)(tenant, dialogue_provider="ollama", dialogue_options={"model": "llama3.1"})
+    ollama = (await session_deps_for_call(tenant=tenant, call=call)).policy
+
+    await database_sync_to_async(_configure)(
+        tenant, dialogue_provider="openai", dialogue_options={"key_ref": "VOICEDESK_TEST_MISSING_KEY"}
+    )
+    keyless = (await session_deps_for_call(tenant=tenant, call=call)).policy
+
+    assert isinstance(ollama, LlmReceptionistPolicy)
+    assert (ollama.name, ollama.model, ollama.base_url) == ("ollama", "llama3.1", OLLAMA_BASE_URL)
+    assert isinstance(keyless, ReceptionistPolicy)

@@ -19,6 +19,8 @@ import pytest
 
 from calls.audio import resample
 from calls.dialogue.faq import FaqEntry
+from calls.dialogue.llm import LlmReceptionistPolicy
+from calls.dialogue.phrases import HOLD_ON
 from calls.dialogue.policy import AgentSettings, ReceptionistPolicy
 from calls.dialogue.summary import summary
 from calls.pipeline.factory import shared_embedder, shared_stt, shared_tts
@@ -51,6 +53,7 @@ from calls.pipeline.protocols import (
 )
 from calls.pipeline.session import CallSession, SessionDeps, speech_chunks
 from calls.pipeline.turns import TurnConfig, TurnDetector, TurnEvent
+from calls.providers.emulators.openai_chat import ModelTurn, OpenAiChatEmulator
 from calls.providers.registry import vad_for
 from tests.calls.pipeline.test_fallback import RaisingWhisper, StallingVoice
 
@@ -570,3 +573,35 @@ async def test_a_slow_first_sentence_gets_the_filler_first() -> None:
     assert records.hung_up  # EndCall: the agent hung up once "Got it." had played
     [latency] = records.latencies
     assert latency["decision_ms"] >= 2500  # the reply's first sentence, not the filler
+
+
+@pytest.mark.asyncio
+async def test_a_model_slow_to_start_gets_the_llm_receptionists_filler_and_not_the_sessions() -> None:
+    session, _sink, records, plain = _session()
+    server = OpenAiChatEmulator(
+        lambda request: ModelTurn(text="Could I have your name, please?", ttft_s=3.0), api_key="sk-session"
+    ).start()
+    try:
+        llm = LlmReceptionistPolicy(
+            plain.context, model="gpt-4o-mini", api_key="sk-session", base_url=server.base_url,
+            embedder=shared_embedder(), first_token_s=1.0,
+        )  # fmt: skip
+        session.deps.policy = llm
+        speech = await _speech("My kitchen sink is leaking.")
+        session.start()
+        await _play(session, np.zeros(8000 * 5, dtype=np.int16))
+        await _play(session, speech)
+        for _ in range(40):  # until the reply has played out (slower on a busy machine)
+            await _play(session, np.zeros(4000, dtype=np.int16))
+            if sum(u["speaker"] == "agent" for u in records.utterances) >= 2:
+                break
+        await session.finish("test")
+    finally:
+        server.stop()
+
+    # One reply: the policy's filler, then the deterministic answer; the session's own "Okay." is not said.
+    agent = [u["text"] for u in records.utterances if u["speaker"] == "agent"]
+    assert agent[1:] == [f"{HOLD_ON} Okay, I've made a note of that. Could I have your name, please?"]
+    assert llm.handovers == ["slow_first_token"]
+    assert records.finished["outcome"]["reason"] == "My kitchen sink is leaking"
+    assert records.finished["outcome"]["llm_usage"] == {}  # the model never answered: no tokens

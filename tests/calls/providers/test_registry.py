@@ -57,7 +57,7 @@ def test_every_role_has_a_registry_of_names() -> None:
     assert sorted(registry.VAD_PROVIDERS) == ["silero"]
     assert sorted(registry.STT_PROVIDERS) == ["whisper"]
     assert sorted(registry.TTS_PROVIDERS) == ["espeak", "offline", "piper"]
-    assert sorted(registry.POLICY_PROVIDERS) == ["receptionist"]
+    assert sorted(registry.POLICY_PROVIDERS) == ["ollama", "openai", "receptionist"]
     assert sorted(registry.EMBEDDER_PROVIDERS) == ["minilm"]
     assert "whisper" in registry.STT_PROVIDERS
     assert "deepgram" not in registry.STT_PROVIDERS
