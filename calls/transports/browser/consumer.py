@@ -251,7 +251,8 @@ class BrowserTestCallConsumer(AsyncWebsocketConsumer):
 
     async def _close(self, *, code: int) -> None:
         """Send what is queued for the page, then close."""
-        self.start_deadline.cancel()
+        if self.start_deadline is not asyncio.current_task():
+            self.start_deadline.cancel()
         self.outbox.put_nowait(None)
         if self.pump is not None:
             with contextlib.suppress(TimeoutError):
