@@ -293,7 +293,7 @@ def worker() -> Iterator[Worker]:
 
 
 class Microphone:
-    """20 ms PCM16 frames in real time, as the page's AudioWorklet sends them: speech when there is some, else silence."""
+    """Real-time 20 ms PCM16 frames, as the page's AudioWorklet sends them: speech if there is some, else silence."""
 
     def __init__(self, communicator: WebsocketCommunicator) -> None:
         self.communicator = communicator
