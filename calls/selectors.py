@@ -232,6 +232,7 @@ def call_list(*, tenant: Tenant, filters: CallFilters, tz: ZoneInfo) -> QuerySet
         "started_at",
         "answered_at",
         "ended_at",
+        "is_test",
     )
     if filters.q:
         q = filters.q
