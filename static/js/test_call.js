@@ -114,7 +114,10 @@
     }
     let message;
     try { message = JSON.parse(event.data); } catch (e) { return; }
-    if (message.type === "started") say("Connected. Say hello to your agent.");
+    if (message.type === "started") {
+      say("Connected. Say hello to your agent.");
+      openMicrophone();
+    }
     else if (message.type === "transcript") addLine(message);
     else if (message.type === "latency") addLatency(message);
     else if (message.type === "clear") clearPlayback();
@@ -138,6 +141,10 @@
     stopButton.disabled = true;
   }
 
+  const AUDIO_CONSTRAINTS = {
+    audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+  };
+
   async function start() {
     startButton.disabled = true;
     ended = false;
@@ -147,9 +154,9 @@
     transcriptEmpty.hidden = false;
     say("Asking for the microphone…");
     try {
-      microphone = await navigator.mediaDevices.getUserMedia({
-        audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-      });
+      // Asked now, in the click, so the call does not wait on the browser's question.
+      const permission = await navigator.mediaDevices.getUserMedia(AUDIO_CONSTRAINTS);
+      permission.getTracks().forEach(function (track) { track.stop(); });
       context = new AudioContext();
       await context.audioWorklet.addModule(root.dataset.workletUrl);
     } catch (error) {
@@ -157,17 +164,11 @@
       teardown();
       return;
     }
-    const input = context.createMediaStreamSource(microphone);
-    tap = new AudioWorkletNode(context, "test-call-microphone", { processorOptions: { targetRate: rate } });
-    input.connect(tap);
     const scheme = window.location.protocol === "https:" ? "wss://" : "ws://";
     socket = new WebSocket(scheme + window.location.host + root.dataset.socketPath);
     socket.binaryType = "arraybuffer";
     socket.onopen = function () {
       socket.send(JSON.stringify({ type: "start", sample_rate: rate }));
-      tap.port.onmessage = function (event) {
-        if (socket && socket.readyState === WebSocket.OPEN) socket.send(event.data);
-      };
       stopButton.disabled = false;
       say("Connecting to your agent…");
     };
@@ -176,6 +177,24 @@
       if (!ended) say(event.code === 4404 ? "You cannot place test calls for this business." : "Disconnected.");
       socket = null;
       teardown();
+    };
+  }
+
+  // The microphone streams once the agent is on the line: nothing piles up while the call starts.
+  async function openMicrophone() {
+    try {
+      microphone = await navigator.mediaDevices.getUserMedia(AUDIO_CONSTRAINTS);
+    } catch (error) {
+      say("The microphone is not available: " + error.message);
+      stop();
+      return;
+    }
+    if (!context || !socket) return;
+    const input = context.createMediaStreamSource(microphone);
+    tap = new AudioWorkletNode(context, "test-call-microphone", { processorOptions: { targetRate: rate } });
+    input.connect(tap);
+    tap.port.onmessage = function (event) {
+      if (socket && socket.readyState === WebSocket.OPEN) socket.send(event.data);
     };
   }
 

@@ -85,11 +85,11 @@ def test_an_owner_talks_to_the_agent_and_gets_the_ticket(signed_in: str, page: P
     page.get_by_role("button", name="Start test call").click()
     transcript = page.get_by_role("list", name="Live transcript")
     # The agent greets, the caller's words are heard, and the agent answers them.
-    expect(transcript.locator(".calls-utterance-agent").first).to_contain_text("Alpha Plumbing", timeout=60_000)
+    expect(transcript.locator(".calls-utterance-agent").first).to_contain_text("Alpha Plumbing", timeout=90_000)
     caller_line = transcript.locator(".calls-utterance-caller", has_text="sink")
-    expect(caller_line).to_be_visible(timeout=60_000)
+    expect(caller_line).to_be_visible(timeout=90_000)
     expect(caller_line.locator(".calls-speaker")).to_have_text("You")
-    expect(transcript.locator(".calls-utterance-caller ~ .calls-utterance-agent").first).to_be_visible(timeout=60_000)
+    expect(transcript.locator(".calls-utterance-caller ~ .calls-utterance-agent").first).to_be_visible(timeout=90_000)
     expect(page.locator("#testcall-latency tr").first).to_be_visible()
 
     page.get_by_role("button", name="End call").click()
