@@ -34,7 +34,7 @@ from calls.pipeline.protocols import Pcm16
 from calls.pipeline.records import DatabaseCallRecords
 from calls.pipeline.session import CallSession
 from calls.selectors import call_ticket_id
-from calls.services import TestCallRefusedError, call_test_start
+from calls.services import TestCallRefusedError, call_finish, call_test_start
 from calls.transports.limits import MessageBudget
 from tenants.models import Membership, Tenant, User
 from tenants.permissions import membership_has_role
@@ -69,6 +69,7 @@ CLOSE_NOT_FOUND = 4404
 CLOSE_PROTOCOL_ERROR = 1008
 # The business already has its test calls at once: try again later (RFC 6455).
 CLOSE_TRY_AGAIN = 1013
+CLOSE_INTERNAL_ERROR = 1011
 
 
 class ProtocolError(Exception):
@@ -185,7 +186,16 @@ class BrowserTestCallConsumer(AsyncWebsocketConsumer):
             return
         self.call_id = call.pk
         self.log = self.log.bind(call_id=call.pk)
-        deps = await session_deps_for_call(tenant=self.tenant, call=call)
+        try:
+            deps = await session_deps_for_call(tenant=self.tenant, call=call)
+        except Exception:
+            # No session to finish it: the call is closed here, so no test call is left in progress.
+            self.log.exception("test_call_setup_failed")
+            self.ended = True
+            await _call_close_unanswered(self.tenant, call.pk)
+            self.outbox.put_nowait({"type": "error", "reason": "The agent could not be started; try again."})
+            await self._close(code=CLOSE_INTERNAL_ERROR)
+            return
         self.session = CallSession(
             deps=deps,
             sink=_BrowserSink(self),
@@ -339,3 +349,9 @@ def _ticket_id(tenant: Tenant, call_id: int | None) -> int | None:
         return None
     with tenant_context(tenant):
         return call_ticket_id(tenant=tenant, call_id=call_id)
+
+
+@database_sync_to_async
+def _call_close_unanswered(tenant: Tenant, call_id: int) -> None:
+    with tenant_context(tenant):
+        call_finish(call_id=call_id, end_reason="setup_failed", outcome={"completed": False}, completed=False)

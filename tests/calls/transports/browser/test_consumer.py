@@ -243,6 +243,22 @@ async def test_a_socket_that_never_starts_is_closed(tenant_a, monkeypatch) -> No
     assert await _calls(tenant_a.tenant) == []
 
 
+async def test_an_agent_that_cannot_start_still_closes_its_call(tenant_a, monkeypatch) -> None:
+    async def engines_down(**_: Any) -> None:
+        raise RuntimeError("no speech engine could be loaded")
+
+    monkeypatch.setattr(consumer_module, "session_deps_for_call", engines_down)
+    communicator = await _open_as_owner(tenant_a)
+    await communicator.send_to(text_data=START)
+    received, code = await _until_close(communicator)
+    await communicator.wait()
+
+    assert code == 1011
+    assert received == [{"type": "error", "reason": "The agent could not be started; try again."}]
+    [call] = await _calls(tenant_a.tenant)
+    assert (call.is_test, call.status, call.end_reason) == (True, "abandoned", "setup_failed")
+
+
 async def test_closing_the_tab_mid_call_finishes_the_call(tenant_a) -> None:
     communicator = await _open_as_owner(tenant_a)
     await communicator.send_to(text_data=START)
