@@ -271,7 +271,9 @@ async def test_closing_the_tab_mid_call_finishes_the_call(tenant_a) -> None:
     assert (call.pk, call.status, call.end_reason) == (started["call_id"], "abandoned", "caller_hangup")
 
 
-async def test_a_business_has_at_most_two_test_calls_at_once(tenant_a) -> None:
+async def test_a_business_has_at_most_two_test_calls_at_once(tenant_a, monkeypatch) -> None:
+    # No worker runs here: the ticket is not made, and the page is told so after this long.
+    monkeypatch.setattr(consumer_module, "TICKET_WAIT_S", 0.5)
     assert TEST_CALLS_AT_ONCE == 2
     open_calls = []
     for _ in range(2):
@@ -291,7 +293,9 @@ async def test_a_business_has_at_most_two_test_calls_at_once(tenant_a) -> None:
         await communicator.send_to(text_data='{"type": "stop"}')
         received, code = await _until_close(communicator)
         assert code == 1000
-        assert received[-1]["type"] == "end"
+        end = received[-1]
+        assert (end["type"], end["reason"], end["ticket_id"], end["ticket_url"]) == ("end", "caller_hangup", None, None)
+        assert end["call_url"] == f"/calls/{end['call_id']}/"
 
 
 # -- a whole call -----------------------------------------------------------------------------
