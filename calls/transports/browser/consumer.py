@@ -177,6 +177,8 @@ class BrowserTestCallConsumer(AsyncWebsocketConsumer):
         if isinstance(rate, bool) or rate not in SAMPLE_RATES:
             raise ProtocolError(f"sample_rate must be one of {SAMPLE_RATES}, not {rate!r}")
         self.codec = WireCodec(AudioFormat(encoding="pcm16", sample_rate=rate, frame_ms=AUDIO.frame_ms))
+        # The start came in time; loading the agent (a cold process loads its models) may take longer.
+        self.start_deadline.cancel()
         try:
             call = await database_sync_to_async(call_test_start)(tenant=self.tenant, actor=self.user)
         except TestCallRefusedError as exc:
@@ -203,7 +205,6 @@ class BrowserTestCallConsumer(AsyncWebsocketConsumer):
             hangup=self._agent_hangup,
             reports_playback=REPORTS_PLAYBACK,
         )
-        self.start_deadline.cancel()
         self.outbox.put_nowait(
             {"type": "started", "call_id": call.pk, "sample_rate": rate, "frame_ms": self.codec.wire.frame_ms}
         )
