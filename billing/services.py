@@ -32,8 +32,8 @@ def usage_record_call(*, tenant: Tenant, call_id: int) -> UsageRecord | None:
     """Meter a finished call in ``tenant``'s schema; a second run returns the same record.
 
     Calls are billed by the started minute's seconds rounded up, from answer
-    to hang-up. Unanswered calls cost nothing and are not recorded. The
-    record also keeps what the call used of each engine and what that cost
+    to hang-up. Unanswered calls and test calls (``Call.is_test``) cost
+    nothing and are not recorded. The record also keeps what the call used of each engine and what that cost
     the platform (``call_provider_usage``, priced from the settings' table).
     """
     if current_schema() != tenant.schema_name:
@@ -43,7 +43,7 @@ def usage_record_call(*, tenant: Tenant, call_id: int) -> UsageRecord | None:
         return existing
     call = Call.objects.get(pk=call_id)
     duration = call.duration_seconds
-    if duration is None:
+    if duration is None or call.is_test:
         return None
     usage = call_provider_usage(tenant=tenant, call=call)
     try:
@@ -62,10 +62,10 @@ def usage_record_call(*, tenant: Tenant, call_id: int) -> UsageRecord | None:
 
 
 def usage_unmetered_call_ids(*, tenant: Tenant) -> list[int]:
-    """Finished, answered calls of ``tenant`` that have no usage record yet."""
+    """Finished, answered calls of ``tenant`` that have no usage record yet (test calls are never metered)."""
     metered = UsageRecord.objects.filter(tenant=tenant).values_list("call_id", flat=True)
     return list(
-        Call.objects.filter(ended_at__isnull=False, answered_at__isnull=False)
+        Call.objects.filter(ended_at__isnull=False, answered_at__isnull=False, is_test=False)
         .exclude(pk__in=list(metered))
         .values_list("pk", flat=True)
     )

@@ -120,6 +120,9 @@ class Call(models.Model):
     ended_at = models.DateTimeField(null=True, blank=True)
     captured = models.JSONField(default=dict, blank=True)
     recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
+    # A member trying the agent from the dashboard: it makes a ticket like any
+    # call, but it is not metered or billed, and analytics leave it out by default.
+    is_test = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["-started_at"]

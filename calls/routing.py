@@ -1,11 +1,29 @@
-"""Every registered transport's routes: its webhooks (public host) and its media websocket (signed stream token)."""
+"""Every registered transport's routes: its webhooks (public host) and its media websocket.
 
+A carrier's websocket authenticates each stream itself (a signed token); a
+transport used from our own pages gets the dashboards' checks first.
+"""
+
+from typing import Any
+
+from channels.auth import AuthMiddlewareStack
+from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import URLPattern, URLResolver, path
 
-from calls.transports import TRANSPORTS
+from calls.transports import TRANSPORTS, Transport
+from voicedesk.web.channels_tenancy import TenantWebsocketMiddleware
+
+
+def _websocket_app(transport: Transport) -> Any:
+    app = transport.consumer.as_asgi()
+    if transport.session_auth:
+        # As for the dashboards' sockets: an allowed origin, the tenant of the Host header, the session's user.
+        app = AllowedHostsOriginValidator(TenantWebsocketMiddleware(AuthMiddlewareStack(app)))
+    return app
+
 
 carrier_websocket_urlpatterns: list[URLPattern | URLResolver] = [
-    path(transport.websocket_path, transport.consumer.as_asgi()) for transport in TRANSPORTS.values()
+    path(transport.websocket_path, _websocket_app(transport)) for transport in TRANSPORTS.values()
 ]
 carrier_http_urlpatterns: list[URLPattern | URLResolver] = [
     url for transport in TRANSPORTS.values() for url in transport.http_urls

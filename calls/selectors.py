@@ -232,6 +232,7 @@ def call_list(*, tenant: Tenant, filters: CallFilters, tz: ZoneInfo) -> QuerySet
         "started_at",
         "answered_at",
         "ended_at",
+        "is_test",
     )
     if filters.q:
         q = filters.q
@@ -317,10 +318,27 @@ def call_active_count_before(*, tenant: Tenant, call: Call, now: datetime) -> in
     """
     schema_check(tenant=tenant, reader="call_active_count_before")
     return (
-        Call.objects.filter(pk__lt=call.pk)
+        # Test calls from the dashboard never make a real caller hear that the lines are busy.
+        Call.objects.filter(pk__lt=call.pk, is_test=False)
         .filter(
             Q(status=Call.Status.IN_PROGRESS, started_at__gte=now - ACTIVE_CALL_MAX_AGE)
             | Q(status=Call.Status.RINGING, started_at__gte=now - RINGING_CALL_MAX_AGE)
         )
         .count()
     )
+
+
+def call_test_active_count(*, tenant: Tenant, now: datetime) -> int:
+    """Test calls of ``tenant`` in progress now (rows older than ``ACTIVE_CALL_MAX_AGE`` are dead processes')."""
+    schema_check(tenant=tenant, reader="call_test_active_count")
+    return Call.objects.filter(
+        is_test=True, status=Call.Status.IN_PROGRESS, started_at__gte=now - ACTIVE_CALL_MAX_AGE
+    ).count()
+
+
+def call_ticket_id(*, tenant: Tenant, call_id: int) -> int | None:
+    """The id of the ticket ``call_id`` became, or None while there is none (it is made after the call ends)."""
+    schema_check(tenant=tenant, reader="call_ticket_id")
+    # The reverse one-to-one of the ticket app, read by name: calls does not import tickets.
+    ticket_id: int | None = Call.objects.filter(pk=call_id).values_list("ticket__pk", flat=True).first()
+    return ticket_id

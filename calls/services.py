@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,11 +27,12 @@ from calls.models import (
     default_sla_hours,
 )
 from calls.providers.registry import STT_PROVIDERS, TTS_PROVIDERS
-from calls.selectors import call_active_count_before
+from calls.selectors import call_active_count_before, call_test_active_count
 from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 from tenants.hooks import TenantCreated
 from tenants.models import Tenant, User
 from tenants.services import audit_event_record
+from voicedesk.core.errors import DomainError
 from voicedesk.core.events import helpdesk_event_publish
 from voicedesk.core.tenancy import current_schema
 
@@ -79,6 +81,49 @@ def call_start(*, tenant: Tenant, carrier: str, carrier_call_id: str, from_numbe
             helpdesk_event_publish(kind="call.started", data={"call_id": call.pk, "from_number": call.from_number})
     if created:
         logger.info("call_started", tenant=tenant.schema_name, call_id=call.pk)
+    return call
+
+
+# How many test calls one business may have in progress at once: each holds speech engines
+# on a voice process, and a dashboard left open in two tabs should not hold more.
+TEST_CALLS_AT_ONCE = 2
+
+
+class TestCallRefusedError(DomainError):
+    """A test call the business may not start now."""
+
+    __test__ = False  # not a pytest class, whatever its name
+
+
+def call_test_start(*, tenant: Tenant, actor: User, now: datetime | None = None) -> Call:
+    """Start a test call in ``tenant``'s schema: a member talking to the agent from the dashboard.
+
+    The call is answered at once (the browser is already connected) and marked
+    ``is_test``: it runs the same session and makes the same ticket as a phone
+    call, but is not metered or billed and analytics leave it out by default.
+    It has no caller ID. Raises ``TestCallRefusedError`` when the business
+    already has ``TEST_CALLS_AT_ONCE`` test calls in progress. Audited as
+    ``call.test_started`` with the member who placed it.
+    """
+    now = now or timezone.now()
+    with tenant_context(tenant), transaction.atomic():
+        # One business's test calls are counted one start at a time.
+        AgentConfig.objects.select_for_update().get()
+        if call_test_active_count(tenant=tenant, now=now) >= TEST_CALLS_AT_ONCE:
+            raise TestCallRefusedError(f"At most {TEST_CALLS_AT_ONCE} test calls at once; end one first.")
+        call = Call.objects.create(
+            carrier=Call.Carrier.BROWSER,
+            carrier_call_id=f"test-{uuid.uuid4().hex}",
+            is_test=True,
+            from_number="",
+            to_number="",
+            status=Call.Status.IN_PROGRESS,
+            answered_at=now,
+            stream_id=f"user-{actor.pk}",
+        )
+        audit_event_record(action="call.test_started", actor=actor, tenant=tenant, call_id=call.pk)
+        helpdesk_event_publish(kind="call.started", data={"call_id": call.pk, "from_number": ""})
+    logger.info("call_test_started", tenant=tenant.schema_name, call_id=call.pk, user_id=actor.pk)
     return call
 
 

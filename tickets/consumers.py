@@ -9,16 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, schema_context
 
-from tenants.models import Membership, Tenant
+from tenants.models import Tenant
 from voicedesk.core.events import helpdesk_group_name, helpdesk_session_group_name
+from voicedesk.web.channels_tenancy import websocket_membership, websocket_same_origin
 
 logger = structlog.get_logger(__name__)
 
@@ -29,20 +27,8 @@ CLOSE_NOT_FOUND = 4404
 MEMBERSHIP_RECHECK_AFTER = timedelta(seconds=60)
 
 
-@database_sync_to_async
-def _is_member(user_id: int, tenant_id: int) -> bool:
-    # Thread-pool connections may have been left on a tenant schema by other
-    # work; memberships live in public.
-    with schema_context(get_public_schema_name()):
-        return Membership.objects.filter(user_id=user_id, tenant_id=tenant_id, user__is_active=True).exists()
-
-
-def _same_origin(scope: dict[str, Any]) -> bool:
-    """The page that opened the socket is on the socket's own host: another business's subdomain is a stranger."""
-    headers = dict(scope.get("headers", []))
-    origin = urlsplit(headers.get(b"origin", b"").decode("latin-1"))
-    host = headers.get(b"host", b"").decode("latin-1")
-    return bool(origin.netloc) and origin.netloc.lower() == host.lower()
+async def _is_member(user_id: int, tenant_id: int) -> bool:
+    return await websocket_membership(user_id, tenant_id) is not None
 
 
 class HelpdeskConsumer(AsyncJsonWebsocketConsumer):
@@ -64,7 +50,7 @@ class HelpdeskConsumer(AsyncJsonWebsocketConsumer):
             or user is None
             or not user.is_authenticated
             or not session_key
-            or not _same_origin(self.scope)
+            or not websocket_same_origin(self.scope)
             or not await _is_member(user.pk, tenant.pk)
         ):
             # Refused before the handshake completes: the browser gets no socket at all.

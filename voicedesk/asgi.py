@@ -6,13 +6,14 @@ process with real-time audio:
 * ``web``: pages, the API and the dashboards' live-update sockets (``/ws/``);
   no speech model is loaded.
 * ``voice``: the carriers' webhooks and media streams (``/twilio/``,
-  ``/ws/twilio/``); the speech models are loaded at start-up.
+  ``/ws/twilio/``) and the dashboard's test call (``/ws/test-call/``); the
+  speech models are loaded at start-up.
 * ``all``: both, in one process (``make run``, the tests, the simulator).
 
 A proxy in front routes by path (see the README). The carrier's media stream
 is not a browser, so it skips the origin check and authenticates with a
-signed token instead; dashboard sockets get the full origin, session and
-tenant checks.
+signed token instead; dashboard sockets and the test call get the full
+origin, session and tenant checks.
 """
 
 import os

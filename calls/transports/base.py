@@ -19,7 +19,10 @@ class Transport:
     (``consumer`` at ``websocket_path``) and the coding of
     ``audio`` to and from the pipeline's PCM. ``reports_playback`` says
     whether the far end echoes marks when playback reaches them; without it
-    the session keeps time on its own clock.
+    the session keeps time on its own clock. A carrier authenticates each
+    stream itself (a signed token); a transport used from our own pages
+    (``session_auth``) is reached through the dashboards' checks instead: the
+    page's origin, the tenant of the Host header and the signed-in session.
     """
 
     name: str
@@ -28,3 +31,4 @@ class Transport:
     websocket_path: str
     consumer: type[AsyncWebsocketConsumer]
     http_urls: tuple[URLPattern, ...] = field(default=())
+    session_auth: bool = False

@@ -35,6 +35,16 @@ def test_unmetered_calls_are_found_for_the_sweep(in_tenant_a) -> None:
     assert usage_unmetered_call_ids(tenant=in_tenant_a.tenant) == [missed.pk]
 
 
+def test_test_calls_are_never_metered_nor_found_by_the_sweep(in_tenant_a) -> None:
+    now = timezone.now()
+    test_call = CallFactory(carrier="browser", is_test=True, answered_at=now - timedelta(seconds=90), ended_at=now)
+    real = CallFactory(answered_at=now - timedelta(seconds=30), ended_at=now)
+
+    assert usage_unmetered_call_ids(tenant=in_tenant_a.tenant) == [real.pk]
+    assert usage_record_call(tenant=in_tenant_a.tenant, call_id=test_call.pk) is None
+    assert not UsageRecord.objects.exists()
+
+
 def test_metering_refuses_to_run_in_the_wrong_schema(tenant_a) -> None:
     with pytest.raises(RuntimeError, match="with schema public active"):
         usage_record_call(tenant=tenant_a.tenant, call_id=1)

@@ -2,25 +2,31 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
+from django.db import connection
+from django_tenants.utils import tenant_context
 
 from calls.models import AgentConfig, Call, CategoryExample, FaqEntry
+from calls.selectors import call_active_count_before, call_test_active_count, call_ticket_id
 from calls.services import (
+    TEST_CALLS_AT_ONCE,
+    TestCallRefusedError,
     agent_config_update,
     agent_terms_normalize,
     call_answer,
     call_finish,
+    call_test_start,
     faq_entry_create,
     faq_entry_delete,
     faq_entry_update,
 )
 from tenants.models import AuditEvent
-from tests.factories import CallFactory, FaqEntryFactory
+from tests.factories import CallFactory, FaqEntryFactory, TicketFactory
 
 
 def _config_snapshot() -> dict[str, Any]:
@@ -369,3 +375,57 @@ def test_category_descriptions_are_validated_and_normalized(in_tenant_a) -> None
         agent_config_update(config=config, category_descriptions={"claims": "x" * 301})
     config.refresh_from_db()
     assert config.category_descriptions == {"claims": "anything our crew broke"}
+
+
+# -- test calls from the dashboard ----------------------------------------------------------
+
+TEST_CALL_AT = datetime(2030, 3, 10, 15, 0, tzinfo=UTC)
+
+
+@pytest.mark.django_db
+def test_a_test_call_is_answered_marked_and_audited(tenant_a) -> None:
+    call = call_test_start(tenant=tenant_a.tenant, actor=tenant_a.owner, now=TEST_CALL_AT)
+
+    with tenant_context(tenant_a.tenant):
+        stored = Call.objects.get(pk=call.pk)
+    assert (stored.carrier, stored.is_test, stored.status) == ("browser", True, "in_progress")
+    assert (stored.from_number, stored.to_number, stored.answered_at) == ("", "", TEST_CALL_AT)
+    assert stored.carrier_call_id.startswith("test-")
+    assert len(stored.carrier_call_id) == 37
+    assert stored.stream_id == f"user-{tenant_a.owner.pk}"
+    event = AuditEvent.objects.get(action="call.test_started")
+    assert (event.actor, event.tenant, event.data) == (tenant_a.owner, tenant_a.tenant, {"call_id": call.pk})
+
+
+@pytest.mark.django_db
+def test_a_third_test_call_at_once_is_refused_and_nothing_is_made(tenant_a) -> None:
+    for _ in range(TEST_CALLS_AT_ONCE):
+        call_test_start(tenant=tenant_a.tenant, actor=tenant_a.owner)
+    with tenant_context(tenant_a.tenant):
+        # A row a dead process left behind long ago does not count.
+        stale = CallFactory(carrier="browser", is_test=True, status="in_progress")
+        Call.objects.filter(pk=stale.pk).update(started_at=TEST_CALL_AT - timedelta(days=1))
+    connection.set_schema_to_public()
+
+    with pytest.raises(TestCallRefusedError, match=r"^At most 2 test calls at once; end one first\.$"):
+        call_test_start(tenant=tenant_a.tenant, actor=tenant_a.owner)
+
+    with tenant_context(tenant_a.tenant):
+        assert Call.objects.filter(is_test=True).count() == 3
+    assert AuditEvent.objects.filter(action="call.test_started").count() == 2
+
+
+def test_test_calls_do_not_take_a_real_callers_line(in_tenant_a) -> None:
+    CallFactory(carrier="browser", is_test=True, status="in_progress")
+    real = CallFactory(status="in_progress")
+    caller = CallFactory(status="ringing")
+
+    assert call_active_count_before(tenant=in_tenant_a.tenant, call=caller, now=caller.started_at) == 1
+    assert call_test_active_count(tenant=in_tenant_a.tenant, now=real.started_at) == 1
+
+
+def test_the_ticket_of_a_call_is_found_once_it_is_made(in_tenant_a) -> None:
+    call = CallFactory()
+    assert call_ticket_id(tenant=in_tenant_a.tenant, call_id=call.pk) is None
+    ticket = TicketFactory(call=call)
+    assert call_ticket_id(tenant=in_tenant_a.tenant, call_id=call.pk) == ticket.pk

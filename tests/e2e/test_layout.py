@@ -44,6 +44,7 @@ def test_pages_fit_a_phone_and_name_their_controls(signed_in: str, page: Page, t
         "/calls/",
         f"/calls/{call.pk}/",
         "/analytics/",
+        "/calls/test/",
         "/settings/agent/",
         "/settings/faq/",
         "/settings/numbers/",

@@ -27,12 +27,12 @@ def test_web_serves_the_dashboards_sockets_only() -> None:
     assert _patterns("web") == ["^ws/"]
 
 
-def test_voice_serves_the_carriers_media_streams_only() -> None:
-    assert _patterns("voice") == ["ws/twilio/stream"]
+def test_voice_serves_the_media_streams_only_the_phone_line_and_the_test_call() -> None:
+    assert _patterns("voice") == ["ws/twilio/stream", "ws/test-call/"]
 
 
-def test_all_serves_both_carrier_routes_first() -> None:
-    assert _patterns("all") == ["ws/twilio/stream", "^ws/"]
+def test_all_serves_both_media_routes_first() -> None:
+    assert _patterns("all") == ["ws/twilio/stream", "ws/test-call/", "^ws/"]
 
 
 @pytest.mark.parametrize(

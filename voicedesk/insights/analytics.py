@@ -1,8 +1,10 @@
 """Analytics reads: every figure is one SQL aggregate, never a loop over rows in Python.
 
 The period is the last N calendar days in the tenant's time zone, today
-included. The tenant's schema must be active; the tenant is passed to make
-that explicit.
+included. Test calls placed from the dashboard, and the tickets, callbacks,
+questions and latencies they made, are left out unless the period includes
+them (``include_test_calls``). The tenant's schema must be active; the tenant
+is passed to make that explicit.
 """
 
 from __future__ import annotations
@@ -40,17 +42,34 @@ class Period:
     first_day: date
     last_day: date
     tz: ZoneInfo
+    include_test_calls: bool = False
+
+    def calls(self) -> Q:
+        """Which calls count: every call, or only real ones."""
+        return Q() if self.include_test_calls else Q(is_test=False)
+
+    def via(self, path: str) -> Q:
+        """Rows that count, reached from the call through ``path`` (rows without a call always count)."""
+        return Q() if self.include_test_calls else ~Q(**{f"{path}__is_test": True})
 
 
-def analytics_period(*, days: int, tz: ZoneInfo, now: datetime | None = None) -> Period:
-    """The last ``days`` local calendar days up to ``now``, today included."""
+def analytics_period(
+    *, days: int, tz: ZoneInfo, now: datetime | None = None, include_test_calls: bool = False
+) -> Period:
+    """The last ``days`` local calendar days up to ``now``, today included; test calls only when asked."""
     if days not in PERIOD_DAYS:
         raise ValueError(f"period must be one of {PERIOD_DAYS}, not {days}")
     now = now or timezone.now()
     last_day = now.astimezone(tz).date()
     first_day = last_day - timedelta(days=days - 1)
     return Period(
-        days=days, start=local_day_start(first_day, tz), end=now, first_day=first_day, last_day=last_day, tz=tz
+        days=days,
+        start=local_day_start(first_day, tz),
+        end=now,
+        first_day=first_day,
+        last_day=last_day,
+        tz=tz,
+        include_test_calls=include_test_calls,
     )
 
 
@@ -72,7 +91,7 @@ def analytics_calls_per_day(*, tenant: Tenant, period: Period) -> list[dict[str,
     schema_check(tenant=tenant, reader="analytics_calls_per_day")
     handled = Q(answered_at__isnull=False, ended_at__isnull=False)
     rows = (
-        Call.objects.filter(started_at__gte=period.start, started_at__lte=period.end)
+        Call.objects.filter(period.calls(), started_at__gte=period.start, started_at__lte=period.end)
         .annotate(day=TruncDate("started_at", tzinfo=period.tz))
         .values("day")
         .annotate(
@@ -105,6 +124,7 @@ def analytics_handle_time(*, tenant: Tenant, period: Period) -> dict[str, Any]:
 
     schema_check(tenant=tenant, reader="analytics_handle_time")
     result = Call.objects.filter(
+        period.calls(),
         started_at__gte=period.start,
         started_at__lte=period.end,
         answered_at__isnull=False,
@@ -121,7 +141,7 @@ def analytics_tickets_by_category(*, tenant: Tenant, period: Period) -> list[dic
 
     schema_check(tenant=tenant, reader="analytics_tickets_by_category")
     rows = (
-        Ticket.objects.filter(created_at__gte=period.start, created_at__lte=period.end)
+        Ticket.objects.filter(period.via("call"), created_at__gte=period.start, created_at__lte=period.end)
         .values("category")
         .annotate(count=Count("id"))
         .order_by("-count", "category")
@@ -134,7 +154,7 @@ def analytics_tickets_by_priority(*, tenant: Tenant, period: Period) -> list[dic
 
     schema_check(tenant=tenant, reader="analytics_tickets_by_priority")
     counts = dict(
-        Ticket.objects.filter(created_at__gte=period.start, created_at__lte=period.end)
+        Ticket.objects.filter(period.via("call"), created_at__gte=period.start, created_at__lte=period.end)
         .values("priority")
         .annotate(count=Count("id"))
         .values_list("priority", "count")
@@ -148,7 +168,9 @@ def analytics_resolution_time(*, tenant: Tenant, period: Period) -> dict[str, An
 
     schema_check(tenant=tenant, reader="analytics_resolution_time")
     took = F("resolved_at") - F("created_at")
-    result = Ticket.objects.filter(resolved_at__gte=period.start, resolved_at__lte=period.end).aggregate(
+    result = Ticket.objects.filter(
+        period.via("call"), resolved_at__gte=period.start, resolved_at__lte=period.end
+    ).aggregate(
         median=Percentile(took, fraction=0.5, output_field=DurationField()),
         average=Avg(took, output_field=DurationField()),
         tickets=Count("id"),
@@ -169,7 +191,9 @@ def analytics_callbacks(*, tenant: Tenant, period: Period) -> dict[str, Any]:
 
     schema_check(tenant=tenant, reader="analytics_callbacks")
     tried = Q(attempts__gte=1)
-    result = Callback.objects.filter(created_at__gte=period.start, created_at__lte=period.end).aggregate(
+    result = Callback.objects.filter(
+        period.via("ticket__call"), created_at__gte=period.start, created_at__lte=period.end
+    ).aggregate(
         requested=Count("id"),
         attempted=Count("id", filter=tried),
         reached=Count("id", filter=tried & Q(outcome="reached")),
@@ -190,9 +214,11 @@ def analytics_faq_answer_rate(*, tenant: Tenant, period: Period) -> dict[str, An
 
     schema_check(tenant=tenant, reader="analytics_faq_answer_rate")
     answered = FaqAnswer.objects.filter(
-        ticket__created_at__gte=period.start, ticket__created_at__lte=period.end
+        period.via("ticket__call"), ticket__created_at__gte=period.start, ticket__created_at__lte=period.end
     ).count()
-    unanswered = UnansweredQuestion.objects.filter(created_at__gte=period.start, created_at__lte=period.end).count()
+    unanswered = UnansweredQuestion.objects.filter(
+        period.via("call"), created_at__gte=period.start, created_at__lte=period.end
+    ).count()
     return {"answered": answered, "unanswered": unanswered, "rate": _ratio(answered, answered + unanswered)}
 
 
@@ -202,7 +228,10 @@ def analytics_unanswered_top(*, tenant: Tenant, period: Period, limit: int = 10)
     schema_check(tenant=tenant, reader="analytics_unanswered_top")
     rows = (
         UnansweredQuestion.objects.filter(
-            status=UnansweredQuestion.Status.OPEN, created_at__gte=period.start, created_at__lte=period.end
+            period.via("call"),
+            status=UnansweredQuestion.Status.OPEN,
+            created_at__gte=period.start,
+            created_at__lte=period.end,
         )
         .annotate(key=Lower(Trim("question")))
         .values("key")
@@ -220,9 +249,9 @@ def analytics_latency(*, tenant: Tenant, period: Period) -> dict[str, Any]:
     for field, _ in LATENCY_STAGES:
         aggregates[f"{field}_p50"] = Percentile(field, fraction=0.5, output_field=FloatField())
         aggregates[f"{field}_p95"] = Percentile(field, fraction=0.95, output_field=FloatField())
-    result = TurnLatency.objects.filter(created_at__gte=period.start, created_at__lte=period.end).aggregate(
-        **aggregates
-    )
+    result = TurnLatency.objects.filter(
+        period.via("call"), created_at__gte=period.start, created_at__lte=period.end
+    ).aggregate(**aggregates)
     stages = [
         {"field": field, "label": label, "p50": result[f"{field}_p50"], "p95": result[f"{field}_p95"]}
         for field, label in LATENCY_STAGES

@@ -16,11 +16,13 @@ from tickets.selectors import callbacks_waiting
 def dashboard_counts(*, tenant: Tenant) -> dict[str, int]:
     """Figures for the overview page; callbacks count until the queue is done with them.
 
+    Test calls from the dashboard are not calls the business received.
+
     A callback of a resolved or closed ticket is not waiting for anyone, whatever its row says.
     """
     schema_check(tenant=tenant)
     return {
-        "calls": Call.objects.count(),
+        "calls": Call.objects.filter(is_test=False).count(),
         "open_tickets": Ticket.objects.exclude(status__in=CLOSED_STATUSES).count(),
         "pending_callbacks": callbacks_waiting().count(),
     }

@@ -54,6 +54,8 @@ class PeriodForm(forms.Form):
         required=False,
         choices=[(str(days), f"Last {days} days") for days in analytics.PERIOD_DAYS],
     )
+    # Test calls from the dashboard are left out unless asked for (``?test_calls=1``).
+    test_calls = forms.BooleanField(label="Include test calls", required=False)
 
     def period_days(self) -> int:
         value: str = self.cleaned_data["days"]
@@ -102,7 +104,9 @@ def analytics_page(request: TenantRequest) -> HttpResponse:
     if form.is_valid():
         tenant = request.tenant
         tz = selectors.agent_timezone(tenant=tenant)
-        period = analytics.analytics_period(days=form.period_days(), tz=tz)
+        period = analytics.analytics_period(
+            days=form.period_days(), tz=tz, include_test_calls=form.cleaned_data["test_calls"]
+        )
         summary = analytics.analytics_summary(tenant=tenant, period=period)
         calls_total = sum(row["total"] for row in summary["calls_per_day"])
         context |= {

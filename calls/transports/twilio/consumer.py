@@ -12,8 +12,6 @@ import asyncio
 import base64
 import binascii
 import json
-import time
-from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -29,6 +27,7 @@ from calls.pipeline.protocols import Pcm16
 from calls.pipeline.records import DatabaseCallRecords
 from calls.pipeline.session import CallSession
 from calls.services import CallStateError, call_answer
+from calls.transports.limits import MessageBudget
 from calls.transports.twilio.twiml import stream_token_verify
 from tenants.models import Tenant
 from voicedesk.core.metrics import CALLS_IN_PROGRESS
@@ -50,24 +49,6 @@ START_DEADLINE_S = 10.0
 # second, plus marks), and the burst it may send after a network stall.
 MESSAGE_RATE = 120.0
 MESSAGE_BURST = 300.0
-
-
-class MessageBudget:
-    """A token bucket over a stream's inbound messages: real time with room for catch-up bursts, not a flood."""
-
-    def __init__(self, *, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate, self.burst, self.clock = rate, burst, clock
-        self.tokens = burst
-        self.updated = clock()
-
-    def take(self) -> bool:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
-        self.updated = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
-        return True
 
 
 class ProtocolError(Exception):

@@ -5,6 +5,7 @@ from django.urls import resolve, reverse
 from calls.audio import AudioFormat
 from calls.routing import carrier_http_urlpatterns, carrier_websocket_urlpatterns
 from calls.transports import TRANSPORTS
+from calls.transports.browser.consumer import BrowserTestCallConsumer
 from calls.transports.twilio.consumer import TwilioMediaStreamConsumer
 from calls.transports.twilio.views import twilio_voice_webhook
 
@@ -17,10 +18,19 @@ def test_twilio_declares_its_wire_audio_and_playback_reports() -> None:
     assert twilio.consumer is TwilioMediaStreamConsumer
 
 
+def test_the_browser_test_call_sends_pcm16_at_16_khz_and_is_signed_in_by_the_session() -> None:
+    browser = TRANSPORTS["browser"]
+    assert browser.audio == AudioFormat(encoding="pcm16", sample_rate=16000, frame_ms=20)
+    assert (browser.audio.frame_samples, browser.audio.frame_bytes) == (320, 640)
+    assert (browser.reports_playback, browser.session_auth, browser.http_urls) == (False, True, ())
+    assert browser.consumer is BrowserTestCallConsumer
+    assert TRANSPORTS["twilio"].session_auth is False
+
+
 def test_every_transport_gets_its_media_websocket() -> None:
-    assert sorted(TRANSPORTS) == ["twilio"]
+    assert sorted(TRANSPORTS) == ["browser", "twilio"]
     routes = [str(pattern.pattern) for pattern in carrier_websocket_urlpatterns]
-    assert routes == ["ws/twilio/stream"]
+    assert routes == ["ws/twilio/stream", "ws/test-call/"]
 
 
 def test_every_transport_gets_its_webhooks_on_the_public_host() -> None:

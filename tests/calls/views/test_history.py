@@ -457,3 +457,17 @@ def test_call_factory_default_is_listed_with_its_fields(client_a, tenant_a) -> N
         call = CallFactory(captured=outcome())
 
     assert _call_ids(client_a.get("/calls/", {"q": "maria"})) == [call.pk]
+
+
+def test_test_calls_are_marked_in_the_history_and_on_their_page(client_a, tenant_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        call = CallFactory(carrier="browser", is_test=True, from_number="", to_number="")
+
+    rows = _rows(client_a.get("/calls/"))
+    page = client_a.get(f"/calls/{call.pk}/").content.decode()
+
+    assert len(rows) == 1
+    assert "Dashboard" in rows[0]
+    assert "Test call" in rows[0]
+    assert "<h1>Test call</h1>" in page
+    assert '<span class="calls-badge">Test call: not billed</span>' in page

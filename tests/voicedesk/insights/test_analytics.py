@@ -249,3 +249,46 @@ def test_summary_is_a_fixed_number_of_queries(in_tenant_a, django_assert_num_que
 
     with django_assert_num_queries(10):
         analytics.analytics_summary(tenant=in_tenant_a.tenant, period=_period())
+
+
+def _call_with_everything(*, is_test: bool, priority: str, category: str) -> Call:
+    """A call a day ago, with its ticket (resolved), a tried callback, one FAQ answer, one open question, a turn."""
+    call = call_at(NOW - timedelta(days=1), talk_s=60, is_test=is_test)
+    with time_machine.travel(NOW - timedelta(days=1), tick=False):
+        ticket = TicketFactory(call=call, priority=priority, category=category)
+        CallbackFactory(ticket=ticket, attempts=1, outcome=Callback.Outcome.REACHED)
+        FaqAnswer.objects.create(ticket=ticket, question="Hours?")
+        UnansweredQuestionFactory(ticket=ticket, call=call, question=f"Question from {category}?")
+        TurnLatencyFactory(call=call, turn_index=0, first_frame_ms=1000.0 if is_test else 500.0)
+    Ticket.objects.filter(pk=ticket.pk).update(resolved_at=NOW - timedelta(hours=12))
+    return call
+
+
+def test_test_calls_and_what_they_made_are_left_out_unless_asked_for(in_tenant_a) -> None:
+    _call_with_everything(is_test=False, priority="high", category="leak")
+    _call_with_everything(is_test=True, priority="urgent", category="testing")
+    with time_machine.travel(NOW - timedelta(days=1), tick=False):
+        TicketFactory(priority="low", category="walk-in")  # a ticket without a call always counts
+
+    default = analytics.analytics_summary(tenant=in_tenant_a.tenant, period=_period())
+    everything = analytics.analytics_summary(
+        tenant=in_tenant_a.tenant,
+        period=analytics.analytics_period(days=7, tz=UTC_ZONE, now=NOW, include_test_calls=True),
+    )
+
+    assert sum(row["total"] for row in default["calls_per_day"]) == 1
+    assert sum(row["total"] for row in everything["calls_per_day"]) == 2
+    assert (default["handle_time"]["calls"], everything["handle_time"]["calls"]) == (1, 2)
+    assert default["tickets_by_category"] == [{"label": "leak", "count": 1}, {"label": "walk-in", "count": 1}]
+    assert [row["label"] for row in everything["tickets_by_category"]] == ["leak", "testing", "walk-in"]
+    assert [row["count"] for row in default["tickets_by_priority"]] == [0, 1, 0, 1]
+    assert [row["count"] for row in everything["tickets_by_priority"]] == [1, 1, 0, 1]
+    assert (default["resolution"]["tickets"], everything["resolution"]["tickets"]) == (1, 2)
+    assert (default["callbacks"]["requested"], everything["callbacks"]["requested"]) == (1, 2)
+    assert default["faq"] == {"answered": 1, "unanswered": 1, "rate": 0.5}
+    assert everything["faq"] == {"answered": 2, "unanswered": 2, "rate": 0.5}
+    assert [row["question"] for row in default["unanswered_top"]] == ["Question from leak?"]
+    assert len(everything["unanswered_top"]) == 2
+    assert default["latency"]["turns"] == 1
+    assert default["latency"]["stages"][3]["p50"] == 500.0
+    assert everything["latency"]["turns"] == 2

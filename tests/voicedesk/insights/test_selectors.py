@@ -22,6 +22,13 @@ def test_dashboard_counts_count_callbacks_until_the_queue_is_done_with_them(in_t
     assert dashboard_counts(tenant=in_tenant_a.tenant) == {"calls": 1, "open_tickets": 5, "pending_callbacks": 2}
 
 
+def test_dashboard_counts_leave_out_test_calls(in_tenant_a) -> None:
+    CallFactory()
+    CallFactory(carrier="browser", is_test=True)
+
+    assert dashboard_counts(tenant=in_tenant_a.tenant)["calls"] == 1
+
+
 def test_dashboard_counts_leave_out_callbacks_of_solved_tickets(in_tenant_a) -> None:
     CallbackFactory(ticket=TicketFactory(status="pending"))
     CallbackFactory(ticket=TicketFactory(status="resolved"))

@@ -159,6 +159,22 @@ def test_the_period_selector_narrows_the_figures(client_now, busy_week) -> None:
     assert quarter.context["period"].first_day == date(2029, 12, 11)
 
 
+def test_test_calls_are_left_out_until_the_page_is_asked_to_include_them(client_now, busy_week, tenant_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        call_at(datetime(2030, 3, 9, 12, 0, tzinfo=UTC), talk_s=30, carrier="browser", is_test=True)
+
+    default = client_now.get("/analytics/", {"days": "7"})
+    including = client_now.get("/analytics/", {"days": "7", "test_calls": "1"})
+
+    assert (default.context["calls_total"], including.context["calls_total"]) == (5, 6)
+    assert "Test calls are left out." in _text(default.content.decode())
+    assert 'href="/analytics/?days=7&amp;test_calls=1"' in default.content.decode()
+    body = including.content.decode()
+    assert "Including test calls." in _text(body)
+    # The period links keep the choice.
+    assert 'href="/analytics/?days=30&amp;test_calls=1"' in body
+
+
 def test_htmx_gets_the_body_fragment_and_an_announcement(client_now, busy_week) -> None:
     response = client_now.get("/analytics/", {"days": "7"}, headers=HX)
     body = response.content.decode()
