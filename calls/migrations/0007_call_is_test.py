@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('calls', '0005_category_descriptions_and_examples'),
+        ('calls', '0006_agent_dialogue_options'),
     ]
 
     operations = [
