@@ -19,6 +19,7 @@ from typing import Any
 import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core import signing
 from django_tenants.utils import tenant_context
 
@@ -172,6 +173,7 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             records=DatabaseCallRecords(tenant=tenant, call_id=call.pk),
             hangup=self._agent_hangup,
             reports_playback=REPORTS_PLAYBACK,
+            checkpoint_s=settings.CALL_HEARTBEAT_S,
         )
         self.session.start({"tenant": tenant.schema_name, "call_id": call.pk})
         self.start_deadline.cancel()
