@@ -171,7 +171,6 @@ class CallSession:
     ) -> None:
         self.deps = deps
         self.checkpoint_s = checkpoint_s
-        self._checkpointed_turn = -1
         self.output = PacedOutput(_RecordingSink(sink, self), reports_playback=reports_playback)
         self.records = records
         self._hangup = hangup
@@ -335,14 +334,15 @@ class CallSession:
 
     async def _checkpoints(self) -> None:
         """The heartbeat: every ``checkpoint_s`` the recording so far goes to disk, and what was
-        captured goes to the call record after each caller turn, so a process that dies keeps both."""
+        captured goes to the call record when it changed, so a process that dies keeps both."""
+        written: dict[str, Any] | None = None
         while True:
             await asyncio.sleep(self.checkpoint_s)
-            captured = None
-            if self._turn_index != self._checkpointed_turn:
-                self._checkpointed_turn = self._turn_index
-                captured = self._outcome()[1]
-            self.records.checkpoint(captured=captured, recording=self.recorder.take_settled())
+            # Compared, not tracked by turn: the policy fills fields while a reply is still being decided.
+            _, captured = self._outcome()
+            changed = captured != written
+            written = captured
+            self.records.checkpoint(captured=captured if changed else None, recording=self.recorder.take_settled())
 
     # -- caller turns --------------------------------------------------------
     def _on_turn_event(self, event: TurnEvent) -> None:
