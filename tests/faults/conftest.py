@@ -89,11 +89,13 @@ def fault_stack(log_dir: Path, **env: str) -> ServerStack:
 
 @pytest.fixture
 def stack(tenant_a: Any, tmp_path: Path) -> Iterator[ServerStack]:
-    """daphne, a worker and the scheduler with fast fault timings, on the machine's Redis (own namespaces)."""
+    """daphne, a worker and the scheduler with fast fault timings, on the machine's Redis (own namespaces).
+
+    Tests that take no calls use it at once; ``phones`` waits for daphne's speech engines first.
+    """
     servers = fault_stack(tmp_path / "stack")
     servers.start()
     try:
-        servers.wait_warm()
         yield servers
     finally:
         servers.stop()
@@ -101,6 +103,7 @@ def stack(tenant_a: Any, tmp_path: Path) -> Iterator[ServerStack]:
 
 @pytest.fixture
 def phones(stack: ServerStack) -> Iterator[Phones]:
+    stack.wait_warm()
     line = Phones(stack.base_url)
     try:
         yield line

@@ -76,6 +76,9 @@ class ProtocolError(Exception):
 class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
     session: CallSession | None
     stream_sid: str
+    # A media stream talks only to its carrier. Subscribed to the Redis channel
+    # layer, a Redis outage would end every call in progress with it.
+    channel_layer_alias = "media-streams-use-no-channel-layer"
 
     async def connect(self) -> None:
         self.session = None
