@@ -177,18 +177,19 @@ async def _stream(token: str, call_sid: str, started: bool, script: list[Any]) -
         await asyncio.sleep(0.01)
         if closed := await _closed(communicator):
             break
-    if closed is None:
-        await asyncio.sleep(0.2)
+    # Messages queue behind the start (the session is being built): give a close time to come.
+    deadline = asyncio.get_running_loop().time() + 1.0
+    while closed is None and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)
         closed = await _closed(communicator)
-    if closed is None:
-        await communicator.disconnect(timeout=30)  # the carrier drops the socket
-    else:
-        await communicator.wait(timeout=30)
+    # The socket goes away either way (the server closed it, or the carrier drops it); the
+    # consumer must then end without an error (``disconnect`` raises the application's own).
+    await communicator.disconnect(code=closed.get("code", 1000) if closed else 1001, timeout=30)
     return closed
 
 
 @pytest.mark.django_db(transaction=True)
-@hypothesis_settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@hypothesis_settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(started=st.booleans(), script=st.lists(steps, max_size=6))
 def test_the_media_socket_closes_cleanly_on_any_input_and_keeps_the_call(
     tenant_a, started: bool, script: list[Any]
