@@ -276,7 +276,11 @@ def call_finish(
         call.ended_at = now or timezone.now()
         call.captured = outcome
         if call.recording:
-            wav_repair(recording_path(call.recording.name))
+            try:
+                wav_repair(recording_path(call.recording.name))
+            except OSError:
+                # A disk problem costs the recording's header, never the call record.
+                logger.exception("call_recording_repair_failed", call_id=call.pk)
         call.save()
         event = CallFinished(schema_name=current_schema(), call_id=call.pk, status=call.status, completed=completed)
         transaction.on_commit(lambda: call_finished_notify(event))
