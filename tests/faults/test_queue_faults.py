@@ -23,7 +23,8 @@ from tickets.models import Ticket
 from tickets.tasks import ticket_generate
 from voicedesk.core.dramatiq_tenancy import send_in_schema
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# One xdist worker runs them all: each starts its own servers, and two at once would starve both.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("faults")]
 
 
 def _tickets(tenant: Any) -> list[tuple[int | None, str]]:

@@ -17,7 +17,8 @@ from tests.faults.conftest import Phones, fault_stack
 from tests.live_stack import ServerStack, wait_for
 from tickets.models import Callback, Ticket
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# One xdist worker runs them all: each starts its own servers, and two at once would starve both.
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("faults")]
 
 KEYED_NUMBER = "6175550142"
 
