@@ -96,6 +96,9 @@ class Records:
     def turn_latency(self, **_: Any) -> None:
         return None
 
+    def checkpoint(self, **_: Any) -> None:
+        return None
+
     async def finish(self, **_: Any) -> None:
         return None
 

@@ -102,6 +102,8 @@ class Call(models.Model):
         COMPLETED = "completed", "Completed"
         ABANDONED = "abandoned", "Abandoned"
         FAILED = "failed", "Failed"
+        # The voice process serving it stopped mid-call; finished by the sweeper.
+        FAILED_OVER = "failed_over", "Cut off (system fault)"
 
     class Carrier(models.TextChoices):
         TWILIO = "twilio", "Twilio Media Streams"
@@ -118,6 +120,9 @@ class Call(models.Model):
     started_at = models.DateTimeField(auto_now_add=True, db_index=True)
     answered_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    # Written every few seconds by the process running the call; a call in
+    # progress whose heartbeat stops is finished by the sweeper.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     captured = models.JSONField(default=dict, blank=True)
     recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
     # A member trying the agent from the dashboard: it makes a ticket like any
@@ -128,6 +133,12 @@ class Call(models.Model):
         ordering = ["-started_at"]
         constraints = [
             models.UniqueConstraint(fields=["carrier", "carrier_call_id"], name="call_carrier_id_unique"),
+        ]
+        indexes = [
+            # The sweeper's scan: only calls not ended yet.
+            models.Index(
+                fields=["status", "heartbeat_at"], name="call_unended_idx", condition=models.Q(ended_at__isnull=True)
+            ),
         ]
 
     def __str__(self) -> str:

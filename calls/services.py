@@ -5,13 +5,15 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files.base import ContentFile
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
@@ -27,6 +29,7 @@ from calls.models import (
     default_sla_hours,
 )
 from calls.providers.registry import STT_PROVIDERS, TTS_PROVIDERS
+from calls.recordings import recording_name, recording_path, wav_create, wav_repair
 from calls.selectors import call_active_count_before, call_test_active_count
 from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 from tenants.hooks import TenantCreated
@@ -208,9 +211,42 @@ def call_answer(*, call_id: int, stream_id: str, now: datetime | None = None) ->
             raise CallStateError(f"call {call_id} is {call.status}, not ringing")
         call.status = Call.Status.IN_PROGRESS
         call.stream_id = stream_id[:64]
-        call.answered_at = now or timezone.now()
-        call.save(update_fields=["status", "stream_id", "answered_at"])
+        call.answered_at = call.heartbeat_at = now or timezone.now()
+        call.save(update_fields=["status", "stream_id", "answered_at", "heartbeat_at"])
     return call
+
+
+def call_heartbeat(*, call_id: int, captured: dict[str, Any] | None = None, now: datetime | None = None) -> bool:
+    """The process running the call is alive (at ``now``); ``captured`` is what the caller has said so far.
+
+    Returns False, changing nothing, for a call that has ended (the sweeper may
+    have finished it while this process stalled).
+    """
+    fields: dict[str, Any] = {"heartbeat_at": now or timezone.now()}
+    if captured is not None:
+        fields["captured"] = captured
+    return Call.objects.filter(pk=call_id, ended_at__isnull=True).update(**fields) == 1
+
+
+def call_recording_start(*, call_id: int, sample_rate: int) -> Path:
+    """Create the call's recording file (a WAV with no audio yet) and attach it to the call; return its path.
+
+    The session appends to it as the call runs, so a call whose process dies
+    keeps its audio up to the last append.
+    """
+    with transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call_id)
+        name = recording_name(
+            schema_name=current_schema(),
+            call_id=call.pk,
+            started_year=call.started_at.year,
+            started_month=call.started_at.month,
+        )
+        path = recording_path(name)
+        wav_create(path, sample_rate=sample_rate)
+        call.recording.name = name
+        call.save(update_fields=["recording"])
+    return path
 
 
 def utterance_record(
@@ -263,32 +299,151 @@ def call_finish(
     end_reason: str,
     outcome: dict[str, Any],
     completed: bool,
-    recording_wav: bytes | None = None,
+    status: str | None = None,
     now: datetime | None = None,
 ) -> Call:
-    """End a call: store what was captured and the recording, then make the ticket.
+    """End a call: store what was captured and close its recording, then make the ticket.
 
-    Idempotent: a second finish (socket drop after ``stop``) changes nothing.
-    ``now`` is when the call ended (default: the current time).
-    After commit the registered ``calls.hooks`` run (the ticket and the
-    usage record are made by the apps that own them).
+    Idempotent: a second finish (socket drop after ``stop``, or the sweeper
+    after the process came back) changes nothing. ``now`` is when the call
+    ended (default: the current time). The status is completed or abandoned
+    by ``completed`` unless ``status`` says otherwise (``failed_over``). The
+    recording file written during the call gets its final header. After
+    commit the registered ``calls.hooks`` run (the ticket and the usage
+    record are made by the apps that own them).
     """
     with transaction.atomic():
         call = Call.objects.select_for_update().get(pk=call_id)
         if call.ended_at is not None:
             return call
-        call.status = Call.Status.COMPLETED if completed else Call.Status.ABANDONED
+        call.status = status or (Call.Status.COMPLETED if completed else Call.Status.ABANDONED)
         call.end_reason = end_reason[:50]
         call.ended_at = now or timezone.now()
         call.captured = outcome
-        if recording_wav:
-            call.recording.save(f"call-{call.pk}.wav", ContentFile(recording_wav), save=False)
+        if call.recording:
+            try:
+                wav_repair(recording_path(call.recording.name))
+            except OSError:
+                # A disk problem costs the recording's header, never the call record.
+                logger.exception("call_recording_repair_failed", call_id=call.pk)
         call.save()
         event = CallFinished(schema_name=current_schema(), call_id=call.pk, status=call.status, completed=completed)
         transaction.on_commit(lambda: call_finished_notify(event))
         helpdesk_event_publish(kind="call.finished", data={"call_id": call.pk, "status": call.status})
     logger.info("call_finished", call_id=call.pk, status=call.status, end_reason=end_reason)
     return call
+
+
+# -- Calls whose process died or whose stream never came ------------------------------------
+
+FAILED_OVER = "voice_process_lost"
+NEVER_CONNECTED = "never_connected"
+FAILED_OVER_SUBJECT = "Call cut off by a system fault"
+NEVER_CONNECTED_SUBJECT = "Missed call: the call never connected"
+
+
+@dataclass(frozen=True, slots=True)
+class CallSweep:
+    """What one sweep of a tenant finished: calls cut off, and calls that never connected."""
+
+    failed_over: list[int]
+    never_connected: list[int]
+
+
+def _failed_over_outcome(call: Call) -> dict[str, Any]:
+    """The last captured state of a call cut off mid-way, turned into a ticket that asks for a callback."""
+    outcome = dict(call.captured or {})
+    fields = dict(outcome.get("fields") or {})
+    if not fields.get("callback_number") and call.from_number:
+        fields["callback_number"] = call.from_number
+    lasted = int(((call.heartbeat_at or call.started_at) - (call.answered_at or call.started_at)).total_seconds())
+    said = str(outcome.get("summary") or "")
+    outcome.update(
+        fields=fields,
+        reason=outcome.get("reason") or FAILED_OVER_SUBJECT,
+        summary=f"The call was cut off by a system fault after about {lasted} s; call the caller back."
+        + (f" So far: {said}" if said else ""),
+        callback_requested=bool(fields.get("callback_number")),
+        priority=outcome.get("priority") or "normal",
+        resolved=False,
+        completed=False,
+        failed_over=True,
+    )
+    return outcome
+
+
+def _never_connected_outcome(call: Call) -> dict[str, Any]:
+    caller = call.from_number
+    return {
+        "fields": {"callback_number": caller} if caller else {},
+        "reason": NEVER_CONNECTED_SUBJECT,
+        "summary": NEVER_CONNECTED_SUBJECT + (". Call the caller back." if caller else "; no caller ID was sent."),
+        "callback_requested": bool(caller),
+        "priority": "normal",
+        "never_connected": True,
+    }
+
+
+def call_sweep_abandoned(*, now: datetime | None = None) -> CallSweep:
+    """Finish the calls of the current schema that nobody is running any more.
+
+    A call in progress whose heartbeat is ``CALL_STALE_AFTER_S`` old lost its
+    voice process: it ends as ``failed_over`` at its last heartbeat, with what
+    was captured at that heartbeat, its transcript and its recording so far,
+    and a ticket asking for a callback. A call still ringing after
+    ``CALL_RINGING_MAX_S`` never got its media stream: it ends abandoned
+    (``never_connected``) with a missed-call ticket. Each is finished through
+    ``call_finish`` under the call's lock after checking again, so a call
+    whose heartbeat resumed, or that its process finished meanwhile, is left
+    alone, and each gets exactly one ticket.
+    """
+    now = now or timezone.now()
+    stale_before = now - timedelta(seconds=settings.CALL_STALE_AFTER_S)
+    ringing_before = now - timedelta(seconds=settings.CALL_RINGING_MAX_S)
+    unended = Call.objects.filter(ended_at__isnull=True)
+    lost_ids = list(
+        unended.filter(status=Call.Status.IN_PROGRESS)
+        .filter(Q(heartbeat_at__lt=stale_before) | Q(heartbeat_at__isnull=True, answered_at__lt=stale_before))
+        .values_list("pk", flat=True)
+    )
+    ringing_ids = list(
+        unended.filter(status=Call.Status.RINGING, started_at__lt=ringing_before).values_list("pk", flat=True)
+    )
+    failed_over: list[int] = []
+    never_connected: list[int] = []
+    for call_id in lost_ids:
+        with transaction.atomic():
+            call = Call.objects.select_for_update().get(pk=call_id)
+            last_alive = call.heartbeat_at or call.answered_at
+            if call.ended_at is not None or call.status != Call.Status.IN_PROGRESS or last_alive is None:
+                continue
+            if last_alive >= stale_before:
+                continue
+            call_finish(
+                call_id=call.pk,
+                end_reason=FAILED_OVER,
+                outcome=_failed_over_outcome(call),
+                completed=False,
+                status=Call.Status.FAILED_OVER,
+                now=last_alive,
+            )
+        failed_over.append(call_id)
+    for call_id in ringing_ids:
+        with transaction.atomic():
+            call = Call.objects.select_for_update().get(pk=call_id)
+            if call.ended_at is not None or call.status != Call.Status.RINGING:
+                continue
+            call_finish(
+                call_id=call.pk,
+                end_reason=NEVER_CONNECTED,
+                outcome=_never_connected_outcome(call),
+                completed=False,
+                now=call.started_at + timedelta(seconds=settings.CALL_RINGING_MAX_S),
+            )
+        never_connected.append(call_id)
+    if failed_over or never_connected:
+        logger.warning("calls_swept", schema=current_schema(), failed_over=failed_over, never_connected=never_connected)
+    return CallSweep(failed_over=failed_over, never_connected=never_connected)
 
 
 # Limits that keep what the agent says short enough to speak and what the

@@ -17,13 +17,15 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from django.conf import settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def _database_url(db: dict[str, Any]) -> str:
@@ -54,6 +56,18 @@ def live_stack_env() -> dict[str, str]:
     for name in ("DRAMATIQ_NAMESPACE", "CACHE_KEY_PREFIX", "CHANNELS_PREFIX"):
         env[name] = os.environ[name]
     return env
+
+
+def wait_for(predicate: Callable[[], T | None], *, timeout_s: float, what: str, interval_s: float = 0.1) -> T:
+    """Poll ``predicate`` until it returns something truthy and return that; fail naming ``what`` after a timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s:g} s waiting for {what}")
+        time.sleep(interval_s)
 
 
 def free_port() -> int:
@@ -135,7 +149,10 @@ class ServerStack:
     log_dir: Path
     port: int = field(default_factory=free_port)
     worker_threads: int = 2
+    # Also run the periodic-job scheduler (``manage.py crontab``), as production does.
+    scheduler: bool = False
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    _warm_offset: int = 0
     _logs: list[IO[bytes]] = field(default_factory=list)
 
     @property
@@ -144,12 +161,11 @@ class ServerStack:
         return f"http://localhost:{self.port}"
 
     def log_path(self, name: str) -> Path:
-        """Where process ``name`` ("daphne" or "worker") writes its output."""
+        """Where process ``name`` ("daphne", "worker" or "scheduler") writes its output."""
         return self.log_dir / f"{name}.log"
 
-    def start(self, *, timeout_s: float = 120.0) -> None:
-        """Start both processes and wait until ``/healthz`` answers; raise with the log tail if not."""
-        self.log_dir.mkdir(parents=True, exist_ok=True)
+    def commands(self) -> dict[str, list[str]]:
+        """The command line of each process, by name."""
         commands = {
             "daphne": [
                 sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(self.port),
@@ -159,23 +175,51 @@ class ServerStack:
                 sys.executable, "manage.py", "rundramatiq", "--processes", "1", "--threads", str(self.worker_threads),
             ],
         }  # fmt: skip
+        if self.scheduler:
+            commands["scheduler"] = [sys.executable, "manage.py", "crontab", "--no-heartbeat"]
+        return commands
+
+    def start(self, *, timeout_s: float = 120.0) -> None:
+        """Start the processes and wait until ``/healthz`` answers; raise with the log tail if not."""
+        self.log_dir.mkdir(parents=True, exist_ok=True)
         try:
-            for name, command in commands.items():
-                log = self.log_path(name).open("ab")
-                self._logs.append(log)
-                self.processes[name] = subprocess.Popen(
-                    command,
-                    cwd=PROJECT_ROOT,
-                    env=self.env,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                    preexec_fn=_die_with_parent,
-                )
+            for name in self.commands():
+                self._spawn(name)
             self._wait_healthy(timeout_s)
         except BaseException:
             self.stop()
             raise
+
+    def _spawn(self, name: str) -> None:
+        if name == "daphne":
+            path = self.log_path(name)
+            self._warm_offset = len(path.read_text(encoding="utf-8", errors="replace")) if path.exists() else 0
+        log = self.log_path(name).open("ab")
+        self._logs.append(log)
+        self.processes[name] = subprocess.Popen(
+            self.commands()[name],
+            cwd=PROJECT_ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
+        )
+
+    def kill(self, name: str) -> None:
+        """``kill -9`` process ``name`` and its children, as a crash or the OOM killer would."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+    def restart(self, name: str, *, timeout_s: float = 120.0) -> None:
+        """Start process ``name`` again (after ``kill``); for daphne, wait until it answers."""
+        if self.processes[name].poll() is None:
+            raise RuntimeError(f"{name} is still running")
+        self._spawn(name)
+        if name == "daphne":
+            self._wait_healthy(timeout_s)
 
     def _wait_healthy(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
@@ -193,6 +237,20 @@ class ServerStack:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"daphne did not answer {url} within {timeout_s:.0f} s:\n{self.log_tail('daphne')}")
             time.sleep(0.25)
+
+    def wait_warm(self, *, timeout_s: float = 120.0) -> None:
+        """Wait until daphne has loaded its speech engines (or given up and left it to the first call).
+
+        ``/healthz`` answers before then; a call placed meanwhile competes with
+        the loading for the cores and may miss daphne's handshake deadline.
+        """
+        offset = self._warm_offset
+
+        def warm() -> bool:
+            text = self.log_path("daphne").read_text(encoding="utf-8", errors="replace")[offset:]
+            return "engines_warmed_up" in text or "engines_warm_up_failed" in text
+
+        wait_for(warm, timeout_s=timeout_s, what="daphne to load its speech engines", interval_s=0.25)
 
     def log_tail(self, name: str, lines: int = 40) -> str:
         """The last ``lines`` lines of a process's log."""

@@ -200,12 +200,15 @@ class TicketAdmin(TenantModelAdmin):
         # No service deletes tickets: only owners can, here, and the platform audit keeps a trace.
         actor = request_actor(request)
         for ticket in queryset:
+            # A phone ticket's call is named, so the ticket sweep does not make it again.
+            call = {"call_id": ticket.call_id} if ticket.call_id else {}
             audit_event_record(
                 action="ticket.deleted",
                 actor=actor,
                 tenant=request_tenant(request),
                 ticket=ticket.number,
                 subject=ticket.subject,
+                **call,
             )
             ticket.delete()
 

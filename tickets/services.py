@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -20,7 +21,7 @@ from django.utils import timezone
 from calls.models import Call, FaqEntry
 from calls.selectors import BusinessProfile, business_profile_current
 from calls.services import category_example_learn, faq_entry_create
-from tenants.models import Membership, User
+from tenants.models import AuditEvent, Membership, User
 from tickets.models import (
     CLOSED_STATUSES,
     STATUS_FLOW,
@@ -217,6 +218,43 @@ def ticket_create_from_call(*, call_id: int, now: datetime | None = None) -> Tic
         _ticket_event("ticket.created", ticket)
     logger.info("ticket_created", ticket_id=ticket.pk, call_id=call_id, priority=ticket.priority)
     return ticket
+
+
+# Finished calls older than this are not swept for a missing ticket: the scan
+# stays small, and a week-old call is past a useful first response anyway.
+TICKET_SWEEP_LOOKBACK = timedelta(days=7)
+
+
+def ticket_sweep_missing(*, now: datetime | None = None) -> list[Ticket]:
+    """Make the ticket of every call in the current schema that ended without one.
+
+    The ticket message of a call that ended while the queue (Redis) was down
+    never went out; this finds such calls once they ended
+    ``TICKET_SWEEP_GRACE_S`` ago (the message's normal path has had its
+    chance) and at most ``TICKET_SWEEP_LOOKBACK`` ago. Calls whose ticket an
+    owner deleted are left alone. ``ticket_create_from_call`` locks the call
+    and returns an existing ticket, so a sweep racing the message, or another
+    sweep, never makes a second one.
+    """
+    now = now or timezone.now()
+    grace = timedelta(seconds=settings.TICKET_SWEEP_GRACE_S)
+    call_ids = list(
+        Call.objects.filter(
+            started_at__gte=now - TICKET_SWEEP_LOOKBACK,
+            ended_at__isnull=False,
+            ended_at__lte=now - grace,
+            ticket__isnull=True,
+        ).values_list("pk", flat=True)
+    )
+    if call_ids:
+        deleted = AuditEvent.objects.filter(
+            tenant__schema_name=current_schema(), action="ticket.deleted", data__call_id__in=call_ids
+        ).values_list("data__call_id", flat=True)
+        call_ids = sorted(set(call_ids) - set(deleted))
+    tickets = [ticket_create_from_call(call_id=call_id, now=now) for call_id in call_ids]
+    if tickets:
+        logger.warning("tickets_swept", schema=current_schema(), call_ids=call_ids)
+    return tickets
 
 
 def _subject(reason: str, outcome: dict[str, Any]) -> str:

@@ -1,10 +1,12 @@
 """Background work for tickets. Actors only parse the message and call a service."""
 
 import dramatiq
+from django.conf import settings
+from dramatiq_crontab import interval
 
 from calls.hooks import CallFinished
-from tickets.services import ticket_create_from_call
-from voicedesk.core.dramatiq_tenancy import send_in_schema
+from tickets.services import ticket_create_from_call, ticket_sweep_missing
+from voicedesk.core.dramatiq_tenancy import send_in_schema, send_to_each_tenant
 
 
 @dramatiq.actor(max_retries=5, min_backoff=1_000, max_backoff=60_000, time_limit=60_000)
@@ -15,3 +17,15 @@ def ticket_generate(call_id: int) -> None:
 def ticket_generate_on_call_finished(event: CallFinished) -> None:
     """Call-finished hook: every ended call gets its ticket, made by the actor in the call's schema."""
     send_in_schema(ticket_generate, event.schema_name, event.call_id)
+
+
+@dramatiq.actor(max_retries=3, min_backoff=1_000, max_backoff=60_000, time_limit=300_000)
+def ticket_sweep_tenant() -> None:
+    ticket_sweep_missing()
+
+
+@interval(seconds=settings.TICKET_SWEEP_INTERVAL_S)
+@dramatiq.actor(max_retries=0)
+def ticket_sweep() -> None:
+    """Make the tickets of finished calls whose ticket message never arrived: one message per business."""
+    send_to_each_tenant(ticket_sweep_tenant)

@@ -74,6 +74,8 @@ TEARDOWN_TIMEOUT_S = 3.0
 # takes milliseconds; the bound is for a stalled engine, and is generous so a
 # busy machine does not lose the caller's last words.
 LAST_TURN_TIMEOUT_S = 10.0
+# Seconds between heartbeats (the transport passes the deployment's setting).
+CHECKPOINT_S = 5.0
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 # Sentences longer than this are synthesized clause by clause, so the first
@@ -92,9 +94,11 @@ class CallRecords(Protocol):
         self, *, turn_index: int, transcript_ms: float, decision_ms: float, first_audio_ms: float, first_frame_ms: float
     ) -> None: ...
 
-    async def finish(
-        self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording_wav: bytes
-    ) -> None: ...
+    def checkpoint(self, *, captured: dict[str, Any] | None, recording: bytes) -> None:
+        """The call is alive: store the recording's next stretch and, when it changed, what was captured."""
+
+    async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording: bytes) -> None:
+        """Store the end of the call: the rest of the recording, the outcome, the status."""
 
 
 @dataclass(slots=True)
@@ -163,8 +167,10 @@ class CallSession:
         records: CallRecords,
         hangup: Callable[[], Coroutine[Any, Any, None]],
         reports_playback: bool = True,
+        checkpoint_s: float = CHECKPOINT_S,
     ) -> None:
         self.deps = deps
+        self.checkpoint_s = checkpoint_s
         self.output = PacedOutput(_RecordingSink(sink, self), reports_playback=reports_playback)
         self.records = records
         self._hangup = hangup
@@ -200,6 +206,7 @@ class CallSession:
         self._started_wall = self._last_activity = time.monotonic()
         self._spawn(self.output.run(), "output")
         self._spawn(self._watchdog(), "watchdog")
+        self._spawn(self._checkpoints(), "checkpoints")
         if self._stream is not None:
             self._spawn(self._stream.run(self._stt_hints()), "stt-stream")
         self._reply_soon(self.deps.policy.greet())
@@ -302,9 +309,7 @@ class CallSession:
                 _, stragglers = await asyncio.wait(tasks, timeout=TEARDOWN_TIMEOUT_S)
                 if stragglers:
                     self.log.warning("call_teardown_stragglers", tasks=[t.get_name() for t in stragglers])
-            outcome = self.deps.policy.outcome()
-            data = asdict(outcome)
-            data["summary"] = self.deps.summarize(outcome)
+            outcome, data = self._outcome()
             data["frames_sent"] = self.output.stats.frames_sent
             data["frames_late"] = self.output.stats.frames_late
             data["reply_gaps"] = self.output.stats.reply_gaps
@@ -318,12 +323,30 @@ class CallSession:
                 end_reason=reason,
                 outcome=data,
                 completed=outcome.completed,
-                recording_wav=self.recorder.wav_bytes(),
+                recording=self.recorder.take_rest(),
             )
             self.log.info("call_session_finished", reason=reason, completed=outcome.completed)
         except Exception:
             self.log.exception("call_session_finish_failed", reason=reason)
             raise
+
+    def _outcome(self) -> tuple[CallOutcome, dict[str, Any]]:
+        outcome = self.deps.policy.outcome()
+        data = asdict(outcome)
+        data["summary"] = self.deps.summarize(outcome)
+        return outcome, data
+
+    async def _checkpoints(self) -> None:
+        """The heartbeat: every ``checkpoint_s`` the recording so far goes to disk, and what was
+        captured goes to the call record when it changed, so a process that dies keeps both."""
+        written: dict[str, Any] | None = None
+        while True:
+            await asyncio.sleep(self.checkpoint_s)
+            # Compared, not tracked by turn: the policy fills fields while a reply is still being decided.
+            _, captured = self._outcome()
+            changed = captured != written
+            written = captured
+            self.records.checkpoint(captured=captured if changed else None, recording=self.recorder.take_settled())
 
     # -- caller turns --------------------------------------------------------
     def _on_turn_event(self, event: TurnEvent) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import wave
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 import time_machine
 from django.core.exceptions import ValidationError
@@ -12,21 +14,26 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from calls.models import AgentConfig, Call, CategoryExample, FaqEntry
+from calls.recordings import wav_append
 from calls.selectors import call_active_count_before, call_test_active_count, call_ticket_id
 from calls.services import (
     TEST_CALLS_AT_ONCE,
+    CallSweep,
     TestCallRefusedError,
     agent_config_update,
     agent_terms_normalize,
     call_answer,
     call_finish,
+    call_heartbeat,
+    call_recording_start,
+    call_sweep_abandoned,
     call_test_start,
     faq_entry_create,
     faq_entry_delete,
     faq_entry_update,
 )
 from tenants.models import AuditEvent
-from tests.factories import CallFactory, FaqEntryFactory, TicketFactory
+from tests.factories import CallFactory, FaqEntryFactory, TicketFactory, UtteranceFactory, outcome
 
 
 def _config_snapshot() -> dict[str, Any]:
@@ -429,3 +436,154 @@ def test_the_ticket_of_a_call_is_found_once_it_is_made(in_tenant_a) -> None:
     assert call_ticket_id(tenant=in_tenant_a.tenant, call_id=call.pk) is None
     ticket = TicketFactory(call=call)
     assert call_ticket_id(tenant=in_tenant_a.tenant, call_id=call.pk) == ticket.pk
+
+
+# Heartbeats and the sweeper: calls nobody runs any more
+
+
+def _running_call(*, answered: datetime, heartbeat: datetime | None, **fields: Any) -> Call:
+    call = CallFactory(status=Call.Status.IN_PROGRESS, ended_at=None, **fields)
+    Call.objects.filter(pk=call.pk).update(
+        started_at=answered - timedelta(seconds=2), answered_at=answered, heartbeat_at=heartbeat
+    )
+    call.refresh_from_db()
+    return call
+
+
+def test_call_heartbeat_moves_the_heartbeat_and_keeps_what_was_captured(in_tenant_a) -> None:
+    at = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    call = _running_call(answered=at, heartbeat=at)
+    assert call_heartbeat(call_id=call.pk, now=at + timedelta(seconds=5)) is True
+    assert call_heartbeat(call_id=call.pk, captured={"fields": {"name": "Ann"}}, now=at + timedelta(seconds=10))
+    call.refresh_from_db()
+    assert (call.heartbeat_at, call.captured) == (at + timedelta(seconds=10), {"fields": {"name": "Ann"}})
+
+
+def test_call_heartbeat_of_an_ended_call_changes_nothing(in_tenant_a) -> None:
+    ended = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    call = CallFactory(ended_at=ended, captured={"fields": {}})
+    assert call_heartbeat(call_id=call.pk, captured={"fields": {"name": "X"}}, now=ended) is False
+    call.refresh_from_db()
+    assert (call.heartbeat_at, call.captured) == (None, {"fields": {}})
+
+
+def test_call_answer_starts_the_heartbeat(in_tenant_a) -> None:
+    call = CallFactory(status=Call.Status.RINGING, ended_at=None)
+    answered = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    call_answer(call_id=call.pk, stream_id="MZ1", now=answered)
+    call.refresh_from_db()
+    assert call.heartbeat_at == answered
+
+
+def test_sweeper_fails_over_a_call_whose_heartbeat_stopped_keeping_transcript_recording_and_captured(
+    in_tenant_a,
+) -> None:
+    answered = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    last_beat = answered + timedelta(seconds=40)
+    call = _running_call(answered=answered, heartbeat=last_beat, from_number="+15550009999")
+    call_heartbeat(
+        call_id=call.pk,
+        captured=outcome(fields={"name": "Maria Gonzalez"}, completed=False, summary="Leak.", resolved=True),
+        now=last_beat,
+    )
+    UtteranceFactory(call=call, speaker="agent", text="Hello, how can I help?", start_s=0.0, end_s=1.5)
+    UtteranceFactory(call=call, speaker="caller", text="My sink is leaking.", start_s=2.0, end_s=3.0)
+    path = call_recording_start(call_id=call.pk, sample_rate=8000)
+    wav_append(path, np.array([[1, 2]] * 8000, dtype=np.int16).tobytes())
+    with path.open("ab") as handle:  # killed in the middle of an append
+        handle.write(b"\x05\x00\x06")
+
+    sweep = call_sweep_abandoned(now=last_beat + timedelta(seconds=31))
+
+    assert sweep == CallSweep(failed_over=[call.pk], never_connected=[])
+    call.refresh_from_db()
+    assert (call.status, call.end_reason, call.ended_at) == ("failed_over", "voice_process_lost", last_beat)
+    assert call.captured["fields"] == {"name": "Maria Gonzalez", "callback_number": "+15550009999"}
+    assert call.captured["summary"] == (
+        "The call was cut off by a system fault after about 40 s; call the caller back. So far: Leak."
+    )
+    assert call.captured["reason"] == "my kitchen sink is leaking"
+    assert (call.captured["callback_requested"], call.captured["resolved"], call.captured["failed_over"]) == (
+        True,
+        False,
+        True,
+    )
+    assert list(call.utterances.values_list("text", flat=True)) == ["Hello, how can I help?", "My sink is leaking."]
+    assert call.recording.name == f"recordings/alpha/{call.started_at:%Y/%m}/call-{call.pk}.wav"
+    with wave.open(call.recording.path, "rb") as wav:
+        assert (wav.getnchannels(), wav.getframerate(), wav.getnframes()) == (2, 8000, 8000)
+    # Once only.
+    assert call_sweep_abandoned(now=last_beat + timedelta(seconds=90)) == CallSweep(failed_over=[], never_connected=[])
+
+
+def test_sweeper_leaves_calls_with_a_recent_heartbeat_and_finished_calls_alone(in_tenant_a) -> None:
+    now = datetime(2026, 3, 2, 10, 5, tzinfo=UTC)
+    alive = _running_call(answered=now - timedelta(minutes=4), heartbeat=now - timedelta(seconds=29))
+    finished = CallFactory(status=Call.Status.COMPLETED, ended_at=now - timedelta(minutes=3))
+    before = list(Call.objects.order_by("pk").values())
+
+    assert call_sweep_abandoned(now=now) == CallSweep(failed_over=[], never_connected=[])
+    assert list(Call.objects.order_by("pk").values()) == before
+    assert {alive.pk, finished.pk} == set(Call.objects.values_list("pk", flat=True))
+
+
+def test_sweeper_fails_over_an_answered_call_that_never_wrote_a_heartbeat(in_tenant_a) -> None:
+    answered = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    call = _running_call(answered=answered, heartbeat=None, from_number="")
+
+    sweep = call_sweep_abandoned(now=answered + timedelta(seconds=31))
+
+    assert sweep.failed_over == [call.pk]
+    call.refresh_from_db()
+    assert (call.status, call.ended_at, call.recording.name) == ("failed_over", answered, "")
+    assert call.captured["reason"] == "Call cut off by a system fault"
+    assert (call.captured["fields"], call.captured["callback_requested"]) == ({}, False)
+
+
+def test_sweeper_ends_calls_ringing_for_more_than_ten_minutes_as_never_connected(in_tenant_a) -> None:
+    now = datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
+    stuck = CallFactory(status=Call.Status.RINGING, ended_at=None, from_number="+15550001111")
+    recent = CallFactory(status=Call.Status.RINGING, ended_at=None)
+    Call.objects.filter(pk=stuck.pk).update(started_at=now - timedelta(minutes=10, seconds=1))
+    Call.objects.filter(pk=recent.pk).update(started_at=now - timedelta(minutes=9, seconds=59))
+
+    assert call_sweep_abandoned(now=now) == CallSweep(failed_over=[], never_connected=[stuck.pk])
+
+    stuck.refresh_from_db()
+    assert (stuck.status, stuck.end_reason, stuck.ended_at, stuck.answered_at) == (
+        "abandoned",
+        "never_connected",
+        now - timedelta(seconds=1),
+        None,
+    )
+    assert stuck.captured == {
+        "fields": {"callback_number": "+15550001111"},
+        "reason": "Missed call: the call never connected",
+        "summary": "Missed call: the call never connected. Call the caller back.",
+        "callback_requested": True,
+        "priority": "normal",
+        "never_connected": True,
+    }
+    recent.refresh_from_db()
+    assert (recent.status, recent.ended_at) == ("ringing", None)
+
+
+def test_swept_call_gets_exactly_one_ticket_however_often_it_is_made(in_tenant_a) -> None:
+    from tickets.models import Callback, Ticket
+    from tickets.services import ticket_create_from_call
+
+    answered = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    call = _running_call(answered=answered, heartbeat=answered + timedelta(seconds=12))
+    call_sweep_abandoned(now=answered + timedelta(minutes=1))
+    # The message, a retry of it and the ticket sweep all make it.
+    ticket_create_from_call(call_id=call.pk)
+    ticket_create_from_call(call_id=call.pk)
+    call_sweep_abandoned(now=answered + timedelta(minutes=2))
+
+    ticket = Ticket.objects.get()
+    assert (ticket.call_id, ticket.subject, ticket.callback_number) == (
+        call.pk,
+        "Call cut off by a system fault",
+        "+15557654321",
+    )
+    assert list(Callback.objects.values_list("ticket_id", "phone")) == [(ticket.pk, "+15557654321")]

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from tenants.models import AuditEvent, User
 from tests.factories import (
     CallbackFactory,
+    CallFactory,
     MembershipFactory,
     TicketFactory,
     UnansweredQuestionFactory,
     UserFactory,
 )
 from tickets.models import Callback, Ticket, TicketChange, UnansweredQuestion
+from tickets.services import ticket_sweep_missing
 
 
 def _form(ticket: Ticket, **changes: Any) -> dict[str, Any]:
@@ -258,3 +262,21 @@ def test_the_change_page_links_to_the_help_desk_and_shows_the_activity(client_a,
     assert "Open in the help desk" in html
     assert "History" not in html
     assert "<td>owner@alpha.test</td><td>status</td><td>new</td><td>open</td>" in html
+
+
+def test_deleting_a_phone_ticket_names_its_call_so_the_ticket_sweep_leaves_it(client_a, tenant_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        call = CallFactory(ended_at=timezone.now() - timedelta(minutes=5))
+        ticket = TicketFactory(call=call, subject="Wrong number")
+
+    response = client_a.post(f"/admin/tickets/ticket/{ticket.pk}/delete/", {"post": "yes"})
+
+    assert response.status_code == 302
+    assert AuditEvent.objects.get(action="ticket.deleted").data == {
+        "ticket": f"T-{ticket.pk}",
+        "subject": "Wrong number",
+        "call_id": call.pk,
+    }
+    with tenant_context(tenant_a.tenant):
+        assert ticket_sweep_missing() == []
+        assert Ticket.objects.count() == 0

@@ -1222,3 +1222,50 @@ def test_a_category_set_by_no_one_or_on_a_web_ticket_teaches_nothing(in_tenant_a
     ticket_update(ticket_id=web.pk, actor=agent, category="drains")
 
     assert CategoryExample.objects.count() == 0
+
+
+# The ticket sweep: finished calls whose ticket message never arrived
+
+
+def _ended_call(ended: datetime, **fields: Any) -> Call:
+    call = CallFactory(ended_at=ended, captured=outcome(), **fields)
+    Call.objects.filter(pk=call.pk).update(started_at=ended - timedelta(minutes=3))
+    return call
+
+
+def test_ticket_sweep_makes_the_missing_tickets_once_and_leaves_the_rest(in_tenant_a) -> None:
+    from tickets.services import ticket_sweep_missing
+
+    now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    missed = _ended_call(now - timedelta(seconds=61))
+    too_recent = _ended_call(now - timedelta(seconds=59))  # its message may still be on the way
+    too_old = _ended_call(now - timedelta(days=7, minutes=1))
+    has_ticket = _ended_call(now - timedelta(minutes=5))
+    existing = TicketFactory(call=has_ticket)
+    running = CallFactory(status=Call.Status.IN_PROGRESS, ended_at=None)
+
+    made = ticket_sweep_missing(now=now)
+    again = ticket_sweep_missing(now=now)
+
+    assert [t.call_id for t in made] == [missed.pk]
+    assert again == []
+    assert sorted(Ticket.objects.values_list("call_id", flat=True)) == sorted([missed.pk, has_ticket.pk])
+    assert Ticket.objects.get(call=missed).caller_name == "Maria Gonzalez"
+    assert Ticket.objects.get(call=has_ticket).pk == existing.pk
+    assert {too_recent.pk, too_old.pk, running.pk}.isdisjoint(Ticket.objects.values_list("call_id", flat=True))
+
+
+def test_ticket_sweep_does_not_bring_back_a_ticket_an_owner_deleted(in_tenant_a) -> None:
+    from tickets.services import ticket_sweep_missing
+
+    now = datetime(2026, 3, 4, 12, 0, tzinfo=UTC)
+    call = _ended_call(now - timedelta(minutes=10))
+    AuditEvent.objects.create(
+        action="ticket.deleted", tenant=in_tenant_a.tenant, data={"ticket": "T-1", "subject": "x", "call_id": call.pk}
+    )
+    # The same call id deleted in another business does not count here.
+    other = _ended_call(now - timedelta(minutes=10))
+    AuditEvent.objects.create(action="ticket.deleted", tenant=None, data={"call_id": other.pk})
+
+    assert [t.call_id for t in ticket_sweep_missing(now=now)] == [other.pk]
+    assert list(Ticket.objects.values_list("call_id", flat=True)) == [other.pk]

@@ -60,3 +60,22 @@ def send_in_schema(actor: dramatiq.Actor[Any, Any], schema_name: str, *args: Any
     """Send ``actor`` now, to run in ``schema_name`` whatever schema this connection is on."""
     options: dict[str, Any] = {OPTION: schema_name}
     actor.send_with_options(args=args, kwargs=kwargs, **options)
+
+
+def send_to_each_tenant(actor: dramatiq.Actor[Any, Any]) -> int:
+    """Send ``actor`` once in every business's schema (never public or the template); return how many were sent.
+
+    A periodic sweep sends this from the one scheduler; the per-tenant
+    messages spread over every worker.
+    """
+    schemas = (
+        get_tenant_model()
+        .objects.exclude(schema_name=get_public_schema_name())
+        .filter(is_template=False)
+        .values_list("schema_name", flat=True)
+    )
+    sent = 0
+    for schema_name in schemas:
+        send_in_schema(actor, schema_name)
+        sent += 1
+    return sent

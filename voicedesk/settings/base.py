@@ -262,6 +262,20 @@ TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
 # The websocket URL the carrier connects to; derived from the request when empty.
 TWILIO_STREAM_URL = env("TWILIO_STREAM_URL", default="")
 
+# Faults. A running call writes a heartbeat (with the recording and what was
+# captured so far) every CALL_HEARTBEAT_S; the sweeper finishes a call in
+# progress whose heartbeat is CALL_STALE_AFTER_S old (its voice process died)
+# and a call still ringing after CALL_RINGING_MAX_S (its stream never came).
+# It runs every CALL_SWEEP_INTERVAL_S from the scheduler. The ticket sweep
+# makes the ticket of a call finished TICKET_SWEEP_GRACE_S ago without one
+# (the queue was down when it ended).
+CALL_HEARTBEAT_S = env.float("CALL_HEARTBEAT_S", default=5.0)
+CALL_STALE_AFTER_S = env.float("CALL_STALE_AFTER_S", default=30.0)
+CALL_RINGING_MAX_S = env.float("CALL_RINGING_MAX_S", default=600.0)
+CALL_SWEEP_INTERVAL_S = env.int("CALL_SWEEP_INTERVAL_S", default=15)
+TICKET_SWEEP_INTERVAL_S = env.int("TICKET_SWEEP_INTERVAL_S", default=60)
+TICKET_SWEEP_GRACE_S = env.float("TICKET_SWEEP_GRACE_S", default=60.0)
+
 # Stripe bills the businesses. ``STRIPE_API_BASE`` points the SDK at another
 # server with Stripe's API (the loopback emulator in development and tests);
 # empty means Stripe itself. No secret key: billing is off.

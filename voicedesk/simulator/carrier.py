@@ -407,6 +407,13 @@ class CarrierStream:
             self._speech_done.append((self._queued_frames, done))
         return done
 
+    async def press(self, keys: str) -> None:
+        """The caller presses keys: one Media Streams ``dtmf`` message per key, as Twilio sends them."""
+        for key in keys:
+            await self._send(
+                {"event": "dtmf", "streamSid": self.stream_sid, "dtmf": {"track": "inbound_track", "digit": key}}
+            )
+
     @property
     def caller_speaking(self) -> bool:
         """True while caller speech is queued or being sent."""

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.urls import reverse
 from django_tenants.utils import tenant_context
 
@@ -204,6 +205,7 @@ class BrowserTestCallConsumer(AsyncWebsocketConsumer):
             records=_LiveRecords(DatabaseCallRecords(tenant=self.tenant, call_id=call.pk), self.outbox.put_nowait),
             hangup=self._agent_hangup,
             reports_playback=REPORTS_PLAYBACK,
+            checkpoint_s=settings.CALL_HEARTBEAT_S,
         )
         self.outbox.put_nowait(
             {"type": "started", "call_id": call.pk, "sample_rate": rate, "frame_ms": self.codec.wire.frame_ms}
@@ -319,10 +321,11 @@ class _LiveRecords:
             }
         )
 
-    async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording_wav: bytes) -> None:
-        await self._stored.finish(
-            end_reason=end_reason, outcome=outcome, completed=completed, recording_wav=recording_wav
-        )
+    def checkpoint(self, *, captured: dict[str, Any] | None, recording: bytes) -> None:
+        self._stored.checkpoint(captured=captured, recording=recording)
+
+    async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording: bytes) -> None:
+        await self._stored.finish(end_reason=end_reason, outcome=outcome, completed=completed, recording=recording)
 
 
 class _BrowserSink:

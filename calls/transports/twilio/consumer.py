@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.core import signing
 from django_tenants.utils import tenant_context
 
@@ -58,6 +59,9 @@ class ProtocolError(Exception):
 class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
     session: CallSession | None
     stream_sid: str
+    # A media stream talks only to its carrier. Subscribed to the Redis channel
+    # layer, a Redis outage would end every call in progress with it.
+    channel_layer_alias = "media-streams-use-no-channel-layer"
 
     async def connect(self) -> None:
         self.session = None
@@ -155,6 +159,7 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             records=DatabaseCallRecords(tenant=tenant, call_id=call.pk),
             hangup=self._agent_hangup,
             reports_playback=REPORTS_PLAYBACK,
+            checkpoint_s=settings.CALL_HEARTBEAT_S,
         )
         self.session.start({"tenant": tenant.schema_name, "call_id": call.pk})
         self.start_deadline.cancel()

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import structlog
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
@@ -15,6 +17,11 @@ from calls.transports.twilio import twiml
 from tenants.selectors import tenant_for_phone_number
 
 logger = structlog.get_logger(__name__)
+
+# Twilio's call SIDs are "CA" and 32 hex digits; the column holds 64 characters.
+_CALL_SID = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# PostgreSQL text cannot hold NUL, and no phone number holds a control character.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @csrf_exempt
@@ -28,6 +35,11 @@ def twilio_voice_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponseForbidden("Invalid signature.")
 
     call_sid, from_number, to_number = params.get("CallSid", ""), params.get("From", ""), params.get("To", "")
+    if (call_sid and not _CALL_SID.fullmatch(call_sid)) or _CONTROL.search(from_number + to_number):
+        # Signed, so from Twilio (or its key leaked), but not a call it would
+        # describe: say so rather than store it.
+        logger.warning("twilio_call_malformed", call_sid_length=len(call_sid))
+        return HttpResponseBadRequest("Malformed call parameters.")
     tenant = tenant_for_phone_number(number=to_number) if to_number else None
     if tenant is None or not call_sid:
         logger.info("twilio_call_rejected", to=to_number, call_sid=call_sid)

@@ -84,9 +84,13 @@ class MemoryRecords:
     latencies: list[dict[str, Any]] = field(default_factory=list)
     finished: dict[str, Any] | None = None
     hung_up: bool = False
+    checkpoints: list[dict[str, Any]] = field(default_factory=list)
 
     def utterance(self, **kwargs: Any) -> None:
         self.utterances.append(kwargs)
+
+    def checkpoint(self, **kwargs: Any) -> None:
+        self.checkpoints.append(kwargs)
 
     def turn_latency(self, **kwargs: Any) -> None:
         self.latencies.append(kwargs)

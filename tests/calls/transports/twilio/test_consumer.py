@@ -246,3 +246,44 @@ async def _receive_close(communicator: WebsocketCommunicator) -> dict:
         output = await communicator.receive_output(timeout=10)
         if output["type"] == "websocket.close":
             return output
+
+
+@database_sync_to_async
+def _recorded_frames(tenant, pk) -> int:
+    with tenant_context(tenant):
+        call = Call.objects.get(pk=pk)
+        if not call.recording:
+            return 0
+        with wave.open(call.recording.path, "rb") as wav:
+            return wav.getnframes()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_running_call_beats_and_its_recording_grows_on_disk(ringing_call, settings) -> None:
+    settings.CALL_HEARTBEAT_S = 0.25
+    tenant, call, token = ringing_call
+    communicator = await _connect()
+    await communicator.send_to(text_data=_start(token, "CA-test-1"))
+    beats = []
+    for seq in range(125):  # 2.5 s of caller silence, in real time
+        await communicator.send_to(text_data=_media(b"\xff" * 160, seq + 2))
+        await asyncio.sleep(0.02)
+        if seq % 25 == 24:
+            stored = await _call(tenant, call.pk)
+            beats.append((stored.status, stored.heartbeat_at, await _recorded_frames(tenant, call.pk)))
+    frames_while_running = beats[-1][2]
+    await communicator.send_to(
+        text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {"callSid": "CA-test-1"}})
+    )
+    await communicator.wait(timeout=10)
+
+    assert {status for status, _, _ in beats} == {"in_progress"}
+    times = [at for _, at, _ in beats]
+    assert times == sorted(times)
+    assert len(set(times)) >= 3
+    # Written as the call ran: at least a second of audio was on disk before the caller hung up.
+    assert frames_while_running >= 8000
+    stored = await _call(tenant, call.pk)
+    assert stored.status == "abandoned"
+    assert await _recorded_frames(tenant, call.pk) >= 125 * 160
