@@ -30,6 +30,7 @@ from calls.pipeline.protocols import (
     TextToSpeech,
     VoiceActivityDetector,
 )
+from calls.providers.assemblyai_stt import AssemblyAISpeechToText
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.minilm import MiniLMEmbedder
 from calls.providers.piper_tts import PiperTextToSpeech, piper_available
@@ -127,7 +128,7 @@ VAD_PROVIDERS: ProviderRegistry[VoiceActivityDetector] = ProviderRegistry(
 )
 # Batch engines (``SpeechToText``) and streaming ones (``StreamingSpeechToText``) share one table.
 STT_PROVIDERS: ProviderRegistry[SpeechToText | StreamingSpeechToText] = ProviderRegistry(
-    "speech-to-text", {"whisper": WhisperSpeechToText}
+    "speech-to-text", {"whisper": WhisperSpeechToText, "assemblyai": AssemblyAISpeechToText}
 )
 TTS_PROVIDERS: ProviderRegistry[TextToSpeech] = ProviderRegistry(
     "text-to-speech", {"piper": PiperTextToSpeech, "espeak": EspeakTextToSpeech, "offline": _offline_tts}

@@ -47,7 +47,7 @@ def test_vad_for_a_rate(rate: int) -> None:
 
 
 def test_unknown_names_are_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"unknown speech-to-text provider 'deepgram'; known: whisper"):
+    with pytest.raises(ValueError, match=r"unknown speech-to-text provider 'deepgram'; known: assemblyai, whisper"):
         registry.stt_for("deepgram")
     with pytest.raises(ValueError, match=r"unknown text-to-speech provider 'Piper'; known: espeak, offline, piper"):
         registry.tts_for("Piper")
@@ -55,7 +55,7 @@ def test_unknown_names_are_a_clear_error() -> None:
 
 def test_every_role_has_a_registry_of_names() -> None:
     assert sorted(registry.VAD_PROVIDERS) == ["silero"]
-    assert sorted(registry.STT_PROVIDERS) == ["whisper"]
+    assert sorted(registry.STT_PROVIDERS) == ["assemblyai", "whisper"]
     assert sorted(registry.TTS_PROVIDERS) == ["espeak", "offline", "piper"]
     assert sorted(registry.POLICY_PROVIDERS) == ["receptionist"]
     assert sorted(registry.EMBEDDER_PROVIDERS) == ["minilm"]
