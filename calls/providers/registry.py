@@ -31,6 +31,7 @@ from calls.pipeline.protocols import (
     VoiceActivityDetector,
 )
 from calls.providers.assemblyai_stt import AssemblyAISpeechToText
+from calls.providers.elevenlabs_tts import ElevenLabsTextToSpeech
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.minilm import MiniLMEmbedder
 from calls.providers.piper_tts import PiperTextToSpeech, piper_available
@@ -131,7 +132,13 @@ STT_PROVIDERS: ProviderRegistry[SpeechToText | StreamingSpeechToText] = Provider
     "speech-to-text", {"whisper": WhisperSpeechToText, "assemblyai": AssemblyAISpeechToText}
 )
 TTS_PROVIDERS: ProviderRegistry[TextToSpeech] = ProviderRegistry(
-    "text-to-speech", {"piper": PiperTextToSpeech, "espeak": EspeakTextToSpeech, "offline": _offline_tts}
+    "text-to-speech",
+    {
+        "piper": PiperTextToSpeech,
+        "espeak": EspeakTextToSpeech,
+        "offline": _offline_tts,
+        "elevenlabs": ElevenLabsTextToSpeech,
+    },
 )
 POLICY_PROVIDERS: ProviderRegistry[DialoguePolicy] = ProviderRegistry("dialogue", {"receptionist": ReceptionistPolicy})
 EMBEDDER_PROVIDERS: ProviderRegistry[TextEmbedder] = ProviderRegistry("embedder", {"minilm": MiniLMEmbedder})

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from concurrent.futures import Future
 from typing import Any, Literal, TypeVar
+
+import numpy as np
+
+from calls.audio import Resampler, mulaw_encode
+from calls.pipeline.protocols import Pcm16, TextToSpeech
+from calls.providers.espeak_tts import EspeakTextToSpeech
+from calls.providers.piper_tts import PiperTextToSpeech, piper_available
 
 # ``reject_key``: every key is refused as the vendor refuses a wrong one.
 # ``http_500``: the request (or websocket handshake) gets a 500.
@@ -38,3 +45,39 @@ class LoopThread:
         self._thread.join(5)
         if not self._thread.is_alive():
             self.loop.close()
+
+
+class OfflineVoice:
+    """Speech for the TTS emulators: piper when installed, else espeak-ng, in the format a request asks for.
+
+    ``encoding`` is ``pcm_s16le``, ``pcm_mulaw`` or ``pcm_f32le``; audio is
+    resampled to ``sample_rate`` on the way, chunk by chunk, so the first
+    bytes leave as soon as the engine has them.
+    """
+
+    def __init__(self, engine: TextToSpeech | None = None) -> None:
+        if engine is None:
+            engine = PiperTextToSpeech(variation=0) if piper_available() else EspeakTextToSpeech()
+        self.engine = engine
+
+    async def speak(self, text: str, *, encoding: str, sample_rate: int) -> AsyncIterator[bytes]:
+        resampler = Resampler(self.engine.sample_rate, sample_rate) if self.engine.sample_rate != sample_rate else None
+        async for chunk in self.engine.synthesize(text):
+            pcm = chunk if resampler is None else resampler.process(chunk)
+            if pcm.size:
+                yield encode(pcm, encoding)
+        if resampler is not None:
+            tail = resampler.flush()
+            if tail.size:
+                yield encode(tail, encoding)
+
+
+def encode(pcm: Pcm16, encoding: str) -> bytes:
+    """``pcm`` in one of the raw encodings the vendors offer."""
+    if encoding == "pcm_mulaw":
+        return mulaw_encode(pcm)
+    if encoding == "pcm_f32le":
+        return (pcm.astype("<f4") / np.float32(32768.0)).tobytes()
+    if encoding == "pcm_s16le":
+        return pcm.astype("<i2").tobytes()
+    raise ValueError(f"unsupported encoding {encoding!r}")
