@@ -31,6 +31,7 @@ from calls.pipeline.protocols import (
     VoiceActivityDetector,
 )
 from calls.providers.assemblyai_stt import AssemblyAISpeechToText
+from calls.providers.cartesia_tts import CartesiaTextToSpeech
 from calls.providers.elevenlabs_tts import ElevenLabsTextToSpeech
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.minilm import MiniLMEmbedder
@@ -138,6 +139,7 @@ TTS_PROVIDERS: ProviderRegistry[TextToSpeech] = ProviderRegistry(
         "espeak": EspeakTextToSpeech,
         "offline": _offline_tts,
         "elevenlabs": ElevenLabsTextToSpeech,
+        "cartesia": CartesiaTextToSpeech,
     },
 )
 POLICY_PROVIDERS: ProviderRegistry[DialoguePolicy] = ProviderRegistry("dialogue", {"receptionist": ReceptionistPolicy})

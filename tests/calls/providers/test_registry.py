@@ -50,7 +50,8 @@ def test_unknown_names_are_a_clear_error() -> None:
     with pytest.raises(ValueError, match=r"unknown speech-to-text provider 'deepgram'; known: assemblyai, whisper"):
         registry.stt_for("deepgram")
     with pytest.raises(
-        ValueError, match=r"unknown text-to-speech provider 'Piper'; known: elevenlabs, espeak, offline, piper"
+        ValueError,
+        match=r"unknown text-to-speech provider 'Piper'; known: cartesia, elevenlabs, espeak, offline, piper",
     ):
         registry.tts_for("Piper")
 
@@ -58,7 +59,7 @@ def test_unknown_names_are_a_clear_error() -> None:
 def test_every_role_has_a_registry_of_names() -> None:
     assert sorted(registry.VAD_PROVIDERS) == ["silero"]
     assert sorted(registry.STT_PROVIDERS) == ["assemblyai", "whisper"]
-    assert sorted(registry.TTS_PROVIDERS) == ["elevenlabs", "espeak", "offline", "piper"]
+    assert sorted(registry.TTS_PROVIDERS) == ["cartesia", "elevenlabs", "espeak", "offline", "piper"]
     assert sorted(registry.POLICY_PROVIDERS) == ["receptionist"]
     assert sorted(registry.EMBEDDER_PROVIDERS) == ["minilm"]
     assert "whisper" in registry.STT_PROVIDERS
