@@ -364,7 +364,12 @@ class AssemblyAIEmulator:
 
     async def _serve(self) -> Server:
         return await serve(
-            self._handle, LOOPBACK, self._port, process_request=self._process_request, ping_interval=None
+            self._handle,
+            LOOPBACK,
+            self._port,
+            process_request=self._process_request,
+            ping_interval=None,
+            close_timeout=0.5,
         )
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:

@@ -45,7 +45,9 @@ class LoopThread:
             others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
             for task in others:
                 task.cancel()
-            await asyncio.gather(*others, return_exceptions=True)
+            if others:
+                # A connection handler may still be closing its socket; it does not hold up the stop.
+                await asyncio.wait(others, timeout=1.0)
 
         self.run(cancel_the_rest(), timeout=5)
         self.loop.call_soon_threadsafe(self.loop.stop)

@@ -112,7 +112,12 @@ class CartesiaEmulator:
 
     async def _serve(self) -> Server:
         return await serve(
-            self._handle, LOOPBACK, self._port, process_request=self._process_request, ping_interval=None
+            self._handle,
+            LOOPBACK,
+            self._port,
+            process_request=self._process_request,
+            ping_interval=None,
+            close_timeout=0.5,
         )
 
     def _refuse(self, connection: ServerConnection, status: HTTPStatus, message: str) -> Response:
