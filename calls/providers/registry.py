@@ -94,6 +94,10 @@ class ProviderRegistry(Generic[T]):
     def unregister(self, name: str) -> None:
         del self._factories[name]
 
+    def factory(self, name: str) -> Callable[..., T] | None:
+        """What builds the engine called ``name`` (None if there is none)."""
+        return self._factories.get(name)
+
     def build(self, spec: EngineSpec | str, **context: Any) -> T:
         """A new engine for ``spec``; ``context`` adds per-call arguments (e.g. a VAD's sample rate)."""
         spec = EngineSpec.of(spec) if isinstance(spec, str) else spec
@@ -157,6 +161,12 @@ def stt_for(name: str, **opts: Any) -> SpeechToText:
 def tts_for(name: str, **opts: Any) -> TextToSpeech:
     """Build the text-to-speech engine called ``name`` with engine-specific ``opts``."""
     return TTS_PROVIDERS.build(EngineSpec.of(name, opts))
+
+
+def is_streaming_stt(name: str) -> bool:
+    """True if the speech-to-text engine called ``name`` opens a stream per call
+    (and hears, and bills, the whole call) rather than transcribing turns."""
+    return callable(getattr(STT_PROVIDERS.factory(name), "open", None))
 
 
 def vad_for(sample_rate: int, name: str = "silero") -> VoiceActivityDetector:
