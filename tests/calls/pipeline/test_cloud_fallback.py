@@ -206,7 +206,13 @@ async def test_a_call_on_cloud_engines_goes_on_when_both_vendors_fail(
         tenant,
         greeting="Thanks for calling Alpha Plumbing. How can I help?",
         stt_provider="assemblyai",
-        stt_options={"key_ref": "VOICEDESK_TEST_AAI_KEY", "api_host": assemblyai.url},
+        # Generous connect limits: on a loaded test machine a loopback handshake can take over a second.
+        stt_options={
+            "key_ref": "VOICEDESK_TEST_AAI_KEY",
+            "api_host": assemblyai.url,
+            "connect_timeout_s": 3.0,
+            "begin_timeout_s": 3.0,
+        },
         tts_provider="elevenlabs",
         tts_options={"key_ref": "VOICEDESK_TEST_EL_KEY", "base_url": elevenlabs.url},
         tts_fallbacks=[
