@@ -136,7 +136,7 @@ async def test_a_refusing_or_silent_vendor_fails_the_open_within_a_second(
     elapsed = time.monotonic() - started
 
     assert (raised.value.engine, raised.value.reason, raised.value.detail) == ("assemblyai", reason, detail)
-    assert elapsed < 1.2
+    assert elapsed < 1.5
 
 
 @pytest.mark.asyncio
