@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from calls.audio import mulaw_encode
 from calls.pipeline.fallback import EngineError
 from calls.pipeline.protocols import Pcm16, SttEvent, SttEventKind, SttHints, Transcript
+from calls.providers.sdk import sdk_load
 
 if TYPE_CHECKING:
     # The SDK takes a third of a second to import: processes that never stream never pay it.
@@ -213,6 +214,7 @@ class AssemblyAISpeechToText:
     ) -> None:
         if not api_key:
             raise ValueError("AssemblyAI needs an API key (key_ref)")
+        sdk_load("assemblyai.streaming.v3")
         self._api_key = api_key
         self.api_host = api_host
         self.speech_model = speech_model

@@ -28,6 +28,7 @@ import numpy as np
 from calls.audio import mulaw_decode
 from calls.pipeline.fallback import EngineError
 from calls.pipeline.protocols import Pcm16
+from calls.providers.sdk import sdk_load
 
 if TYPE_CHECKING:
     from cartesia import AsyncCartesia
@@ -126,6 +127,7 @@ class CartesiaTextToSpeech:
             raise ValueError(f"encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
         if encoding == "pcm_mulaw" and sample_rate != 8000:
             raise ValueError("pcm_mulaw is 8000 Hz")
+        sdk_load("cartesia", "websockets.asyncio.client")
         self._api_key = api_key
         self.voice_id = voice_id
         self.model_id = model_id

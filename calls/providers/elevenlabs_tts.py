@@ -26,6 +26,7 @@ import numpy as np
 from calls.audio import mulaw_decode
 from calls.pipeline.fallback import EngineError
 from calls.pipeline.protocols import Pcm16
+from calls.providers.sdk import sdk_load
 
 if TYPE_CHECKING:
     from elevenlabs.client import AsyncElevenLabs
@@ -87,6 +88,7 @@ class ElevenLabsTextToSpeech:
         if not api_key:
             raise ValueError("ElevenLabs needs an API key (key_ref)")
         self.sample_rate = format_rate(output_format)
+        sdk_load("elevenlabs.client", "elevenlabs.types")
         self._api_key = api_key
         self.voice_id = voice_id
         self.model_id = model_id

@@ -125,6 +125,8 @@ class SessionRecord:
     frames: int = 0
     updates: list[dict[str, Any]] = field(default_factory=list)
     sent: list[dict[str, Any]] = field(default_factory=list)
+    # Seconds each final took to transcribe: the emulator's own recognition time.
+    decode_s: list[float] = field(default_factory=list)
     closed_code: int | None = None
 
 
@@ -252,7 +254,9 @@ class _Session:
         if self.partial_task is not None:
             self.partial_task.cancel()
             self.partial_task = None
+        started = time.monotonic()
         text = await self.transcribe(audio)
+        self.record.decode_s.append(round(time.monotonic() - started, 3))
         if not text:
             return
         await self.send(self.turn(unformatted(text), end_of_turn=True, formatted=False, audio=audio))

@@ -20,6 +20,7 @@ from django_tenants.utils import tenant_context
 
 from calls.audio import CALL_RATE
 from calls.models import AgentConfig
+from calls.pipeline import stt_stream
 from calls.pipeline.factory import (
     TTS_FIRST_CHUNK_S,
     engine_specs,
@@ -264,3 +265,64 @@ async def test_a_call_on_cloud_engines_goes_on_when_both_vendors_fail(
     assert len(agent) >= 2  # the agent answered the caller after the switch
     assert records.hung_up is False
     await asyncio.sleep(0)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("keys")
+@override_settings(VOICEDESK_TTS="piper", VOICEDESK_STT="whisper")
+async def test_a_call_heard_by_assemblyai_takes_its_turns_from_the_stream(
+    ringing_call,  # type: ignore[no-untyped-def]
+    emulators: tuple[AssemblyAIEmulator, ElevenLabsEmulator, CartesiaEmulator],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The emulator hears with Whisper on this machine's CPU, which a loaded test
+    # run can slow past the stream's 3 s wait for a final (4.3 s was seen); the
+    # vendor's own latency is not what this test is about.
+    monkeypatch.setattr(stt_stream, "STREAM_FINAL_WAIT_S", 15.0)
+    tenant, call = ringing_call
+    assemblyai, elevenlabs, _cartesia = emulators
+    await database_sync_to_async(_configure)(
+        tenant,
+        greeting="Thanks for calling Alpha Plumbing. How can I help?",
+        stt_provider="assemblyai",
+        stt_options={
+            "key_ref": "VOICEDESK_TEST_AAI_KEY",
+            "api_host": assemblyai.url,
+            "connect_timeout_s": 3.0,
+            "begin_timeout_s": 3.0,
+        },
+        tts_provider="elevenlabs",
+        tts_options={"key_ref": "VOICEDESK_TEST_EL_KEY", "base_url": elevenlabs.url},
+        vocabulary=["Rheem"],
+    )
+    deps = await session_deps_for_call(tenant=tenant, call=call)
+    sink, records = CarrierSink(), MemoryRecords()
+
+    async def hangup() -> None:
+        records.hung_up = True
+
+    session = CallSession(deps=deps, sink=sink, records=records, hangup=hangup)
+    speech = await _speech("My basement is flooding right now.")
+    session.start()
+    await _play(session, np.zeros(CALL_RATE * 5, dtype=np.int16))
+    await _play(session, speech)
+    await _play(session, np.zeros(CALL_RATE * 5, dtype=np.int16))
+    await session.finish("test")
+
+    assert records.finished is not None
+    assert records.finished["outcome"]["provider_switches"] == []
+    caller = [u["text"] for u in records.utterances if u["speaker"] == "caller"]
+    assert len(caller) == 1
+    assert "flooding" in caller[0].lower()
+    agent = [u["text"] for u in records.utterances if u["speaker"] == "agent"]
+    assert agent[0] == "Thanks for calling Alpha Plumbing. How can I help?"
+    assert len(agent) >= 2
+    (session_record,) = assemblyai.sessions
+    finals = [m for m in session_record.sent if m["type"] == "Turn" and m["turn_is_formatted"]]
+    assert [m["transcript"] for m in finals] == [caller[0]]
+    # The agent then asked for a name: the key terms followed, with the business's words kept.
+    assert session_record.updates[0] == {"keyterms_prompt": ["Alpha Plumbing", "Rheem"]}
+    assert session_record.sent[-1]["type"] == "Termination"
+    # Every sentence the caller heard came from ElevenLabs.
+    assert [r.status for r in elevenlabs.requests] == [200] * len(elevenlabs.requests)

@@ -64,6 +64,11 @@ async def test_carrier_audio_is_sent_unchanged_and_turns_come_back_as_partials_t
     events: list[SttEvent] = []
     reader = asyncio.create_task(collect(stream, events))
     await speak_into(stream, caller_line)
+    # The emulator's Whisper can be slow on a loaded machine: wait for the turn's end before hanging up.
+    for _ in range(100):
+        if events and events[-1].kind is SttEventKind.END_OF_TURN:
+            break
+        await asyncio.sleep(0.1)
     await stream.close()
     await asyncio.wait_for(reader, 5)
 
