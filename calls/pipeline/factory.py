@@ -10,6 +10,7 @@ the agent configuration changes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
@@ -27,6 +28,7 @@ from calls.dialogue.policy import STOCK_PHRASES, AgentSettings
 from calls.dialogue.summary import summary
 from calls.models import AgentConfig, Call, CategoryExample
 from calls.models import FaqEntry as FaqEntryRow
+from calls.pipeline.breaker import CircuitBreakers
 from calls.pipeline.fallback import (
     APOLOGY,
     LINE_TROUBLE_GOODBYE,
@@ -34,6 +36,7 @@ from calls.pipeline.fallback import (
     DeadlineTextToSpeech,
     FallbackSpeechToText,
     FallbackTextToSpeech,
+    ProviderSwitch,
     Role,
     SwitchLog,
 )
@@ -144,6 +147,20 @@ def _specs(tenant_specs: EngineSpec | Sequence[EngineSpec], platform_default: st
 
 E = TypeVar("E")
 
+# Per tenant and engine, shared by the process's calls (``calls.pipeline.breaker``).
+BREAKERS = CircuitBreakers()
+CIRCUIT_OPEN = "kept off new calls after repeated failures; one call tries it again after a cool-down"
+
+
+def breaker_failure(tenant: str, switch: ProviderSwitch) -> None:
+    """A call of ``tenant`` switched away from an engine: count it against that engine.
+
+    An engine left out before the call began (no key, or its circuit open) is
+    not a new failure.
+    """
+    if switch.reason != "unavailable":
+        BREAKERS.failed(tenant, switch.from_engine.split("(", 1)[0])
+
 
 def _chain_engines(
     role: Role,
@@ -151,16 +168,21 @@ def _chain_engines(
     platform_default: str,
     build: Callable[[EngineSpec], E],
     switches: SwitchLog,
+    tenant: str = "",
 ) -> Iterator[tuple[E, bool]]:
     """Each engine of a chain, tenant's first, with whether it is the last (the platform's offline one).
 
-    An engine that cannot even be built (a missing key, say) is recorded as a
-    switch to the next one and skipped; the platform's own engine failing to
-    build is an error.
+    An engine that cannot even be built (a missing key, say), or that
+    ``tenant``'s circuit breaker keeps new calls off, is recorded as a switch
+    to the next one and skipped; the platform's own engine failing to build
+    is an error.
     """
     specs = _specs(tenant_specs, platform_default)
     for index, spec in enumerate(specs):
         last = index == len(specs) - 1
+        if tenant and not last and not BREAKERS.allows(tenant, spec.name):
+            switches.record(role, str(spec), str(specs[index + 1]), "unavailable", CIRCUIT_OPEN)
+            continue
         try:
             engine = build(spec)
         except Exception as exc:
@@ -171,24 +193,30 @@ def _chain_engines(
         yield engine, last
 
 
-def tts_chain(tenant_specs: EngineSpec | Sequence[EngineSpec], switches: SwitchLog) -> FallbackTextToSpeech:
-    """The tenant's text-to-speech engines, in order, with the platform's offline engine behind them."""
+def tts_chain(
+    tenant_specs: EngineSpec | Sequence[EngineSpec], switches: SwitchLog, *, tenant: str = ""
+) -> FallbackTextToSpeech:
+    """The tenant's text-to-speech engines, in order, with the platform's offline engine behind them.
+
+    With ``tenant`` (a schema name), engines its circuit breaker holds open are left out.
+    """
     links: list[TextToSpeech] = [
         DeadlineTextToSpeech(engine, first_chunk_s=TTS_LAST_FIRST_CHUNK_S if last else TTS_FIRST_CHUNK_S)
-        for engine, last in _chain_engines("tts", tenant_specs, settings.VOICEDESK_TTS, shared_tts, switches)
+        for engine, last in _chain_engines("tts", tenant_specs, settings.VOICEDESK_TTS, shared_tts, switches, tenant)
     ]
     return FallbackTextToSpeech(links, switches=switches)
 
 
 def stt_chain(
-    tenant_specs: EngineSpec | Sequence[EngineSpec], switches: SwitchLog
+    tenant_specs: EngineSpec | Sequence[EngineSpec], switches: SwitchLog, *, tenant: str = ""
 ) -> tuple[FallbackSpeechToText, StreamingSpeechToText | None]:
     """The tenant's speech-to-text: a batch chain ending in the platform's
     offline engine, and the tenant's first streaming engine when it has one
-    (the session falls back to the batch chain if its stream fails)."""
+    (the session falls back to the batch chain if its stream fails). With
+    ``tenant``, engines its circuit breaker holds open are left out."""
     links: list[SpeechToText] = []
     streaming: StreamingSpeechToText | None = None
-    for engine, last in _chain_engines("stt", tenant_specs, settings.VOICEDESK_STT, shared_stt, switches):
+    for engine, last in _chain_engines("stt", tenant_specs, settings.VOICEDESK_STT, shared_stt, switches, tenant):
         if isinstance(engine, SpeechToText):
             links.append(DeadlineSpeechToText(engine, result_s=STT_LAST_RESULT_S if last else STT_RESULT_S))
         elif isinstance(engine, StreamingSpeechToText) and streaming is None:
@@ -265,13 +293,16 @@ def _build(tenant: Tenant, call: Call) -> SessionDeps:
         categorizer=category_classifier_for(tenant.schema_name, agent),
     )
     switches = SwitchLog()
+    switches.listeners.append(functools.partial(breaker_failure, tenant.schema_name))
     stt, streaming_stt = stt_chain(
         engine_specs(config.stt_provider or settings.VOICEDESK_STT, config.stt_options, config.stt_fallbacks),
         switches,
+        tenant=tenant.schema_name,
     )
     tts = tts_chain(
         engine_specs(config.tts_provider or settings.VOICEDESK_TTS, config.tts_options, config.tts_fallbacks),
         switches,
+        tenant=tenant.schema_name,
     )
     return SessionDeps(
         stt=stt,

@@ -22,6 +22,7 @@ from calls.audio import CALL_RATE
 from calls.models import AgentConfig
 from calls.pipeline import stt_stream
 from calls.pipeline.factory import (
+    BREAKERS,
     TTS_FIRST_CHUNK_S,
     engine_specs,
     session_deps_for_call,
@@ -59,6 +60,7 @@ def keys(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture
 def emulators() -> Iterator[tuple[AssemblyAIEmulator, ElevenLabsEmulator, CartesiaEmulator]]:
     shared_engines_clear()
+    BREAKERS.clear()  # each test's calls start with every circuit closed
     with (
         AssemblyAIEmulator(api_keys=(KEYS["VOICEDESK_TEST_AAI_KEY"],)) as assemblyai,
         ElevenLabsEmulator(api_keys=(KEYS["VOICEDESK_TEST_EL_KEY"],), stall_s=4.0) as elevenlabs,
@@ -66,6 +68,7 @@ def emulators() -> Iterator[tuple[AssemblyAIEmulator, ElevenLabsEmulator, Cartes
     ):
         yield assemblyai, elevenlabs, cartesia
     shared_engines_clear()
+    BREAKERS.clear()
 
 
 def voice_chain_specs(elevenlabs: ElevenLabsEmulator, cartesia: CartesiaEmulator) -> list:
