@@ -31,6 +31,7 @@ from calls.pipeline.factory import (
     tts_chain,
 )
 from calls.pipeline.fallback import APOLOGY, ProviderSwitch, SwitchLog
+from calls.pipeline.protocols import SttHints
 from calls.pipeline.session import CallSession
 from calls.providers.assemblyai_stt import AssemblyAISpeechToText
 from calls.providers.emulators.assemblyai import AssemblyAIEmulator
@@ -336,3 +337,52 @@ async def test_a_call_heard_by_assemblyai_takes_its_turns_from_the_stream(
     assert session_record.sent[-1]["type"] == "Termination"
     # Every sentence the caller heard came from ElevenLabs.
     assert [r.status for r in elevenlabs.requests] == [200] * len(elevenlabs.requests)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("fault", "reason", "within_s"),
+    [
+        ("http_500", "error", 1.0),
+        ("reject_key", "error", 1.0),
+        ("drop", "error", 1.0),
+        # A stalled stream is known when a turn's final is overdue.
+        ("stall", "deadline", stt_stream.STREAM_FINAL_WAIT_S + 1.0),
+    ],
+)
+async def test_a_failing_assemblyai_stream_hands_the_call_to_whisper(
+    emulators: tuple[AssemblyAIEmulator, ElevenLabsEmulator, CartesiaEmulator],
+    fault: str,
+    reason: str,
+    within_s: float,
+) -> None:
+    assemblyai, _elevenlabs, _cartesia = emulators
+    engine = AssemblyAISpeechToText(
+        api_key=KEYS["VOICEDESK_TEST_AAI_KEY"], api_host=assemblyai.url, connect_timeout_s=3.0, begin_timeout_s=3.0
+    )
+    log = SwitchLog()
+    clock = SwitchClock(log)
+    turns = stt_stream.TurnStream(engine, switches=log, fallback="whisper")
+    if fault in ("http_500", "reject_key"):
+        assemblyai.fault = fault  # type: ignore[assignment]
+    started = time.monotonic()
+    runner = asyncio.create_task(turns.run(SttHints()))
+    for _ in range(300):
+        if turns._stream is not None or clock.at:
+            break
+        await asyncio.sleep(0.01)
+    if fault in ("drop", "stall"):
+        assemblyai.fault = fault  # type: ignore[assignment]
+        started = time.monotonic()
+    turns.turn_started()
+    for _ in range(10):  # 200 ms of caller audio
+        turns.feed(np.zeros(160, dtype=np.int16))
+        await asyncio.sleep(0.02)
+    transcript = await turns.transcript()
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+
+    assert transcript is None  # the session transcribes this turn with its batch chain
+    assert turns.active is False
+    assert _switches(log) == [("stt", "assemblyai", "whisper", reason)]
+    assert clock.at[0] - started < within_s
