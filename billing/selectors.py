@@ -13,6 +13,7 @@ from django.utils import timezone
 from billing.models import Plan, Subscription, UsageRecord, usage_minutes
 from calls.hooks import CallAccess
 from calls.models import AgentConfig, Call, Utterance
+from calls.providers.registry import is_streaming_stt
 from tenants.hooks import TenantLimits
 from tenants.models import AuditEvent, Tenant, User
 from voicedesk.core.tenancy import current_schema
@@ -289,8 +290,15 @@ def tenant_plan_limits(tenant: Tenant) -> TenantLimits:
 # -- Provider usage and cost of a call -------------------------------------------------------
 
 ProviderUsage = dict[str, dict[str, float]]
-# Roles priced per minute of speech; language models are priced per 1,000 tokens.
+# Roles a switch moves between engines.
 SPEECH_ROLES = ("stt", "tts")
+# Priced per minute: seconds of speech heard (``stt``) and spoken (``tts``), and seconds
+# of audio streamed to a vendor that bills the open stream (``stt_stream``).
+PER_MINUTE_ROLES = ("stt", "tts", "stt_stream")
+# Priced per 1,000: language-model tokens (``llm``) and characters sent to a voice
+# priced by the character (``tts_chars``).
+PER_THOUSAND_ROLES = ("llm", "tts_chars")
+USAGE_ROLES = (*PER_MINUTE_ROLES, *PER_THOUSAND_ROLES)
 
 
 def _engine_name(engine: str) -> str:
@@ -299,16 +307,19 @@ def _engine_name(engine: str) -> str:
 
 
 def call_provider_usage(*, tenant: Tenant, call: Call) -> ProviderUsage:
-    """What ``call`` used of each engine: seconds of speech heard (``stt``) and spoken (``tts``), tokens (``llm``).
+    """What ``call`` used of each engine, per role (``USAGE_ROLES``).
 
     An engine that reports its own usage in the call's outcome
     (``captured["provider_usage"]``, same shape) is believed. Otherwise the
     usage is read from the transcript: each caller utterance was heard by the
-    speech-to-text engine and each agent utterance spoken by the
-    text-to-speech engine in use when it was saved, which is the agent's
-    configured one until the call's first switch of that role
-    (``captured["provider_switches"]``), and the engine switched to after.
-    The rule-based receptionist uses no language model; a language-model
+    speech-to-text engine and each agent utterance spoken (its seconds, and
+    its characters) by the text-to-speech engine in use when it was saved,
+    which is the agent's configured one until the call's first switch of that
+    role (``captured["provider_switches"]``), and the engine switched to
+    after. A streaming engine hears the whole call, not just the caller's
+    words: from the answer until its switch (or the end) is ``stt_stream``.
+    Characters are an upper bound: a phrase replayed from the voice cache
+    counts again. The rule-based receptionist uses no language model; a language-model
     receptionist's tokens are in ``captured["llm_usage"]`` (by model and
     kind: ``"gpt-4o-mini:in"``, ``":cached"``, ``":out"``, each priced as
     ``llm:<that name>``).
@@ -320,28 +331,34 @@ def call_provider_usage(*, tenant: Tenant, call: Call) -> ProviderUsage:
     if isinstance(reported, dict):
         return {
             role: {str(engine): float(amount) for engine, amount in (reported.get(role) or {}).items()}
-            for role in (*SPEECH_ROLES, "llm")
+            for role in USAGE_ROLES
         }
     config = AgentConfig.objects.first()
     configured = {
-        "stt": (config.stt_provider if config else "") or settings.VOICEDESK_STT,
-        "tts": (config.tts_provider if config else "") or settings.VOICEDESK_TTS,
+        "stt": _engine_name((config.stt_provider if config else "") or settings.VOICEDESK_STT),
+        "tts": _engine_name((config.tts_provider if config else "") or settings.VOICEDESK_TTS),
     }
     switches = sorted(
         (datetime.fromisoformat(s["at"]), s["role"], _engine_name(s["to_engine"]))
         for s in captured.get("provider_switches", [])
         if s.get("role") in SPEECH_ROLES
     )
-    usage: ProviderUsage = {"stt": {}, "tts": {}, "llm": {}}
-    for speaker, start_s, end_s, saved_at in Utterance.objects.filter(call=call).values_list(
-        "speaker", "start_s", "end_s", "created_at"
+    usage: ProviderUsage = {role: {} for role in USAGE_ROLES}
+    for speaker, start_s, end_s, text, saved_at in Utterance.objects.filter(call=call).values_list(
+        "speaker", "start_s", "end_s", "text", "created_at"
     ):
         role = "stt" if speaker == Utterance.Speaker.CALLER else "tts"
-        engine = _engine_name(configured[role])
+        engine = configured[role]
         for at, switch_role, to_engine in switches:
             if switch_role == role and at <= saved_at:
                 engine = to_engine
         usage[role][engine] = round(usage[role].get(engine, 0.0) + max(0.0, end_s - start_s), 3)
+        if role == "tts":
+            usage["tts_chars"][engine] = usage["tts_chars"].get(engine, 0.0) + len(text)
+    if is_streaming_stt(configured["stt"]) and call.answered_at is not None and call.ended_at is not None:
+        until = next((at for at, role, _ in switches if role == "stt"), call.ended_at)
+        streamed = (min(until, call.ended_at) - call.answered_at).total_seconds()
+        usage["stt_stream"][configured["stt"]] = round(max(0.0, streamed), 3)
     llm = captured.get("llm_usage")
     if isinstance(llm, dict):
         usage["llm"] = {str(kind): float(tokens) for kind, tokens in llm.items()}
@@ -355,6 +372,6 @@ def provider_usage_cost_cents(usage: ProviderUsage) -> Decimal:
     for role, engines in usage.items():
         for engine, amount in engines.items():
             rate = Decimal(str(costs.get(f"{role}:{engine}", 0)))
-            units = Decimal(str(amount)) / (60 if role in SPEECH_ROLES else 1000)
+            units = Decimal(str(amount)) / (60 if role in PER_MINUTE_ROLES else 1000)
             total += units * rate
     return total.quantize(Decimal("0.0001"))

@@ -41,6 +41,8 @@ VOICE_LABELS: dict[str, str] = {
     "offline": "Automatic: the most natural voice installed (Piper, else eSpeak)",
     "piper": "Piper \u201cJoe\u201d: natural US English",
     "espeak": "eSpeak NG: robotic, always available",
+    "elevenlabs": "ElevenLabs: cloud voice, once its key is set up",
+    "cartesia": "Cartesia: cloud voice, once its key is set up",
 }
 WEEKDAY_LABELS: dict[str, str] = {
     "mon": "Monday",

@@ -40,6 +40,19 @@ class AgentConfig(models.Model):
     tts_options = models.JSONField(
         default=dict, blank=True, help_text='Engine options, e.g. {"voice": "en-gb", "speed": 1.1}.'
     )
+    # Engines tried next, in order, when the one above fails; the platform's
+    # offline engine always comes last: [{"provider": "cartesia", "options": {...}}].
+    stt_fallbacks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Engines to switch to, in order, e.g. [{"provider": "whisper", "options": {}}].',
+    )
+    tts_fallbacks = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Engines to switch to, in order, e.g. [{"provider": "cartesia", '
+        '"options": {"key_ref": "CARTESIA_API_KEY"}}].',
+    )
     dialogue_provider = models.CharField(max_length=50, default="receptionist")
     dialogue_options = models.JSONField(
         default=dict,

@@ -10,9 +10,10 @@ the agent configuration changes.
 from __future__ import annotations
 
 import asyncio
+import functools
 import threading
-from collections.abc import Callable, Iterator
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
 import structlog
 from channels.db import database_sync_to_async
@@ -27,6 +28,7 @@ from calls.dialogue.policy import STOCK_PHRASES, AgentSettings
 from calls.dialogue.summary import summary
 from calls.models import AgentConfig, Call, CategoryExample
 from calls.models import FaqEntry as FaqEntryRow
+from calls.pipeline.breaker import CircuitBreakers
 from calls.pipeline.fallback import (
     APOLOGY,
     LINE_TROUBLE_GOODBYE,
@@ -34,6 +36,7 @@ from calls.pipeline.fallback import (
     DeadlineTextToSpeech,
     FallbackSpeechToText,
     FallbackTextToSpeech,
+    ProviderSwitch,
     Role,
     SwitchLog,
 )
@@ -55,6 +58,7 @@ from calls.providers.registry import (
     STT_PROVIDERS,
     TTS_PROVIDERS,
     EngineSpec,
+    ProviderConfigError,
     vad_for,
 )
 from tenants.models import Tenant
@@ -114,53 +118,106 @@ def shared_engines_clear() -> None:
         _engines.clear()
 
 
-def _specs(tenant_spec: EngineSpec, platform_default: str) -> list[EngineSpec]:
+def engine_specs(provider: str, options: Mapping[str, Any] | None, fallbacks: object) -> list[EngineSpec]:
+    """A tenant's engines of one role, in the order tried: its engine, then each of ``fallbacks``.
+
+    ``fallbacks`` is the stored list of ``{"provider", "options"}``; an entry
+    that is not one is left out (and logged), so a bad entry never costs the
+    call its other engines.
+    """
+    specs = [EngineSpec.of(provider, options)]
+    for entry in fallbacks if isinstance(fallbacks, list) else []:
+        try:
+            if not isinstance(entry, dict) or not isinstance(entry.get("provider"), str):
+                raise ProviderConfigError("a fallback must be {provider, options}")
+            entry_options = entry.get("options") or {}
+            if not isinstance(entry_options, dict):
+                raise ProviderConfigError(f"options of {entry['provider']!r} must be an object")
+            specs.append(EngineSpec.of(entry["provider"], entry_options))
+        except ProviderConfigError as exc:
+            logger.warning("engine_fallback_ignored", error=str(exc))
+    return specs
+
+
+def _specs(tenant_specs: EngineSpec | Sequence[EngineSpec], platform_default: str) -> list[EngineSpec]:
+    wanted = [tenant_specs] if isinstance(tenant_specs, EngineSpec) else list(tenant_specs)
     default = EngineSpec.of(platform_default)
-    return [tenant_spec] if tenant_spec == default else [tenant_spec, default]
+    # Each engine once, and the platform's own last of all.
+    return [*dict.fromkeys(spec for spec in wanted if spec != default), default]
 
 
 E = TypeVar("E")
 
+# Per tenant and engine, shared by the process's calls (``calls.pipeline.breaker``).
+BREAKERS = CircuitBreakers()
+CIRCUIT_OPEN = "kept off new calls after repeated failures; one call tries it again after a cool-down"
+
+
+def breaker_failure(tenant: str, switch: ProviderSwitch) -> None:
+    """A call of ``tenant`` switched away from an engine: count it against that engine.
+
+    An engine left out before the call began (no key, or its circuit open) is
+    not a new failure.
+    """
+    if switch.reason != "unavailable":
+        BREAKERS.failed(tenant, switch.from_engine.split("(", 1)[0])
+
 
 def _chain_engines(
-    role: Role, tenant_spec: EngineSpec, platform_default: str, build: Callable[[EngineSpec], E], switches: SwitchLog
+    role: Role,
+    tenant_specs: EngineSpec | Sequence[EngineSpec],
+    platform_default: str,
+    build: Callable[[EngineSpec], E],
+    switches: SwitchLog,
+    tenant: str = "",
 ) -> Iterator[tuple[E, bool]]:
     """Each engine of a chain, tenant's first, with whether it is the last (the platform's offline one).
 
-    An engine that cannot even be built (a missing key, say) is recorded as a
-    switch and skipped; the platform's own engine failing to build is an error.
+    An engine that cannot even be built (a missing key, say), or that
+    ``tenant``'s circuit breaker keeps new calls off, is recorded as a switch
+    to the next one and skipped; the platform's own engine failing to build
+    is an error.
     """
-    specs = _specs(tenant_spec, platform_default)
+    specs = _specs(tenant_specs, platform_default)
     for index, spec in enumerate(specs):
         last = index == len(specs) - 1
+        if tenant and not last and not BREAKERS.allows(tenant, spec.name):
+            switches.record(role, str(spec), str(specs[index + 1]), "unavailable", CIRCUIT_OPEN)
+            continue
         try:
             engine = build(spec)
         except Exception as exc:
             if last:
                 raise
-            switches.record(role, str(spec), str(specs[-1]), "unavailable", f"{type(exc).__name__}: {exc}")
+            switches.record(role, str(spec), str(specs[index + 1]), "unavailable", f"{type(exc).__name__}: {exc}")
             continue
         yield engine, last
 
 
-def tts_chain(tenant_spec: EngineSpec, switches: SwitchLog) -> FallbackTextToSpeech:
-    """The tenant's text-to-speech with the platform's offline engine behind it."""
+def tts_chain(
+    tenant_specs: EngineSpec | Sequence[EngineSpec], switches: SwitchLog, *, tenant: str = ""
+) -> FallbackTextToSpeech:
+    """The tenant's text-to-speech engines, in order, with the platform's offline engine behind them.
+
+    With ``tenant`` (a schema name), engines its circuit breaker holds open are left out.
+    """
     links: list[TextToSpeech] = [
         DeadlineTextToSpeech(engine, first_chunk_s=TTS_LAST_FIRST_CHUNK_S if last else TTS_FIRST_CHUNK_S)
-        for engine, last in _chain_engines("tts", tenant_spec, settings.VOICEDESK_TTS, shared_tts, switches)
+        for engine, last in _chain_engines("tts", tenant_specs, settings.VOICEDESK_TTS, shared_tts, switches, tenant)
     ]
     return FallbackTextToSpeech(links, switches=switches)
 
 
 def stt_chain(
-    tenant_spec: EngineSpec, switches: SwitchLog
+    tenant_specs: EngineSpec | Sequence[EngineSpec], switches: SwitchLog, *, tenant: str = ""
 ) -> tuple[FallbackSpeechToText, StreamingSpeechToText | None]:
     """The tenant's speech-to-text: a batch chain ending in the platform's
-    offline engine, and the tenant's streaming engine when it is one (the
-    session falls back to the batch chain if its stream fails)."""
+    offline engine, and the tenant's first streaming engine when it has one
+    (the session falls back to the batch chain if its stream fails). With
+    ``tenant``, engines its circuit breaker holds open are left out."""
     links: list[SpeechToText] = []
     streaming: StreamingSpeechToText | None = None
-    for engine, last in _chain_engines("stt", tenant_spec, settings.VOICEDESK_STT, shared_stt, switches):
+    for engine, last in _chain_engines("stt", tenant_specs, settings.VOICEDESK_STT, shared_stt, switches, tenant):
         if isinstance(engine, SpeechToText):
             links.append(DeadlineSpeechToText(engine, result_s=STT_LAST_RESULT_S if last else STT_RESULT_S))
         elif isinstance(engine, StreamingSpeechToText) and streaming is None:
@@ -263,12 +320,20 @@ def _build(tenant: Tenant, call: Call, keypad: bool) -> SessionDeps:
         categorizer=category_classifier_for(tenant.schema_name, agent),
     )
     switches = SwitchLog()
+    switches.listeners.append(functools.partial(breaker_failure, tenant.schema_name))
     stt, streaming_stt = stt_chain(
-        EngineSpec.of(config.stt_provider or settings.VOICEDESK_STT, config.stt_options), switches
+        engine_specs(config.stt_provider or settings.VOICEDESK_STT, config.stt_options, config.stt_fallbacks),
+        switches,
+        tenant=tenant.schema_name,
+    )
+    tts = tts_chain(
+        engine_specs(config.tts_provider or settings.VOICEDESK_TTS, config.tts_options, config.tts_fallbacks),
+        switches,
+        tenant=tenant.schema_name,
     )
     return SessionDeps(
         stt=stt,
-        tts=tts_chain(EngineSpec.of(config.tts_provider or settings.VOICEDESK_TTS, config.tts_options), switches),
+        tts=tts,
         turn_detector=TurnDetector(vad_for(CALL_RATE)),
         policy=policy,
         summarize=summary,

@@ -31,6 +31,9 @@ from calls.pipeline.protocols import (
     TextToSpeech,
     VoiceActivityDetector,
 )
+from calls.providers.assemblyai_stt import AssemblyAISpeechToText
+from calls.providers.cartesia_tts import CartesiaTextToSpeech
+from calls.providers.elevenlabs_tts import ElevenLabsTextToSpeech
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.minilm import MiniLMEmbedder
 from calls.providers.piper_tts import PiperTextToSpeech, piper_available
@@ -92,6 +95,10 @@ class ProviderRegistry(Generic[T]):
     def unregister(self, name: str) -> None:
         del self._factories[name]
 
+    def factory(self, name: str) -> Callable[..., T] | None:
+        """What builds the engine called ``name`` (None if there is none)."""
+        return self._factories.get(name)
+
     def build(self, spec: EngineSpec | str, **context: Any) -> T:
         """A new engine for ``spec``; ``context`` adds per-call arguments (e.g. a VAD's sample rate)."""
         spec = EngineSpec.of(spec) if isinstance(spec, str) else spec
@@ -128,10 +135,17 @@ VAD_PROVIDERS: ProviderRegistry[VoiceActivityDetector] = ProviderRegistry(
 )
 # Batch engines (``SpeechToText``) and streaming ones (``StreamingSpeechToText``) share one table.
 STT_PROVIDERS: ProviderRegistry[SpeechToText | StreamingSpeechToText] = ProviderRegistry(
-    "speech-to-text", {"whisper": WhisperSpeechToText}
+    "speech-to-text", {"whisper": WhisperSpeechToText, "assemblyai": AssemblyAISpeechToText}
 )
 TTS_PROVIDERS: ProviderRegistry[TextToSpeech] = ProviderRegistry(
-    "text-to-speech", {"piper": PiperTextToSpeech, "espeak": EspeakTextToSpeech, "offline": _offline_tts}
+    "text-to-speech",
+    {
+        "piper": PiperTextToSpeech,
+        "espeak": EspeakTextToSpeech,
+        "offline": _offline_tts,
+        "elevenlabs": ElevenLabsTextToSpeech,
+        "cartesia": CartesiaTextToSpeech,
+    },
 )
 # "openai" is any OpenAI-compatible chat server (options: model, base_url, key_ref); "ollama" needs no key.
 POLICY_PROVIDERS: ProviderRegistry[DialoguePolicy] = ProviderRegistry(
@@ -151,6 +165,12 @@ def stt_for(name: str, **opts: Any) -> SpeechToText:
 def tts_for(name: str, **opts: Any) -> TextToSpeech:
     """Build the text-to-speech engine called ``name`` with engine-specific ``opts``."""
     return TTS_PROVIDERS.build(EngineSpec.of(name, opts))
+
+
+def is_streaming_stt(name: str) -> bool:
+    """True if the speech-to-text engine called ``name`` opens a stream per call
+    (and hears, and bills, the whole call) rather than transcribing turns."""
+    return callable(getattr(STT_PROVIDERS.factory(name), "open", None))
 
 
 def vad_for(sample_rate: int, name: str = "silero") -> VoiceActivityDetector:

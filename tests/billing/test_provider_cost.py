@@ -54,7 +54,13 @@ def test_usage_is_read_from_the_transcript_and_the_switches_and_priced(in_tenant
 
     record = usage_record_call(tenant=in_tenant_a.tenant, call_id=call.pk)
 
-    assert record.provider_usage == {"stt": {"whisper": 12.0, "cloud-ears": 30.0}, "tts": {"offline": 16.0}, "llm": {}}
+    assert record.provider_usage == {
+        "stt": {"whisper": 12.0, "cloud-ears": 30.0},
+        "tts": {"offline": 16.0},
+        "stt_stream": {},
+        "llm": {},
+        "tts_chars": {"offline": 62.0},  # two agent lines of 31 characters
+    }
     # 12 s x 0.5 ¢/min + 30 s x 2 ¢/min + 16 s x 1.2 ¢/min = 0.1 + 1.0 + 0.32
     assert record.provider_cost_cents == Decimal("1.4200")
     assert record.seconds == 90
@@ -66,7 +72,13 @@ def test_usage_an_engine_reported_is_believed_and_tokens_are_priced_per_thousand
 
     usage = call_provider_usage(tenant=in_tenant_a.tenant, call=call)
 
-    assert usage == {"stt": {"whisper": 60.0}, "tts": {"offline": 120.0}, "llm": {"cloud-brain": 2500.0}}
+    assert usage == {
+        "stt": {"whisper": 60.0},
+        "tts": {"offline": 120.0},
+        "stt_stream": {},
+        "llm": {"cloud-brain": 2500.0},
+        "tts_chars": {},
+    }
     # 1 min x 0.5 + 2 min x 1.2 + 2.5 x 3
     assert provider_usage_cost_cents(usage) == Decimal("10.4000")
 
@@ -93,10 +105,37 @@ def test_offline_engines_cost_nothing_by_default_and_unlisted_engines_cost_nothi
     _say(call, "caller", 1.0, 4.5, T0)
     record = usage_record_call(tenant=in_tenant_a.tenant, call_id=call.pk)
     assert (record.provider_usage, record.provider_cost_cents) == (
-        {"stt": {"whisper": 3.5}, "tts": {}, "llm": {}},
+        {"stt": {"whisper": 3.5}, "tts": {}, "stt_stream": {}, "llm": {}, "tts_chars": {}},
         Decimal("0"),
     )
     assert provider_usage_cost_cents({"tts": {"mystery": 600.0}}) == Decimal("0")
+
+
+def test_cloud_engines_are_metered_by_the_streamed_minute_and_the_character_at_list_price(in_tenant_a) -> None:
+    AgentConfig.objects.update(stt_provider="assemblyai", tts_provider="elevenlabs")
+    captured = outcome(
+        provider_switches=[
+            _switch("tts", "cartesia(key_ref=CARTESIA_API_KEY)", T0 + timedelta(seconds=20)),
+            _switch("stt", "whisper", T0 + timedelta(seconds=40)),
+        ]
+    )
+    call = CallFactory(answered_at=T0, ended_at=T0 + timedelta(seconds=90), captured=captured)
+    _say(call, "agent", 0.0, 6.0, T0 + timedelta(seconds=6))  # elevenlabs
+    _say(call, "caller", 7.0, 19.0, T0 + timedelta(seconds=19))  # assemblyai
+    _say(call, "agent", 20.0, 30.0, T0 + timedelta(seconds=30))  # cartesia
+    _say(call, "caller", 41.0, 61.0, T0 + timedelta(seconds=61))  # whisper, after the stream broke
+
+    record = usage_record_call(tenant=in_tenant_a.tenant, call_id=call.pk)
+
+    assert record.provider_usage == {
+        "stt": {"assemblyai": 12.0, "whisper": 20.0},
+        "tts": {"elevenlabs": 6.0, "cartesia": 10.0},
+        "stt_stream": {"assemblyai": 40.0},  # the whole call until the switch, not only the caller's words
+        "llm": {},
+        "tts_chars": {"elevenlabs": 31.0, "cartesia": 31.0},
+    }
+    # 40 s streamed x 0.25 ¢/min + 31 chars x 5 ¢/1,000 + 31 chars x 3 ¢/1,000 = 0.1667 + 0.155 + 0.093
+    assert record.provider_cost_cents == Decimal("0.4147")
 
 
 def test_usage_refuses_the_wrong_schema(tenant_a) -> None:

@@ -352,7 +352,10 @@ def test_agent_config_patch_goes_through_the_service_and_is_audited(tenant_a, ap
         ({"collect": ["name", "shoe_size"]}, {"collect": {"1": ['"shoe_size" is not a valid choice.']}}),
         ({"collect": ["name"]}, {"collect": ["These fields are always collected: name, callback_number, reason."]}),
         ({"timezone": "Mars/Olympus"}, {"timezone": ["Unknown time zone 'Mars/Olympus'."]}),
-        ({"tts_provider": "robot"}, {"tts_provider": ["Unknown voice 'robot'; choose one of espeak, offline, piper."]}),
+        (
+            {"tts_provider": "robot"},
+            {"tts_provider": ["Unknown voice 'robot'; choose one of cartesia, elevenlabs, espeak, offline, piper."]},
+        ),
         ({"business_name": "   "}, {"business_name": ["This field may not be blank."]}),
     ],
 )

@@ -163,7 +163,10 @@ def test_saving_unchanged_settings_writes_no_audit_row(in_tenant_a) -> None:
             {"urgent_keywords": ["x" * 51]},
             {"urgent_keywords": ["Urgent keywords: each entry can be at most 50 characters long."]},
         ),
-        ({"tts_provider": "robot"}, {"tts_provider": ["Unknown voice 'robot'; choose one of espeak, offline, piper."]}),
+        (
+            {"tts_provider": "robot"},
+            {"tts_provider": ["Unknown voice 'robot'; choose one of cartesia, elevenlabs, espeak, offline, piper."]},
+        ),
         (
             {"timezone": "Europe/Paris", "sla_hours": {"urgent": 0, "high": 8, "normal": 24, "low": 40}},
             {"sla_hours": ["SLA hours for urgent must be more than 0 and at most 2000."]},

@@ -288,15 +288,24 @@ STRIPE_WEBHOOK_TOLERANCE_S = 300
 # many days after the payment failed; then callers hear the short message.
 BILLING_PAST_DUE_GRACE_DAYS = env.int("BILLING_PAST_DUE_GRACE_DAYS", default=14)
 # What the platform pays per unit of each engine, in US cents: per minute of
-# speech for ``stt:<name>`` and ``tts:<name>``, per 1,000 tokens for
-# ``llm:<name>``. The offline engines cost only compute, 0 unless configured
-# (``BILLING_OFFLINE_COMPUTE_CENTS_PER_MINUTE``); an engine missing here costs 0.
+# speech for ``stt:<name>`` and ``tts:<name>``, per minute of audio streamed
+# for ``stt_stream:<name>``, per 1,000 tokens for ``llm:<name>`` and per 1,000
+# characters for ``tts_chars:<name>``. The offline engines cost only compute,
+# 0 unless configured (``BILLING_OFFLINE_COMPUTE_CENTS_PER_MINUTE``); an engine
+# missing here costs 0. The cloud engines carry list prices as last published
+# by the vendors (verify them; a volume contract overrides them through the environment).
 _OFFLINE_CENTS = env("BILLING_OFFLINE_COMPUTE_CENTS_PER_MINUTE", default="0")
 BILLING_PROVIDER_UNIT_COSTS: dict[str, str] = {
     "stt:whisper": _OFFLINE_CENTS,
     "tts:offline": _OFFLINE_CENTS,
     "tts:piper": _OFFLINE_CENTS,
     "tts:espeak": _OFFLINE_CENTS,
+    # AssemblyAI Universal Streaming: US$0.15 an hour of session, key terms included.
+    "stt_stream:assemblyai": env("BILLING_ASSEMBLYAI_CENTS_PER_STREAM_MINUTE", default="0.25"),
+    # ElevenLabs Flash v2.5 over the API: US$0.05 per 1,000 characters.
+    "tts_chars:elevenlabs": env("BILLING_ELEVENLABS_CENTS_PER_1000_CHARS", default="5"),
+    # Cartesia Sonic: one credit a character, about US$0.03 per 1,000 credits on a paid plan.
+    "tts_chars:cartesia": env("BILLING_CARTESIA_CENTS_PER_1000_CHARS", default="3"),
 }
 
 # Offline defaults for every provider role; a tenant's agent configuration can

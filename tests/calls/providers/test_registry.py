@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from calls.pipeline.protocols import SpeechToText, TextToSpeech, VoiceActivityDetector
+from calls.pipeline.protocols import SpeechToText, StreamingSpeechToText, TextToSpeech, VoiceActivityDetector
 from calls.providers import registry
+from calls.providers.assemblyai_stt import AssemblyAISpeechToText
+from calls.providers.cartesia_tts import CartesiaTextToSpeech
+from calls.providers.elevenlabs_tts import ElevenLabsTextToSpeech
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.piper_tts import PiperTextToSpeech, piper_available
 from calls.providers.silero_vad import SileroVoiceActivityDetector
@@ -47,16 +50,19 @@ def test_vad_for_a_rate(rate: int) -> None:
 
 
 def test_unknown_names_are_a_clear_error() -> None:
-    with pytest.raises(ValueError, match=r"unknown speech-to-text provider 'deepgram'; known: whisper"):
+    with pytest.raises(ValueError, match=r"unknown speech-to-text provider 'deepgram'; known: assemblyai, whisper"):
         registry.stt_for("deepgram")
-    with pytest.raises(ValueError, match=r"unknown text-to-speech provider 'Piper'; known: espeak, offline, piper"):
+    with pytest.raises(
+        ValueError,
+        match=r"unknown text-to-speech provider 'Piper'; known: cartesia, elevenlabs, espeak, offline, piper",
+    ):
         registry.tts_for("Piper")
 
 
 def test_every_role_has_a_registry_of_names() -> None:
     assert sorted(registry.VAD_PROVIDERS) == ["silero"]
-    assert sorted(registry.STT_PROVIDERS) == ["whisper"]
-    assert sorted(registry.TTS_PROVIDERS) == ["espeak", "offline", "piper"]
+    assert sorted(registry.STT_PROVIDERS) == ["assemblyai", "whisper"]
+    assert sorted(registry.TTS_PROVIDERS) == ["cartesia", "elevenlabs", "espeak", "offline", "piper"]
     assert sorted(registry.POLICY_PROVIDERS) == ["ollama", "openai", "receptionist"]
     assert sorted(registry.EMBEDDER_PROVIDERS) == ["minilm"]
     assert "whisper" in registry.STT_PROVIDERS
@@ -94,3 +100,32 @@ def test_a_key_reference_reaches_the_engine_as_the_key_itself(monkeypatch: pytes
     assert received == {"voice": "rachel", "api_key": "sk-123"}
     # The spec, which keys shared engines and goes into logs, names the key but never holds it.
     assert "sk-123" not in str(spec)
+
+
+def test_cloud_engines_get_their_key_from_the_variable_their_key_ref_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VOICEDESK_TEST_CLOUD_KEY", "secret-1")
+    stt = registry.STT_PROVIDERS.build(
+        registry.EngineSpec.of("assemblyai", {"key_ref": "VOICEDESK_TEST_CLOUD_KEY", "api_host": "ws://127.0.0.1:9"})
+    )
+    voice = registry.tts_for("elevenlabs", key_ref="VOICEDESK_TEST_CLOUD_KEY", output_format="pcm_16000")
+    other = registry.tts_for("cartesia", key_ref="VOICEDESK_TEST_CLOUD_KEY")
+
+    assert isinstance(stt, AssemblyAISpeechToText)
+    assert isinstance(stt, StreamingSpeechToText)
+    assert (stt.name, stt.sample_rate, stt.api_host) == ("assemblyai", 8000, "ws://127.0.0.1:9")
+    assert isinstance(voice, ElevenLabsTextToSpeech)
+    assert (voice.name, voice.sample_rate) == ("elevenlabs", 16000)
+    assert isinstance(other, CartesiaTextToSpeech)
+    assert (other.name, other.sample_rate, other.encoding) == ("cartesia", 8000, "pcm_mulaw")
+    # The spec, which is what gets logged and stored, names the variable and never holds the key.
+    assert "secret-1" not in str(registry.EngineSpec.of("cartesia", {"key_ref": "VOICEDESK_TEST_CLOUD_KEY"}))
+    with pytest.raises(registry.ProviderConfigError, match="no key stored under 'VOICEDESK_TEST_UNSET_KEY'"):
+        registry.tts_for("cartesia", key_ref="VOICEDESK_TEST_UNSET_KEY")
+    with pytest.raises(TypeError, match="api_key"):
+        registry.tts_for("elevenlabs")
+
+
+def test_streaming_engines_are_known_by_name() -> None:
+    assert registry.is_streaming_stt("assemblyai") is True
+    assert registry.is_streaming_stt("whisper") is False
+    assert registry.is_streaming_stt("no-such-engine") is False

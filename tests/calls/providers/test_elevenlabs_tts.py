@@ -1,0 +1,127 @@
+"""ElevenLabs HTTP streaming through the official SDK, against the loopback emulator that speaks with piper."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from calls.audio import mulaw_decode, mulaw_encode
+from calls.pipeline.fallback import EngineError
+from calls.pipeline.protocols import Pcm16, TextToSpeech
+from calls.providers.elevenlabs_tts import AudioDecoder, ElevenLabsTextToSpeech, format_rate
+from calls.providers.emulators.elevenlabs import ElevenLabsEmulator
+from calls.providers.piper_tts import piper_available
+
+pytestmark = pytest.mark.skipif(not piper_available(), reason="piper-tts speaks in the emulator")
+
+KEY = "el-test-key"
+SENTENCE = "Thanks for calling Acme Heating. How can I help?"
+
+
+@pytest.fixture
+def emulator() -> Iterator[ElevenLabsEmulator]:
+    with ElevenLabsEmulator(api_keys=(KEY,), voices=("voice-a",), stall_s=3.0) as running:
+        yield running
+
+
+async def spoken(engine: TextToSpeech, text: str = SENTENCE) -> Pcm16:
+    return np.concatenate([chunk async for chunk in engine.synthesize(text)])
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(("output_format", "rate"), [("ulaw_8000", 8000), ("pcm_16000", 16000)])
+async def test_a_sentence_streams_back_as_pcm_at_the_formats_rate(
+    emulator: ElevenLabsEmulator, output_format: str, rate: int
+) -> None:
+    engine = ElevenLabsTextToSpeech(
+        api_key=KEY, voice_id="voice-a", base_url=emulator.url, output_format=output_format, stability=0.4
+    )
+    audio = await spoken(engine)
+
+    assert engine.sample_rate == rate
+    assert isinstance(engine, TextToSpeech)
+    assert audio.dtype == np.int16
+    # About 2.6 s of speech, with real signal in it.
+    assert 2.0 < len(audio) / rate < 3.5
+    assert float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) > 500
+    (request,) = emulator.requests
+    assert request.path == "/v1/text-to-speech/voice-a/stream"
+    assert request.query == {"output_format": output_format}
+    assert request.body == {
+        "text": SENTENCE,
+        "model_id": "eleven_flash_v2_5",
+        "voice_settings": {"stability": 0.4},
+    }
+    assert request.key_ok is True
+    assert request.headers["x-fern-sdk-name"] == "elevenlabs"
+    assert request.audio_bytes == len(audio) * (1 if output_format == "ulaw_8000" else 2)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("fault", "key", "voice", "detail"),
+    [
+        ("reject_key", KEY, "voice-a", "key rejected (HTTP 401)"),
+        (None, "wrong-key", "voice-a", "key rejected (HTTP 401)"),
+        ("http_500", KEY, "voice-a", "request failed (HTTP 500)"),
+        (None, KEY, "no-such-voice", "request failed (HTTP 404)"),
+    ],
+)
+async def test_refusals_are_engine_errors_at_once_without_retries(
+    emulator: ElevenLabsEmulator, fault: str | None, key: str, voice: str, detail: str
+) -> None:
+    emulator.fault = fault  # type: ignore[assignment]
+    engine = ElevenLabsTextToSpeech(api_key=key, voice_id=voice, base_url=emulator.url)
+    started = time.monotonic()
+    with pytest.raises(EngineError) as raised:
+        await spoken(engine)
+
+    assert (raised.value.engine, raised.value.reason, raised.value.detail) == ("elevenlabs", "error", detail)
+    assert time.monotonic() - started < 1.0
+    assert len(emulator.requests) == 1  # the SDK's retries are off
+
+
+@pytest.mark.asyncio
+async def test_a_body_cut_short_is_an_engine_error(emulator: ElevenLabsEmulator) -> None:
+    emulator.fault = "drop"
+    engine = ElevenLabsTextToSpeech(api_key=KEY, voice_id="voice-a", base_url=emulator.url)
+    with pytest.raises(EngineError) as raised:
+        await spoken(engine)
+
+    assert raised.value.reason == "error"
+    assert raised.value.detail.startswith("RemoteProtocolError: peer closed connection")
+
+
+@pytest.mark.asyncio
+async def test_a_stalled_body_times_out_as_a_deadline(emulator: ElevenLabsEmulator) -> None:
+    emulator.fault = "stall"
+    engine = ElevenLabsTextToSpeech(api_key=KEY, voice_id="voice-a", base_url=emulator.url, timeout_s=0.5)
+    started = time.monotonic()
+    with pytest.raises(EngineError) as raised:
+        await spoken(engine)
+
+    assert (raised.value.reason, raised.value.detail) == ("deadline", "ReadTimeout after 0.5 s")
+    assert 0.5 <= time.monotonic() - started < 1.0
+
+
+def test_only_formats_the_pipeline_can_play_are_accepted() -> None:
+    assert format_rate("ulaw_8000") == 8000
+    assert format_rate("pcm_22050") == 22050
+    with pytest.raises(ValueError, match="mp3_44100_128"):
+        ElevenLabsTextToSpeech(api_key=KEY, output_format="mp3_44100_128")
+    with pytest.raises(ValueError, match="API key"):
+        ElevenLabsTextToSpeech(api_key="")
+
+
+def test_a_sample_split_across_chunks_is_kept_for_the_next() -> None:
+    decoder = AudioDecoder("pcm_16000")
+    samples = np.array([1000, -2000, 300], dtype="<i2").tobytes()
+    first, second = decoder.decode(samples[:3]), decoder.decode(samples[3:])
+
+    assert first.tolist() == [1000]
+    assert second.tolist() == [-2000, 300]
+    line = mulaw_encode(np.array([0, 5000, -5000], dtype=np.int16))
+    assert AudioDecoder("ulaw_8000").decode(line).tolist() == mulaw_decode(line).tolist()
