@@ -94,7 +94,7 @@ def test_a_language_models_tokens_are_kept_by_kind_and_priced_per_thousand(in_te
 
     record = usage_record_call(tenant=in_tenant_a.tenant, call_id=call.pk)
 
-    assert record.provider_usage == {"stt": {}, "tts": {}, "llm": llm_usage}
+    assert record.provider_usage == {"stt": {}, "tts": {}, "stt_stream": {}, "llm": llm_usage, "tts_chars": {}}
     # 4 x 1.5 + 2 x 0.75 + 0.5 x 6
     assert record.provider_cost_cents == Decimal("10.5000")
 
