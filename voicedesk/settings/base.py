@@ -159,6 +159,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.TimeLimit",
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Retries",
+        "dramatiq.middleware.CurrentMessage",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "voicedesk.core.dramatiq_tenancy.TenantMiddleware",
         "django_dramatiq.middleware.AdminMiddleware",
@@ -261,6 +262,21 @@ SPECTACULAR_SETTINGS = {
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
 # The websocket URL the carrier connects to; derived from the request when empty.
 TWILIO_STREAM_URL = env("TWILIO_STREAM_URL", default="")
+
+# LiveKit: phone numbers get SIP dispatch rules there, its webhooks open and
+# close calls, and `run_livekit_agent` workers answer in its rooms. No URL:
+# LiveKit is off (numbers get no rule, the webhook refuses everything).
+LIVEKIT_URL = env("LIVEKIT_URL", default="")
+LIVEKIT_API_KEY = env("LIVEKIT_API_KEY", default="")
+LIVEKIT_API_SECRET = env("LIVEKIT_API_SECRET", default="")
+# The agent name dispatch rules ask for and workers register under.
+LIVEKIT_AGENT_NAME = env("LIVEKIT_AGENT_NAME", default="voicedesk-receptionist")
+# Calls one agent worker process takes at once; it refuses jobs beyond.
+LIVEKIT_AGENT_CAPACITY = env.int("LIVEKIT_AGENT_CAPACITY", default=4)
+# Webhooks older than this (by their created_at) are refused as stale; replays within it by event id.
+LIVEKIT_WEBHOOK_MAX_AGE_S = 300
+# A call LiveKit says has ended but no agent finished is finished this long after.
+LIVEKIT_FINISH_GRACE_S = 30
 
 # Stripe bills the businesses. ``STRIPE_API_BASE`` points the SDK at another
 # server with Stripe's API (the loopback emulator in development and tests);
