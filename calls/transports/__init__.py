@@ -1,14 +1,15 @@
 """Transports: how calls reach the pipeline.
 
-Each transport is one package here (``twilio/``) and one entry below; the
+Each transport is one package here (``twilio/``, ``livekit/``) and one entry below; the
 websocket routing (``calls.routing``) mounts every registered transport.
 """
 
 from __future__ import annotations
 
 from calls.transports.base import Transport
+from calls.transports.livekit.transport import LIVEKIT
 from calls.transports.twilio import TWILIO
 
-TRANSPORTS: dict[str, Transport] = {transport.name: transport for transport in (TWILIO,)}
+TRANSPORTS: dict[str, Transport] = {transport.name: transport for transport in (TWILIO, LIVEKIT)}
 
 __all__ = ["TRANSPORTS", "Transport"]

@@ -19,12 +19,14 @@ class Transport:
     (``consumer`` at ``websocket_path``) and the coding of
     ``audio`` to and from the pipeline's PCM. ``reports_playback`` says
     whether the far end echoes marks when playback reaches them; without it
-    the session keeps time on its own clock.
+    the session keeps time on its own clock. A transport whose media does
+    not reach us over a websocket of ours (LiveKit: the agent joins the
+    room) has no ``consumer``.
     """
 
     name: str
     audio: AudioFormat
     reports_playback: bool
-    websocket_path: str
-    consumer: type[AsyncWebsocketConsumer]
+    websocket_path: str = ""
+    consumer: type[AsyncWebsocketConsumer] | None = None
     http_urls: tuple[URLPattern, ...] = field(default=())

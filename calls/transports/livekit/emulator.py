@@ -37,6 +37,8 @@ import hashlib
 import secrets
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -132,7 +134,7 @@ class LiveKitEmulator:
         self,
         *,
         api_key: str = "devkey",
-        api_secret: str = "devsecret-devsecret-devsecret-00",
+        api_secret: str = "devsecret-devsecret-devsecret-00",  # noqa: S107 (the development server's own)
         webhook_url: str = "",
         port: int = 0,
     ) -> None:
@@ -256,6 +258,9 @@ class LiveKitEmulator:
                 reply: Message = handler(claims, message)
         except TwirpError as exc:
             return web.json_response({"code": exc.code, "msg": exc.msg}, status=exc.status)
+        except Exception as exc:  # a fault of the emulator, answered as the server answers its own
+            logger.exception("livekit_emulator_internal_error")
+            return web.json_response({"code": "internal", "msg": str(exc)}, status=500)
         if content_type == PROTOBUF:
             return web.Response(body=reply.SerializeToString(), content_type=PROTOBUF)
         return web.Response(text=json_format.MessageToJson(reply), content_type=JSON)
@@ -297,13 +302,19 @@ class LiveKitEmulator:
                     f"{other.sip_dispatch_rule_id} and new rule ({', '.join(sorted(shared)) or 'any number'})",
                 )
         info.sip_dispatch_rule_id = f"SDR_{secrets.token_hex(6)}"
-        info.created_at = int(time.time())
+        info.created_at.GetCurrentTime()
         self.rules[info.sip_dispatch_rule_id] = info
         return info
 
-    def dispatch_rule_list(self, claims: Claims, req: sip.ListSIPDispatchRuleRequest) -> sip.ListSIPDispatchRuleResponse:
+    def dispatch_rule_list(
+        self, claims: Claims, req: sip.ListSIPDispatchRuleRequest
+    ) -> sip.ListSIPDispatchRuleResponse:
         self._require_sip_admin(claims)
-        items = [r for r in self.rules.values() if not req.dispatch_rule_ids or r.sip_dispatch_rule_id in req.dispatch_rule_ids]
+        items = [
+            r
+            for r in self.rules.values()
+            if not req.dispatch_rule_ids or r.sip_dispatch_rule_id in req.dispatch_rule_ids
+        ]
         return sip.ListSIPDispatchRuleResponse(items=items)
 
     def dispatch_rule_delete(self, claims: Claims, req: sip.DeleteSIPDispatchRuleRequest) -> sip.SIPDispatchRuleInfo:
@@ -462,10 +473,7 @@ class LiveKitEmulator:
         self.webhooks_sent.append((event, status))
 
     def _webhook_post(self, body: bytes, auth: str) -> int:
-        import urllib.error
-        import urllib.request
-
-        request = urllib.request.Request(
+        request = urllib.request.Request(  # noqa: S310 (the configured loopback endpoint)
             self.webhook_url,
             data=body,
             headers={"Content-Type": "application/webhook+json", "Authorization": auth},
@@ -497,7 +505,9 @@ class LiveKitEmulator:
                 message = agent_pb.WorkerMessage.FromString(msg.data)
                 kind = message.WhichOneof("message")
                 if kind == "register":
-                    worker = _Worker(worker_id=f"AW_{secrets.token_hex(6)}", agent_name=message.register.agent_name, ws=ws)
+                    worker = _Worker(
+                        worker_id=f"AW_{secrets.token_hex(6)}", agent_name=message.register.agent_name, ws=ws
+                    )
                     self.workers[worker.worker_id] = worker
                     reply = agent_pb.ServerMessage(register=agent_pb.RegisterWorkerResponse(worker_id=worker.worker_id))
                     await ws.send_bytes(reply.SerializeToString())
@@ -676,4 +686,3 @@ class EmulatedRoomConnector:
         self.rooms[joined.name] = joined
         self.joined.put_nowait(joined)
         return joined
-
