@@ -159,15 +159,21 @@ def livekit_rules_sync() -> list[RuleDifference]:
 # -- webhooks ----------------------------------------------------------------------------------
 
 
-def _tenant_for_sip_participant(attributes: dict[str, str], metadata: str = "") -> Tenant | None:
-    """The business a SIP call is for: the tenant our rule stamped on it, else the dialled number's."""
-    schema_name = attributes.get(rules.TENANT_ATTRIBUTE, "")
-    if not schema_name and metadata:
-        try:
-            schema_name = str(json.loads(metadata).get("tenant", ""))
-        except (json.JSONDecodeError, AttributeError):
-            schema_name = ""
-    if schema_name:
+def _metadata_tenant(metadata: str) -> str:
+    try:
+        value = json.loads(metadata or "{}")
+    except json.JSONDecodeError:
+        return ""
+    return str(value.get("tenant", "")) if isinstance(value, dict) else ""
+
+
+def _tenant_for_sip_participant(attributes: dict[str, str], metadata: str, *, prefer_metadata: bool) -> Tenant | None:
+    """The business a SIP call is for: the tenant our rule stamped on it (job metadata, participant attribute),
+    else the dialled number's."""
+    stamped = [_metadata_tenant(metadata), attributes.get(rules.TENANT_ATTRIBUTE, "")]
+    if not prefer_metadata:
+        stamped.reverse()
+    for schema_name in filter(None, stamped):
         tenant = Tenant.objects.filter(schema_name=schema_name, is_template=False).first()
         if tenant is not None:
             return tenant
@@ -175,9 +181,14 @@ def _tenant_for_sip_participant(attributes: dict[str, str], metadata: str = "") 
     return tenant_for_phone_number(number=dialled) if dialled else None
 
 
-def livekit_call_open(*, room_name: str, attributes: dict[str, str], metadata: str = "") -> tuple[Tenant, Call] | None:
-    """The SIP caller is in ``room_name``: record the ringing call (idempotent), or None for no business."""
-    tenant = _tenant_for_sip_participant(attributes, metadata)
+def livekit_call_open(
+    *, room_name: str, attributes: dict[str, str], metadata: str = "", prefer_metadata: bool = False
+) -> tuple[Tenant, Call] | None:
+    """The SIP caller is in ``room_name``: record the ringing call (idempotent), or None for no business.
+
+    The agent passes its job's metadata (``prefer_metadata``); webhooks have the participant's attributes.
+    """
+    tenant = _tenant_for_sip_participant(attributes, metadata, prefer_metadata=prefer_metadata)
     if tenant is None:
         logger.info("livekit_call_unrouted", room=room_name)
         return None

@@ -151,15 +151,18 @@ def test_sync_fixes_and_lists_every_difference(livekit: LiveKitEmulator, tenant_
         "beta",
     )
     dropped = dup_a if kept["+15550001001"].rule_id == first else first
-    assert out.getvalue().splitlines() == sorted(
-        [
-            f"+15550001001: deleted duplicate rule {dropped}",
-            f"+15550001001: recorded rule {kept['+15550001001'].rule_id} as active",
-            f"+15550001002: created rule {kept['+15550001002'].rule_id}",
-            f"+15550001002: deleted rule {wrong}: it dispatched to another business",
-            f"+15550009999: deleted rule {stale}: no business has this number",
-        ]
-    ) + ["5 differences fixed."]
+    assert out.getvalue().splitlines() == [
+        *sorted(
+            [
+                f"+15550001001: deleted duplicate rule {dropped}",
+                f"+15550001001: recorded rule {kept['+15550001001'].rule_id} as active",
+                f"+15550001002: created rule {kept['+15550001002'].rule_id}",
+                f"+15550001002: deleted rule {wrong}: it dispatched to another business",
+                f"+15550009999: deleted rule {stale}: no business has this number",
+            ]
+        ),
+        "5 differences fixed.",
+    ]
 
     again = StringIO()
     call_command("livekit_sync_rules", stdout=again)
