@@ -183,8 +183,9 @@ class LiveKitEmulator:
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", self.port)
         await site.start()
-        sockets = site._server.sockets if site._server is not None else []  # type: ignore[union-attr]
-        self.port = sockets[0].getsockname()[1]
+        server = site._server
+        assert isinstance(server, asyncio.Server)
+        self.port = server.sockets[0].getsockname()[1]
 
     def stop(self) -> None:
         if self._loop is None:
@@ -219,12 +220,12 @@ class LiveKitEmulator:
 
     @staticmethod
     def _require_sip_admin(claims: Claims) -> None:
-        if not claims.sip.admin:
+        if claims.sip is None or not claims.sip.admin:
             raise TwirpError("permission_denied", "requires SIP admin permission")
 
     @staticmethod
     def _require_video(claims: Claims, grant: str, room_name: str = "") -> None:
-        video = claims.video
+        video = claims.video or VideoGrants()
         if not getattr(video, grant, False):
             raise TwirpError("permission_denied", f"requires {grant} permission")
         if grant == "room_admin" and video.room != room_name:
@@ -491,7 +492,7 @@ class LiveKitEmulator:
     async def _agent_socket(self, request: web.Request) -> web.StreamResponse:
         try:
             claims = self._claims(request)
-            if not claims.video.agent:
+            if claims.video is None or not claims.video.agent:
                 raise TwirpError("permission_denied", "requires agent permission")
         except TwirpError as exc:
             return web.json_response({"code": exc.code, "msg": exc.msg}, status=exc.status)
@@ -669,7 +670,7 @@ class EmulatedRoomConnector:
 
     async def connect(self, url: str, token: str) -> AgentRoom:
         claims = TokenVerifier(self.emulator.api_key, self.emulator.api_secret).verify(token)
-        if not claims.video.room_join:
+        if claims.video is None or not claims.video.room_join:
             raise PermissionError("token does not grant roomJoin")
         state = self.emulator.rooms.get(claims.video.room)
         if state is None:

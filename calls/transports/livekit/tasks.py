@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import dramatiq
 from django.conf import settings
 from django.db import transaction
@@ -41,7 +43,7 @@ def livekit_call_finish_overdue_job(call_id: int, reason: str) -> None:
 def livekit_call_finish_later(schema_name: str, call_id: int, reason: str) -> None:
     """Finish the call after ``LIVEKIT_FINISH_GRACE_S`` unless its agent has by then."""
     delay_ms = int(settings.LIVEKIT_FINISH_GRACE_S * 1000)
-    options = {SCHEMA_OPTION: schema_name}
+    options: dict[str, Any] = {SCHEMA_OPTION: schema_name}
     livekit_call_finish_overdue_job.send_with_options(args=(call_id, reason), delay=delay_ms, **options)
 
 

@@ -172,3 +172,40 @@ async def test_a_shared_scenario_through_the_livekit_transport_makes_the_right_t
     assert ("participant_joined", 200) in livekit.webhooks_sent
     # Every frame published is 20 ms at 48 kHz mono.
     assert {(f.sample_rate, f.num_channels, f.samples_per_channel) for f in room.state.published} == {(48000, 1, 960)}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_caller_talking_over_the_greeting_clears_the_agents_queued_audio(
+    livekit: LiveKitEmulator, tenant_a
+) -> None:
+    await database_sync_to_async(rules.rule_create)(e164="+15550001001", schema_name="alpha")
+    connector = EmulatedRoomConnector(livekit)
+    worker = _worker(livekit, connector)
+    running = asyncio.create_task(worker.run_once())
+    caller_voice = SpeechModels()
+    try:
+        await asyncio.wait_for(worker.registered.wait(), 10)
+        room_name = await asyncio.to_thread(
+            livekit.sip_call_inbound, from_number="+15557654321", to_number="+15550001001"
+        )
+        room = await asyncio.wait_for(connector.joined.get(), 10)
+        await room.wait_for_sip_participant()
+        await _until(lambda: len(room.state.published) > 5, 30)
+        assert room.state.clears == 0
+        chunks = [chunk async for chunk in caller_voice.tts.synthesize("Hello, I have a leak under my kitchen sink.")]
+        await room.caller_say(resample(np.concatenate(chunks), caller_voice.tts.sample_rate, 48000))
+        await _until(lambda: room.state.clears > 0, 10)
+        await asyncio.to_thread(livekit.sip_call_hangup, room_name)
+        await _until(lambda: worker.results, 30)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, *worker.jobs.values(), return_exceptions=True)
+
+    [result] = worker.results
+    stored = await database_sync_to_async(load_stored_call)("alpha", room_name)
+    assert stored is not None
+    assert stored.call_id == result.call_id
+    assert stored.utterances[0][0] == "agent"
+    assert "Thanks for calling Alpha Plumbing. How can I help?".startswith(stored.utterances[0][1])
+    assert len(stored.utterances[0][1]) < len("Thanks for calling Alpha Plumbing. How can I help?")
