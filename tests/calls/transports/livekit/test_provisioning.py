@@ -75,6 +75,11 @@ def test_a_rule_livekit_refuses_marks_the_number_failed_with_livekits_message(
     phone.refresh_from_db()
     assert phone.routing_state == "failed"
     assert phone.routing_error.startswith("LiveKit: invalid token: ")
+    # The business sees it on its numbers page.
+    client = Client(HTTP_HOST=tenant_a.host)
+    client.force_login(tenant_a.owner)
+    page = client.get("/settings/numbers/").content.decode()
+    assert 'class="routing routing-failed">Set-up failed<br><span class="error">LiveKit: invalid token: ' in page
 
 
 def test_removing_a_number_deletes_its_rule(
