@@ -60,6 +60,8 @@ def dispatch_rule_for(*, e164: str, schema_name: str) -> sip.SIPDispatchRuleInfo
         attributes={TENANT_ATTRIBUTE: schema_name},
         room_config=room_pb.RoomConfiguration(
             empty_timeout=ROOM_EMPTY_TIMEOUT_S,
+            # The room carries the business too: ``room_finished`` has no participant to read it from.
+            metadata=job_metadata(schema_name),
             agents=[
                 agent_dispatch.RoomAgentDispatch(
                     agent_name=settings.LIVEKIT_AGENT_NAME, metadata=job_metadata(schema_name)

@@ -216,12 +216,19 @@ def livekit_webhook_apply(event: webhook.WebhookEvent, *, finish_later: FinishLa
         return "opened" if opened else "unrouted"
     if (kind == "participant_left" and is_sip) or kind == "room_finished":
         reason = "caller_hangup" if kind == "participant_left" else "room_finished"
-        return livekit_call_ended(room_name=event.room.name, reason=reason, finish_later=finish_later)
+        return livekit_call_ended(
+            room_name=event.room.name, metadata=event.room.metadata, reason=reason, finish_later=finish_later
+        )
     return "ignored"
 
 
-def _call_for_room(room_name: str) -> tuple[Tenant, Call] | None:
-    for tenant in Tenant.objects.filter(is_template=False).exclude(schema_name="public"):
+def _call_for_room(room_name: str, metadata: str) -> tuple[Tenant, Call] | None:
+    """The call held in ``room_name``: in the business the room's metadata names, else searched for."""
+    named = _metadata_tenant(metadata)
+    tenants = Tenant.objects.filter(is_template=False).exclude(schema_name="public")
+    if named:
+        tenants = tenants.filter(schema_name=named)
+    for tenant in tenants:
         with tenant_context(tenant):
             call = Call.objects.filter(carrier=CARRIER, carrier_call_id=room_name).first()
         if call is not None:
@@ -229,7 +236,7 @@ def _call_for_room(room_name: str) -> tuple[Tenant, Call] | None:
     return None
 
 
-def livekit_call_ended(*, room_name: str, reason: str, finish_later: FinishLater) -> str:
+def livekit_call_ended(*, room_name: str, reason: str, finish_later: FinishLater, metadata: str = "") -> str:
     """LiveKit says the caller or the room is gone.
 
     A call no agent answered is finished now. One in progress is the agent's
@@ -238,7 +245,7 @@ def livekit_call_ended(*, room_name: str, reason: str, finish_later: FinishLater
     ``finish_later(schema, call id, reason)`` (a delayed job) finishes it,
     so a call is always closed.
     """
-    found = _call_for_room(room_name)
+    found = _call_for_room(room_name, metadata)
     if found is None:
         return "unknown"
     tenant, call = found

@@ -35,8 +35,9 @@ def _sip_participant(**attributes: str) -> models.ParticipantInfo:
     return models.ParticipantInfo(identity="sip_+15557654321", kind=models.ParticipantInfo.SIP, attributes=attrs)
 
 
-def _event(livekit: LiveKitEmulator, kind: str, *, age_s: int = 0, **fields: Any) -> bytes:
-    event = livekit.webhook_event(kind, room_info=models.Room(name=ROOM, sid="RM_1"), **fields)
+def _event(livekit: LiveKitEmulator, kind: str, *, age_s: int = 0, metadata: str = "", **fields: Any) -> bytes:
+    room = models.Room(name=ROOM, sid="RM_1", metadata=metadata)
+    event = livekit.webhook_event(kind, room_info=room, **fields)
     event.created_at = int(time.time()) - age_s
     return json_format.MessageToJson(event).encode()
 
@@ -129,7 +130,8 @@ def test_a_call_in_progress_is_left_to_its_agent_and_finished_after_the_grace_if
     monkeypatch.setattr(
         "calls.transports.livekit.views.livekit_call_finish_later", lambda *args: scheduled.append(args)
     )
-    finished = _event(livekit, "room_finished")
+    # Our rules put the business in the room's metadata: room_finished names no participant.
+    finished = _event(livekit, "room_finished", metadata='{"tenant": "alpha"}')
 
     with django_capture_on_commit_callbacks(execute=True):
         assert _post(finished, livekit.webhook_sign(finished)).status_code == 200
