@@ -30,17 +30,18 @@ from livekit import rtc
 from livekit.api import AccessToken, VideoGrants
 from livekit.protocol import agent as agent_pb
 
-from calls.audio import AudioFormat, SampleChunker, WireCodec
+from calls.audio import AudioFormat, SampleChunker, WireCodec, resample
 from calls.hooks import call_access_for
 from calls.models import Call
 from calls.pipeline.factory import session_deps_for_call
-from calls.pipeline.protocols import Pcm16
+from calls.pipeline.protocols import Pcm16, TextToSpeech
 from calls.pipeline.records import DatabaseCallRecords
 from calls.pipeline.session import CallSession
-from calls.services import CallStateError, call_admit, call_answer
+from calls.services import OVER_CAPACITY, CallStateError, call_admit, call_answer
 from calls.transports.livekit.room import AgentRoom, RoomConnector, RoomParticipant
 from calls.transports.livekit.services import livekit_call_open
 from calls.transports.livekit.transport import AUDIO
+from calls.transports.twilio.twiml import turned_away_text
 from tenants.models import Tenant
 from voicedesk.core.metrics import CALLS_IN_PROGRESS
 
@@ -49,6 +50,8 @@ logger = structlog.get_logger(__name__)
 PING_INTERVAL_S = 15.0
 RECONNECT_BACKOFF_S = (1.0, 2.0, 5.0, 10.0, 30.0)
 WORKER_VERSION = "voicedesk"
+# After the last frame of a message, how long the room's queue takes to play out before we leave.
+PLAYOUT_TAIL_S = 1.0
 
 
 # -- one call ------------------------------------------------------------------------------------
@@ -98,8 +101,16 @@ class JobResult:
     status: str  # answered | turned_away | unrouted
 
 
+@dataclass(frozen=True, slots=True)
+class _Begun:
+    tenant: Tenant
+    call: Call
+    admitted: bool
+    turned_away_text: str = ""
+
+
 @database_sync_to_async
-def _call_begin(room_name: str, caller: RoomParticipant, metadata: str, job_id: str) -> tuple[Tenant, Call, bool]:
+def _call_begin(room_name: str, caller: RoomParticipant, metadata: str, job_id: str) -> _Begun:
     """Open (or find) the call, decide admission and answer it: the same writes as the Twilio webhook and stream."""
     opened = livekit_call_open(
         room_name=room_name, attributes=caller.attributes, metadata=metadata, prefer_metadata=True
@@ -109,10 +120,28 @@ def _call_begin(room_name: str, caller: RoomParticipant, metadata: str, job_id: 
     tenant, call = opened
     admission = call_admit(tenant=tenant, call_id=call.pk, access=call_access_for(tenant))
     if not admission.admitted:
-        return tenant, call, False
+        text = turned_away_text(
+            business_name=tenant.name, busy=admission.reason == OVER_CAPACITY, caller_known=bool(call.from_number)
+        )
+        return _Begun(tenant, call, admitted=False, turned_away_text=text)
     with tenant_context(tenant):
         call = call_answer(call_id=call.pk, stream_id=job_id)
-    return tenant, call, True
+    return _Begun(tenant, call, admitted=True)
+
+
+async def _say_and_leave(room: AgentRoom, tts: TextToSpeech, text: str) -> None:
+    """Speak ``text`` into the room in real time, let it play out, and leave."""
+    frames = SampleChunker(AUDIO.frame_samples, np.int16)
+    started = time.monotonic()
+    sent = 0
+    async for chunk in tts.synthesize(text):
+        wire = resample(chunk, tts.sample_rate, AUDIO.sample_rate)
+        for whole in frames.push(wire):
+            await room.publish_frame(rtc.AudioFrame(whole.tobytes(), AUDIO.sample_rate, 1, len(whole)))
+            sent += 1
+            await asyncio.sleep(max(0.0, started + sent * AUDIO.frame_ms / 1000 - time.monotonic()))
+    await asyncio.sleep(PLAYOUT_TAIL_S)
+    await room.disconnect()
 
 
 async def run_call(*, room: AgentRoom, job: agent_pb.Job) -> JobResult:
@@ -120,7 +149,7 @@ async def run_call(*, room: AgentRoom, job: agent_pb.Job) -> JobResult:
     log = logger.bind(transport="livekit", job_id=job.id, room=room.name)
     caller = await room.wait_for_sip_participant()
     try:
-        tenant, call, admitted = await _call_begin(room.name, caller, job.metadata, job.id)
+        begun = await _call_begin(room.name, caller, job.metadata, job.id)
     except LookupError:
         log.warning("livekit_job_unrouted")
         await room.disconnect()
@@ -129,11 +158,13 @@ async def run_call(*, room: AgentRoom, job: agent_pb.Job) -> JobResult:
         log.warning("livekit_job_call_state", error=str(exc))
         await room.disconnect()
         return JobResult(call_id=None, status="unrouted")
+    tenant, call = begun.tenant, begun.call
     log = log.bind(tenant=tenant.schema_name, call_id=call.pk)
-    if not admitted:
-        # Turned away: the call is already finished with its ticket and callback.
+    if not begun.admitted:
+        # Turned away: the call is already finished with its ticket and callback; the caller hears why.
         log.info("livekit_call_turned_away")
-        await room.disconnect()
+        deps = await session_deps_for_call(tenant=tenant, call=call)
+        await _say_and_leave(room, deps.tts, begun.turned_away_text)
         return JobResult(call_id=call.pk, status="turned_away")
 
     hung_up = asyncio.Event()

@@ -20,6 +20,7 @@ from calls.transports.livekit.agent import AgentWorker
 from calls.transports.livekit.emulator import EmulatedRoomConnector, LiveKitEmulator
 from calls.transports.livekit.room import AgentRoom
 from tenants.models import Tenant
+from tests.factories import SubscriptionFactory
 from tickets.services import ticket_create_from_call
 from voicedesk.simulator import provision_tenant
 from voicedesk.simulator.caller import SpeechModels
@@ -209,3 +210,35 @@ async def test_a_caller_talking_over_the_greeting_clears_the_agents_queued_audio
     assert stored.utterances[0][0] == "agent"
     assert "Thanks for calling Alpha Plumbing. How can I help?".startswith(stored.utterances[0][1])
     assert len(stored.utterances[0][1]) < len("Thanks for calling Alpha Plumbing. How can I help?")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_business_not_taking_calls_has_the_caller_told_and_the_call_finished_unanswered(
+    livekit: LiveKitEmulator, tenant_a
+) -> None:
+    await database_sync_to_async(SubscriptionFactory)(tenant=tenant_a.tenant, status="canceled")
+    await database_sync_to_async(rules.rule_create)(e164="+15550001001", schema_name="alpha")
+    connector = EmulatedRoomConnector(livekit)
+    worker = _worker(livekit, connector)
+    running = asyncio.create_task(worker.run_once())
+    try:
+        await asyncio.wait_for(worker.registered.wait(), 10)
+        room_name = await asyncio.to_thread(
+            livekit.sip_call_inbound, from_number="+15557654321", to_number="+15550001001"
+        )
+        room = await asyncio.wait_for(connector.joined.get(), 10)
+        await _until(lambda: worker.results, 60)
+    finally:
+        running.cancel()
+        await asyncio.gather(running, *worker.jobs.values(), return_exceptions=True)
+
+    [result] = worker.results
+    assert result.status == "turned_away"
+    assert room.disconnected is True
+    # Several seconds of the short message, as 20 ms frames at 48 kHz.
+    assert len(room.state.published) > 150
+    assert {(f.sample_rate, f.samples_per_channel) for f in room.state.published} == {(48000, 960)}
+    stored = await database_sync_to_async(load_stored_call)("alpha", room_name)
+    assert stored is not None
+    assert (stored.status, stored.end_reason) == ("abandoned", "turned_away:canceled")
