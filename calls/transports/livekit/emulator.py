@@ -602,6 +602,10 @@ class EmulatedRoom:
         self.metadata = state.info.metadata
         self._joined = asyncio.Event()
         self.disconnected = False
+        # The caller's phone listening: each frame the agent publishes, and each queue clear.
+        self.on_publish: Callable[[rtc.AudioFrame], None] | None = None
+        self.on_clear: Callable[[], None] | None = None
+        self.on_disconnect: Callable[[], None] | None = None
 
     async def wait_for_sip_participant(self, timeout: float = 10.0) -> RoomParticipant:
         async def wait() -> EmulatedParticipant:
@@ -630,17 +634,29 @@ class EmulatedRoom:
 
     async def publish_frame(self, frame: rtc.AudioFrame) -> None:
         self.state.published.append(frame)
+        if self.on_publish is not None:
+            self.on_publish(frame)
 
     def clear_queue(self) -> None:
         self.state.clears += 1
+        if self.on_clear is not None:
+            self.on_clear()
 
     async def disconnect(self) -> None:
         if not self.disconnected:
             self.disconnected = True
+            if self.on_disconnect is not None:
+                self.on_disconnect()
             with self.emulator._lock:
                 self.emulator._participant_leave(self.name, self.identity)
 
     # -- the caller's side, for tests ----------------------------------------------------------
+    def caller_frame(self, frame: rtc.AudioFrame) -> None:
+        """One frame of the SIP caller's track (the caller's phone paces them)."""
+        for participant in self.state.participants.values():
+            if participant.info.kind == models.ParticipantInfo.SIP and participant.audio is not None:
+                participant.audio.put_nowait(frame)
+
     async def caller_say(self, pcm: np.ndarray[Any, Any], *, sample_rate: int = 48000, frame_ms: int = 10,
                          real_time: bool = True) -> None:  # fmt: skip
         """Send ``pcm`` as the SIP caller's track, in ``frame_ms`` ``AudioFrame``s (paced like a live call)."""
