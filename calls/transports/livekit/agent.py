@@ -334,6 +334,7 @@ class AgentWorker:
 
     async def _job(self, job: agent_pb.Job, url: str, token: str) -> JobResult:
         status, error = agent_pb.JS_SUCCESS, ""
+        room: AgentRoom | None = None
         try:
             await self._job_status(job.id, agent_pb.JS_RUNNING)
             room = await self.connector.connect(url, token)
@@ -344,11 +345,15 @@ class AgentWorker:
             status, error = agent_pb.JS_CANCELLED, "terminated"
             raise
         except Exception as exc:
+            # No caller came, or the room failed before the call began (a begun call is always finished).
             status, error = agent_pb.JS_FAILED, type(exc).__name__
             logger.exception("livekit_job_failed", job_id=job.id)
             return JobResult(call_id=None, status="failed")
         finally:
             self.jobs.pop(job.id, None)
+            if room is not None and status != agent_pb.JS_SUCCESS:
+                with contextlib.suppress(Exception):
+                    await room.disconnect()
             with contextlib.suppress(Exception):
                 await self._job_status(job.id, status, error)
                 await self._status()
