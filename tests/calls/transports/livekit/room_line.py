@@ -183,6 +183,12 @@ class LiveKitCaller(SimulatedCaller):
         self.emulator, self.connector = emulator, connector
         self.room_name = ""
 
+    async def _room(self) -> EmulatedRoom:
+        """The room of this call, once the agent has joined it (other calls may be joining theirs)."""
+        while self.room_name not in self.connector.rooms:
+            await asyncio.sleep(0.02)
+        return self.connector.rooms[self.room_name]
+
     async def run(self):  # type: ignore[no-untyped-def]
         started = time.monotonic()
         try:
@@ -190,7 +196,7 @@ class LiveKitCaller(SimulatedCaller):
                 self.emulator.sip_call_inbound, from_number=self.caller.phone, to_number=self.to_number
             )
             self.result.call_sid = self.room_name
-            room = await asyncio.wait_for(self.connector.joined.get(), 20)
+            room = await asyncio.wait_for(self._room(), 20)
             await room.wait_for_sip_participant()
             line = RoomLine(
                 room,

@@ -29,9 +29,8 @@ from voicedesk.simulator.scenario import load_scenario
 
 from .conftest import API_KEY, API_SECRET
 
+# ../shared/scenarios, relative to the repository root.
 SCENARIOS = Path(settings.BASE_DIR).parent / "shared" / "scenarios"
-if not SCENARIOS.is_dir():
-    SCENARIOS = Path("/work/shared/scenarios")
 
 
 def _worker(emulator: LiveKitEmulator, connector: Any, capacity: int = 2) -> AgentWorker:
