@@ -10,3 +10,8 @@ class CallsConfig(AppConfig):
         from tenants.hooks import tenant_created_hook_register
 
         tenant_created_hook_register(agent_config_provision)
+
+        from calls.transports.livekit.tasks import livekit_number_changed
+        from tenants.hooks import phone_number_hook_register
+
+        phone_number_hook_register(livekit_number_changed)

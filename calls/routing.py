@@ -7,6 +7,7 @@ transport used from our own pages gets the dashboards' checks first.
 from typing import Any
 
 from channels.auth import AuthMiddlewareStack
+from channels.generic.websocket import AsyncWebsocketConsumer
 from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import URLPattern, URLResolver, path
 
@@ -14,8 +15,8 @@ from calls.transports import TRANSPORTS, Transport
 from voicedesk.web.channels_tenancy import TenantWebsocketMiddleware
 
 
-def _websocket_app(transport: Transport) -> Any:
-    app = transport.consumer.as_asgi()
+def _websocket_app(transport: Transport, consumer: type[AsyncWebsocketConsumer]) -> Any:
+    app = consumer.as_asgi()
     if transport.session_auth:
         # As for the dashboards' sockets: an allowed origin, the tenant of the Host header, the session's user.
         app = AllowedHostsOriginValidator(TenantWebsocketMiddleware(AuthMiddlewareStack(app)))
@@ -23,7 +24,9 @@ def _websocket_app(transport: Transport) -> Any:
 
 
 carrier_websocket_urlpatterns: list[URLPattern | URLResolver] = [
-    path(transport.websocket_path, _websocket_app(transport)) for transport in TRANSPORTS.values()
+    path(transport.websocket_path, _websocket_app(transport, transport.consumer))
+    for transport in TRANSPORTS.values()
+    if transport.consumer is not None
 ]
 carrier_http_urlpatterns: list[URLPattern | URLResolver] = [
     url for transport in TRANSPORTS.values() for url in transport.http_urls

@@ -1,11 +1,27 @@
-"""Background work for calls. Actors only parse the message and call a service."""
+"""Background work for calls. Actors only parse the message and call a service.
+
+Dramatiq finds actors in each app's ``tasks``; LiveKit's live in its transport.
+"""
 
 import dramatiq
 from django.conf import settings
 from dramatiq_crontab import interval
 
 from calls import services
+from calls.transports.livekit.tasks import (
+    livekit_call_finish_overdue_job,
+    livekit_number_provision_job,
+    livekit_number_release_job,
+)
 from voicedesk.core.dramatiq_tenancy import send_to_each_tenant
+
+__all__ = [
+    "call_sweep",
+    "call_sweep_tenant",
+    "livekit_call_finish_overdue_job",
+    "livekit_number_provision_job",
+    "livekit_number_release_job",
+]
 
 
 @dramatiq.actor(max_retries=3, min_backoff=1_000, max_backoff=10_000, time_limit=120_000)

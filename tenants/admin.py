@@ -25,6 +25,7 @@ from tenants.services import (
     number_limit_check,
     phone_number_normalize,
     phone_number_register,
+    phone_number_remove,
     seat_limit_check,
 )
 
@@ -195,15 +196,17 @@ class PhoneNumberAddForm(forms.ModelForm):
 
 @admin.register(PhoneNumber)
 class PhoneNumberAdmin(admin.ModelAdmin):
-    list_display = ("e164", "tenant", "label", "created_at")
+    list_display = ("e164", "tenant", "label", "routing_state", "created_at")
     list_filter = ("tenant",)
     search_fields = ("e164", "tenant__name", "label")
     list_select_related = ("tenant",)
-    fields = ("e164", "tenant", "label")
+    fields = ("e164", "tenant", "label", "routing_state", "routing_ref", "routing_error")
 
     def get_readonly_fields(self, request: HttpRequest, obj: PhoneNumber | None = None) -> Any:
-        # Moving a number to another business is a removal and a new registration.
-        return ("e164", "tenant") if obj is not None else ()
+        # Moving a number to another business is a removal and a new registration;
+        # the routing fields are written by provisioning only.
+        routing = ("routing_state", "routing_ref", "routing_error")
+        return ("e164", "tenant", *routing) if obj is not None else routing
 
     def save_model(self, request: HttpRequest, obj: PhoneNumber, form: Any, change: bool) -> None:
         if change:
@@ -227,10 +230,7 @@ class PhoneNumberAdmin(admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PhoneNumber]) -> None:
         for phone in queryset.select_related("tenant"):
-            audit_event_record(
-                action="phone_number.removed", actor=request_actor(request), tenant=phone.tenant, number=phone.e164
-            )
-            phone.delete()
+            phone_number_remove(tenant=phone.tenant, number_id=phone.pk, actor=request_actor(request))
 
 
 @admin.register(AuditEvent)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from tenants.models import Tenant
 
@@ -67,3 +67,31 @@ def tenant_limits_for(tenant: Tenant) -> TenantLimits:
     if not _tenant_limits_provider:
         return TenantLimits()
     return _tenant_limits_provider[0](tenant)
+
+
+@dataclass(frozen=True)
+class PhoneNumberChanged:
+    """A number was registered to or removed from ``tenant``; ``routing_ref`` is what the platform knew it by."""
+
+    action: Literal["registered", "removed"]
+    tenant: Tenant
+    number_id: int
+    e164: str
+    routing_ref: str = ""
+
+
+PhoneNumberHook = Callable[[PhoneNumberChanged], None]
+
+_phone_number_hooks: list[PhoneNumberHook] = []
+
+
+def phone_number_hook_register(hook: PhoneNumberHook) -> None:
+    """Run ``hook`` inside every number registration and removal (``calls``: the LiveKit dispatch rule)."""
+    if hook not in _phone_number_hooks:
+        _phone_number_hooks.append(hook)
+
+
+def phone_number_notify(event: PhoneNumberChanged) -> None:
+    """Run every registered hook in the caller's transaction; a failing hook undoes the change."""
+    for hook in _phone_number_hooks:
+        hook(event)

@@ -91,6 +91,12 @@ class Membership(models.Model):
         return f"{self.user} is {self.role} of {self.tenant.schema_name}"
 
 
+class RoutingState(models.TextChoices):
+    PENDING = "pending", "Being set up"
+    ACTIVE = "active", "Active"
+    FAILED = "failed", "Set-up failed"
+
+
 class PhoneNumber(models.Model):
     """A dialled number (E.164); an incoming call finds its tenant through it."""
 
@@ -98,6 +104,11 @@ class PhoneNumber(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="phone_numbers")
     label = models.CharField(max_length=100, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # Where the telephony platform routes the number (a LiveKit SIP dispatch
+    # rule): empty when no platform needs set-up, else pending until it is done.
+    routing_state = models.CharField(max_length=10, choices=RoutingState.choices, blank=True, default="")
+    routing_ref = models.CharField(max_length=64, blank=True, default="")
+    routing_error = models.CharField(max_length=300, blank=True, default="")
 
     def __str__(self) -> str:
         return self.e164

@@ -18,8 +18,24 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
-from tenants.hooks import TenantCreated, tenant_created_notify, tenant_limits_for
-from tenants.models import ApiKey, AuditEvent, BusinessSignup, Domain, Membership, PhoneNumber, Tenant, User
+from tenants.hooks import (
+    PhoneNumberChanged,
+    TenantCreated,
+    phone_number_notify,
+    tenant_created_notify,
+    tenant_limits_for,
+)
+from tenants.models import (
+    ApiKey,
+    AuditEvent,
+    BusinessSignup,
+    Domain,
+    Membership,
+    PhoneNumber,
+    RoutingState,
+    Tenant,
+    User,
+)
 from tenants.permissions import membership_has_role
 
 logger = structlog.get_logger(__name__)
@@ -262,9 +278,42 @@ def phone_number_register(*, tenant: Tenant, number: str, label: str = "", actor
             number_limit_check(tenant=tenant)
             phone = PhoneNumber.objects.create(e164=e164, tenant=tenant, label=label)
             audit_event_record(action="phone_number.registered", actor=actor, tenant=tenant, number=e164)
+            phone_number_notify(
+                PhoneNumberChanged(action="registered", tenant=tenant, number_id=phone.pk, e164=phone.e164)
+            )
     except IntegrityError as exc:
         raise ValidationError(f"{e164} already belongs to another business.", code="number_taken") from exc
     return phone
+
+
+def phone_number_remove(*, tenant: Tenant, number_id: int, actor: User | None = None) -> PhoneNumber:
+    """Stop routing a number to ``tenant``; ``PhoneNumber.DoesNotExist`` when the tenant has no such number.
+
+    The registered hooks hear of it in the same transaction (``calls`` then
+    deletes the number's dispatch rule at the telephony platform).
+    """
+    with transaction.atomic():
+        phone = PhoneNumber.objects.select_for_update().get(pk=number_id, tenant=tenant)
+        audit_event_record(action="phone_number.removed", actor=actor, tenant=tenant, number=phone.e164)
+        event = PhoneNumberChanged(
+            action="removed", tenant=tenant, number_id=phone.pk, e164=phone.e164, routing_ref=phone.routing_ref
+        )
+        phone.delete()
+        phone_number_notify(event)
+    return phone
+
+
+def phone_number_routing_set(*, number_id: int, state: str, ref: str | None = None, error: str = "") -> bool:
+    """Record how the telephony platform routes a number (``RoutingState``), its reference there and any error.
+
+    Returns False when the number is gone (removed meanwhile). ``ref=None`` keeps the stored reference.
+    """
+    if state not in RoutingState.values:
+        raise ValueError(f"Unknown routing state {state!r}")
+    changes: dict[str, Any] = {"routing_state": state, "routing_error": error[:300]}
+    if ref is not None:
+        changes["routing_ref"] = ref[:64]
+    return PhoneNumber.objects.filter(pk=number_id).update(**changes) == 1
 
 
 # Keys look like ``vd_<8 hex>_<43 url-safe characters>``: the prefix finds

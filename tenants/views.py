@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from tenants.forms import BusinessSubdomainForm
 from tenants.hooks import tenant_limits_for
-from tenants.models import ApiKey, Membership
+from tenants.models import ApiKey, Membership, PhoneNumber
 from tenants.permissions import role_required
 from tenants.selectors import api_key_list, business_signup_for_user, phone_number_list, tenant_list_for_user
 from tenants.services import (
@@ -21,6 +21,7 @@ from tenants.services import (
     api_key_revoke,
     business_signup_provision,
     phone_number_register,
+    phone_number_remove,
 )
 
 
@@ -114,11 +115,25 @@ def phone_number_page(request: HttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Calls to {phone.e164} now reach your receptionist.")
             return redirect("phone_numbers:list")
+    numbers = list(phone_number_list(tenant=tenant))
     context = {
-        "numbers": phone_number_list(tenant=tenant),
+        "numbers": numbers,
+        "show_routing": any(phone.routing_state for phone in numbers),
         "limit": tenant_limits_for(tenant).max_numbers,
         "error": error,
         "number": number,
         "label": label,
     }
     return render(request, "tenants/phone_numbers.html", context, status=400 if error else 200)
+
+
+@role_required(Membership.Role.ADMIN)
+@require_POST
+def phone_number_remove_view(request: HttpRequest, number_id: int) -> HttpResponse:
+    """Remove one of this business's numbers; another business's or a missing one is a 404."""
+    try:
+        phone = phone_number_remove(tenant=request.tenant, number_id=number_id, actor=request.user)  # type: ignore[attr-defined,arg-type]
+    except PhoneNumber.DoesNotExist as exc:
+        raise Http404 from exc
+    messages.success(request, f"Calls to {phone.e164} no longer reach your receptionist.")
+    return redirect("phone_numbers:list")

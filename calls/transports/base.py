@@ -23,12 +23,14 @@ class Transport:
     stream itself (a signed token); a transport used from our own pages
     (``session_auth``) is reached through the dashboards' checks instead: the
     page's origin, the tenant of the Host header and the signed-in session.
+    A transport whose media does not reach us over a websocket of ours
+    (LiveKit: the agent joins the room) has no ``consumer``.
     """
 
     name: str
     audio: AudioFormat
     reports_playback: bool
-    websocket_path: str
-    consumer: type[AsyncWebsocketConsumer]
+    websocket_path: str = ""
+    consumer: type[AsyncWebsocketConsumer] | None = None
     http_urls: tuple[URLPattern, ...] = field(default=())
     session_auth: bool = False

@@ -159,6 +159,7 @@ DRAMATIQ_BROKER = {
         "dramatiq.middleware.TimeLimit",
         "dramatiq.middleware.Callbacks",
         "dramatiq.middleware.Retries",
+        "dramatiq.middleware.CurrentMessage",
         "django_dramatiq.middleware.DbConnectionsMiddleware",
         "voicedesk.core.dramatiq_tenancy.TenantMiddleware",
         "django_dramatiq.middleware.AdminMiddleware",
@@ -275,6 +276,21 @@ CALL_RINGING_MAX_S = env.float("CALL_RINGING_MAX_S", default=600.0)
 CALL_SWEEP_INTERVAL_S = env.int("CALL_SWEEP_INTERVAL_S", default=15)
 TICKET_SWEEP_INTERVAL_S = env.int("TICKET_SWEEP_INTERVAL_S", default=60)
 TICKET_SWEEP_GRACE_S = env.float("TICKET_SWEEP_GRACE_S", default=60.0)
+
+# LiveKit: phone numbers get SIP dispatch rules there, its webhooks open and
+# close calls, and `run_livekit_agent` workers answer in its rooms. No URL:
+# LiveKit is off (numbers get no rule, the webhook refuses everything).
+LIVEKIT_URL = env("LIVEKIT_URL", default="")
+LIVEKIT_API_KEY = env("LIVEKIT_API_KEY", default="")
+LIVEKIT_API_SECRET = env("LIVEKIT_API_SECRET", default="")
+# The agent name dispatch rules ask for and workers register under.
+LIVEKIT_AGENT_NAME = env("LIVEKIT_AGENT_NAME", default="voicedesk-receptionist")
+# Calls one agent worker process takes at once; it refuses jobs beyond.
+LIVEKIT_AGENT_CAPACITY = env.int("LIVEKIT_AGENT_CAPACITY", default=4)
+# Webhooks older than this (by their created_at) are refused as stale; replays within it by event id.
+LIVEKIT_WEBHOOK_MAX_AGE_S = 300
+# A call LiveKit says has ended but no agent finished is finished this long after.
+LIVEKIT_FINISH_GRACE_S = 30
 
 # Stripe bills the businesses. ``STRIPE_API_BASE`` points the SDK at another
 # server with Stripe's API (the loopback emulator in development and tests);

@@ -49,13 +49,8 @@ def unknown_number() -> str:
     return str(response)
 
 
-def turned_away(*, business_name: str, busy: bool, caller_known: bool) -> str:
-    """A short, polite message for a call the receptionist does not take, then hang up.
-
-    ``busy``: every line of the plan is in use; otherwise the business is not
-    taking calls through this line. The call's ticket holds the caller's number.
-    """
-    response = VoiceResponse()
+def turned_away_text(*, business_name: str, busy: bool, caller_known: bool) -> str:
+    """What a caller the receptionist does not take hears (every transport says the same)."""
     if busy:
         first = f"Thank you for calling {business_name}. All our lines are busy right now."
     else:
@@ -65,6 +60,16 @@ def turned_away(*, business_name: str, busy: bool, caller_known: bool) -> str:
         if caller_known
         else "Please call again later. Goodbye."
     )
-    response.say(f"{first} {then}")
+    return f"{first} {then}"
+
+
+def turned_away(*, business_name: str, busy: bool, caller_known: bool) -> str:
+    """A short, polite message for a call the receptionist does not take, then hang up.
+
+    ``busy``: every line of the plan is in use; otherwise the business is not
+    taking calls through this line. The call's ticket holds the caller's number.
+    """
+    response = VoiceResponse()
+    response.say(turned_away_text(business_name=business_name, busy=busy, caller_known=caller_known))
     response.hangup()
     return str(response)

@@ -27,13 +27,23 @@ def test_the_browser_test_call_sends_pcm16_at_16_khz_and_is_signed_in_by_the_ses
     assert TRANSPORTS["twilio"].session_auth is False
 
 
-def test_every_transport_gets_its_media_websocket() -> None:
-    assert sorted(TRANSPORTS) == ["browser", "twilio"]
+def test_every_transport_with_a_consumer_gets_its_media_websocket() -> None:
+    assert sorted(TRANSPORTS) == ["browser", "livekit", "twilio"]
     routes = [str(pattern.pattern) for pattern in carrier_websocket_urlpatterns]
+    # LiveKit's media reaches the agent worker in the room, not a websocket of ours.
+    assert TRANSPORTS["livekit"].consumer is None
     assert routes == ["ws/twilio/stream", "ws/test-call/"]
 
 
+def test_livekit_declares_the_rooms_audio_and_no_playback_reports() -> None:
+    livekit = TRANSPORTS["livekit"]
+    assert livekit.audio == AudioFormat(encoding="pcm16", sample_rate=48000, frame_ms=20)
+    assert (livekit.audio.frame_samples, livekit.audio.frame_bytes) == (960, 1920)
+    assert livekit.reports_playback is False
+
+
 def test_every_transport_gets_its_webhooks_on_the_public_host() -> None:
-    assert [str(pattern.pattern) for pattern in carrier_http_urlpatterns] == ["twilio/voice"]
+    assert [str(pattern.pattern) for pattern in carrier_http_urlpatterns] == ["twilio/voice", "livekit/webhook"]
+    assert reverse("livekit-webhook", urlconf="voicedesk.urls_public") == "/livekit/webhook"
     assert reverse("twilio-voice", urlconf="voicedesk.urls_public") == "/twilio/voice"
     assert resolve("/twilio/voice", urlconf="voicedesk.urls_public").func is twilio_voice_webhook
