@@ -360,8 +360,8 @@ def _stored(tenant: Any, call_id: int) -> tuple[Call, Ticket, list[Utterance], l
 async def test_a_spoken_test_call_shows_its_transcript_and_latency_and_ends_with_its_ticket(tenant_a, worker) -> None:
     caller = CallerSpec(
         phone="",
-        says_first="Hi, this is James Wilson, my number is 555 444 3333, and my kitchen sink is leaking.",
-        facts={"name": "James Wilson", "callback_number": "555 444 3333"},
+        says_first="Hi, this is James Wilson, my number is 555 201 7788, and my kitchen sink is leaking.",
+        facts={"name": "James Wilson", "callback_number": "555 201 7788"},
     )
     brain = CallerBrain(caller)
     communicator = await _open_as_owner(tenant_a)
@@ -408,7 +408,7 @@ async def test_a_spoken_test_call_shows_its_transcript_and_latency_and_ends_with
     }
     assert end["reason"] in ("agent_hangup", "caller_hangup")
     assert (call.carrier, call.is_test, call.from_number, call.status) == ("browser", True, "", "completed")
-    assert (ticket.caller_name, ticket.callback_number) == ("James Wilson", "+15554443333")
+    assert (ticket.caller_name, ticket.callback_number) == ("James Wilson", "+15552017788")
     assert "sink" in ticket.summary.lower()
     # The page was shown every line stored, in order, and every turn's latency.
     shown = [(m["speaker"], m["text"]) for m in messages if m["type"] == "transcript"]
