@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cache
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -35,6 +35,7 @@ from voicedesk.simulator.carrier import (
     CarrierError,
     CarrierStream,
     PlayedFrame,
+    StreamStats,
     dial,
     new_sid,
 )
@@ -869,6 +870,29 @@ class _Event:
     turn: AgentTurn | None = None
 
 
+class CallLine(Protocol):
+    """The caller's end of a call as ``SimulatedCaller`` uses it: ``CarrierStream``, or another transport's."""
+
+    closed: asyncio.Event
+    close_reason: str
+    started_at: float  # monotonic time the line opened; tick 0 is due then
+    last_speech_sent_at: float
+    stats: StreamStats
+
+    @property
+    def caller_speaking(self) -> bool: ...
+
+    async def open(self) -> None: ...
+
+    async def hang_up(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+    def speak(self, mulaw: bytes) -> asyncio.Future[float]: ...
+
+    def stereo_wav(self) -> bytes: ...
+
+
 class SimulatedCaller:
     """Places one scenario call through the carrier and plays the caller until someone hangs up."""
 
@@ -897,7 +921,7 @@ class SimulatedCaller:
         self.on_entry = on_entry
         self.account_sid = new_sid("AC")
         self.result = ConversationResult(scenario_id=scenario_id, call_sid=call_sid or new_sid("CA"))
-        self.stream: CarrierStream | None = None
+        self.stream: CallLine | None = None
         self.listener: TurnListener | None = None
         self._events: asyncio.Queue[_Event] = asyncio.Queue()
         self._background: set[asyncio.Task[None]] = set()
@@ -917,45 +941,55 @@ class SimulatedCaller:
                 account_sid=self.account_sid,
                 auth_token=self.auth_token,
             )
-            stream = self.stream = CarrierStream(
-                instructions,
-                call_sid=self.result.call_sid,
-                account_sid=self.account_sid,
-                on_tick=self._on_tick,
-                on_media=self._on_media,
-                record=self.record,
-                idle=self.models.idle_noise(key=self.result.scenario_id),
+            await self.talk_on(
+                CarrierStream(
+                    instructions,
+                    call_sid=self.result.call_sid,
+                    account_sid=self.account_sid,
+                    on_tick=self._on_tick,
+                    on_media=self._on_media,
+                    record=self.record,
+                    idle=self.models.idle_noise(key=self.result.scenario_id),
+                )
             )
-            self.listener = TurnListener(
-                caller_speaking=lambda: stream.caller_speaking,
-                on_turn=lambda turn: self._events.put_nowait(_Event("turn", turn)),
-            )
-            await stream.open()
-            helpers = [
-                asyncio.create_task(self._watch(stream.closed.wait(), _Event("closed"))),
-                asyncio.create_task(self._watch(self.listener.first_speech.wait(), _Event("started"))),
-                asyncio.create_task(self._watch(asyncio.sleep(self.max_call_s), _Event("time_up"))),
-            ]
-            try:
-                await self._converse()
-            finally:
-                for task in helpers:
-                    task.cancel()
-                await asyncio.gather(*helpers, return_exceptions=True)
-                await asyncio.gather(*self._background, return_exceptions=True)
-                if not stream.closed.is_set():
-                    await stream.hang_up()
-                await stream.wait_closed()
-            self.result.end_reason = stream.close_reason
-            self.result.stream = stream.stats.summary()
-            if self.record:
-                self.result.recording = stream.stereo_wav()
         except CarrierError as exc:
             self.result.error = str(exc)
             self.result.end_reason = "carrier_error"
         finally:
             self.result.duration_s = round(time.monotonic() - started, 3)
         return self.result
+
+    async def talk_on(self, line: CallLine) -> None:
+        """Open ``line``, talk until the call ends, and keep how it ended; the line is closed afterwards.
+
+        A transport's own caller (a LiveKit room, say) dials its way and then
+        talks here, with the same rules as a carrier call.
+        """
+        self.stream = line
+        self.listener = TurnListener(
+            caller_speaking=lambda: line.caller_speaking,
+            on_turn=lambda turn: self._events.put_nowait(_Event("turn", turn)),
+        )
+        await line.open()
+        helpers = [
+            asyncio.create_task(self._watch(line.closed.wait(), _Event("closed"))),
+            asyncio.create_task(self._watch(self.listener.first_speech.wait(), _Event("started"))),
+            asyncio.create_task(self._watch(asyncio.sleep(self.max_call_s), _Event("time_up"))),
+        ]
+        try:
+            await self._converse()
+        finally:
+            for task in helpers:
+                task.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            await asyncio.gather(*self._background, return_exceptions=True)
+            if not line.closed.is_set():
+                await line.hang_up()
+            await line.wait_closed()
+        self.result.end_reason = line.close_reason
+        self.result.stream = line.stats.summary()
+        if self.record:
+            self.result.recording = line.stereo_wav()
 
     # -- the conversation loop ------------------------------------------------------
     async def _converse(self) -> None:

@@ -21,7 +21,7 @@ from livekit import rtc
 
 from calls.audio import MULAW_FRAME_BYTES, MULAW_RATE, Resampler, mulaw_decode, mulaw_encode
 from calls.transports.livekit.emulator import EmulatedRoom, EmulatedRoomConnector, LiveKitEmulator
-from voicedesk.simulator.caller import SimulatedCaller, TurnListener, _Event
+from voicedesk.simulator.caller import ConversationResult, SimulatedCaller
 from voicedesk.simulator.carrier import CarrierError, PlayedFrame, StreamStats
 
 FRAME_S = 0.02
@@ -189,7 +189,7 @@ class LiveKitCaller(SimulatedCaller):
             await asyncio.sleep(0.02)
         return self.connector.rooms[self.room_name]
 
-    async def run(self):  # type: ignore[no-untyped-def]
+    async def run(self) -> ConversationResult:
         started = time.monotonic()
         try:
             self.room_name = await asyncio.to_thread(
@@ -198,35 +198,15 @@ class LiveKitCaller(SimulatedCaller):
             self.result.call_sid = self.room_name
             room = await asyncio.wait_for(self._room(), 20)
             await room.wait_for_sip_participant()
-            line = RoomLine(
-                room,
-                hang_up=lambda: self.emulator.sip_call_hangup(self.room_name),
-                on_tick=self._on_tick,
-                on_media=self._on_media,
-                idle=self.models.idle_noise(key=self.result.scenario_id),
+            await self.talk_on(
+                RoomLine(
+                    room,
+                    hang_up=lambda: self.emulator.sip_call_hangup(self.room_name),
+                    on_tick=self._on_tick,
+                    on_media=self._on_media,
+                    idle=self.models.idle_noise(key=self.result.scenario_id),
+                )
             )
-            self.stream = line  # type: ignore[assignment]
-            self.listener = TurnListener(
-                caller_speaking=lambda: line.caller_speaking,
-                on_turn=lambda turn: self._events.put_nowait(_Event("turn", turn)),
-            )
-            await line.open()
-            helpers = [
-                asyncio.create_task(self._watch(line.closed.wait(), _Event("closed"))),
-                asyncio.create_task(self._watch(self.listener.first_speech.wait(), _Event("started"))),
-                asyncio.create_task(self._watch(asyncio.sleep(self.max_call_s), _Event("time_up"))),
-            ]
-            try:
-                await self._converse()
-            finally:
-                for task in helpers:
-                    task.cancel()
-                await asyncio.gather(*helpers, return_exceptions=True)
-                await asyncio.gather(*self._background, return_exceptions=True)
-                if not line.closed.is_set():
-                    await line.hang_up()
-                await line.wait_closed()
-            self.result.end_reason = line.close_reason
         except CarrierError as exc:
             self.result.error = str(exc)
             self.result.end_reason = "carrier_error"
