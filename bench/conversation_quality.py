@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from _django import ROOT
-from voice_latency import bench_stack
+from voice_latency import bench_django, bench_stack
 
 
 def _rate(passed: int, counted: int, rate: float | None) -> str:
@@ -127,6 +127,8 @@ def main() -> None:
         import django
 
         django.setup()
+    else:
+        bench_django("quality")
     # Read before the stack starts, so a typo fails in a second, not after a migration.
     sys.path.insert(0, str(ROOT))
     from voicedesk.simulator.caller import VoiceSpec, VoiceSpecError

@@ -32,18 +32,33 @@ if TYPE_CHECKING:
 DEFAULT_SCENARIOS = ROOT.parent / "shared" / "scenarios"
 
 
-@contextmanager
-def bench_stack(name: str) -> Iterator[ServerStack]:
-    """Scratch database ``voicedesk_bench_<name>`` migrated, and a private server stack on it.
+_set_up: list[str] = []
 
-    The stack gets its own Dramatiq, cache and channel-layer namespaces, so a
-    development worker on the same Redis never takes its tickets.
+
+def bench_django(name: str) -> None:
+    """Django on a fresh scratch database ``voicedesk_bench_<name>``, once per process.
+
+    With Dramatiq, cache and channel-layer namespaces of its own, so a
+    development worker on the same Redis never takes the bench's tickets.
+    Call it early to read the bench's input with the product's code before
+    the stack starts; ``bench_stack`` calls it otherwise.
     """
+    if _set_up:
+        if _set_up != [name]:
+            raise RuntimeError(f"Django is already set up for the bench {_set_up[0]!r}")
+        return
     suffix = secrets.token_hex(4)
     os.environ["DRAMATIQ_NAMESPACE"] = f"vd-bench-{name}-{suffix}"
     os.environ["CHANNELS_PREFIX"] = f"vd-bench-{name}-{suffix}"
     os.environ["CACHE_KEY_PREFIX"] = f"vd-bench-{name}-{suffix}"
     django_setup(f"voicedesk_bench_{name}")
+    _set_up.append(name)
+
+
+@contextmanager
+def bench_stack(name: str) -> Iterator[ServerStack]:
+    """Scratch database ``voicedesk_bench_<name>`` migrated, and a private server stack on it."""
+    bench_django(name)
     from django.core.management import call_command
 
     from tests.live_stack import ServerStack

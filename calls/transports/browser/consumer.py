@@ -10,7 +10,7 @@ reference.
 The consumer only speaks the protocol, as the Twilio one does: it checks who
 is asking, validates each message and hands audio to the same
 ``CallSession`` and records a phone call gets. Anything malformed closes the
-socket cleanly with 1008, and a call that had started is always finished,
+socket cleanly with 4008, and a call that had started is always finished,
 so its record and ticket are kept.
 """
 
@@ -67,10 +67,12 @@ TICKET_WAIT_S = 20.0
 TICKET_POLL_S = 0.25
 # Same meaning as the HTTP 404 the pages give: missing and forbidden look alike.
 CLOSE_NOT_FOUND = 4404
-CLOSE_PROTOCOL_ERROR = 1008
-# The business already has its test calls at once: try again later (RFC 6455).
-CLOSE_TRY_AGAIN = 1013
-CLOSE_INTERNAL_ERROR = 1011
+# RFC 6455's 1008, 1013 and 1011 moved into the application range, the only
+# codes besides 1000 that daphne sends: a protocol violation; the business
+# already has its test calls at once, try again later; the agent failed.
+CLOSE_PROTOCOL_ERROR = 4008
+CLOSE_TRY_AGAIN = 4013
+CLOSE_INTERNAL_ERROR = 4011
 
 
 class ProtocolError(Exception):

@@ -47,9 +47,15 @@ EXPECTED_FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": AUDIO.sample_rate,
 # Twilio sends "start" right after connecting; a socket that says nothing is not a call.
 START_DEADLINE_S = 10.0
 # Messages per second a stream may sustain (Twilio sends 50 media frames a
-# second, plus marks), and the burst it may send after a network stall.
+# second, plus marks), and the burst it may send after a stall. The budget is
+# counted as messages are read, so a stall of our own (a busy process) turns
+# the carrier's steady stream into a backlog read at once: the burst covers
+# half a minute of audio, far from a flood yet enough for any stall a call survives.
 MESSAGE_RATE = 120.0
-MESSAGE_BURST = 300.0
+MESSAGE_BURST = 1_500.0
+# Daphne sends only 1000 and the application range (3000-4999) as close codes,
+# so a protocol violation is 4008 (RFC 6455's 1008, moved into that range).
+CLOSE_PROTOCOL_ERROR = 4008
 
 
 class ProtocolError(Exception):
@@ -195,7 +201,7 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
         if self.session is not None and not self.session.finished:
             await self.session.finish("protocol_error")
         self._uncount()
-        await self.close(code=1008)
+        await self.close(code=CLOSE_PROTOCOL_ERROR)
 
     async def _agent_hangup(self) -> None:
         if self.session is not None:

@@ -169,7 +169,7 @@ async def test_bad_input_before_start_closes_cleanly_and_makes_no_call(
     received, code = await _until_close(communicator)
     await communicator.wait()
 
-    assert code == 1008
+    assert code == 4008
     assert len(received) == 1
     assert received[0]["type"] == "error"
     assert why in received[0]["reason"]
@@ -199,7 +199,7 @@ async def test_bad_input_during_a_call_ends_it_and_keeps_its_record(message: str
     received, code = await _until_close(communicator)
     await communicator.wait()
 
-    assert code == 1008
+    assert code == 4008
     errors = [m for m in received if m["type"] == "error"]
     assert len(errors) == 1
     assert why in errors[0]["reason"]
@@ -226,7 +226,7 @@ async def test_a_flood_of_frames_ends_the_call_and_keeps_its_record(tenant_a, mo
     received, code = await _until_close(communicator)
     await communicator.wait()
 
-    assert code == 1008
+    assert code == 4008
     assert [m["reason"] for m in received if m["type"] == "error"] == ["more than 5 messages a second"]
     [call] = await _calls(tenant_a.tenant)
     assert (call.pk, call.status, call.end_reason) == (started["call_id"], "abandoned", "protocol_error")
@@ -238,7 +238,7 @@ async def test_a_socket_that_never_starts_is_closed(tenant_a, monkeypatch) -> No
     communicator = await _open_as_owner(tenant_a)
     received, code = await _until_close(communicator, timeout=5)
     await communicator.wait()
-    assert code == 1008
+    assert code == 4008
     assert received == [{"type": "error", "reason": "no start within 0.2 s"}]
     assert await _calls(tenant_a.tenant) == []
 
@@ -253,7 +253,7 @@ async def test_an_agent_that_cannot_start_still_closes_its_call(tenant_a, monkey
     received, code = await _until_close(communicator)
     await communicator.wait()
 
-    assert code == 1011
+    assert code == 4011
     assert received == [{"type": "error", "reason": "The agent could not be started; try again."}]
     [call] = await _calls(tenant_a.tenant)
     assert (call.is_test, call.status, call.end_reason) == (True, "abandoned", "setup_failed")
@@ -286,7 +286,7 @@ async def test_a_business_has_at_most_two_test_calls_at_once(tenant_a, monkeypat
     received, code = await _until_close(third)
     await third.wait()
 
-    assert code == 1013
+    assert code == 4013
     assert received == [{"type": "error", "reason": "At most 2 test calls at once; end one first."}]
     assert len(await _calls(tenant_a.tenant)) == 2
     for communicator in open_calls:

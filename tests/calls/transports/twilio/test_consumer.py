@@ -110,7 +110,7 @@ async def test_malformed_or_out_of_order_input_closes_cleanly(message: str, why:
     communicator = await _connect()
     await communicator.send_to(text_data=message)
     closed = await communicator.receive_output(timeout=10)
-    assert closed == {"type": "websocket.close", "code": 1008}
+    assert closed == {"type": "websocket.close", "code": 4008}
     await communicator.wait()
 
 
@@ -125,7 +125,7 @@ async def test_forged_token_and_wrong_encoding_are_refused_without_touching_the_
     ):
         communicator = await _connect()
         await communicator.send_to(text_data=start)
-        assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 1008}
+        assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 4008}
         await communicator.wait()
     assert (await _call(tenant, call.pk)).status == "ringing"
 
@@ -206,7 +206,7 @@ def test_the_message_budget_allows_real_time_and_bursts_but_not_a_flood() -> Non
 async def test_a_socket_that_never_starts_is_closed(monkeypatch) -> None:
     monkeypatch.setattr(consumer_module, "START_DEADLINE_S", 0.2)
     communicator = await _connect()
-    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 1008}
+    assert await communicator.receive_output(timeout=5) == {"type": "websocket.close", "code": 4008}
     await communicator.wait()
 
 
@@ -223,7 +223,7 @@ async def test_a_media_flood_ends_the_call_and_keeps_its_record(ringing_call) ->
     assert in_progress._value.get() == before + 1
 
     closed = None
-    for seq in range(2000):  # 40 s of audio at once
+    for seq in range(4000):  # 80 s of audio at once
         await communicator.send_to(text_data=_media(b"\xff" * 160, seq + 2))
         while not communicator.output_queue.empty():
             output = await communicator.receive_output()
@@ -234,7 +234,7 @@ async def test_a_media_flood_ends_the_call_and_keeps_its_record(ringing_call) ->
     closed = closed or await _receive_close(communicator)
     await communicator.wait(timeout=10)
 
-    assert closed == {"type": "websocket.close", "code": 1008}
+    assert closed == {"type": "websocket.close", "code": 4008}
     stored = await _call(tenant, call.pk)
     assert stored.end_reason == "protocol_error"
     assert stored.status == "abandoned"
