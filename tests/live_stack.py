@@ -50,6 +50,10 @@ def live_stack_env() -> dict[str, str]:
             "TWILIO_AUTH_TOKEN": settings.TWILIO_AUTH_TOKEN,
             "LOG_LEVEL": "INFO",
             "LOG_FORMAT": "console",
+            # Calls need their engines loaded. Set here, not inherited: consumer
+            # tests turn the warm-up off in this process's environment, and a
+            # stack started later in the same worker would never load them.
+            "VOICEDESK_WARM_UP": "1",
         }
     )
     # Set by voicedesk.settings.test when this process loaded it; the servers must match.
