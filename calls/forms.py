@@ -325,7 +325,7 @@ class AgentConfigForm(forms.Form):
         provider = cleaned.get("dialogue_provider") or ""
         if provider in ("openai", "ollama") and not " ".join(str(cleaned.get("dialogue_model") or "").split()):
             self.add_error("dialogue_model", "Give the model's name, e.g. gpt-4o-mini or llama3.1.")
-        if provider == "openai" and not cleaned.get("dialogue_key_ref"):
+        if provider == "openai" and not cleaned.get("dialogue_key_ref") and "dialogue_key_ref" not in self.errors:
             self.add_error("dialogue_key_ref", "Choose the key the platform's operator set up for OpenAI.")
 
     def clean_timezone(self) -> str:

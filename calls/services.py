@@ -594,6 +594,8 @@ def dialogue_models_list(*, provider: str, base_url: str = "", key_ref: str = ""
     (``DIALOGUE_MODELS_TIMEOUT_S``), refuses the key or answers with an error
     raises ``DialogueServerError``.
     """
+    if provider == "receptionist":
+        raise DialogueServerError("The built-in receptionist needs no model.")
     options: dict[str, Any] = {"model": "-"}
     if base_url:
         options["base_url"] = base_url
@@ -603,8 +605,6 @@ def dialogue_models_list(*, provider: str, base_url: str = "", key_ref: str = ""
         options = dialogue_options_clean(provider, options)
     except ValidationError as exc:
         raise DialogueServerError(" ".join(exc.messages)) from exc
-    if provider == "receptionist":
-        raise DialogueServerError("The built-in receptionist needs no model.")
     if provider == "ollama":
         api_key, url = "ollama", options.get("base_url") or OLLAMA_BASE_URL  # Ollama ignores the key
     else:
