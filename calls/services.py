@@ -585,18 +585,24 @@ class DialogueServerError(DomainError):
     """A model server could not be asked for its models; the message says why, without the key."""
 
 
-def dialogue_models_list(*, provider: str, base_url: str = "", key_ref: str = "") -> list[str]:
+def dialogue_models_list(*, config: AgentConfig, provider: str, base_url: str = "", key_ref: str = "") -> list[str]:
     """The model ids the server of an ``openai`` or ``ollama`` receptionist offers, sorted.
 
     Nothing is stored. ``base_url`` and ``key_ref`` are checked as when they are
-    saved; an empty ``base_url`` is OpenAI itself (or ``OPENAI_BASE_URL``) for
-    ``openai`` and the local Ollama for ``ollama``. A server that is down, slow
+    saved. ``base_url`` is for ``ollama`` only (empty: the local Ollama): an
+    ``openai`` listing goes where the platform's key may go, the ``base_url``
+    the operator stored in ``config`` or else OpenAI itself (``OPENAI_BASE_URL``
+    if set), never to a URL typed by the business. A server that is down, slow
     (``DIALOGUE_MODELS_TIMEOUT_S``), refuses the key or answers with an error
     raises ``DialogueServerError``.
     """
     if provider == "receptionist":
         raise DialogueServerError("The built-in receptionist needs no model.")
     options: dict[str, Any] = {"model": "-"}
+    if provider == "openai" and config.dialogue_provider == "openai":
+        base_url = str((config.dialogue_options or {}).get("base_url") or "")
+    elif provider == "openai":
+        base_url = ""
     if base_url:
         options["base_url"] = base_url
     if key_ref and provider == "openai":

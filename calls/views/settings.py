@@ -78,6 +78,7 @@ def dialogue_models(request: TenantRequest) -> HttpResponse:
     context: dict[str, Any] = {"form": form, "config": config, "models_listed": True}
     try:
         context["dialogue_models"] = dialogue_models_list(
+            config=config,
             provider=request.POST.get("dialogue_provider", ""),
             base_url=request.POST.get("dialogue_base_url", "").strip(),
             key_ref=request.POST.get("dialogue_key_ref", ""),

@@ -688,15 +688,19 @@ def test_the_models_of_an_openai_server_are_listed_with_the_operators_key(model_
     monkeypatch.setenv("OPENAI_API_KEY", MODELS_KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)  # where the SDK sends "OpenAI" here
 
-    assert dialogue_models_list(provider="openai", key_ref="OPENAI_API_KEY") == ["gpt-4o-mini", "llama3.1", "qwen2.5"]
+    ids = dialogue_models_list(config=AgentConfig(), provider="openai", key_ref="OPENAI_API_KEY")
+
+    assert ids == ["gpt-4o-mini", "llama3.1", "qwen2.5"]
 
 
 def test_the_models_of_an_ollama_server_are_listed_without_a_key() -> None:
     ollama = OpenAiChatEmulator(_no_chat, api_key="", models=("llama3.1", "mistral")).start()
     try:
-        assert dialogue_models_list(provider="ollama", base_url=ollama.base_url) == ["llama3.1", "mistral"]
+        ids = dialogue_models_list(config=AgentConfig(), provider="ollama", base_url=ollama.base_url)
     finally:
         ollama.stop()
+
+    assert ids == ["llama3.1", "mistral"]
 
 
 def test_a_refused_key_says_so_and_never_shows_it(model_server, monkeypatch) -> None:
@@ -704,7 +708,7 @@ def test_a_refused_key_says_so_and_never_shows_it(model_server, monkeypatch) -> 
     monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)
 
     with pytest.raises(DialogueServerError) as raised:
-        dialogue_models_list(provider="openai", key_ref="OPENAI_API_KEY")
+        dialogue_models_list(config=AgentConfig(), provider="openai", key_ref="OPENAI_API_KEY")
 
     assert str(raised.value) == f"The server at {model_server.base_url} refused the key."
 
@@ -719,7 +723,7 @@ def test_a_server_that_is_down_says_so() -> None:
     url = f"http://127.0.0.1:{_closed_port()}/v1"
 
     with pytest.raises(DialogueServerError) as raised:
-        dialogue_models_list(provider="ollama", base_url=url)
+        dialogue_models_list(config=AgentConfig(), provider="ollama", base_url=url)
 
     assert str(raised.value) == f"Could not reach a model server at {url}. Is it running?"
 
@@ -744,6 +748,36 @@ def test_listing_models_refuses_what_could_not_be_saved(monkeypatch, kwargs, mes
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
 
     with pytest.raises(DialogueServerError) as raised:
-        dialogue_models_list(**kwargs)
+        dialogue_models_list(config=AgentConfig(), **kwargs)
 
     assert str(raised.value) == message
+
+
+def test_an_openai_listing_never_sends_the_key_to_a_typed_url(model_server, monkeypatch) -> None:
+    elsewhere = OpenAiChatEmulator(_no_chat, api_key="", models=("stolen",)).start()
+    monkeypatch.setenv("OPENAI_API_KEY", MODELS_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)
+    try:
+        ids = dialogue_models_list(
+            config=AgentConfig(), provider="openai", base_url=elsewhere.base_url, key_ref="OPENAI_API_KEY"
+        )
+    finally:
+        elsewhere.stop()
+
+    assert ids == ["gpt-4o-mini", "llama3.1", "qwen2.5"]
+    assert (elsewhere.model_lists, model_server.model_lists) == (0, 1)
+
+
+def test_an_openai_listing_uses_the_gateway_the_operator_stored(model_server, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", MODELS_KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    config = AgentConfig(
+        dialogue_provider="openai",
+        dialogue_options={"model": "gpt-4o-mini", "key_ref": "OPENAI_API_KEY", "base_url": model_server.base_url},
+    )
+
+    assert dialogue_models_list(config=config, provider="openai", key_ref="OPENAI_API_KEY") == [
+        "gpt-4o-mini",
+        "llama3.1",
+        "qwen2.5",
+    ]
