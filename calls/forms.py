@@ -13,7 +13,6 @@ from typing import Any
 from zoneinfo import available_timezones
 
 from django import forms
-from django.conf import settings
 from django.core.exceptions import ValidationError
 
 from calls.models import COLLECTABLE_FIELDS, AgentConfig
@@ -28,6 +27,7 @@ from calls.services import (
     SLA_PRIORITIES,
     agent_terms_normalize,
     dialogue_base_url_check,
+    dialogue_key_refs,
 )
 from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 
@@ -189,7 +189,7 @@ class AgentConfigForm(forms.Form):
         self.config = config
         self.fields["dialogue_key_ref"].choices = [  # type: ignore[attr-defined]
             ("", "\u2014"),
-            *((ref, ref) for ref in settings.DIALOGUE_KEY_REFS),
+            *((ref, ref) for ref in dialogue_key_refs(config)),
         ]
         for day in WEEKDAYS:
             label = WEEKDAY_LABELS[day]

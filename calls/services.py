@@ -550,10 +550,20 @@ def dialogue_base_url_check(value: str) -> None:
         raise ValidationError("The server URL must start with http:// or https:// and name a host.")
 
 
-def dialogue_options_clean(provider: str, options: object) -> dict[str, Any]:
+def dialogue_key_refs(config: AgentConfig) -> list[str]:
+    """The key names a business may pick: those the operator offers, plus the one it already uses."""
+    refs = list(settings.DIALOGUE_KEY_REFS)
+    stored = (config.dialogue_options or {}).get("key_ref")
+    if config.dialogue_provider == "openai" and isinstance(stored, str) and stored and stored not in refs:
+        refs.append(stored)
+    return refs
+
+
+def dialogue_options_clean(provider: str, options: object, *, key_refs: Iterable[str] = ()) -> dict[str, Any]:
     """The options of dialogue ``provider``, checked: known names only, a model for a language model,
     an http(s) server URL, and a ``key_ref`` only among the variables the operator offers
-    (``DIALOGUE_KEY_REFS``), so no business can send another secret of the platform to a server."""
+    (``key_refs``, see ``dialogue_key_refs``), so no business can send another secret of the platform
+    to a server."""
     allowed = DIALOGUE_OPTIONS.get(provider)
     if allowed is None:
         raise ValidationError(f"Unknown receptionist {provider!r}.")
@@ -574,7 +584,7 @@ def dialogue_options_clean(provider: str, options: object) -> dict[str, Any]:
     if "base_url" in cleaned:
         cleaned["base_url"] = str(cleaned["base_url"]).strip()
         dialogue_base_url_check(cleaned["base_url"])
-    if "key_ref" in cleaned and cleaned["key_ref"] not in settings.DIALOGUE_KEY_REFS:
+    if "key_ref" in cleaned and cleaned["key_ref"] not in set(key_refs):
         raise ValidationError("Choose one of the keys the platform offers.")
     if provider == "openai" and not cleaned.get("key_ref") and not cleaned.get("base_url"):
         raise ValidationError("An OpenAI model needs a key.")
@@ -608,7 +618,7 @@ def dialogue_models_list(*, config: AgentConfig, provider: str, base_url: str = 
     if key_ref and provider == "openai":
         options["key_ref"] = key_ref
     try:
-        options = dialogue_options_clean(provider, options)
+        options = dialogue_options_clean(provider, options, key_refs=dialogue_key_refs(config))
     except ValidationError as exc:
         raise DialogueServerError(" ".join(exc.messages)) from exc
     if provider == "ollama":
@@ -742,7 +752,9 @@ def agent_config_update(*, config: AgentConfig, actor: User | None = None, **cha
         # Options are checked against the provider they will be used with.
         provider = cleaned.get("dialogue_provider", config.dialogue_provider)
         try:
-            cleaned["dialogue_options"] = dialogue_options_clean(provider, cleaned["dialogue_options"])
+            cleaned["dialogue_options"] = dialogue_options_clean(
+                provider, cleaned["dialogue_options"], key_refs=dialogue_key_refs(config)
+            )
         except ValidationError as exc:
             errors["dialogue_options"] = exc.error_list
     elif "dialogue_provider" in cleaned:

@@ -310,3 +310,20 @@ def test_the_receptionist_fields_start_from_the_stored_choice() -> None:
         "dialogue_base_url": "https://gw/v1",
         "dialogue_key_ref": "OPENAI_API_KEY",
     }
+
+
+def test_a_key_name_the_operator_stored_stays_choosable_beside_the_offered_ones() -> None:
+    config = _dialogue("openai", {"model": "gpt-4o-mini", "key_ref": "ACME_OPENAI_KEY"})
+
+    form = AgentConfigForm(
+        form_data(dialogue_provider="openai", dialogue_model="gpt-4o", dialogue_key_ref="ACME_OPENAI_KEY"),
+        config=config,
+    )
+
+    assert form.fields["dialogue_key_ref"].choices == [  # type: ignore[attr-defined]
+        ("", "\u2014"),
+        ("OPENAI_API_KEY", "OPENAI_API_KEY"),
+        ("ACME_OPENAI_KEY", "ACME_OPENAI_KEY"),
+    ]
+    assert form.is_valid(), form.errors
+    assert form.changes()["dialogue_options"] == {"model": "gpt-4o", "key_ref": "ACME_OPENAI_KEY"}

@@ -781,3 +781,19 @@ def test_an_openai_listing_uses_the_gateway_the_operator_stored(model_server, mo
         "llama3.1",
         "qwen2.5",
     ]
+
+
+def test_a_business_keeps_the_key_name_the_operator_gave_it_but_cannot_pick_another(in_tenant_a) -> None:
+    AgentConfig.objects.update(dialogue_provider="openai", dialogue_options={"model": "x", "key_ref": "ACME_KEY"})
+    config = AgentConfig.objects.get()
+
+    agent_config_update(
+        config=config, dialogue_provider="openai", dialogue_options={"model": "y", "key_ref": "ACME_KEY"}
+    )
+    with pytest.raises(ValidationError) as raised:
+        agent_config_update(
+            config=config, dialogue_provider="openai", dialogue_options={"model": "y", "key_ref": "OTHER_KEY"}
+        )
+
+    assert raised.value.message_dict == {"dialogue_options": ["Choose one of the keys the platform offers."]}
+    assert AgentConfig.objects.values_list("dialogue_options", flat=True).get() == {"model": "y", "key_ref": "ACME_KEY"}
