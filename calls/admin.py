@@ -29,7 +29,7 @@ from voicedesk.web.admin_site import (
     tenant_admin_site,
 )
 
-# What an admin may change here; the dialogue engine is not a per-tenant choice yet.
+# What an admin may change here; the receptionist is chosen on the agent settings page.
 AGENT_CONFIG_EDITABLE = (
     "business_name",
     "greeting",

@@ -26,6 +26,8 @@ from calls.services import (
     SLA_HOURS_MAX,
     SLA_PRIORITIES,
     agent_terms_normalize,
+    dialogue_base_url_check,
+    dialogue_key_refs,
 )
 from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 
@@ -53,6 +55,13 @@ WEEKDAY_LABELS: dict[str, str] = {
     "sat": "Saturday",
     "sun": "Sunday",
 }
+RECEPTIONIST_CHOICES = [
+    ("receptionist", "Built-in receptionist: follows your settings and FAQ, needs no model"),
+    ("openai", "An OpenAI model"),
+    ("ollama", "Ollama or another OpenAI-compatible server"),
+]
+# What the page sets; other options an operator gave the same provider are kept.
+DIALOGUE_PAGE_OPTIONS = ("model", "base_url", "key_ref")
 PRIORITY_LABELS: dict[str, str] = {"urgent": "Urgent", "high": "High", "normal": "Normal", "low": "Low"}
 _TERM_SEPARATOR = re.compile(r"[,\n;]")
 
@@ -140,6 +149,33 @@ class AgentConfigForm(forms.Form):
         max_length=2000,
         help_text="Comma separated names and words callers use, to help speech recognition (e.g. street names).",
     )
+    dialogue_provider = forms.ChoiceField(
+        label="Receptionist",
+        choices=RECEPTIONIST_CHOICES,
+        required=False,
+        widget=forms.RadioSelect,
+        help_text="A language model handles conversations a script cannot; the built-in receptionist "
+        "still checks what it stores and takes over when the model fails.",
+    )
+    dialogue_model = forms.CharField(
+        label="Model",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"list": "dialogue-models", "autocomplete": "off", "spellcheck": "false"}),
+        help_text="e.g. gpt-4o-mini, or llama3.1 on Ollama. \u201cList models\u201d asks the server.",
+    )
+    dialogue_base_url = forms.CharField(
+        label="Server URL",
+        required=False,
+        max_length=500,
+        widget=forms.URLInput(attrs={"placeholder": "http://localhost:11434/v1", "spellcheck": "false"}),
+        help_text="Ollama or compatible servers only. Empty: Ollama on this machine.",
+    )
+    dialogue_key_ref = forms.ChoiceField(
+        label="Key",
+        required=False,
+        help_text="OpenAI only: which key the platform's operator set up (the key itself is never shown).",
+    )
     timezone = forms.CharField(
         label="Time zone",
         max_length=64,
@@ -150,6 +186,11 @@ class AgentConfigForm(forms.Form):
     def __init__(self, *args: Any, config: AgentConfig, **kwargs: Any) -> None:
         kwargs.setdefault("initial", self.initial_from(config))
         super().__init__(*args, **kwargs)
+        self.config = config
+        self.fields["dialogue_key_ref"].choices = [  # type: ignore[attr-defined]
+            ("", "\u2014"),
+            *((ref, ref) for ref in dialogue_key_refs(config)),
+        ]
         for day in WEEKDAYS:
             label = WEEKDAY_LABELS[day]
             self.fields[f"{day}_open"] = forms.TimeField(
@@ -166,6 +207,19 @@ class AgentConfigForm(forms.Form):
                 error_messages={"required": "Give the hours for this priority.", "invalid": "Enter a number of hours."},
             )
 
+    @classmethod
+    def unsaved(cls, data: Any, *, config: AgentConfig) -> AgentConfigForm:
+        """An unbound form showing what was typed in ``data`` (a POST), without judging it."""
+        form = cls(config=config)
+        for name, field in form.fields.items():
+            if isinstance(field, forms.MultipleChoiceField):
+                form.initial[name] = data.getlist(name)
+            elif isinstance(field, forms.BooleanField):
+                form.initial[name] = name in data
+            else:
+                form.initial[name] = data.get(name, "")
+        return form
+
     @staticmethod
     def initial_from(config: AgentConfig) -> dict[str, Any]:
         initial: dict[str, Any] = {
@@ -180,6 +234,10 @@ class AgentConfigForm(forms.Form):
             "urgent_keywords": ", ".join(config.urgent_keywords),
             "vocabulary": ", ".join(config.vocabulary),
             "timezone": config.timezone,
+            "dialogue_provider": config.dialogue_provider,
+            "dialogue_model": (config.dialogue_options or {}).get("model", ""),
+            "dialogue_base_url": (config.dialogue_options or {}).get("base_url", ""),
+            "dialogue_key_ref": (config.dialogue_options or {}).get("key_ref", ""),
         }
         hours = config.business_hours if isinstance(config.business_hours, dict) else {}
         for day in WEEKDAYS:
@@ -257,6 +315,19 @@ class AgentConfigForm(forms.Form):
     def clean_vocabulary(self) -> list[str]:
         return self._terms("vocabulary", "Vocabulary", lower=False)
 
+    def clean_dialogue_base_url(self) -> str:
+        url = str(self.cleaned_data.get("dialogue_base_url") or "").strip()
+        if url:
+            dialogue_base_url_check(url)
+        return url
+
+    def _dialogue_clean(self, cleaned: dict[str, Any]) -> None:
+        provider = cleaned.get("dialogue_provider") or ""
+        if provider in ("openai", "ollama") and not " ".join(str(cleaned.get("dialogue_model") or "").split()):
+            self.add_error("dialogue_model", "Give the model's name, e.g. gpt-4o-mini or llama3.1.")
+        if provider == "openai" and not cleaned.get("dialogue_key_ref") and "dialogue_key_ref" not in self.errors:
+            self.add_error("dialogue_key_ref", "Choose the key the platform's operator set up for OpenAI.")
+
     def clean_timezone(self) -> str:
         name = self.cleaned_data["timezone"].strip()
         try:
@@ -304,6 +375,7 @@ class AgentConfigForm(forms.Form):
             sla[priority] = value
         if len(sla) == len(SLA_PRIORITIES):
             cleaned["sla_hours"] = sla
+        self._dialogue_clean(cleaned)
         described = cleaned.get("category_descriptions") or {}
         unknown = sorted(set(described) - set(cleaned.get("categories") or []))
         if unknown and "categories" not in self.errors:
@@ -325,7 +397,28 @@ class AgentConfigForm(forms.Form):
             "timezone": data["timezone"],
             "business_hours": data["business_hours"],
             "sla_hours": data["sla_hours"],
+            **self.dialogue_changes(),
         }
+
+    def dialogue_changes(self) -> dict[str, Any]:
+        """The receptionist and its options; nothing when the form did not include the choice."""
+        provider = self.cleaned_data.get("dialogue_provider") or ""
+        if not provider:
+            return {}
+        options: dict[str, Any] = {}
+        if provider == self.config.dialogue_provider:
+            options = {k: v for k, v in (self.config.dialogue_options or {}).items() if k not in DIALOGUE_PAGE_OPTIONS}
+        if provider in ("openai", "ollama"):
+            options["model"] = " ".join(self.cleaned_data["dialogue_model"].split())
+        if provider == "ollama" and self.cleaned_data["dialogue_base_url"]:
+            options["base_url"] = self.cleaned_data["dialogue_base_url"]
+        if provider == "openai":
+            options["key_ref"] = self.cleaned_data["dialogue_key_ref"]
+            # A compatible server the operator set for this business stays.
+            kept = (self.config.dialogue_options or {}).get("base_url")
+            if self.config.dialogue_provider == "openai" and kept:
+                options["base_url"] = kept
+        return {"dialogue_provider": provider, "dialogue_options": options}
 
     service_errors_add = service_errors_add
 

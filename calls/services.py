@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import structlog
 from django.conf import settings
@@ -17,6 +18,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
+from calls.dialogue.llm import OLLAMA_BASE_URL
 from calls.hooks import CallAccess, CallFinished, call_finished_notify
 from calls.models import (
     COLLECTABLE_FIELDS,
@@ -28,7 +30,13 @@ from calls.models import (
     Utterance,
     default_sla_hours,
 )
-from calls.providers.registry import STT_PROVIDERS, TTS_PROVIDERS
+from calls.providers.registry import (
+    POLICY_PROVIDERS,
+    STT_PROVIDERS,
+    TTS_PROVIDERS,
+    ProviderConfigError,
+    provider_key,
+)
 from calls.recordings import recording_name, recording_path, wav_create, wav_repair
 from calls.selectors import call_active_count_before, call_test_active_count
 from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
@@ -476,8 +484,17 @@ AGENT_CONFIG_FIELDS = frozenset(
         "timezone",
         "business_hours",
         "sla_hours",
+        "dialogue_provider",
+        "dialogue_options",
     }
 )
+# What each dialogue provider may be given (``calls.dialogue.llm``); keys come only through ``key_ref``.
+DIALOGUE_OPTIONS: dict[str, frozenset[str]] = {
+    "receptionist": frozenset(),
+    "openai": frozenset({"model", "base_url", "key_ref", "first_token_s", "temperature"}),
+    "ollama": frozenset({"model", "base_url", "first_token_s", "temperature"}),
+}
+DIALOGUE_MODEL_MAX_LENGTH = 200
 
 
 def _audit_tenant() -> Tenant | None:
@@ -526,6 +543,115 @@ def _sla_hours_clean(value: object) -> dict[str, float | int]:
     return cleaned
 
 
+def dialogue_base_url_check(value: str) -> None:
+    """Refuse a server URL that is not plain http(s) with a host."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValidationError("The server URL must start with http:// or https:// and name a host.")
+
+
+def dialogue_key_refs(config: AgentConfig) -> list[str]:
+    """The key names a business may pick: those the operator offers, plus the one it already uses."""
+    refs = list(settings.DIALOGUE_KEY_REFS)
+    stored = (config.dialogue_options or {}).get("key_ref")
+    if config.dialogue_provider == "openai" and isinstance(stored, str) and stored and stored not in refs:
+        refs.append(stored)
+    return refs
+
+
+def dialogue_options_clean(provider: str, options: object, *, key_refs: Iterable[str] = ()) -> dict[str, Any]:
+    """The options of dialogue ``provider``, checked: known names only, a model for a language model,
+    an http(s) server URL, and a ``key_ref`` only among the variables the operator offers
+    (``key_refs``, see ``dialogue_key_refs``), so no business can send another secret of the platform
+    to a server."""
+    allowed = DIALOGUE_OPTIONS.get(provider)
+    if allowed is None:
+        raise ValidationError(f"Unknown receptionist {provider!r}.")
+    if not isinstance(options, dict):
+        raise ValidationError("Receptionist options must be a mapping.")
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise ValidationError(f"Options the {provider} receptionist does not take: {', '.join(unknown)}.")
+    cleaned: dict[str, Any] = dict(options)
+    if provider == "receptionist":
+        return cleaned
+    model = " ".join(str(cleaned.get("model") or "").split())
+    if not model:
+        raise ValidationError("Give the model's name, e.g. gpt-4o-mini or llama3.1.")
+    if len(model) > DIALOGUE_MODEL_MAX_LENGTH:
+        raise ValidationError(f"The model's name can be at most {DIALOGUE_MODEL_MAX_LENGTH} characters long.")
+    cleaned["model"] = model
+    if "base_url" in cleaned:
+        cleaned["base_url"] = str(cleaned["base_url"]).strip()
+        dialogue_base_url_check(cleaned["base_url"])
+    if "key_ref" in cleaned and cleaned["key_ref"] not in set(key_refs):
+        raise ValidationError("Choose one of the keys the platform offers.")
+    if provider == "openai" and not cleaned.get("key_ref") and not cleaned.get("base_url"):
+        raise ValidationError("An OpenAI model needs a key.")
+    return cleaned
+
+
+class DialogueServerError(DomainError):
+    """A model server could not be asked for its models; the message says why, without the key."""
+
+
+def dialogue_models_list(*, config: AgentConfig, provider: str, base_url: str = "", key_ref: str = "") -> list[str]:
+    """The model ids the server of an ``openai`` or ``ollama`` receptionist offers, sorted.
+
+    Nothing is stored. ``base_url`` and ``key_ref`` are checked as when they are
+    saved. ``base_url`` is for ``ollama`` only (empty: the local Ollama): an
+    ``openai`` listing goes where the platform's key may go, the ``base_url``
+    the operator stored in ``config`` or else OpenAI itself (``OPENAI_BASE_URL``
+    if set), never to a URL typed by the business. A server that is down, slow
+    (``DIALOGUE_MODELS_TIMEOUT_S``), refuses the key or answers with an error
+    raises ``DialogueServerError``.
+    """
+    if provider == "receptionist":
+        raise DialogueServerError("The built-in receptionist needs no model.")
+    options: dict[str, Any] = {"model": "-"}
+    if provider == "openai" and config.dialogue_provider == "openai":
+        base_url = str((config.dialogue_options or {}).get("base_url") or "")
+    elif provider == "openai":
+        base_url = ""
+    if base_url:
+        options["base_url"] = base_url
+    if key_ref and provider == "openai":
+        options["key_ref"] = key_ref
+    try:
+        options = dialogue_options_clean(provider, options, key_refs=dialogue_key_refs(config))
+    except ValidationError as exc:
+        raise DialogueServerError(" ".join(exc.messages)) from exc
+    if provider == "ollama":
+        api_key, url = "ollama", options.get("base_url") or OLLAMA_BASE_URL  # Ollama ignores the key
+    else:
+        try:
+            api_key = provider_key(options["key_ref"]) if options.get("key_ref") else "unused"
+        except ProviderConfigError as exc:
+            raise DialogueServerError(
+                f"No key is stored under {options['key_ref']}; ask the platform's operator to set it."
+            ) from exc
+        url = options.get("base_url") or None
+    # The SDK loads on first use, as the engines' libraries do (``calls.providers.registry``).
+    import openai
+
+    client = openai.OpenAI(api_key=api_key, base_url=url, timeout=settings.DIALOGUE_MODELS_TIMEOUT_S, max_retries=0)
+    where = str(client.base_url).rstrip("/")
+    try:
+        ids = sorted({model.id for model in client.models.list()})
+    except (openai.AuthenticationError, openai.PermissionDeniedError) as exc:
+        logger.info("dialogue_models_refused", provider=provider, status=exc.status_code)
+        raise DialogueServerError(f"The server at {where} refused the key.") from exc
+    except openai.APIStatusError as exc:
+        logger.info("dialogue_models_failed", provider=provider, status=exc.status_code)
+        raise DialogueServerError(f"The server at {where} answered with an error (HTTP {exc.status_code}).") from exc
+    except openai.APIConnectionError as exc:  # also a timeout
+        logger.info("dialogue_models_unreachable", provider=provider)
+        raise DialogueServerError(f"Could not reach a model server at {where}. Is it running?") from exc
+    finally:
+        client.close()
+    return ids
+
+
 def _agent_config_clean(name: str, value: Any) -> Any:
     """Validate and normalise one agent setting; raise ``ValidationError`` saying what is wrong."""
     if name == "business_name":
@@ -540,6 +666,9 @@ def _agent_config_clean(name: str, value: Any) -> Any:
     elif name == "tts_provider":
         if value not in TTS_PROVIDERS:
             raise ValidationError(f"Unknown voice {value!r}; choose one of {', '.join(sorted(TTS_PROVIDERS))}.")
+    elif name == "dialogue_provider":
+        if value not in POLICY_PROVIDERS or value not in DIALOGUE_OPTIONS:
+            raise ValidationError(f"Unknown receptionist {value!r}.")
     elif name == "stt_provider":
         if value not in STT_PROVIDERS:
             raise ValidationError(
@@ -606,6 +735,8 @@ def agent_config_update(*, config: AgentConfig, actor: User | None = None, **cha
     names the text-to-speech engine, so ``tts_provider`` follows it. Only
     settings whose value differs are saved and named in the audit row
     (``agent_config.updated``); the next call loads the new configuration.
+    ``dialogue_provider`` comes with its ``dialogue_options``, which are
+    checked against it (``dialogue_options_clean``).
     """
     unknown_attrs = set(changes) - AGENT_CONFIG_FIELDS
     if unknown_attrs:
@@ -617,6 +748,17 @@ def agent_config_update(*, config: AgentConfig, actor: User | None = None, **cha
             cleaned[name] = _agent_config_clean(name, value)
         except ValidationError as exc:
             errors[name] = exc.error_list
+    if "dialogue_options" in cleaned and "dialogue_provider" not in errors:
+        # Options are checked against the provider they will be used with.
+        provider = cleaned.get("dialogue_provider", config.dialogue_provider)
+        try:
+            cleaned["dialogue_options"] = dialogue_options_clean(
+                provider, cleaned["dialogue_options"], key_refs=dialogue_key_refs(config)
+            )
+        except ValidationError as exc:
+            errors["dialogue_options"] = exc.error_list
+    elif "dialogue_provider" in cleaned:
+        errors["dialogue_options"] = [ValidationError("Give the receptionist's options with its provider.")]
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():

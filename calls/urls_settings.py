@@ -8,6 +8,7 @@ app_name = "settings"
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("agent/", views.agent_settings, name="agent"),
+    path("agent/models/", views.dialogue_models, name="dialogue_models"),
     path(
         "agent/category-examples/<int:pk>/delete/",
         views.category_example_delete,

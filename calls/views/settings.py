@@ -20,7 +20,14 @@ from calls import selectors
 from calls.faq_preview import faq_match_preview
 from calls.forms import AgentConfigForm, FaqEntryForm, FaqTryForm
 from calls.models import CategoryExample, FaqEntry
-from calls.services import agent_config_update, faq_entry_create, faq_entry_delete, faq_entry_update
+from calls.services import (
+    DialogueServerError,
+    agent_config_update,
+    dialogue_models_list,
+    faq_entry_create,
+    faq_entry_delete,
+    faq_entry_update,
+)
 from calls.services import category_example_delete as category_example_delete_service
 from calls.views.history import TenantRequest
 from tenants.models import Membership
@@ -54,8 +61,31 @@ def agent_settings(request: TenantRequest) -> HttpResponse:
                 return redirect("settings:agent")
     else:
         form = AgentConfigForm(config=config)
-    examples = selectors.category_examples_list(tenant=request.tenant)
-    return render(request, "calls/settings/agent.html", {"form": form, "config": config, "category_examples": examples})
+    return _agent_page(request, form=form, config=config)
+
+
+def _agent_page(request: TenantRequest, **context: Any) -> HttpResponse:
+    context["category_examples"] = selectors.category_examples_list(tenant=request.tenant)
+    return render(request, "calls/settings/agent.html", context)
+
+
+@require_POST
+@role_required(ADMIN)
+def dialogue_models(request: TenantRequest) -> HttpResponse:
+    """Ask the model server typed on the agent page for its models; the page comes back as typed, unsaved."""
+    config = selectors.agent_config_get(tenant=request.tenant)
+    form = AgentConfigForm.unsaved(request.POST, config=config)
+    context: dict[str, Any] = {"form": form, "config": config, "models_listed": True}
+    try:
+        context["dialogue_models"] = dialogue_models_list(
+            config=config,
+            provider=request.POST.get("dialogue_provider", ""),
+            base_url=request.POST.get("dialogue_base_url", "").strip(),
+            key_ref=request.POST.get("dialogue_key_ref", ""),
+        )
+    except DialogueServerError as exc:
+        context["dialogue_models_error"] = str(exc)
+    return _agent_page(request, **context)
 
 
 @require_POST

@@ -207,3 +207,123 @@ def test_category_descriptions_must_name_a_category(descriptions: str, message: 
     form = AgentConfigForm(form_data(category_descriptions=descriptions), config=_config())
     assert not form.is_valid()
     assert form.errors["category_descriptions"] == [message]
+
+
+# The receptionist choice.
+
+
+def _dialogue(provider: str, options: dict[str, Any]) -> AgentConfig:
+    return AgentConfig(business_name="Alpha Plumbing", dialogue_provider=provider, dialogue_options=options)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "config", "expected"),
+    [
+        ({"dialogue_provider": "receptionist", "dialogue_model": "ignored"}, _dialogue("receptionist", {}), {}),
+        (
+            {"dialogue_provider": "openai", "dialogue_model": " gpt-4o-mini ", "dialogue_key_ref": "OPENAI_API_KEY"},
+            _dialogue("receptionist", {}),
+            {"model": "gpt-4o-mini", "key_ref": "OPENAI_API_KEY"},
+        ),
+        (
+            {"dialogue_provider": "ollama", "dialogue_model": "llama3.1", "dialogue_base_url": " http://gpu:11434/v1 "},
+            _dialogue("openai", {"model": "gpt-4o", "key_ref": "OPENAI_API_KEY", "temperature": 0.5}),
+            {"model": "llama3.1", "base_url": "http://gpu:11434/v1"},
+        ),
+        (
+            {"dialogue_provider": "ollama", "dialogue_model": "qwen2.5", "dialogue_base_url": ""},
+            _dialogue("ollama", {"model": "llama3.1", "base_url": "http://gpu:11434/v1", "first_token_s": 2.0}),
+            {"model": "qwen2.5", "first_token_s": 2.0},
+        ),
+        (
+            # An operator's gateway for this business stays when the admin changes the model.
+            {"dialogue_provider": "openai", "dialogue_model": "gpt-4o", "dialogue_key_ref": "OPENAI_API_KEY"},
+            _dialogue("openai", {"model": "gpt-4o-mini", "key_ref": "OPENAI_API_KEY", "base_url": "https://gw/v1"}),
+            {"model": "gpt-4o", "key_ref": "OPENAI_API_KEY", "base_url": "https://gw/v1"},
+        ),
+    ],
+)
+def test_the_receptionist_choice_becomes_a_provider_and_its_options(overrides, config, expected) -> None:
+    form = AgentConfigForm(form_data(**overrides), config=config)
+
+    assert form.is_valid(), form.errors
+    changes = form.changes()
+    assert (changes["dialogue_provider"], changes["dialogue_options"]) == (overrides["dialogue_provider"], expected)
+
+
+def test_without_the_receptionist_choice_it_is_left_alone() -> None:
+    form = AgentConfigForm(form_data(), config=_dialogue("ollama", {"model": "llama3.1"}))
+
+    assert form.is_valid(), form.errors
+    assert "dialogue_provider" not in form.changes()
+    assert "dialogue_options" not in form.changes()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "errors"),
+    [
+        (
+            {"dialogue_provider": "openai", "dialogue_model": " ", "dialogue_key_ref": "OPENAI_API_KEY"},
+            {"dialogue_model": ["Give the model's name, e.g. gpt-4o-mini or llama3.1."]},
+        ),
+        (
+            {"dialogue_provider": "ollama", "dialogue_model": ""},
+            {"dialogue_model": ["Give the model's name, e.g. gpt-4o-mini or llama3.1."]},
+        ),
+        (
+            {"dialogue_provider": "openai", "dialogue_model": "gpt-4o-mini"},
+            {"dialogue_key_ref": ["Choose the key the platform's operator set up for OpenAI."]},
+        ),
+        (
+            {"dialogue_provider": "openai", "dialogue_model": "gpt-4o-mini", "dialogue_key_ref": "DATABASE_URL"},
+            {"dialogue_key_ref": ["Select a valid choice. DATABASE_URL is not one of the available choices."]},
+        ),
+        (
+            {"dialogue_provider": "ollama", "dialogue_model": "llama3.1", "dialogue_base_url": "file:///etc/passwd"},
+            {"dialogue_base_url": ["The server URL must start with http:// or https:// and name a host."]},
+        ),
+        (
+            {"dialogue_provider": "ollama", "dialogue_model": "llama3.1", "dialogue_base_url": "http://"},
+            {"dialogue_base_url": ["The server URL must start with http:// or https:// and name a host."]},
+        ),
+        (
+            {"dialogue_provider": "anthropic", "dialogue_model": "claude"},
+            {"dialogue_provider": ["Select a valid choice. anthropic is not one of the available choices."]},
+        ),
+    ],
+)
+def test_a_bad_receptionist_choice_is_reported_on_its_field(overrides, errors) -> None:
+    form = AgentConfigForm(form_data(**overrides), config=_config())
+
+    assert not form.is_valid()
+    assert form.errors == errors
+
+
+def test_the_receptionist_fields_start_from_the_stored_choice() -> None:
+    config = _dialogue("openai", {"model": "gpt-4o-mini", "key_ref": "OPENAI_API_KEY", "base_url": "https://gw/v1"})
+
+    initial = AgentConfigForm(config=config).initial
+
+    assert {k: v for k, v in initial.items() if k.startswith("dialogue_")} == {
+        "dialogue_provider": "openai",
+        "dialogue_model": "gpt-4o-mini",
+        "dialogue_base_url": "https://gw/v1",
+        "dialogue_key_ref": "OPENAI_API_KEY",
+    }
+
+
+def test_a_key_name_the_operator_stored_stays_choosable_beside_the_offered_ones() -> None:
+    config = _dialogue("openai", {"model": "gpt-4o-mini", "key_ref": "ACME_OPENAI_KEY"})
+
+    form = AgentConfigForm(
+        form_data(dialogue_provider="openai", dialogue_model="gpt-4o", dialogue_key_ref="ACME_OPENAI_KEY"),
+        config=config,
+    )
+
+    assert form.fields["dialogue_key_ref"].choices == [  # type: ignore[attr-defined]
+        ("", "\u2014"),
+        ("OPENAI_API_KEY", "OPENAI_API_KEY"),
+        ("ACME_OPENAI_KEY", "ACME_OPENAI_KEY"),
+    ]
+    assert form.is_valid(), form.errors
+    assert form.changes()["dialogue_options"] == {"model": "gpt-4o", "key_ref": "ACME_OPENAI_KEY"}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 import wave
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,11 +16,13 @@ from django.db import connection
 from django_tenants.utils import tenant_context
 
 from calls.models import AgentConfig, Call, CategoryExample, FaqEntry
+from calls.providers.emulators.openai_chat import ModelTurn, OpenAiChatEmulator
 from calls.recordings import wav_append
 from calls.selectors import call_active_count_before, call_test_active_count, call_ticket_id
 from calls.services import (
     TEST_CALLS_AT_ONCE,
     CallSweep,
+    DialogueServerError,
     TestCallRefusedError,
     agent_config_update,
     agent_terms_normalize,
@@ -28,6 +32,7 @@ from calls.services import (
     call_recording_start,
     call_sweep_abandoned,
     call_test_start,
+    dialogue_models_list,
     faq_entry_create,
     faq_entry_delete,
     faq_entry_update,
@@ -590,3 +595,205 @@ def test_swept_call_gets_exactly_one_ticket_however_often_it_is_made(in_tenant_a
         "+15557654321",
     )
     assert list(Callback.objects.values_list("ticket_id", "phone")) == [(ticket.pk, "+15557654321")]
+
+
+# The receptionist: which dialogue provider, with which options
+
+
+def test_agent_config_update_saves_the_receptionist_and_its_options(in_tenant_a) -> None:
+    config = AgentConfig.objects.get()
+
+    agent_config_update(
+        config=config,
+        actor=in_tenant_a.owner,
+        dialogue_provider="ollama",
+        dialogue_options={"model": " llama3.1 ", "base_url": " http://gpu.local:11434/v1 "},
+    )
+
+    stored = AgentConfig.objects.get()
+    assert (stored.dialogue_provider, stored.dialogue_options) == (
+        "ollama",
+        {"model": "llama3.1", "base_url": "http://gpu.local:11434/v1"},
+    )
+    assert _audit_rows() == [
+        (
+            "agent_config.updated",
+            in_tenant_a.owner.pk,
+            in_tenant_a.tenant.pk,
+            {"fields": ["dialogue_options", "dialogue_provider"]},
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("changes", "errors"),
+    [
+        (
+            {"dialogue_provider": "anthropic", "dialogue_options": {"model": "claude"}},
+            {"dialogue_provider": ["Unknown receptionist 'anthropic'."]},
+        ),
+        (
+            {"dialogue_provider": "openai", "dialogue_options": {"key_ref": "OPENAI_API_KEY"}},
+            {"dialogue_options": ["Give the model's name, e.g. gpt-4o-mini or llama3.1."]},
+        ),
+        (
+            {"dialogue_provider": "openai", "dialogue_options": {"model": "gpt-4o", "key_ref": "SECRET_KEY"}},
+            {"dialogue_options": ["Choose one of the keys the platform offers."]},
+        ),
+        (
+            {"dialogue_provider": "openai", "dialogue_options": {"model": "gpt-4o"}},
+            {"dialogue_options": ["An OpenAI model needs a key."]},
+        ),
+        (
+            {"dialogue_provider": "ollama", "dialogue_options": {"model": "llama3.1", "key_ref": "OPENAI_API_KEY"}},
+            {"dialogue_options": ["Options the ollama receptionist does not take: key_ref."]},
+        ),
+        (
+            {"dialogue_provider": "ollama", "dialogue_options": {"model": "llama3.1", "base_url": "ftp://gpu/v1"}},
+            {"dialogue_options": ["The server URL must start with http:// or https:// and name a host."]},
+        ),
+        (
+            {"dialogue_provider": "ollama"},
+            {"dialogue_options": ["Give the receptionist's options with its provider."]},
+        ),
+    ],
+)
+def test_agent_config_update_refuses_a_bad_receptionist_and_saves_nothing(in_tenant_a, changes, errors) -> None:
+    config = AgentConfig.objects.get()
+    before = _config_snapshot()
+
+    with pytest.raises(ValidationError) as raised:
+        agent_config_update(config=config, actor=in_tenant_a.owner, **changes)
+
+    assert raised.value.message_dict == errors
+    assert _config_snapshot() == before
+    assert _audit_rows() == []
+
+
+MODELS_KEY = "sk-test-models"
+
+
+def _no_chat(request: dict[str, Any]) -> ModelTurn:
+    raise AssertionError("listing models must not chat")
+
+
+@pytest.fixture
+def model_server() -> Iterator[OpenAiChatEmulator]:
+    emulator = OpenAiChatEmulator(_no_chat, api_key=MODELS_KEY, models=("llama3.1", "gpt-4o-mini", "qwen2.5")).start()
+    yield emulator
+    emulator.stop()
+
+
+def test_the_models_of_an_openai_server_are_listed_with_the_operators_key(model_server, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", MODELS_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)  # where the SDK sends "OpenAI" here
+
+    ids = dialogue_models_list(config=AgentConfig(), provider="openai", key_ref="OPENAI_API_KEY")
+
+    assert ids == ["gpt-4o-mini", "llama3.1", "qwen2.5"]
+
+
+def test_the_models_of_an_ollama_server_are_listed_without_a_key() -> None:
+    ollama = OpenAiChatEmulator(_no_chat, api_key="", models=("llama3.1", "mistral")).start()
+    try:
+        ids = dialogue_models_list(config=AgentConfig(), provider="ollama", base_url=ollama.base_url)
+    finally:
+        ollama.stop()
+
+    assert ids == ["llama3.1", "mistral"]
+
+
+def test_a_refused_key_says_so_and_never_shows_it(model_server, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong-key")
+    monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)
+
+    with pytest.raises(DialogueServerError) as raised:
+        dialogue_models_list(config=AgentConfig(), provider="openai", key_ref="OPENAI_API_KEY")
+
+    assert str(raised.value) == f"The server at {model_server.base_url} refused the key."
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_a_server_that_is_down_says_so() -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/v1"
+
+    with pytest.raises(DialogueServerError) as raised:
+        dialogue_models_list(config=AgentConfig(), provider="ollama", base_url=url)
+
+    assert str(raised.value) == f"Could not reach a model server at {url}. Is it running?"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"provider": "openai", "key_ref": "OPENAI_API_KEY"},
+            "No key is stored under OPENAI_API_KEY; ask the platform's operator to set it.",
+        ),
+        ({"provider": "openai", "key_ref": "SECRET_KEY"}, "Choose one of the keys the platform offers."),
+        (
+            {"provider": "ollama", "base_url": "gopher://gpu"},
+            "The server URL must start with http:// or https:// and name a host.",
+        ),
+        ({"provider": "receptionist"}, "The built-in receptionist needs no model."),
+        ({"provider": "anthropic"}, "Unknown receptionist 'anthropic'."),
+    ],
+)
+def test_listing_models_refuses_what_could_not_be_saved(monkeypatch, kwargs, message) -> None:
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+
+    with pytest.raises(DialogueServerError) as raised:
+        dialogue_models_list(config=AgentConfig(), **kwargs)
+
+    assert str(raised.value) == message
+
+
+def test_an_openai_listing_never_sends_the_key_to_a_typed_url(model_server, monkeypatch) -> None:
+    elsewhere = OpenAiChatEmulator(_no_chat, api_key="", models=("stolen",)).start()
+    monkeypatch.setenv("OPENAI_API_KEY", MODELS_KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", model_server.base_url)
+    try:
+        ids = dialogue_models_list(
+            config=AgentConfig(), provider="openai", base_url=elsewhere.base_url, key_ref="OPENAI_API_KEY"
+        )
+    finally:
+        elsewhere.stop()
+
+    assert ids == ["gpt-4o-mini", "llama3.1", "qwen2.5"]
+    assert (elsewhere.model_lists, model_server.model_lists) == (0, 1)
+
+
+def test_an_openai_listing_uses_the_gateway_the_operator_stored(model_server, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", MODELS_KEY)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    config = AgentConfig(
+        dialogue_provider="openai",
+        dialogue_options={"model": "gpt-4o-mini", "key_ref": "OPENAI_API_KEY", "base_url": model_server.base_url},
+    )
+
+    assert dialogue_models_list(config=config, provider="openai", key_ref="OPENAI_API_KEY") == [
+        "gpt-4o-mini",
+        "llama3.1",
+        "qwen2.5",
+    ]
+
+
+def test_a_business_keeps_the_key_name_the_operator_gave_it_but_cannot_pick_another(in_tenant_a) -> None:
+    AgentConfig.objects.update(dialogue_provider="openai", dialogue_options={"model": "x", "key_ref": "ACME_KEY"})
+    config = AgentConfig.objects.get()
+
+    agent_config_update(
+        config=config, dialogue_provider="openai", dialogue_options={"model": "y", "key_ref": "ACME_KEY"}
+    )
+    with pytest.raises(ValidationError) as raised:
+        agent_config_update(
+            config=config, dialogue_provider="openai", dialogue_options={"model": "y", "key_ref": "OTHER_KEY"}
+        )
+
+    assert raised.value.message_dict == {"dialogue_options": ["Choose one of the keys the platform offers."]}
+    assert AgentConfig.objects.values_list("dialogue_options", flat=True).get() == {"model": "y", "key_ref": "ACME_KEY"}

@@ -292,6 +292,12 @@ LIVEKIT_WEBHOOK_MAX_AGE_S = 300
 # A call LiveKit says has ended but no agent finished is finished this long after.
 LIVEKIT_FINISH_GRACE_S = 30
 
+# The environment variables a business may pick on its settings page as the
+# key of an OpenAI receptionist (names only; the keys stay in the environment).
+DIALOGUE_KEY_REFS = env.list("DIALOGUE_KEY_REFS", default=["OPENAI_API_KEY"])
+# How long "List models" waits for a model server.
+DIALOGUE_MODELS_TIMEOUT_S = env.float("DIALOGUE_MODELS_TIMEOUT_S", default=3.0)
+
 # Stripe bills the businesses. ``STRIPE_API_BASE`` points the SDK at another
 # server with Stripe's API (the loopback emulator in development and tests);
 # empty means Stripe itself. No secret key: billing is off.

@@ -137,6 +137,7 @@ class OpenAiChatEmulator:
         self.ttft_s = ttft_s
         self.tokens_per_s = tokens_per_s  # 0: as fast as the socket takes them
         self.exchanges: list[Exchange] = []
+        self.model_lists = 0  # answered GET /v1/models
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._server.daemon_threads = True
@@ -215,6 +216,8 @@ def _handler_for(emulator: OpenAiChatEmulator) -> type[BaseHTTPRequestHandler]:
                 return
             if not self._authorized():
                 return
+            with emulator._lock:
+                emulator.model_lists += 1
             created = int(time.time())
             data = [{"id": m, "object": "model", "created": created, "owned_by": "emulator"} for m in emulator.models]
             self._json(HTTPStatus.OK, {"object": "list", "data": data})

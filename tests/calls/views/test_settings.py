@@ -10,6 +10,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from calls.models import AgentConfig, CategoryExample, FaqEntry
+from calls.providers.emulators.openai_chat import OpenAiChatEmulator
 from tenants.models import AuditEvent
 from tests.factories import FaqEntryFactory, MembershipFactory
 
@@ -615,3 +616,181 @@ def test_agents_other_tenants_and_missing_examples_get_404_and_change_nothing(cl
 
     assert statuses == [404, 404, 404, 405]
     assert _examples(tenant_a) == [("leak", "water under the sink")]
+
+
+# The receptionist and its model server
+
+
+def test_an_admin_chooses_an_ollama_receptionist(client_a, tenant_a) -> None:
+    before = _config(tenant_a)
+    data = agent_form(
+        greeting=before["greeting"],
+        dialogue_provider="ollama",
+        dialogue_model=" llama3.1 ",
+        dialogue_base_url="http://gpu.local:11434/v1",
+    )
+
+    response = client_a.post("/settings/agent/", data)
+
+    assert (response.status_code, response["Location"]) == (302, "/settings/agent/")
+    after = _config(tenant_a)
+    assert (after["dialogue_provider"], after["dialogue_options"]) == (
+        "ollama",
+        {"model": "llama3.1", "base_url": "http://gpu.local:11434/v1"},
+    )
+    assert _audit_rows() == [
+        (
+            "agent_config.updated",
+            tenant_a.owner.pk,
+            tenant_a.tenant.pk,
+            {
+                "fields": [
+                    "business_hours",
+                    "categories",
+                    "collect",
+                    "dialogue_options",
+                    "dialogue_provider",
+                    "persona",
+                    "sla_hours",
+                    "timezone",
+                    "tts_provider",
+                    "urgent_keywords",
+                    "vocabulary",
+                ]
+            },
+        )
+    ]
+    page = _html(client_a.get("/settings/agent/"))
+    assert 'name="dialogue_provider" value="ollama" id="id_dialogue_provider_2" checked' in page
+    assert 'name="dialogue_model" value="llama3.1"' in page
+
+
+def test_an_admin_chooses_an_openai_model_by_the_operators_key_name(client_a, tenant_a, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-on-the-page")
+    data = agent_form(dialogue_provider="openai", dialogue_model="gpt-4o-mini", dialogue_key_ref="OPENAI_API_KEY")
+
+    client_a.post("/settings/agent/", data)
+
+    after = _config(tenant_a)
+    assert (after["dialogue_provider"], after["dialogue_options"]) == (
+        "openai",
+        {"model": "gpt-4o-mini", "key_ref": "OPENAI_API_KEY"},
+    )
+    page = _html(client_a.get("/settings/agent/"))
+    assert '<option value="OPENAI_API_KEY" selected>OPENAI_API_KEY</option>' in page
+    assert "sk-never-on-the-page" not in page
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"dialogue_provider": "ollama", "dialogue_model": ""},
+            "Give the model&#x27;s name, e.g. gpt-4o-mini or llama3.1.",
+        ),
+        (
+            {"dialogue_provider": "ollama", "dialogue_model": "llama3.1", "dialogue_base_url": "javascript:alert(1)"},
+            "The server URL must start with http:// or https:// and name a host.",
+        ),
+        (
+            {"dialogue_provider": "openai", "dialogue_model": "gpt-4o", "dialogue_key_ref": "SECRET_KEY"},
+            "Select a valid choice. SECRET_KEY is not one of the available choices.",
+        ),
+        ({"dialogue_provider": "llama-cpp"}, "Select a valid choice. llama-cpp is not one of the available choices."),
+    ],
+)
+def test_a_bad_receptionist_choice_saves_nothing(client_a, tenant_a, overrides, message) -> None:
+    before = _config(tenant_a)
+
+    response = client_a.post("/settings/agent/", agent_form(**overrides))
+
+    assert response.status_code == 200
+    assert message in _html(response)
+    assert "Nothing was saved: please fix 1 problem" in _html(response)
+    assert _config(tenant_a) == before
+    assert _audit_rows() == []
+
+
+@pytest.fixture
+def model_server():
+    def no_chat(request):
+        raise AssertionError("listing models must not chat")
+
+    emulator = OpenAiChatEmulator(no_chat, api_key="", models=("mistral", "llama3.1")).start()
+    yield emulator
+    emulator.stop()
+
+
+def test_list_models_shows_the_servers_models_and_keeps_what_was_typed(client_a, tenant_a, model_server) -> None:
+    before = _config(tenant_a)
+    data = agent_form(greeting="Typed, not saved.", dialogue_provider="ollama", dialogue_base_url=model_server.base_url)
+
+    response = client_a.post("/settings/agent/models/", data)
+
+    html = _html(response)
+    assert response.status_code == 200
+    assert "The server offers 2 models; pick one in" in html
+    assert re.findall(r'<datalist id="dialogue-models">(.*?)</datalist>', html) == [
+        '<option value="llama3.1"><option value="mistral">'
+    ]
+    assert f'name="dialogue_base_url" value="{model_server.base_url}"' in html
+    assert ">\nTyped, not saved.</textarea>" in html
+    assert "Nothing was saved: please fix" not in html
+    assert model_server.model_lists == 1
+    assert _config(tenant_a) == before
+    assert _audit_rows() == []
+
+
+def test_list_models_says_when_the_server_is_down(client_a, tenant_a, model_server) -> None:
+    url = model_server.base_url
+    model_server.stop()
+    before = _config(tenant_a)
+
+    response = client_a.post("/settings/agent/models/", agent_form(dialogue_provider="ollama", dialogue_base_url=url))
+
+    assert response.status_code == 200
+    assert f"Could not reach a model server at {url}. Is it running?" in _html(response)
+    assert _config(tenant_a) == before
+
+
+def test_list_models_says_when_the_key_is_refused(client_a, tenant_a, monkeypatch) -> None:
+    emulator = OpenAiChatEmulator(lambda request: None, api_key="sk-right", models=("gpt-4o-mini",)).start()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
+    monkeypatch.setenv("OPENAI_BASE_URL", emulator.base_url)
+    before = _config(tenant_a)
+    try:
+        response = client_a.post(
+            "/settings/agent/models/", agent_form(dialogue_provider="openai", dialogue_key_ref="OPENAI_API_KEY")
+        )
+    finally:
+        emulator.stop()
+
+    assert response.status_code == 200
+    assert f"The server at {emulator.base_url} refused the key." in _html(response)
+    assert "sk-wrong" not in _html(response)
+    assert _config(tenant_a) == before
+
+
+def test_agents_other_tenants_and_visitors_cannot_list_models(tenant_a, tenant_b, model_server) -> None:
+    agent, _ = _client_with_role(tenant_a, "agent")
+    outsider = Client(HTTP_HOST=tenant_a.host)
+    outsider.force_login(tenant_b.owner)
+    anonymous = Client(HTTP_HOST=tenant_a.host)
+    data = agent_form(dialogue_provider="ollama", dialogue_base_url=model_server.base_url)
+    before = _config(tenant_a)
+
+    statuses = [client.post("/settings/agent/models/", data).status_code for client in (agent, outsider)]
+    posted = anonymous.post("/settings/agent/models/", data)
+    choice = agent_form(dialogue_provider="ollama", dialogue_model="llama3.1")
+    saves = [client.post("/settings/agent/", choice).status_code for client in (agent, outsider)]
+
+    assert statuses == [404, 404]
+    assert saves == [404, 404]
+    assert (posted.status_code, posted["Location"]) == (302, "/accounts/login/?next=/settings/agent/models/")
+    assert model_server.model_lists == 0
+    assert _config(tenant_a) == before
+    assert _audit_rows() == []
+
+
+def test_list_models_is_post_only(client_a) -> None:
+    assert client_a.get("/settings/agent/models/").status_code == 405
