@@ -230,7 +230,7 @@ async def test_a_media_stream_for_a_turned_away_call_is_refused_and_changes_noth
     token = stream_token_issue(tenant=tenant_a.tenant, call=call)  # as if a token had been handed out
     communicator = await _connect()
     await communicator.send_to(text_data=_start(token, "CA-sneaky"))
-    assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 1008}
+    assert await communicator.receive_output(timeout=10) == {"type": "websocket.close", "code": 4008}
     await communicator.wait()
     stored = await _call(tenant_a.tenant, call.pk)
     assert (stored.status, stored.end_reason, stored.answered_at) == ("abandoned", "turned_away:unpaid", None)
