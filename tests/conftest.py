@@ -38,6 +38,38 @@ def _schema_drop(schema: str) -> None:
         cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
+def leftover_tenant_schemas_drop() -> list[str]:
+    """Drop the schemas of tenants whose rows a transactional test's flush removed; return their names.
+
+    Sign-up refuses a slug whose schema exists (it may be someone's data), so
+    a scenario business provisioned by one transactional test could not be
+    provisioned again by the next.
+    """
+    from tenants.services import RESERVED_SCHEMA_PREFIXES, RESERVED_SCHEMAS
+
+    connection.set_schema_to_public()
+    owned = set(Tenant.objects.values_list("schema_name", flat=True))
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT schema_name FROM information_schema.schemata")
+        schemas = [row[0] for row in cursor.fetchall()]
+    leftovers = [
+        schema
+        for schema in schemas
+        if schema not in owned and schema not in RESERVED_SCHEMAS and not schema.startswith(RESERVED_SCHEMA_PREFIXES)
+    ]
+    for schema in leftovers:
+        _schema_drop(schema)
+    return leftovers
+
+
+@pytest.fixture
+def leftover_tenant_schemas_dropped(django_db_blocker: Any) -> None:
+    """Start with no schema that lost its tenant row (for tests that provision scenario businesses)."""
+    with django_db_blocker.unblock():
+        leftover_tenant_schemas_drop()
+        ensure_test_platform()
+
+
 def ensure_test_platform() -> None:
     """Create the public site and the two test tenants unless they exist.
 

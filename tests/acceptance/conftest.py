@@ -15,6 +15,11 @@ import pytest
 from tests.live_stack import ServerStack, live_stack_env
 
 
+@pytest.fixture(autouse=True)
+def _fresh_scenario_businesses(leftover_tenant_schemas_dropped: None) -> None:
+    """Each acceptance test provisions the scenarios' businesses anew."""
+
+
 @pytest.fixture(scope="session")
 def live_stack(django_db_setup: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerStack]:
     """daphne (free loopback port) and a Dramatiq worker against the test database.

@@ -113,6 +113,7 @@ async def _run_all(livekit: LiveKitEmulator, scenarios: list[Scenario], concurre
 
 @pytest.mark.acceptance
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.usefixtures("leftover_tenant_schemas_dropped")
 @pytest.mark.asyncio
 async def test_every_shared_scenario_through_livekit_makes_the_expected_ticket(
     livekit: LiveKitEmulator, tenant_a
