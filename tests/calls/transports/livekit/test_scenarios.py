@@ -33,6 +33,8 @@ from .conftest import API_KEY, API_SECRET
 from .room_line import LiveKitCaller
 
 # ../shared/scenarios, relative to the repository root.
+# A plain call, a caller who says nothing at first, and one who only asks questions.
+SUITE_SCENARIOS = ("acme-leak-basic", "acme-silent-start", "acme-faq-only")
 SCENARIO_DIR = Path(settings.BASE_DIR).parent / "shared" / "scenarios"
 # Calls at once: both ends' speech recognition share the two cores.
 CONCURRENCY = 3
@@ -115,11 +117,12 @@ async def _run_all(livekit: LiveKitEmulator, scenarios: list[Scenario], concurre
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.usefixtures("leftover_tenant_schemas_dropped")
 @pytest.mark.asyncio
-async def test_every_shared_scenario_through_livekit_makes_the_expected_ticket(
-    livekit: LiveKitEmulator, tenant_a
-) -> None:
-    # LIVEKIT_SCENARIOS=id,id runs only those (while working on one).
-    only = {name for name in os.environ.get("LIVEKIT_SCENARIOS", "").split(",") if name}
+async def test_shared_scenarios_through_livekit_make_the_expected_tickets(livekit: LiveKitEmulator, tenant_a) -> None:
+    # The suite plays a few scenarios (LIVEKIT_SCENARIOS=all plays every one, =id,id those):
+    # the dialogue is the same as Twilio's, which runs every scenario, and the
+    # whole set through LiveKit too would take the suite past its time budget.
+    chosen = os.environ.get("LIVEKIT_SCENARIOS", ",".join(SUITE_SCENARIOS))
+    only = set() if chosen == "all" else {name for name in chosen.split(",") if name}
     files = [f for f in sorted(SCENARIO_DIR.glob("*.yaml")) if not only or f.stem in only]
     assert files, f"no scenarios in {SCENARIO_DIR}"
     scenarios = {scenario.id: scenario for scenario in map(load_scenario, files)}
