@@ -36,7 +36,7 @@ from calls.pipeline.records import DatabaseCallRecords
 from calls.pipeline.session import CallSession
 from calls.selectors import call_ticket_id
 from calls.services import TestCallRefusedError, call_finish, call_test_start
-from calls.transports.limits import MessageBudget
+from calls.transports.limits import CLOSE_INTERNAL_ERROR, CLOSE_PROTOCOL_ERROR, CLOSE_TRY_AGAIN, MessageBudget
 from tenants.models import Membership, Tenant, User
 from tenants.permissions import membership_has_role
 from voicedesk.core.metrics import CALLS_IN_PROGRESS
@@ -67,12 +67,6 @@ TICKET_WAIT_S = 20.0
 TICKET_POLL_S = 0.25
 # Same meaning as the HTTP 404 the pages give: missing and forbidden look alike.
 CLOSE_NOT_FOUND = 4404
-# RFC 6455's 1008, 1013 and 1011 moved into the application range, the only
-# codes besides 1000 that daphne sends: a protocol violation; the business
-# already has its test calls at once, try again later; the agent failed.
-CLOSE_PROTOCOL_ERROR = 4008
-CLOSE_TRY_AGAIN = 4013
-CLOSE_INTERNAL_ERROR = 4011
 
 
 class ProtocolError(Exception):

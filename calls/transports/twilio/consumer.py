@@ -28,7 +28,7 @@ from calls.pipeline.protocols import Pcm16
 from calls.pipeline.records import DatabaseCallRecords
 from calls.pipeline.session import CallSession
 from calls.services import CallStateError, call_answer
-from calls.transports.limits import MessageBudget
+from calls.transports.limits import CLOSE_PROTOCOL_ERROR, MessageBudget
 from calls.transports.twilio.twiml import stream_token_verify
 from tenants.models import Tenant
 from voicedesk.core.metrics import CALLS_IN_PROGRESS
@@ -53,9 +53,6 @@ START_DEADLINE_S = 10.0
 # half a minute of audio, far from a flood yet enough for any stall a call survives.
 MESSAGE_RATE = 120.0
 MESSAGE_BURST = 1_500.0
-# Daphne sends only 1000 and the application range (3000-4999) as close codes,
-# so a protocol violation is 4008 (RFC 6455's 1008, moved into that range).
-CLOSE_PROTOCOL_ERROR = 4008
 
 
 class ProtocolError(Exception):
