@@ -31,11 +31,10 @@ _CAPITALS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # makes it write digits as digits and spelled letters as letters. Names get
 # no prompt: business words in the prompt pull names towards them.
 STT_PROMPTS: dict[str, str] = {
-    # Digits as words: prompted with numerals, tiny.en drops "oh" and turns
-    # "double seven" into "00" ("555 902 00760"), 4 of 10 numbers right on a
-    # phone line; written as words it keeps "oh", "double" and "triple",
-    # which the extraction reads, and gets 9 of 10.
-    "digits": "My number is six one seven, two oh one, double three, four eight. Oh, nine, triple two.",
+    # Numerals. Prompted with digits as words, tiny.en keeps "oh" and
+    # "double" (9 of 10 test numbers right, against 4) but hears a shared
+    # scenario's "four one zero" as "400" every time: not yet safe to switch.
+    "digits": "My number is 555 201 3344.",
     "spelling": "Spelled letters: J, O, H, N. S, M, I, T, H.",
     "email": "My email is john.smith@example.com.",
     "name": "",
