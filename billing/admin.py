@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 from django.db.models.functions import TruncMonth
 from django.http import HttpRequest
 
-from billing.models import Plan, StripeEvent, Subscription, UsageRecord
+from billing.models import Invoice, Plan, StripeEvent, Subscription, UsageRecord
 
 
 class MonthFilter(admin.SimpleListFilter):
@@ -108,3 +108,13 @@ class StripeEventAdmin(ReadOnlyAdmin):
     list_display = ("received_at", "type", "event_id", "processed_at", "error")
     list_filter = ("type", ("processed_at", admin.EmptyFieldListFilter))
     search_fields = ("=event_id",)
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(ReadOnlyAdmin):
+    """Invoices as Stripe's webhooks last described them."""
+
+    list_display = ("created_at", "tenant", "stripe_invoice_id", "status", "amount_due_cents", "amount_paid_cents")
+    list_filter = ("status",)
+    list_select_related = ("tenant",)
+    search_fields = ("tenant__name", "tenant__schema_name", "=stripe_invoice_id")

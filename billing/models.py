@@ -115,3 +115,25 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class Invoice(models.Model):
+    """A Stripe invoice of a business, as its ``invoice.*`` webhooks last described it."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="invoices")
+    stripe_invoice_id = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=20)
+    amount_due_cents = models.IntegerField(default=0)
+    amount_paid_cents = models.IntegerField(default=0)
+    currency = models.CharField(max_length=3, default="usd")
+    # Stripe's page for this invoice (view, pay, download the PDF); from a verified webhook.
+    hosted_invoice_url = models.URLField(max_length=500, blank=True)
+    # Stripe's creation time of the invoice, and of the event that last changed this row.
+    created_at = models.DateTimeField()
+    synced_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.stripe_invoice_id}: {self.status}"

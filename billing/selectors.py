@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
-from billing.models import Plan, Subscription, UsageRecord, usage_minutes
+from billing.models import Invoice, Plan, Subscription, UsageRecord, usage_minutes
 from calls.hooks import CallAccess
 from calls.models import AgentConfig, Call, Utterance
 from calls.providers.registry import is_streaming_stt
@@ -20,16 +21,39 @@ from voicedesk.core.tenancy import current_schema
 
 
 @dataclass(frozen=True, slots=True)
-class CallUsage:
+class UsageLine:
+    """One engine's part of a call, for people: ``("Speech heard", "whisper", "41 s")``."""
+
+    kind: str
+    engine: str
+    amount: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallCost:
+    """What one metered call cost: its minutes (and those past the plan's included ones) and its engines."""
+
     call_id: int
+    at: datetime
     seconds: int
     minutes: int
-    at: datetime
+    # Of this call's minutes, those beyond the plan's included minutes (calls use them up in order).
+    overage_minutes: int
+    minutes_cents: Decimal
+    usage: list[UsageLine]
+    provider_cost_cents: Decimal
+
+    @property
+    def total_cents(self) -> Decimal:
+        return self.minutes_cents + self.provider_cost_cents
 
 
 @dataclass(frozen=True, slots=True)
 class BillingSummary:
-    """A business's plan and its usage in the current billing period, with the bill it adds up to."""
+    """A business's plan and its usage in the current billing period, with the bill it adds up to.
+
+    ``calls`` are the period's metered calls, newest first, each with its cost.
+    """
 
     subscription: Subscription | None
     plan: Plan | None
@@ -39,11 +63,15 @@ class BillingSummary:
     included_minutes: int
     overage_minutes: int
     estimated_cents: Decimal
-    calls: list[CallUsage]
+    calls: list[CallCost]
 
     @property
     def included_left(self) -> int:
         return max(0, self.included_minutes - self.used_minutes)
+
+    @property
+    def provider_cost_cents(self) -> Decimal:
+        return sum((call.provider_cost_cents for call in self.calls), Decimal(0))
 
 
 def _month_bounds(now: datetime) -> tuple[datetime, datetime]:
@@ -52,8 +80,30 @@ def _month_bounds(now: datetime) -> tuple[datetime, datetime]:
     return start, end
 
 
-def billing_summary_for_tenant(*, tenant: Tenant, now: datetime | None = None, call_limit: int = 50) -> BillingSummary:
-    """The billing period (the subscription's, else the calendar month in UTC), its minutes and its estimate."""
+_USAGE_KINDS = {
+    "stt": ("Speech heard", "s"),
+    "stt_stream": ("Speech streamed", "s"),
+    "tts": ("Speech spoken", "s"),
+    "tts_chars": ("Characters spoken", "characters"),
+    "llm": ("Language model", "tokens"),
+}
+
+
+def usage_lines(usage: dict[str, dict[str, float]]) -> list[UsageLine]:
+    """A call's provider usage as lines for people, in a fixed order of kinds and engines; zero amounts left out."""
+    lines = []
+    for role, (kind, unit) in _USAGE_KINDS.items():
+        for engine, amount in sorted((usage.get(role) or {}).items()):
+            if amount:
+                shown = f"{amount:,.1f}".removesuffix(".0") if unit == "s" else f"{amount:,.0f}"
+                lines.append(UsageLine(kind, engine, f"{shown} {unit}"))
+    return lines
+
+
+def billing_summary_for_tenant(*, tenant: Tenant, now: datetime | None = None) -> BillingSummary:
+    """The billing period (the subscription's, else the calendar month in UTC), its minutes, its estimate,
+    and the cost of each call: its minutes beyond the included ones at the plan's rate, and what its engines
+    cost (``UsageRecord.provider_cost_cents``)."""
     now = now or timezone.now()
     subscription = Subscription.objects.filter(tenant=tenant).select_related("plan").first()
     plan = subscription.plan if subscription else None
@@ -61,15 +111,31 @@ def billing_summary_for_tenant(*, tenant: Tenant, now: datetime | None = None, c
         start, end = subscription.current_period_start, subscription.current_period_end
     else:
         start, end = _month_bounds(now)
-    records = list(
-        UsageRecord.objects.filter(tenant=tenant, created_at__gte=start, created_at__lt=end).order_by("-created_at")
-    )
-    used = sum(usage_minutes(r.seconds) for r in records)
+    records = UsageRecord.objects.filter(tenant=tenant, created_at__gte=start, created_at__lt=end)
     included = plan.included_minutes if plan else 0
-    overage = max(0, used - included) if plan else 0
-    estimate = Decimal(plan.monthly_price_cents) + overage * plan.overage_cents_per_minute if plan else Decimal(0)
-    calls = [CallUsage(r.call_id, r.seconds, usage_minutes(r.seconds), r.created_at) for r in records[:call_limit]]
-    return BillingSummary(subscription, plan, start, end, used, included, overage, estimate, calls)
+    calls: list[CallCost] = []
+    used = 0
+    fields = ("call_id", "seconds", "created_at", "provider_usage", "provider_cost_cents")
+    for record in records.only(*fields).order_by("created_at", "pk"):
+        minutes = usage_minutes(record.seconds)
+        overage = max(0, used + minutes - included) - max(0, used - included) if plan else 0
+        used += minutes
+        rate = plan.overage_cents_per_minute if plan else Decimal(0)
+        calls.append(
+            CallCost(
+                record.call_id, record.created_at, record.seconds, minutes, overage, overage * rate,
+                usage_lines(record.provider_usage or {}), record.provider_cost_cents,
+            )
+        )  # fmt: skip
+    calls.reverse()
+    overage_total = max(0, used - included) if plan else 0
+    estimate = Decimal(plan.monthly_price_cents) + overage_total * plan.overage_cents_per_minute if plan else Decimal(0)
+    return BillingSummary(subscription, plan, start, end, used, included, overage_total, estimate, calls)
+
+
+def invoice_list_for_tenant(*, tenant: Tenant, limit: int = 24) -> list[Invoice]:
+    """``tenant``'s latest invoices from Stripe's webhooks, newest first."""
+    return list(Invoice.objects.filter(tenant=tenant)[:limit])
 
 
 def plan_list_active() -> list[Plan]:
@@ -187,6 +253,114 @@ def billing_overview(*, actor: User, now: datetime | None = None, days: int = 30
     return BillingOverview(
         sum(r.monthly_cents for r in rows), by_status, rows, list(per_day.items()), failed, month_start, month_end
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MonthFigures:
+    """One calendar month (UTC) of the platform: recurring revenue at its end, usage, money in, failed payments."""
+
+    month: date
+    # Base prices of the subscriptions paying at the month's end (now, for this month).
+    mrr_cents: int
+    minutes: int
+    provider_cost_cents: Decimal
+    # Paid invoices issued in the month.
+    collected_cents: int
+    failed_payments: int
+
+    @property
+    def label(self) -> str:
+        return f"{self.month:%b %Y}"
+
+
+def _months_back(now: datetime, months: int) -> list[tuple[datetime, datetime]]:
+    """The last ``months`` calendar months (UTC) up to the current one, oldest first, as [start, end)."""
+    bounds = [_month_bounds(now)]
+    while len(bounds) < months:
+        start = bounds[-1][0]
+        bounds.append(_month_bounds(start - timedelta(days=1)))
+    return bounds[::-1]
+
+
+def _status_at(
+    instant: datetime, events: list[tuple[datetime, dict[str, Any]]], subscription: Subscription | None
+) -> tuple[str, str]:
+    """A business's subscription state and plan code at ``instant``, replayed from its state changes.
+
+    Before its first recorded change it was in that change's ``previous``
+    state. A subscription with no recorded change has been in its state since
+    ``status_since`` (else since it was last saved).
+    """
+    current_plan = subscription.plan.code if subscription and subscription.plan else ""
+    before = [data for at, data in events if at < instant]
+    if before:
+        return str(before[-1].get("status", "")), str(before[-1].get("plan") or current_plan)
+    if events:
+        return str(events[0][1].get("previous", "")), str(events[0][1].get("plan") or current_plan)
+    if subscription is not None and (subscription.status_since or subscription.updated_at) < instant:
+        return subscription.status, current_plan
+    return Subscription.Status.NONE, ""
+
+
+def billing_history(*, actor: User, now: datetime | None = None, months: int = 12) -> list[MonthFigures]:
+    """The platform month by month, oldest first: MRR at each month's end, billed minutes, provider cost,
+    money collected and failed payments.
+
+    MRR is replayed from the recorded subscription state changes
+    (``billing.subscription_status``), priced at each plan's current base
+    price. Only for platform staff; raises ``PermissionDenied`` for anyone else.
+    """
+    if not (actor.is_active and actor.is_staff):
+        raise PermissionDenied("Platform staff only.")
+    now = now or timezone.now()
+    bounds = _months_back(now, months)
+    since = bounds[0][0]
+    prices = dict(Plan.objects.values_list("code", "monthly_price_cents"))
+    subscriptions = {s.tenant_id: s for s in Subscription.objects.select_related("plan")}
+    events: dict[int, list[tuple[datetime, dict[str, Any]]]] = {}
+    for tenant_id, at, data in (
+        AuditEvent.objects.filter(action="billing.subscription_status", tenant__isnull=False)
+        .order_by("created_at", "pk")
+        .values_list("tenant_id", "created_at", "data")
+    ):
+        events.setdefault(tenant_id, []).append((at, data))
+    tenants = Tenant.objects.filter(is_template=False).exclude(schema_name="public")
+    tenant_ids = list(tenants.values_list("pk", flat=True))
+
+    def month_of(at: datetime) -> date:
+        return at.astimezone(UTC).date().replace(day=1)
+
+    minutes: dict[date, int] = {}
+    costs: dict[date, Decimal] = {}
+    for created_at, seconds, cost in UsageRecord.objects.filter(created_at__gte=since).values_list(
+        "created_at", "seconds", "provider_cost_cents"
+    ):
+        minutes[month_of(created_at)] = minutes.get(month_of(created_at), 0) + usage_minutes(seconds)
+        costs[month_of(created_at)] = costs.get(month_of(created_at), Decimal(0)) + cost
+    collected: dict[date, int] = {}
+    for created_at, paid in Invoice.objects.filter(status="paid", created_at__gte=since).values_list(
+        "created_at", "amount_paid_cents"
+    ):
+        collected[month_of(created_at)] = collected.get(month_of(created_at), 0) + paid
+    failed: dict[date, int] = {}
+    for created_at in AuditEvent.objects.filter(action="billing.payment_failed", created_at__gte=since).values_list(
+        "created_at", flat=True
+    ):
+        failed[month_of(created_at)] = failed.get(month_of(created_at), 0) + 1
+    figures = []
+    for start, end in bounds:
+        instant = min(end, now)
+        mrr = 0
+        for tenant_id in tenant_ids:
+            status, plan_code = _status_at(instant, events.get(tenant_id, []), subscriptions.get(tenant_id))
+            if status in REVENUE_STATUSES:
+                mrr += prices.get(plan_code, 0)
+        month = start.date()
+        figures.append(
+            MonthFigures(month, mrr, minutes.get(month, 0), costs.get(month, Decimal(0)),
+                         collected.get(month, 0), failed.get(month, 0))
+        )  # fmt: skip
+    return figures
 
 
 # -- Service access: what the subscription's state gives the business --------------------------

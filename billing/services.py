@@ -17,10 +17,11 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import tasks as billing_tasks
-from billing.models import Plan, StripeEvent, Subscription, UsageRecord, usage_minutes
+from billing.models import Invoice, Plan, StripeEvent, Subscription, UsageRecord, usage_minutes
 from billing.selectors import call_provider_usage, provider_usage_cost_cents
 from billing.stripe_gateway import stripe_client, stripe_event_verify
 from calls.models import Call
+from tenants.hooks import ErasurePart, TenantErasure
 from tenants.models import Membership, Tenant, User
 from tenants.services import audit_event_record
 from voicedesk.core.tenancy import current_schema
@@ -236,7 +237,7 @@ def stripe_event_process(*, event_pk: int, now: datetime | None = None) -> Strip
         elif event.type.startswith("customer.subscription."):
             _subscription_sync(obj, event_created=created, deleted=event.type == "customer.subscription.deleted")
         elif event.type in ("invoice.paid", "invoice.payment_failed"):
-            _invoice_note(obj, event.type)
+            _invoice_note(obj, event.type, event_created=created)
         event.processed_at = now
         event.save(update_fields=["processed_at"])
     return event
@@ -294,18 +295,39 @@ def _subscription_sync(obj: dict[str, Any], *, event_created: datetime, deleted:
         subscription.status_since = event_created
     subscription.save()
     if previous != subscription.status:
+        # The plan at the time lets the owner's pages replay monthly revenue over time.
         audit_event_record(
             action="billing.subscription_status",
             tenant=subscription.tenant,
             previous=previous,
             status=subscription.status,
+            plan=subscription.plan.code if subscription.plan else "",
         )
 
 
-def _invoice_note(invoice: dict[str, Any], event_type: str) -> None:
+def _invoice_note(invoice: dict[str, Any], event_type: str, *, event_created: datetime) -> None:
+    """Keep the invoice for the business's billing page (a newer event wins) and audit the payment."""
     subscription = Subscription.objects.filter(stripe_customer_id=invoice.get("customer", "")).first()
     if subscription is None:
         return
+    fields = {
+        "status": str(invoice.get("status") or ""),
+        "amount_due_cents": int(invoice.get("amount_due") or 0),
+        "amount_paid_cents": int(invoice.get("amount_paid") or 0),
+        "currency": str(invoice.get("currency") or "usd"),
+        "hosted_invoice_url": str(invoice.get("hosted_invoice_url") or ""),
+    }
+    stored = Invoice.objects.select_for_update().filter(stripe_invoice_id=invoice["id"]).first()
+    if stored is None:
+        Invoice.objects.create(
+            tenant=subscription.tenant,
+            stripe_invoice_id=invoice["id"],
+            created_at=datetime.fromtimestamp(int(invoice.get("created") or event_created.timestamp()), tz=UTC),
+            synced_at=event_created,
+            **fields,
+        )
+    elif event_created >= stored.synced_at:
+        Invoice.objects.filter(pk=stored.pk).update(synced_at=event_created, **fields)
     audit_event_record(
         action="billing.invoice_paid" if event_type == "invoice.paid" else "billing.payment_failed",
         tenant=subscription.tenant,
@@ -413,3 +435,43 @@ DEFAULT_PLANS: tuple[dict[str, Any], ...] = (
 def plan_defaults_ensure() -> list[Plan]:
     """Create the default plans that are missing; plans already there are left as the owner edited them."""
     return [Plan.objects.get_or_create(code=plan["code"], defaults=plan)[0] for plan in DEFAULT_PLANS]
+
+
+# Subscription states in which Stripe no longer bills the customer.
+SUBSCRIPTION_ENDED = frozenset({Subscription.Status.NONE, Subscription.Status.CANCELED})
+
+
+def tenant_billing_erase(event: TenantErasure) -> ErasurePart:
+    """The tenant-erasure hook: the business's usage records and subscription row.
+
+    The invoices are Stripe's (kept there as accounting law requires, under
+    the customer's id, which the erasure's audit row keeps). So the erasure
+    waits until Stripe has everything: a subscription still billing must be
+    canceled first, and minutes not yet reported go in the next usage report
+    (every quarter hour). Then our copies go with the tenant.
+    """
+    tenant = event.tenant
+    subscription = Subscription.objects.filter(tenant=tenant).first()
+    records = UsageRecord.objects.filter(tenant=tenant)
+    part = ErasurePart(
+        app="billing", counts={"usage_records": records.count(), "subscriptions": int(bool(subscription))}
+    )
+    if subscription is not None and subscription.stripe_customer_id:
+        part.kept = {
+            "stripe_customer_id": subscription.stripe_customer_id,
+            "stripe_subscription_id": subscription.stripe_subscription_id,
+        }
+        if subscription.stripe_subscription_id and subscription.status not in SUBSCRIPTION_ENDED:
+            part.blockers.append(
+                f"The Stripe subscription is {subscription.status}: "
+                "cancel it first, so the business is no longer billed."
+            )
+        unreported = records.filter(reported_at__isnull=True).count()
+        if unreported:
+            part.blockers.append(
+                f"{unreported} call(s) not yet reported to Stripe: wait for the usage report (every quarter hour)."
+            )
+    if not event.dry_run and not part.blockers:
+        records.delete()
+        Subscription.objects.filter(tenant=tenant).delete()
+    return part

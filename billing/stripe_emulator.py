@@ -7,12 +7,13 @@ form-encoded requests with bracketed keys, ``Authorization: Bearer``,
 pinned API version. Covered: customers, products, prices, billing meters,
 meter events (deduplicated on ``identifier``) and their summaries, Checkout
 sessions in subscription mode with a hosted payment page, Billing Portal
-sessions with a hosted page, subscriptions and invoices. Webhooks are signed
+sessions with a hosted page, subscriptions and invoices (with a hosted invoice page). Webhooks are signed
 exactly as Stripe signs them (``Stripe-Signature: t=...,v1=...``).
 
 State lives in memory. ``/_emulator/...`` endpoints (not Stripe's) move a
 subscription through the states a real one reaches over weeks: a failed
-payment, cancellation, a new billing period.
+payment, cancellation, a new billing period. ``hang_after_meter_events``
+makes Stripe go silent after taking an event, to kill a sender mid-run.
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ class StripeEmulator:
         self.clock = clock
         self.state = StripeState()
         self._lock = threading.RLock()
+        # ``hang_after_meter_events``: Stripe takes the n-th meter event, then answers nothing until ``resume``.
+        self._hang_after: int | None = None
+        self._resumed = threading.Event()
         self._server = ThreadingHTTPServer((host, port), _handler_for(self))
         self._thread: threading.Thread | None = None
 
@@ -132,11 +136,29 @@ class StripeEmulator:
         return self
 
     def stop(self) -> None:
+        self.resume()
         self._server.shutdown()
         self._server.server_close()
 
     def now(self) -> int:
         return int(self.clock())
+
+    # -- faults ----------------------------------------------------------------
+    def hang_after_meter_events(self, count: int) -> None:
+        """Once ``count`` meter events are stored, hold the answer to the last one (and every request after it)
+        until ``resume``: Stripe has the event, its sender never hears so. A sender killed meanwhile died
+        between Stripe taking an event and marking it sent."""
+        self._resumed.clear()
+        self._hang_after = count
+
+    def resume(self) -> None:
+        """Answer again (``hang_after_meter_events``)."""
+        self._hang_after = None
+        self._resumed.set()
+
+    def _hang_if_asked(self) -> None:
+        if self._hang_after is not None and len(self.state.meter_events) >= self._hang_after:
+            self._resumed.wait()
 
     # -- objects ---------------------------------------------------------------
     def _store(self, obj: Json) -> Json:
@@ -248,6 +270,7 @@ class StripeEmulator:
         event = {"object": "billing.meter_event", "created": now, "livemode": False, "event_name": params["event_name"],
                  "identifier": identifier, "payload": payload, "timestamp": timestamp}  # fmt: skip
         self.state.meter_events[identifier] = event
+        self._hang_if_asked()
         return event
 
     def meter_event_summaries(self, meter_id: str, params: Json, url: str) -> Json:
@@ -472,7 +495,7 @@ def _handler_for(emulator: StripeEmulator) -> type[BaseHTTPRequestHandler]:
                 with emulator._lock:
                     if split.path.startswith("/v1/"):
                         self._api(method, split.path, body or split.query)
-                    elif split.path.startswith(("/c/pay/", "/p/session/")):
+                    elif split.path.startswith(("/c/pay/", "/p/session/", "/i/")):
                         self._hosted_page(method, split.path, form_decode(body))
                     elif split.path.startswith("/_emulator/"):
                         self._control(method, split.path, form_decode(body))
@@ -480,6 +503,9 @@ def _handler_for(emulator: StripeEmulator) -> type[BaseHTTPRequestHandler]:
                         raise StripeError(404, f"Unrecognized request URL ({method}: {split.path}).")
             except StripeError as exc:
                 self._json(exc.status, exc.body)
+            except (BrokenPipeError, ConnectionResetError):
+                # The client went away (killed while the emulator hung); nobody is left to answer.
+                self.close_connection = True
 
         def _api(self, method: str, path: str, encoded: str) -> None:
             if self.headers.get("Authorization", "") != f"Bearer {emulator.api_key}":
@@ -507,6 +533,15 @@ def _handler_for(emulator: StripeEmulator) -> type[BaseHTTPRequestHandler]:
 
         def _hosted_page(self, method: str, path: str, form: Json) -> None:
             object_id = path.rsplit("/", 1)[-1]
+            if path.startswith("/i/"):
+                invoice = emulator.get(object_id, "invoice")
+                currency = invoice["currency"].upper()
+                self._html(
+                    f"<h1>Invoice {html.escape(invoice['id'])}</h1><p>Status: {html.escape(invoice['status'])}</p>"
+                    f"<p>Amount due: {invoice['amount_due'] / 100:.2f} {currency}</p>"
+                    f"<p>Amount paid: {invoice['amount_paid'] / 100:.2f} {currency}</p>"
+                )
+                return
             if path.startswith("/c/pay/"):
                 session = emulator.get(object_id, "checkout.session")
                 if method == "POST":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 
 import stripe
 import structlog
@@ -10,22 +11,34 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.models import Plan, Subscription
-from billing.selectors import billing_overview, billing_summary_for_tenant, plan_list_active
+from billing.selectors import (
+    BillingOverview,
+    MonthFigures,
+    billing_history,
+    billing_overview,
+    billing_summary_for_tenant,
+    invoice_list_for_tenant,
+    plan_list_active,
+)
 from billing.services import LIVE_STATUSES, checkout_session_start, portal_session_start, stripe_event_receive
+from billing.templatetags.money import dollars
 from tenants.models import Membership
 from tenants.permissions import role_required
+from voicedesk.core.charts import BarChart, bar_chart
 
 logger = structlog.get_logger(__name__)
 
 # Stripe's events are a few kilobytes; anything this large is not one.
 MAX_WEBHOOK_BYTES = 512 * 1024
+CALLS_PER_PAGE = 25
 
 
 @csrf_exempt
@@ -56,22 +69,71 @@ def billing_overview_page(request: HttpRequest) -> HttpResponse:
             raise Http404("No such page.")
         return redirect(f"{reverse('admin:login')}?next={request.path}")
     overview = billing_overview(actor=request.user)  # type: ignore[arg-type]
-    chart = {
-        "labels": [day for day, _ in overview.minutes_per_day],
-        "minutes": [m for _, m in overview.minutes_per_day],
+    history = billing_history(actor=request.user)  # type: ignore[arg-type]
+    context = {"overview": overview, "history": history, "charts": _overview_charts(overview, history)}
+    return render(request, "billing/overview.html", context)
+
+
+def _money(cents: float) -> str:
+    return dollars(Decimal(str(cents)))
+
+
+def _overview_charts(overview: BillingOverview, history: list[MonthFigures]) -> dict[str, BarChart]:
+    """The owner page's charts, drawn from the same figures as its tables."""
+    months = [f"{m.month:%b %y}" for m in history]
+    month_name = f"{overview.period_start:%B %Y}" if overview.period_start else "this month"
+    return {
+        "mrr": bar_chart(
+            title="Monthly recurring revenue at each month's end, and money collected in the month",
+            labels=months,
+            series=[("MRR", [m.mrr_cents for m in history]), ("Collected", [m.collected_cents for m in history])],
+            value_text=_money,
+        ),
+        "minutes": bar_chart(
+            title="Billed call minutes per month",
+            labels=months,
+            series=[("Minutes", [m.minutes for m in history])],
+            counts=True,
+        ),
+        "days": bar_chart(
+            title="Billed call minutes per day, last 30 days",
+            labels=[day[5:] for day, _ in overview.minutes_per_day],
+            series=[("Minutes", [minutes for _, minutes in overview.minutes_per_day])],
+            counts=True,
+        ),
+        "failed": bar_chart(
+            title="Failed payments per month",
+            labels=months,
+            series=[("Failed payments", [m.failed_payments for m in history])],
+            counts=True,
+        ),
+        "margin": bar_chart(
+            title=f"Revenue against provider cost by business, {month_name}",
+            labels=[row.tenant.name for row in overview.rows],
+            series=[
+                ("Revenue", [row.revenue_cents for row in overview.rows]),
+                ("Provider cost", [row.provider_cost_cents for row in overview.rows]),
+            ],
+            value_text=_money,
+        ),
     }
-    return render(request, "billing/overview.html", {"overview": overview, "chart": chart})
 
 
 @role_required(Membership.Role.OWNER)
 @require_http_methods(["GET"])
 def billing_page(request: HttpRequest) -> HttpResponse:
-    """The owner's billing page: plan, this period's minutes against those included, the estimate, minutes per call."""
+    """The owner's billing page: plan, this period's minutes against those included, the estimate, invoices,
+    and the cost of each call, a page at a time."""
     tenant = request.tenant  # type: ignore[attr-defined]
     summary = billing_summary_for_tenant(tenant=tenant)
     status = summary.subscription.status if summary.subscription else Subscription.Status.NONE
+    page_number = request.GET.get("page", "1")
+    if not page_number.isdigit():
+        return HttpResponseBadRequest("The page must be a number.")
     context = {
         "summary": summary,
+        "calls_page": Paginator(summary.calls, CALLS_PER_PAGE).get_page(int(page_number)),
+        "invoices": invoice_list_for_tenant(tenant=tenant),
         "status": status,
         "status_label": Subscription.Status(status).label,
         "live": status in LIVE_STATUSES,

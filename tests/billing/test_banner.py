@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import time_machine
 from django.test import Client
 
@@ -54,3 +55,47 @@ def test_the_public_site_has_no_banner(tenant_a) -> None:
     client = Client(HTTP_HOST="localhost")
     client.force_login(tenant_a.owner)
     assert "billing_notice" not in client.get("/").context
+
+
+CLOSED = "Callers hear a short message that you will call them back, and each call still becomes a ticket."
+
+
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"status": "unpaid"}, "Your subscription is unpaid"),
+        ({"status": "canceled"}, "Your subscription has ended"),
+        ({"status": "paused"}, "Your subscription is paused"),
+        ({"status": "trialing", "current_period_end": NOW - timedelta(minutes=1)}, "Your free trial has ended"),
+        ({"status": "past_due", "status_since": NOW - timedelta(days=15)},
+         "Your payment is overdue and the grace period has ended"),
+    ],
+    ids=["unpaid", "canceled", "paused", "trial_ended", "past_due_after_grace"],
+)  # fmt: skip
+def test_the_dashboard_says_why_callers_are_not_answered_in_every_closed_state(
+    client_a, tenant_a, settings, fields, why: str
+) -> None:
+    settings.BILLING_PAST_DUE_GRACE_DAYS = 14
+    SubscriptionFactory(tenant=tenant_a.tenant, **fields)
+    with time_machine.travel(NOW, tick=False):
+        response = client_a.get("/")
+    assert response.context["billing_notice"] == {
+        "text": f"{why}, so your receptionist is not answering calls. {CLOSED}",
+        "level": "error",
+    }
+    assert 'class="billing-notice error" role="alert"' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": "none"},
+        {"status": "incomplete"},
+        {"status": "trialing", "current_period_end": NOW + timedelta(days=3)},
+    ],
+    ids=["none", "incomplete", "trialing"],
+)
+def test_no_banner_while_setting_up_or_in_a_trial(client_a, tenant_a, fields) -> None:
+    SubscriptionFactory(tenant=tenant_a.tenant, **fields)
+    with time_machine.travel(NOW, tick=False):
+        assert "billing_notice" not in client_a.get("/").context

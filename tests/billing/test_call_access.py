@@ -50,6 +50,24 @@ def test_active_subscription_gets_the_receptionist(tenant_a) -> None:
 
 
 @pytest.mark.parametrize(
+    "fields",
+    [
+        {"status": "none"},
+        {"status": "incomplete"},
+        {"status": "trialing", "current_period_end": NOW + timedelta(days=3)},
+        {"status": "past_due", "status_since": NOW - timedelta(days=1)},
+    ],
+    ids=["none", "incomplete", "trialing", "past_due_in_grace"],
+)
+def test_every_full_service_state_gets_the_receptionist(tenant_a, fields) -> None:
+    SubscriptionFactory(tenant=tenant_a.tenant, **fields)
+    root = _dial("CA-full")
+    assert root.find("./Connect/Stream") is not None
+    with tenant_context(tenant_a.tenant):
+        assert list(Call.objects.values_list("status", "end_reason")) == [("ringing", "")]
+
+
+@pytest.mark.parametrize(
     ("status", "reason"),
     [("unpaid", "unpaid"), ("canceled", "canceled"), ("paused", "paused")],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import urllib.request
 from datetime import timedelta
@@ -11,9 +12,10 @@ from typing import Any
 import pytest
 import stripe
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from billing.models import Plan, StripeEvent, Subscription, UsageRecord
+from billing.models import Invoice, Plan, StripeEvent, Subscription, UsageRecord
 from billing.services import (
     billing_catalog_sync,
     billing_reconcile,
@@ -230,3 +232,59 @@ def test_stripe_errors_other_than_a_duplicate_stop_the_run_and_leave_the_record_
     with pytest.raises(stripe.InvalidRequestError):
         usage_report_tenant(tenant=tenant_a.tenant)
     assert UsageRecord.objects.get(tenant=tenant_a.tenant).reported_at is None
+
+
+def _invoices(tenant) -> list[tuple[str, int, int, str]]:
+    return [
+        (i.status, i.amount_due_cents, i.amount_paid_cents, i.hosted_invoice_url)
+        for i in Invoice.objects.filter(tenant=tenant)
+    ]
+
+
+def test_invoices_are_kept_from_the_webhooks_and_a_late_older_event_does_not_undo_a_payment(
+    subscribed: Subscription, stripe_emulator
+) -> None:
+    paid = next(o for o in stripe_emulator.state.objects.values() if o["object"] == "invoice")
+    assert _invoices(subscribed.tenant) == [("paid", 4900, 4900, f"{stripe_emulator.url}/i/{paid['id']}")]
+
+    start = len(stripe_emulator.state.events)
+    stripe_emulator.subscription_status_set(subscribed.stripe_subscription_id, "past_due")
+    failed = next(e for e in stripe_emulator.state.events[start:] if e["type"] == "invoice.payment_failed")
+    # The retry that later paid this invoice, delivered before the older failure.
+    retried = json.loads(json.dumps(failed))
+    retried.update(id="evt_retry_paid", type="invoice.paid", created=failed["created"] + 60)
+    retried["data"]["object"].update(status="paid", amount_paid=4900)
+    for event in (retried, failed):
+        assert webhook_post(event).status_code == 200
+        stripe_event_process(event_pk=StripeEvent.objects.get(event_id=event["id"]).pk)
+
+    invoice_id = failed["data"]["object"]["id"]
+    assert Invoice.objects.get(stripe_invoice_id=invoice_id).status == "paid"
+    assert _invoices(subscribed.tenant) == [
+        ("paid", 4900, 4900, f"{stripe_emulator.url}/i/{invoice_id}"),
+        ("paid", 4900, 4900, f"{stripe_emulator.url}/i/{paid['id']}"),
+    ]
+
+
+def test_the_report_command_names_an_unknown_business(db) -> None:
+    with pytest.raises(CommandError, match=r"No business 'nowhere'\."):
+        call_command("billing_report_usage", "--tenant", "nowhere")
+
+
+def test_reconcile_lists_each_business_and_the_differences_from_stripe(tenant_a, subscribed: Subscription) -> None:
+    _usage(tenant_a.tenant, [60, 120])
+    assert usage_report_tenant(tenant=tenant_a.tenant) == 2
+    period = f"{timezone.now():%Y-%m}"
+    out = io.StringIO()
+    call_command("billing_reconcile", "--period", period, stdout=out)
+    assert out.getvalue().splitlines() == ["alpha: ours 3 min, Stripe 3 min", "1 businesses, 0 differ."]
+
+    # A minute we believe reported that Stripe never had.
+    UsageRecord.objects.create(tenant=tenant_a.tenant, call_id=2000, seconds=30, reported_at=timezone.now())
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"1 businesses differ from Stripe\."):
+        call_command("billing_reconcile", "--period", period, stdout=out)
+    assert out.getvalue().splitlines() == ["alpha: ours 4 min, Stripe 3 min  DIFFERS", "1 businesses, 1 differ."]
+
+    with pytest.raises(CommandError, match=r"--period must look like 2026-11\."):
+        call_command("billing_reconcile", "--period", "November")

@@ -151,3 +151,7 @@ def test_checkout_pays_on_the_hosted_page_and_emits_the_subscription_events(
         "invoice.paid",
     ]
     assert emulator.state.events[2]["data"]["object"]["amount_paid"] == 4900
+    invoice = emulator.state.events[2]["data"]["object"]
+    with urllib.request.urlopen(invoice["hosted_invoice_url"], timeout=5) as page:  # noqa: S310 (loopback emulator)
+        shown = page.read().decode()
+    assert f"<h1>Invoice {invoice['id']}</h1><p>Status: paid</p><p>Amount due: 49.00 USD</p>" in shown
