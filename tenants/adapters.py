@@ -2,6 +2,7 @@ from typing import Any
 
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
+from django.contrib import messages
 from django.http import HttpRequest
 
 from tenants.models import User
@@ -19,7 +20,15 @@ class AccountAdapter(DefaultAccountAdapter):
         # accounts cannot hold subdomains.
         confirmed: bool = super().confirm_email(request, email_address)
         if confirmed and isinstance(email_address.user, User):
-            business_signup_provision(user=email_address.user)
+            tenant = business_signup_provision(user=email_address.user)
+            if tenant is not None:
+                domain = tenant.get_primary_domain()
+                where = f" at {domain.domain}" if domain else ""
+                messages.success(
+                    request,
+                    f"{tenant.name} is ready{where}. Sign in there to choose a plan, add your phone number "
+                    "and make a test call.",
+                )
         return confirmed
 
     def _get_login_attempts_cache_key(self, request: HttpRequest, **credentials: Any) -> str:

@@ -104,3 +104,19 @@ def business_hours_between(start: datetime, end: datetime, business_hours: objec
                 total += closes - opens
         day += timedelta(days=1)
     return total.total_seconds() / 3600
+
+
+def business_hours_open(at: datetime, business_hours: object, timezone_name: str) -> bool:
+    """Whether ``at`` falls within the business hours (in the business's zone).
+
+    With no business hours at all the business counts as always open, as the
+    SLA clock counts every hour then.
+    """
+    if at.tzinfo is None:
+        raise ValueError("at must be timezone-aware")
+    spans = business_hours_validate(business_hours)
+    if not spans:
+        return True
+    local = at.astimezone(timezone_validate(timezone_name))
+    span = spans.get(WEEKDAYS[local.weekday()])
+    return span is not None and span[0] <= local.time().replace(tzinfo=None) < span[1]

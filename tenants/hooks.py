@@ -95,3 +95,49 @@ def phone_number_notify(event: PhoneNumberChanged) -> None:
     """Run every registered hook in the caller's transaction; a failing hook undoes the change."""
     for hook in _phone_number_hooks:
         hook(event)
+
+
+# -- Erasure: what the apps above keep of a tenant, outside its schema ----------------------
+
+
+@dataclass(frozen=True)
+class TenantErasure:
+    """A tenant being erased (``dry_run``: only count what would go, and say what stands in the way)."""
+
+    tenant: Tenant
+    dry_run: bool
+
+
+@dataclass
+class ErasurePart:
+    """What one app erases of a tenant (or would): counts by kind, what it keeps and why it cannot yet.
+
+    ``kept`` holds what the platform's own records keep after the erasure
+    (identifiers an accountant needs, never personal data); ``blockers`` stop
+    the erasure before anything is deleted.
+    """
+
+    app: str
+    counts: dict[str, int] = field(default_factory=dict)
+    kept: dict[str, str] = field(default_factory=dict)
+    blockers: list[str] = field(default_factory=list)
+
+
+TenantErasureHook = Callable[[TenantErasure], ErasurePart]
+
+_tenant_erasure_hooks: list[TenantErasureHook] = []
+
+
+def tenant_erasure_hook_register(hook: TenantErasureHook) -> None:
+    """Run ``hook`` when a tenant is erased (``calls``: recordings; ``billing``: usage and subscription)."""
+    if hook not in _tenant_erasure_hooks:
+        _tenant_erasure_hooks.append(hook)
+
+
+def tenant_erasure_hooks() -> tuple[TenantErasureHook, ...]:
+    return tuple(_tenant_erasure_hooks)
+
+
+def tenant_erasure_notify(event: TenantErasure) -> list[ErasurePart]:
+    """Run every registered hook; an exception propagates and stops the erasure."""
+    return [hook(event) for hook in _tenant_erasure_hooks]

@@ -5,8 +5,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from dataclasses import dataclass
 
 import phonenumbers
+from allauth.account.models import EmailAddress
 from django.db.models import QuerySet
 
 from tenants.models import ApiKey, BusinessSignup, Membership, PhoneNumber, Tenant, User
@@ -27,6 +29,41 @@ def business_signup_for_user(*, user: User) -> BusinessSignup | None:
     if not user.is_authenticated:
         return None
     return BusinessSignup.objects.filter(user=user).first()
+
+
+@dataclass(frozen=True, slots=True)
+class SignupStep:
+    """One step of signing a business up, for the progress list: ``state`` is done, now or later."""
+
+    label: str
+    state: str
+    detail: str
+
+
+def signup_progress(*, user: User, signup: BusinessSignup) -> list[SignupStep]:
+    """Where ``user``'s sign-up for ``signup`` stands, in the order a business goes live.
+
+    The account exists; the email is confirmed or awaited; the business is
+    made once it is (a subdomain taken meanwhile waits for another). Plan,
+    number and test call follow on the business's own dashboard.
+    """
+    verified = EmailAddress.objects.filter(user=user, verified=True).exists()
+    if not verified:
+        business = SignupStep(
+            "Your business", "later", f"We create {signup.name} at {signup.slug} as soon as your email is confirmed."
+        )
+    elif signup.error:
+        business = SignupStep("Your business", "now", f"{signup.error} Choose another subdomain for {signup.name}.")
+    else:
+        business = SignupStep("Your business", "now", f"We are creating {signup.name} at {signup.slug}.")
+    return [
+        SignupStep("Your account", "done", user.email),
+        SignupStep("Your email address", "done", "Confirmed.")
+        if verified
+        else SignupStep("Your email address", "now", f"Follow the link we sent to {user.email}."),
+        business,
+        SignupStep("Plan, phone number and a test call", "later", "On your business's dashboard, once it is made."),
+    ]
 
 
 def tenant_for_phone_number(*, number: str) -> Tenant | None:

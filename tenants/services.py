@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,8 +22,10 @@ from django_tenants.utils import tenant_context
 from tenants.hooks import (
     PhoneNumberChanged,
     TenantCreated,
+    TenantErasure,
     phone_number_notify,
     tenant_created_notify,
+    tenant_erasure_notify,
     tenant_limits_for,
 )
 from tenants.models import (
@@ -392,3 +395,115 @@ def api_key_used_mark(*, key: ApiKey, now: datetime | None = None) -> None:
         Q(last_used_at__isnull=True) | Q(last_used_at__lte=now - API_KEY_TOUCH_INTERVAL)
     ).update(last_used_at=now)
     key.last_used_at = now
+
+
+# -- Erasure -------------------------------------------------------------------------------
+
+
+@dataclass
+class TenantErasureReport:
+    """What ``tenant_erase`` deleted (or, in a dry run, would delete), what it kept, and what stops it."""
+
+    schema_name: str
+    dry_run: bool
+    counts: dict[str, int]
+    kept: dict[str, str]
+    blockers: list[str]
+    erased: bool = False
+
+
+def _erasable_users(tenant: Tenant) -> list[int]:
+    """The people whose only business is ``tenant``: their accounts go with it.
+
+    Platform staff, and anyone also in another business or signing up for a
+    new one, keep their account (only their membership here goes).
+    """
+    members = Membership.objects.filter(tenant=tenant).values_list("user_id", flat=True)
+    elsewhere = Membership.objects.exclude(tenant=tenant).values_list("user_id", flat=True)
+    return list(
+        User.objects.filter(pk__in=members)
+        .exclude(pk__in=elsewhere)
+        .exclude(Q(is_staff=True) | Q(is_superuser=True))
+        .exclude(business_signup__isnull=False)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def _erasure_counts(tenant: Tenant) -> dict[str, int]:
+    return {
+        "domains": Domain.objects.filter(tenant=tenant).count(),
+        "memberships": Membership.objects.filter(tenant=tenant).count(),
+        "users": len(_erasable_users(tenant)),
+        "phone_numbers": PhoneNumber.objects.filter(tenant=tenant).count(),
+        "api_keys": ApiKey.objects.filter(tenant=tenant).count(),
+        "audit_events": AuditEvent.objects.filter(tenant=tenant).count(),
+        "schema": int(_schema_exists(tenant.schema_name)),
+    }
+
+
+def tenant_erase(*, tenant: Tenant, actor: User, dry_run: bool = True) -> TenantErasureReport:
+    """Erase a business and everything of it: its schema, its files and its rows in the public schema.
+
+    Only a superuser may erase. A dry run (the default) changes nothing and
+    reports what would go. The apps above say what they hold outside the
+    schema (``tenants.hooks.tenant_erasure_hook_register``): ``calls`` the
+    recordings on disk, ``billing`` the usage records and the subscription,
+    and what stops the erasure (a Stripe subscription still running, minutes
+    not yet reported to Stripe); anything in the way refuses the whole
+    erasure before anything is deleted. Then, in one transaction: the apps'
+    parts, the numbers (through ``phone_number_remove``, so their telephony
+    routes go too), API keys, memberships, the accounts of people who
+    belonged to this business alone, domains, the tenant's audit rows, the
+    tenant row and ``DROP SCHEMA ... CASCADE``. One audit row without a tenant
+    (``tenant.erased``) keeps the schema name, the counts and the billing
+    identifiers an accountant needs to find the invoices at Stripe.
+    """
+    if not actor.is_active or not actor.is_superuser:
+        raise PermissionDenied("Only the platform's owner may erase a business.")
+    schema_name = tenant.schema_name
+    if tenant.is_template or schema_name in RESERVED_SCHEMAS or schema_name.startswith(RESERVED_SCHEMA_PREFIXES):
+        raise ValidationError(f'"{schema_name}" is not a business and cannot be erased.', code="not_a_business")
+    parts = tenant_erasure_notify(TenantErasure(tenant=tenant, dry_run=True))
+    report = TenantErasureReport(
+        schema_name=schema_name,
+        dry_run=dry_run,
+        counts=_erasure_counts(tenant) | {k: v for part in parts for k, v in part.counts.items()},
+        kept={k: v for part in parts for k, v in part.kept.items()},
+        blockers=[blocker for part in parts for blocker in part.blockers],
+    )
+    if dry_run or report.blockers:
+        return report
+    tenant_id = tenant.pk
+    with transaction.atomic():
+        _schema_lock(schema_name)
+        _tenant_lock(tenant)
+        for part in tenant_erasure_notify(TenantErasure(tenant=tenant, dry_run=False)):
+            report.counts.update(part.counts)
+        for number_id in PhoneNumber.objects.filter(tenant=tenant).values_list("pk", flat=True):
+            phone_number_remove(tenant=tenant, number_id=number_id, actor=actor)
+        users = _erasable_users(tenant)
+        ApiKey.objects.filter(tenant=tenant).delete()
+        Membership.objects.filter(tenant=tenant).delete()
+        User.objects.filter(pk__in=users).delete()
+        Domain.objects.filter(tenant=tenant).delete()
+        AuditEvent.objects.filter(tenant=tenant).delete()
+        # The row only: the schema is dropped here, by name, after checking it is this tenant's.
+        Tenant.objects.filter(pk=tenant_id).delete()
+        with connection.cursor() as cursor:
+            # Deferred key checks of rows written earlier in an enclosing
+            # transaction would make PostgreSQL refuse to drop their tables.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(schema_name)} CASCADE")
+        audit_event_record(
+            action="tenant.erased",
+            actor=actor,
+            tenant=None,
+            schema=schema_name,
+            tenant_id=tenant_id,
+            counts=report.counts,
+            kept=report.kept,
+        )
+    report.erased = True
+    logger.warning("tenant_erased", tenant=schema_name, counts=report.counts)
+    return report

@@ -14,7 +14,13 @@ from tenants.forms import BusinessSubdomainForm
 from tenants.hooks import tenant_limits_for
 from tenants.models import ApiKey, Membership, PhoneNumber
 from tenants.permissions import role_required
-from tenants.selectors import api_key_list, business_signup_for_user, phone_number_list, tenant_list_for_user
+from tenants.selectors import (
+    api_key_list,
+    business_signup_for_user,
+    phone_number_list,
+    signup_progress,
+    tenant_list_for_user,
+)
 from tenants.services import (
     API_KEY_NAME_MAX_LENGTH,
     api_key_create,
@@ -30,7 +36,9 @@ def home(request: HttpRequest) -> HttpResponse:
     tenants = tenant_list_for_user(user=request.user) if request.user.is_authenticated else []
     signup = business_signup_for_user(user=request.user)  # type: ignore[arg-type]
     form = BusinessSubdomainForm(initial={"subdomain": signup.slug}) if signup and signup.error else None
-    return render(request, "tenants/home.html", {"tenants": tenants, "signup": signup, "subdomain_form": form})
+    progress = signup_progress(user=request.user, signup=signup) if signup else []  # type: ignore[arg-type]
+    context = {"tenants": tenants, "signup": signup, "subdomain_form": form, "progress": progress}
+    return render(request, "tenants/home.html", context)
 
 
 @login_required
@@ -43,7 +51,8 @@ def business_signup_subdomain(request: HttpRequest) -> HttpResponse:
     form = BusinessSubdomainForm(request.POST)
     if not form.is_valid():
         tenants = tenant_list_for_user(user=request.user)  # type: ignore[arg-type]
-        context = {"tenants": tenants, "signup": signup, "subdomain_form": form}
+        progress = signup_progress(user=request.user, signup=signup)  # type: ignore[arg-type]
+        context = {"tenants": tenants, "signup": signup, "subdomain_form": form, "progress": progress}
         return render(request, "tenants/home.html", context, status=400)
     try:
         tenant = business_signup_provision(user=request.user, slug=form.cleaned_data["subdomain"])  # type: ignore[arg-type]

@@ -7,6 +7,7 @@ from calls.models import default_business_hours
 from tenants.business_hours import (
     BusinessHoursError,
     business_hours_between,
+    business_hours_open,
     business_hours_validate,
     sla_due_at,
     timezone_validate,
@@ -232,3 +233,24 @@ def test_business_hours_between_refuses_naive_times_and_bad_settings() -> None:
         business_hours_between(_utc(25, 10), _utc(25, 12), WEEKDAYS_9_TO_5, "Mars/Olympus")
     with pytest.raises(BusinessHoursError, match="Unknown weekday"):
         business_hours_between(_utc(25, 10), _utc(25, 12), {"someday": ["09:00", "17:00"]}, "UTC")
+
+
+@pytest.mark.parametrize(
+    ("at", "expected"),
+    [
+        (datetime(2026, 12, 7, 14, 0, tzinfo=UTC), True),  # Monday 09:00 in New York: opening time counts
+        (datetime(2026, 12, 7, 21, 59, tzinfo=UTC), True),  # 16:59
+        (datetime(2026, 12, 7, 22, 0, tzinfo=UTC), False),  # 17:00: closed
+        (datetime(2026, 12, 7, 13, 59, tzinfo=UTC), False),  # 08:59
+        (datetime(2026, 12, 6, 17, 0, tzinfo=UTC), False),  # Sunday noon: a closed day
+        (datetime(2026, 12, 8, 2, 0, tzinfo=UTC), False),  # Tuesday 02:00 UTC is Monday 21:00 in New York
+    ],
+)
+def test_business_hours_open_reads_the_hours_in_the_business_zone(at: datetime, expected: bool) -> None:
+    assert business_hours_open(at, default_business_hours(), "America/New_York") is expected
+
+
+def test_business_hours_open_without_hours_is_always_open_and_needs_an_aware_time() -> None:
+    assert business_hours_open(datetime(2026, 12, 6, 3, 0, tzinfo=UTC), {}, "UTC") is True
+    with pytest.raises(ValueError, match="timezone-aware"):
+        business_hours_open(datetime(2026, 12, 6, 3, 0), {}, "UTC")

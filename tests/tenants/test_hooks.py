@@ -4,8 +4,9 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_exists, tenant_context
 
+from billing.services import tenant_billing_erase
 from calls.models import AgentConfig
-from calls.services import agent_config_provision
+from calls.services import agent_config_provision, tenant_recordings_erase
 from tenants import hooks
 from tenants.hooks import TenantCreated, tenant_created_hook_register
 from tenants.models import AuditEvent, Domain, Membership, Tenant, User
@@ -23,6 +24,10 @@ def owner(db: None) -> User:
 
 def test_calls_registers_the_agent_configuration_hook_at_start_up() -> None:
     assert hooks.tenant_created_hooks() == (agent_config_provision,)
+
+
+def test_calls_and_billing_register_what_they_erase_of_a_tenant() -> None:
+    assert set(hooks.tenant_erasure_hooks()) == {tenant_recordings_erase, tenant_billing_erase}
 
 
 def test_hooks_run_in_the_new_schema_with_the_defaults_asked_for(owner, monkeypatch) -> None:

@@ -27,6 +27,10 @@ def _confirm(client: Client, message_index: int = -1) -> None:
     client.post(key_url.group(0).removeprefix("http://localhost"))
 
 
+def _progress(client: Client) -> list[tuple[str, str, str]]:
+    return [(step.label, step.state, step.detail) for step in client.get("/").context["progress"]]
+
+
 def test_signup_makes_the_account_and_the_business_only_after_the_email_is_verified(db) -> None:
     client = Client(HTTP_HOST="localhost")
 
@@ -43,8 +47,24 @@ def test_signup_makes_the_account_and_the_business_only_after_the_email_is_verif
     ]
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == ["founder@example.com"]
+    sent = client.get("/accounts/confirm-email/").content.decode()
+    assert '<li class="todo" aria-current="step"><span class="state">Now:</span> Your email address.' in sent
+    watcher = Client(HTTP_HOST="localhost")
+    watcher.force_login(user)
+    assert _progress(watcher) == [
+        ("Your account", "done", "founder@example.com"),
+        ("Your email address", "now", "Follow the link we sent to founder@example.com."),
+        ("Your business", "later", "We create Delta Drains at delta as soon as your email is confirmed."),
+        ("Plan, phone number and a test call", "later", "On your business's dashboard, once it is made."),
+    ]
 
-    _confirm(client)
+    key_url = re.search(r"http://localhost(/accounts/confirm-email/\S+/)", mail.outbox[0].body)
+    assert key_url is not None
+    confirmed = client.post(key_url.group(1), follow=True)
+    assert [str(m) for m in confirmed.context["messages"]][-1] == (
+        "Delta Drains is ready at delta.localhost. Sign in there to choose a plan, add your phone number "
+        "and make a test call."
+    )
 
     assert EmailAddress.objects.get(user=user).verified is True
     tenant = Tenant.objects.get(schema_name="delta")
@@ -79,6 +99,10 @@ def test_a_subdomain_taken_before_verification_is_chosen_again_on_the_home_page(
     first.force_login(user)
     home = first.get("/")
     assert home.context["subdomain_form"].initial == {"subdomain": "delta"}
+    assert _progress(first)[1:3] == [
+        ("Your email address", "done", "Confirmed."),
+        ("Your business", "now", '"delta" is already taken. Choose another subdomain for First Drains.'),
+    ]
     assert b"Please choose another subdomain for First Drains" in home.content
 
     taken = first.post("/business/subdomain", {"subdomain": "delta"})
