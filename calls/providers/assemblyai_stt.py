@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from calls.audio import mulaw_encode
 from calls.pipeline.fallback import EngineError
 from calls.pipeline.protocols import Pcm16, SttEvent, SttEventKind, SttHints, Transcript
-from calls.providers.sdk import sdk_load
+from calls.providers.sdk import KeyCheck, sdk_load
 
 if TYPE_CHECKING:
     # The SDK takes a third of a second to import: processes that never stream never pay it.
@@ -260,3 +260,29 @@ class AssemblyAISpeechToText:
         stream = AssemblyAIStream(client, name=self.name, format_turns=self.format_turns)
         await stream.start(self.parameters(hints), begin_timeout_s=self.begin_timeout_s)
         return stream
+
+
+async def assemblyai_key_check(*, api_key: str, api_host: str = "", timeout_s: float = 3.0) -> KeyCheck:
+    """Open a streaming session with ``api_key`` and end it at once (no audio is sent).
+
+    AssemblyAI refuses a wrong key on the handshake with close code 1008; a
+    session that begins means the key works.
+    """
+    engine = AssemblyAISpeechToText(
+        api_key=api_key,
+        api_host=api_host or "streaming.assemblyai.com",
+        connect_timeout_s=timeout_s,
+        begin_timeout_s=timeout_s,
+    )
+    try:
+        stream = await engine.open(SttHints())
+    except EngineError as exc:
+        if exc.reason == "deadline":
+            return KeyCheck("unreachable", f"AssemblyAI did not answer within {timeout_s:g} s.")
+        if "1008" in exc.detail or "401" in exc.detail or "403" in exc.detail:
+            return KeyCheck("refused", "AssemblyAI refused the key.")
+        return KeyCheck("failed", f"AssemblyAI could not start a session ({exc.detail}).")
+    except OSError as exc:
+        return KeyCheck("unreachable", f"AssemblyAI could not be reached ({type(exc).__name__}).")
+    await stream.close()
+    return KeyCheck("ok", "AssemblyAI accepted the key.")

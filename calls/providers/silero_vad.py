@@ -89,7 +89,11 @@ class SileroVoiceActivityDetector:
         if self._native is not None:
             self._native.reset()
 
+    @property
+    def closed(self) -> bool:
+        return self._native is None
+
     def close(self) -> None:
-        """Return the native detector to the pool; the instance is unusable afterwards."""
+        """Return the native detector to the pool; the instance is unusable afterwards. Idempotent."""
         self._native = None
         self._finalizer()

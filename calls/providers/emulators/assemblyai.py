@@ -34,13 +34,13 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import numpy as np
-from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from calls.audio import mulaw_decode, resample
 from calls.pipeline.protocols import Pcm16, SpeechToText, SttHints
-from calls.providers.emulators.base import LOOPBACK, Fault, LoopThread
+from calls.providers.emulators.base import WebsocketEmulator, offline_listener
 
 SPEECH_MODELS = (
     "universal-streaming-english",
@@ -154,8 +154,7 @@ class _Session:
         await self.ws.send(json.dumps(message))
 
     async def run(self) -> None:
-        if self.emulator.fault == "slow_first_byte":
-            await asyncio.sleep(self.emulator.slow_first_byte_s)
+        await self.emulator.first_byte_delay()
         expires = datetime.now(UTC) + timedelta(hours=3)
         await self.send({"type": "Begin", "id": str(uuid.uuid4()), "expires_at": int(expires.timestamp())})
         async for message in self.ws:
@@ -297,13 +296,15 @@ class _Session:
         }
 
 
-class AssemblyAIEmulator:
+class AssemblyAIEmulator(WebsocketEmulator):
     """A loopback AssemblyAI streaming server; ``url`` goes in the SDK's ``api_host``.
 
     ``api_keys`` are accepted in the ``Authorization`` header; ``token()``
     issues a temporary token for ``?token=``. ``fault`` may change at any
     time and applies to sessions in progress and new ones.
     """
+
+    name = "assemblyai"
 
     def __init__(
         self,
@@ -315,66 +316,19 @@ class AssemblyAIEmulator:
         word_confidence: float = 0.93,
         slow_first_byte_s: float = 2.0,
     ) -> None:
-        if stt is None:
-            from calls.providers.whisper_stt import WhisperSpeechToText
-
-            stt = WhisperSpeechToText()
+        super().__init__(port=port, slow_first_byte_s=slow_first_byte_s)
         self.api_keys = set(api_keys)
-        self.stt = stt
+        self.stt = offline_listener(stt)
         self.partial_every_s = partial_every_s
         self.word_confidence = word_confidence
-        self.slow_first_byte_s = slow_first_byte_s
-        self.fault: Fault | None = None
         self.sessions: list[SessionRecord] = []
         self._tokens: set[str] = set()
-        self._port = port
-        self._loop: LoopThread | None = None
-        self._server: Server | None = None
-        self.url = ""
 
     def token(self) -> str:
         """A temporary token, as ``GET /v3/token`` hands out."""
         token = secrets.token_urlsafe(24)
         self._tokens.add(token)
         return token
-
-    def start(self) -> AssemblyAIEmulator:
-        self._loop = LoopThread("assemblyai-emulator")
-        self._server = self._loop.run(self._serve())
-        port = self._server.sockets[0].getsockname()[1]
-        self.url = f"ws://{LOOPBACK}:{port}"
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None:
-            return
-        if self._server is not None:
-            server = self._server
-
-            async def close() -> None:
-                server.close()
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(server.wait_closed(), 3)
-
-            self._loop.run(close())
-        self._loop.stop()
-        self._loop = None
-
-    def __enter__(self) -> AssemblyAIEmulator:
-        return self.start()
-
-    def __exit__(self, *_exc: object) -> None:
-        self.stop()
-
-    async def _serve(self) -> Server:
-        return await serve(
-            self._handle,
-            LOOPBACK,
-            self._port,
-            process_request=self._process_request,
-            ping_interval=None,
-            close_timeout=0.5,
-        )
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         if self.fault == "http_500":

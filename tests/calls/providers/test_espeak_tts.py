@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import shutil
 import struct
-import time
 from collections.abc import AsyncGenerator
 
 import numpy as np
@@ -72,15 +71,11 @@ def test_missing_program_raises_a_clear_error() -> None:
 
 @needs_espeak
 @pytest.mark.asyncio
-async def test_streams_speech_quickly() -> None:
+async def test_streams_speech_as_it_is_made() -> None:
+    # Time to the first chunk is measured by bench/offline_speech.py, not asserted here.
     tts = EspeakTextToSpeech()
     assert isinstance(tts, TextToSpeech)
-    started = time.perf_counter()
-    stream = tts.synthesize(LONG_TEXT)
-    first = await anext(stream)
-    first_chunk_s = time.perf_counter() - started
-    chunks = [first] + [chunk async for chunk in stream]
-    assert first_chunk_s < 0.3
+    chunks = [chunk async for chunk in tts.synthesize(LONG_TEXT)]
     assert all(chunk.dtype == np.int16 for chunk in chunks)
     assert len(chunks) > 10  # streamed as produced, not in one piece
     seconds = sum(chunk.size for chunk in chunks) / tts.sample_rate

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import AsyncGenerator, AsyncIterator
 
 import numpy as np
@@ -63,17 +62,15 @@ def test_missing_piper_raises_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> 
 
 @needs_piper
 @pytest.mark.asyncio
-async def test_first_chunk_is_fast_and_one_chunk_per_sentence() -> None:
+async def test_one_chunk_per_sentence() -> None:
+    # Time to the first chunk is measured by bench/offline_speech.py, not asserted here.
     tts = PiperTextToSpeech()
     assert isinstance(tts, TextToSpeech)
     assert (tts.name, tts.sample_rate) == ("piper", 22050)
     await tts.warm_up()
-    started = time.perf_counter()
     stream = tts.synthesize("Thanks for calling. How can I help you today?")
     first = await anext(stream)
-    first_chunk_s = time.perf_counter() - started
     rest = await collect(stream)
-    assert first_chunk_s < 0.5
     assert first.dtype == np.int16
     assert len(rest) == 1  # two sentences, two chunks
     assert 0.5 < (first.size + rest[0].size) / tts.sample_rate < 5.0

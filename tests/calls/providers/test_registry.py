@@ -129,3 +129,26 @@ def test_streaming_engines_are_known_by_name() -> None:
     assert registry.is_streaming_stt("assemblyai") is True
     assert registry.is_streaming_stt("whisper") is False
     assert registry.is_streaming_stt("no-such-engine") is False
+
+
+def test_a_tenant_key_spec_takes_the_key_it_is_given_and_never_a_platform_one(monkeypatch: pytest.MonkeyPatch) -> None:
+    received: dict[str, object] = {}
+
+    def cloud_voice(**options: object) -> EspeakTextToSpeech:
+        received.update(options)
+        return EspeakTextToSpeech()
+
+    monkeypatch.setenv("VOICEDESK_TEST_CLOUD_KEY", "platform-key")
+    tts = registry.ProviderRegistry("text-to-speech", {"cloud": cloud_voice})
+    spec = registry.EngineSpec.of("cloud", {"voice": "ava", "tenant_key": True, "key_ref": "VOICEDESK_TEST_CLOUD_KEY"})
+
+    with pytest.raises(registry.ProviderConfigError, match="no key of the business's own is stored for 'cloud'"):
+        tts.build(spec)
+    assert received == {}
+    tts.build(spec, api_key="business-key")
+
+    assert received == {"voice": "ava", "api_key": "business-key"}
+    assert spec.uses_tenant_key() is True
+    assert registry.EngineSpec.of("cloud", {"tenant_key": False}).uses_tenant_key() is False
+    assert registry.EngineSpec.of("cloud", {"key_ref": "X"}).uses_tenant_key() is False
+    assert str(spec) == "cloud(key_ref=VOICEDESK_TEST_CLOUD_KEY, tenant_key=True, voice=ava)"

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 
 from calls.audio import mulaw_decode, mulaw_encode, resample
+from calls.dialogue.extract import extract_phone
 from calls.pipeline.protocols import SpeechToText, SttHints
 from calls.providers.piper_tts import PiperTextToSpeech, piper_available
-from calls.providers.whisper_stt import WhisperSpeechToText, whisper_prompt
+from calls.providers.whisper_stt import DIGIT_WORDS_PROMPT, WhisperSpeechToText, whisper_prompt, window_frames
 
 pytestmark = pytest.mark.skipif(not piper_available(), reason="piper-tts makes the test speech")
 
@@ -184,6 +185,25 @@ def test_hints_become_the_whisper_prompt() -> None:
     assert whisper_prompt(replace(tenant, expect="yes_no")) == "Acme Plumbing. Rheem, Worcester Bosch."
 
 
+@pytest.fixture(scope="module")
+def double_digit_audio() -> np.ndarray:
+    return over_the_phone("My number is five five five, nine oh two, double seven six oh.")
+
+
+@pytest.mark.asyncio
+async def test_a_digits_hint_adds_a_reading_prompted_with_digits_as_words(double_digit_audio: np.ndarray) -> None:
+    # A number the corpus's callers say; with numerals alone tiny.en drops "double seven" ("555-902.").
+    audio = double_digit_audio
+    stt = WhisperSpeechToText()
+    numbers = await stt.transcribe(audio, hints=SttHints(expect="digits"))
+    numerals = await stt.transcribe(audio, prompt=whisper_prompt(SttHints(expect="digits")))
+    as_words = await stt.transcribe(audio, prompt=DIGIT_WORDS_PROMPT)
+
+    assert numbers.text == numerals.text
+    assert numbers.alternatives == (as_words.text,)
+    assert extract_phone(as_words.text) == "+15559027760", as_words.text
+
+
 @pytest.mark.asyncio
 async def test_a_spelling_hint_adds_the_letters_only_reading(spelled_audio: np.ndarray) -> None:
     stt = WhisperSpeechToText()
@@ -197,3 +217,32 @@ async def test_a_spelling_hint_adds_the_letters_only_reading(spelled_audio: np.n
     assert letters.text
     assert spelling.alternatives == (letters.text,)
     assert re.fullmatch(r"[A-Z ,.\-]+", letters.text), letters.text
+
+
+@pytest.mark.parametrize(
+    ("seconds", "window_s", "frames"),
+    [
+        (2.0, 10.0, 1000),  # a short turn: the window
+        (9.5, 10.0, 1050),  # the turn and a second of quiet after it
+        (2.0, 30.0, 3000),  # the full window: nothing cut
+        (29.5, 10.0, 3000),  # never past Whisper's own window
+        (2.005, 1.0, 302),  # always even: the encoder halves it
+    ],
+)
+def test_the_encoder_window_holds_the_turn_and_a_second_of_quiet(seconds, window_s, frames) -> None:
+    assert window_frames(round(seconds * 16000), window_s) == frames
+
+
+def test_an_encoder_window_outside_whispers_own_is_refused() -> None:
+    with pytest.raises(ValueError, match="window_s"):
+        WhisperSpeechToText(window_s=45)
+
+
+@pytest.mark.asyncio
+async def test_a_short_encoder_window_still_hears_the_turn(heating_audio: np.ndarray) -> None:
+    short = await WhisperSpeechToText(window_s=10).transcribe(heating_audio)
+    # Not word for word what the full window hears: a short window slips on small
+    # words ("and" heard as "in"); bench/whisper_window.py counts how often.
+    heard = re.sub(r"[^a-z ]", "", short.text.lower())
+    assert heard.startswith("hi my heating is broken")
+    assert heard.endswith("house is freezing")
