@@ -31,15 +31,16 @@ from django_tenants.utils import tenant_context
 
 from calls.audio import AudioFormat, WireCodec
 from calls.pipeline.factory import session_deps_for_call
-from calls.pipeline.protocols import Pcm16
+from calls.pipeline.protocols import Pcm16, TransferStatus
 from calls.pipeline.records import DatabaseCallRecords
 from calls.pipeline.session import CallSession
 from calls.selectors import call_ticket_id
 from calls.services import TestCallRefusedError, call_finish, call_test_start
+from calls.transports.capacity import VOICE_CAPACITY
 from calls.transports.limits import CLOSE_INTERNAL_ERROR, CLOSE_PROTOCOL_ERROR, CLOSE_TRY_AGAIN, MessageBudget
 from tenants.models import Membership, Tenant, User
 from tenants.permissions import membership_has_role
-from voicedesk.core.metrics import CALLS_IN_PROGRESS
+from voicedesk.core.metrics import CALLS_IN_PROGRESS, STREAMS_REFUSED
 from voicedesk.web.channels_tenancy import websocket_membership, websocket_same_origin
 
 logger = structlog.get_logger(__name__)
@@ -59,6 +60,8 @@ MAX_TEXT_BYTES = 1_024
 MAX_FRAME_MS = 200
 # The page sends "start" as soon as the socket opens.
 START_DEADLINE_S = 10.0
+# What the page shows when this voice process is running as many calls as it may.
+NO_ROOM_MESSAGE = "Every line of the agent is busy right now; try again in a minute."
 # 20 ms frames are 50 a second; room for a page that sends 10 ms frames and a catch-up burst.
 MESSAGE_RATE = 120.0
 MESSAGE_BURST = 300.0
@@ -125,6 +128,7 @@ class BrowserTestCallConsumer(AsyncWebsocketConsumer):
         if self.counted:
             self.counted = False
             CALLS_IN_PROGRESS.labels(transport="browser").dec()
+            VOICE_CAPACITY.release()
 
     # -- inbound -----------------------------------------------------------
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -176,10 +180,20 @@ class BrowserTestCallConsumer(AsyncWebsocketConsumer):
         self.codec = WireCodec(AudioFormat(encoding="pcm16", sample_rate=rate, frame_ms=AUDIO.frame_ms))
         # The start came in time; loading the agent (a cold process loads its models) may take longer.
         self.start_deadline.cancel()
+        if not VOICE_CAPACITY.try_acquire():
+            # A phone caller comes before a test call: nothing is made, the page may try again.
+            self.ended = True
+            STREAMS_REFUSED.labels(transport="browser").inc()
+            self.outbox.put_nowait({"type": "error", "reason": NO_ROOM_MESSAGE})
+            await self._close(code=CLOSE_TRY_AGAIN)
+            return
+        self.counted = True
+        CALLS_IN_PROGRESS.labels(transport="browser").inc()
         try:
             call = await database_sync_to_async(call_test_start)(tenant=self.tenant, actor=self.user)
         except TestCallRefusedError as exc:
             self.ended = True
+            self._uncount()
             self.outbox.put_nowait({"type": "error", "reason": str(exc)})
             await self._close(code=CLOSE_TRY_AGAIN)
             return
@@ -191,6 +205,7 @@ class BrowserTestCallConsumer(AsyncWebsocketConsumer):
             # No session to finish it: the call is closed here, so no test call is left in progress.
             self.log.exception("test_call_setup_failed")
             self.ended = True
+            self._uncount()
             await _call_close_unanswered(self.tenant, call.pk)
             self.outbox.put_nowait({"type": "error", "reason": "The agent could not be started; try again."})
             await self._close(code=CLOSE_INTERNAL_ERROR)
@@ -207,8 +222,6 @@ class BrowserTestCallConsumer(AsyncWebsocketConsumer):
             {"type": "started", "call_id": call.pk, "sample_rate": rate, "frame_ms": self.codec.wire.frame_ms}
         )
         self.session.start({"tenant": self.tenant.schema_name, "call_id": call.pk, "test_call": True})
-        CALLS_IN_PROGRESS.labels(transport="browser").inc()
-        self.counted = True
         self.log.info("test_call_started")
 
     # -- ending --------------------------------------------------------------
@@ -299,26 +312,15 @@ class _LiveRecords:
             }
         )
 
-    def turn_latency(
-        self, *, turn_index: int, transcript_ms: float, decision_ms: float, first_audio_ms: float, first_frame_ms: float
-    ) -> None:
-        self._stored.turn_latency(
-            turn_index=turn_index, transcript_ms=transcript_ms, decision_ms=decision_ms,
-            first_audio_ms=first_audio_ms, first_frame_ms=first_frame_ms,
-        )  # fmt: skip
-        self._show(
-            {
-                "type": "latency",
-                "turn": turn_index,
-                "transcript_ms": round(transcript_ms),
-                "decision_ms": round(decision_ms),
-                "first_audio_ms": round(first_audio_ms),
-                "first_frame_ms": round(first_frame_ms),
-            }
-        )
+    def turn_latency(self, *, turn_index: int, **stages_ms: float) -> None:
+        self._stored.turn_latency(turn_index=turn_index, **stages_ms)
+        self._show({"type": "latency", "turn": turn_index, **{stage: round(ms) for stage, ms in stages_ms.items()}})
 
     def checkpoint(self, *, captured: dict[str, Any] | None, recording: bytes) -> None:
         self._stored.checkpoint(captured=captured, recording=recording)
+
+    async def transfer(self, *, to: str, status: TransferStatus, captured: dict[str, Any] | None) -> None:
+        await self._stored.transfer(to=to, status=status, captured=captured)
 
     async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording: bytes) -> None:
         await self._stored.finish(end_reason=end_reason, outcome=outcome, completed=completed, recording=recording)

@@ -11,7 +11,9 @@ dialled number), records the call exactly like the Twilio transport
 (``call_start`` / ``call_admit`` / ``call_answer``) and runs the same
 ``CallSession`` with the same engines, policy and records. Room media goes
 through ``room.AgentRoom``: the caller's 48 kHz frames in, the agent's
-frames out, the queue cleared on barge-in.
+frames out, the queue cleared on barge-in. A caller the receptionist puts
+through to a person is transferred by LiveKit SIP (``transfer.LiveKitTransferer``);
+if that fails the conversation goes on in the room.
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ from calls.pipeline.records import DatabaseCallRecords
 from calls.pipeline.session import CallSession
 from calls.services import OVER_CAPACITY, CallStateError, call_admit, call_answer
 from calls.transports.livekit.room import AgentRoom, RoomConnector, RoomParticipant
+from calls.transports.livekit.rules import livekit_configured
 from calls.transports.livekit.services import livekit_call_open
+from calls.transports.livekit.transfer import LiveKitTransferer
 from calls.transports.livekit.transport import AUDIO
 from calls.transports.twilio.twiml import turned_away_text
 from tenants.models import Tenant
@@ -172,13 +176,18 @@ async def run_call(*, room: AgentRoom, job: agent_pb.Job) -> JobResult:
     async def agent_hangup() -> None:
         hung_up.set()
 
-    deps = await session_deps_for_call(tenant=tenant, call=call)
+    # The caller can be put through to a person with LiveKit's SIP transfer (the API must be reachable).
+    can_transfer = livekit_configured()
+    deps = await session_deps_for_call(tenant=tenant, call=call, can_transfer=can_transfer)
     session = CallSession(
         deps=deps,
         sink=_RoomSink(room),
         records=DatabaseCallRecords(tenant=tenant, call_id=call.pk),
         hangup=agent_hangup,
         reports_playback=False,
+        transferer=LiveKitTransferer(room_name=room.name, participant_identity=caller.identity)
+        if can_transfer
+        else None,
     )
     session.start({"tenant": tenant.schema_name, "call_id": call.pk})
     CALLS_IN_PROGRESS.labels(transport="livekit").inc()

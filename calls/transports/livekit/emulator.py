@@ -6,8 +6,9 @@ uses, as the official ``livekit-api`` SDK and LiveKit's servers send them:
 
 - **Twirp** ``POST /twirp/livekit.<Service>/<Method>`` with protobuf
   (``application/protobuf``, what the SDK sends) or JSON bodies, answered in
-  the same encoding; errors as Twirp JSON ``{"code", "msg"}``. Services:
-  ``SIP`` (dispatch rules) and ``RoomService`` (rooms, participants).
+  the same encoding; errors as Twirp JSON ``{"code", "msg", "meta"}``. Services:
+  ``SIP`` (dispatch rules, ``TransferSIPParticipant`` answered, busy, unanswered
+  or failed as a test chooses per number) and ``RoomService`` (rooms, participants).
 - **Auth** as the server checks it: an HS256 JWT in ``Authorization: Bearer``,
   issued by the API key, signed with its secret, with ``exp``; SIP methods
   need the ``sip.admin`` grant, room methods ``video.roomCreate``,
@@ -77,11 +78,18 @@ class TwirpError(Exception):
         "already_exists": 409,
         "bad_route": 404,
         "resource_exhausted": 429,
+        "deadline_exceeded": 408,
+        "failed_precondition": 412,
+        "aborted": 409,
     }
 
-    def __init__(self, code: str, msg: str) -> None:
+    def __init__(self, code: str, msg: str, meta: dict[str, str] | None = None) -> None:
         super().__init__(msg)
-        self.code, self.msg = code, msg
+        self.code, self.msg, self.meta = code, msg, meta or {}
+
+    def body(self) -> dict[str, Any]:
+        """The Twirp error body; ``meta`` carries the SIP status of a failed call or transfer."""
+        return {"code": self.code, "msg": self.msg, **({"meta": self.meta} if self.meta else {})}
 
     @property
     def status(self) -> int:
@@ -118,6 +126,28 @@ class _Worker:
     availability: dict[str, asyncio.Future[agent_pb.AvailabilityResponse]] = field(default_factory=dict)
 
 
+# How a transfer ends, as LiveKit SIP reports it: a failed REFER is a Twirp error carrying the SIP
+# status (LiveKit's protocol maps 486 Busy Here to resource_exhausted, a ringing timeout to
+# deadline_exceeded, a 5xx from the far end to failed_precondition) and the transfer's reason.
+TRANSFER_OUTCOMES = ("answered", "busy", "no_answer", "failed")
+_TRANSFER_ERRORS: dict[str, tuple[str, int, str, str]] = {
+    "busy": ("resource_exhausted", 486, "Busy Here", "STR_REJECTED"),
+    "no_answer": ("deadline_exceeded", 408, "Request Timeout", "STR_RINGING_TIMEOUT"),
+    "failed": ("failed_precondition", 503, "Service Unavailable", "STR_REJECTED"),
+}
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """One ``TransferSIPParticipant`` the emulator served."""
+
+    room_name: str
+    participant_identity: str
+    transfer_to: str
+    play_dialtone: bool
+    outcome: str
+
+
 @dataclass
 class JobRecord:
     job: agent_pb.Job
@@ -146,6 +176,9 @@ class LiveKitEmulator:
         self.workers: dict[str, _Worker] = {}
         self.jobs: dict[str, JobRecord] = {}
         self.webhooks_sent: list[tuple[str, int]] = []  # (event, HTTP status)
+        # How a transfer to each number ends ("tel:+1..." or "sip:..."; default answered): tests choose.
+        self.transfer_outcomes: dict[str, str] = {}
+        self.transfers: list[TransferRecord] = []
         # Who delivers webhooks; tests replace it to post through Django's test client.
         self.webhook_deliver: Callable[[bytes, str], int] = self._webhook_post
         self._verifier = TokenVerifier(api_key, api_secret)
@@ -258,7 +291,7 @@ class LiveKitEmulator:
             with self._lock:
                 reply: Message = handler(claims, message)
         except TwirpError as exc:
-            return web.json_response({"code": exc.code, "msg": exc.msg}, status=exc.status)
+            return web.json_response(exc.body(), status=exc.status)
         except Exception as exc:  # a fault of the emulator, answered as the server answers its own
             logger.exception("livekit_emulator_internal_error")
             return web.json_response({"code": "internal", "msg": str(exc)}, status=500)
@@ -271,6 +304,7 @@ class LiveKitEmulator:
             ("SIP", "CreateSIPDispatchRule"): (sip.CreateSIPDispatchRuleRequest, self.dispatch_rule_create),
             ("SIP", "ListSIPDispatchRule"): (sip.ListSIPDispatchRuleRequest, self.dispatch_rule_list),
             ("SIP", "DeleteSIPDispatchRule"): (sip.DeleteSIPDispatchRuleRequest, self.dispatch_rule_delete),
+            ("SIP", "TransferSIPParticipant"): (sip.TransferSIPParticipantRequest, self.sip_participant_transfer),
             ("RoomService", "CreateRoom"): (room.CreateRoomRequest, self.room_create),
             ("RoomService", "ListRooms"): (room.ListRoomsRequest, self.room_list),
             ("RoomService", "DeleteRoom"): (room.DeleteRoomRequest, self.room_delete),
@@ -324,6 +358,64 @@ class LiveKitEmulator:
         if info is None:
             raise TwirpError("not_found", f"dispatch rule {req.sip_dispatch_rule_id} not found")
         return info
+
+    # -- SIP transfers --------------------------------------------------------------------------
+    def sip_participant_transfer(
+        self, claims: Claims, req: sip.TransferSIPParticipantRequest
+    ) -> sip.TransferSIPParticipantResponse:
+        """A cold transfer (SIP REFER) of a room's SIP participant, ending as ``transfer_outcomes`` says.
+
+        Needs the ``sip.call`` grant and ``roomAdmin`` for the room. Put
+        through, the SIP participant leaves the room (its call now runs
+        between the carrier and the number); a failure is the Twirp error
+        LiveKit answers with, and the caller stays in the room.
+        """
+        if claims.sip is None or not claims.sip.call:
+            raise TwirpError("permission_denied", "requires SIP call permission")
+        self._require_video(claims, "room_admin", req.room_name)
+        if not req.transfer_to.startswith(("tel:", "sip:")):
+            raise TwirpError("invalid_argument", "transfer_to must be a tel: or sip: URI")
+        state = self.rooms.get(req.room_name)
+        if state is None:
+            raise TwirpError("not_found", "requested room does not exist")
+        participant = state.participants.get(req.participant_identity)
+        if participant is None:
+            raise TwirpError("not_found", "participant not found")
+        if participant.info.kind != models.ParticipantInfo.SIP:
+            raise TwirpError("invalid_argument", "participant is not a SIP participant")
+        outcome = self.transfer_outcomes.get(req.transfer_to, "answered")
+        self.transfers.append(
+            TransferRecord(
+                room_name=req.room_name,
+                participant_identity=req.participant_identity,
+                transfer_to=req.transfer_to,
+                play_dialtone=req.play_dialtone,
+                outcome=outcome,
+            )
+        )
+        transfer_id = f"STR_{secrets.token_hex(6)}"
+        error = _TRANSFER_ERRORS.get(outcome)
+        if error is not None:
+            code, sip_code, sip_status, reason = error
+            meta = {
+                "sip_status_code": str(sip_code),
+                "sip_status": sip_status,
+                "sip_transfer_reason": reason,
+                "sip_transfer_id": transfer_id,
+            }
+            raise TwirpError(code, f"sip status {sip_code}: {sip_status}", meta)
+        # The carrier hangs up our leg once the REFER succeeded: just after the answer.
+        assert self._loop is not None
+        self._loop.call_later(0.05, self._participant_leave_locked, req.room_name, req.participant_identity)
+        return sip.TransferSIPParticipantResponse(
+            transfer_id=transfer_id,
+            status=sip.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL,
+            reason=sip.SIPTransferReason.STR_COMPLETED,
+        )
+
+    def _participant_leave_locked(self, room_name: str, identity: str) -> None:
+        with self._lock:
+            self._participant_leave(room_name, identity)
 
     # -- rooms --------------------------------------------------------------------------------
     def room_create(self, claims: Claims, req: room.CreateRoomRequest) -> models.Room:

@@ -6,8 +6,8 @@ from django.urls import path
 
 from calls.transports.base import Transport
 from calls.transports.twilio.consumer import AUDIO, REPORTS_PLAYBACK, TwilioMediaStreamConsumer
-from calls.transports.twilio.twiml import STREAM_PATH
-from calls.transports.twilio.views import twilio_voice_webhook
+from calls.transports.twilio.twiml import DIAL_ENDED_PATH, STREAM_ENDED_PATH, STREAM_PATH
+from calls.transports.twilio.views import twilio_dial_ended, twilio_stream_ended, twilio_voice_webhook
 
 TWILIO = Transport(
     name="twilio",
@@ -16,5 +16,9 @@ TWILIO = Transport(
     websocket_path=STREAM_PATH,
     consumer=TwilioMediaStreamConsumer,
     # Carriers post here for every number; the dialled number picks the tenant.
-    http_urls=(path("twilio/voice", twilio_voice_webhook, name="twilio-voice"),),
+    http_urls=(
+        path("twilio/voice", twilio_voice_webhook, name="twilio-voice"),
+        path(STREAM_ENDED_PATH.lstrip("/"), twilio_stream_ended, name="twilio-stream-ended"),
+        path(DIAL_ENDED_PATH.lstrip("/"), twilio_dial_ended, name="twilio-dial-ended"),
+    ),
 )

@@ -24,14 +24,15 @@ from django_tenants.utils import tenant_context
 from calls.audio import AudioFormat, WireCodec
 from calls.models import Call
 from calls.pipeline.factory import session_deps_for_call
-from calls.pipeline.protocols import Pcm16
+from calls.pipeline.protocols import Pcm16, TransferStatus
 from calls.pipeline.records import DatabaseCallRecords
 from calls.pipeline.session import CallSession
 from calls.services import CallStateError, call_answer
-from calls.transports.limits import CLOSE_PROTOCOL_ERROR, MessageBudget
+from calls.transports.capacity import VOICE_CAPACITY
+from calls.transports.limits import CLOSE_PROTOCOL_ERROR, CLOSE_TRY_AGAIN, MessageBudget
 from calls.transports.twilio.twiml import stream_token_verify
 from tenants.models import Tenant
-from voicedesk.core.metrics import CALLS_IN_PROGRESS
+from voicedesk.core.metrics import CALLS_IN_PROGRESS, STREAMS_REFUSED
 
 logger = structlog.get_logger(__name__)
 
@@ -73,6 +74,8 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
         self.codec = WireCodec(AUDIO)
         self.budget = MessageBudget(rate=MESSAGE_RATE, burst=MESSAGE_BURST)
         self.counted = False
+        # Refused for lack of room: whatever the carrier still sends is ignored.
+        self.refused = False
         self.log = logger.bind(transport="twilio")
         await self.accept()
         self.start_deadline = asyncio.get_running_loop().create_task(self._start_deadline(), name="start-deadline")
@@ -92,8 +95,11 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
         if self.counted:
             self.counted = False
             CALLS_IN_PROGRESS.labels(transport="twilio").dec()
+            VOICE_CAPACITY.release()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.refused:
+            return
         try:
             if text_data is None:
                 raise ProtocolError("binary frame; Media Streams messages are JSON text")
@@ -153,9 +159,16 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             raise ProtocolError("missing, forged or expired stream token") from exc
         call_sid = str(start.get("callSid", ""))
         self.stream_sid = str(start.get("streamSid") or message.get("streamSid") or "")
+        if not VOICE_CAPACITY.try_acquire():
+            # Not answered: the call stays ringing, and the carrier asks the
+            # <Connect> action what next (another process, or a busy message and a ticket).
+            await self._refuse()
+            return
+        self.counted = True
+        CALLS_IN_PROGRESS.labels(transport="twilio").inc()
         tenant, call = await _call_for_stream(grant.schema_name, grant.call_id, call_sid, self.stream_sid)
         self.log = self.log.bind(tenant=tenant.schema_name, call_id=call.pk, call_sid=call_sid)
-        deps = await session_deps_for_call(tenant=tenant, call=call, keypad=KEYPAD)
+        deps = await session_deps_for_call(tenant=tenant, call=call, keypad=KEYPAD, can_transfer=True)
         self.session = CallSession(
             deps=deps,
             sink=_TwilioSink(self),
@@ -163,12 +176,20 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             hangup=self._agent_hangup,
             reports_playback=REPORTS_PLAYBACK,
             checkpoint_s=settings.CALL_HEARTBEAT_S,
+            transferer=_TwilioTransferer(),
         )
         self.session.start({"tenant": tenant.schema_name, "call_id": call.pk})
         self.start_deadline.cancel()
-        CALLS_IN_PROGRESS.labels(transport="twilio").inc()
-        self.counted = True
         self.log.info("media_stream_started")
+
+    async def _refuse(self) -> None:
+        self.refused = True
+        self.start_deadline.cancel()
+        STREAMS_REFUSED.labels(transport="twilio").inc()
+        self.log.warning(
+            "media_stream_refused_no_capacity", in_use=VOICE_CAPACITY.in_use, capacity=VOICE_CAPACITY.capacity()
+        )
+        await self.close(code=CLOSE_TRY_AGAIN)
 
     def _on_media(self, message: dict[str, Any]) -> None:
         self._require_started("media")
@@ -205,6 +226,18 @@ class TwilioMediaStreamConsumer(AsyncWebsocketConsumer):
             await self.session.finish("agent_hangup")
         self._uncount()
         await self.close()
+
+
+class _TwilioTransferer:
+    """Twilio transfers in TwiML: the stream ends and ``<Connect action>`` answers with a ``<Dial>``.
+
+    The transfer is recorded as dialing before this is asked, so the session
+    hands the call over and hangs up; the stream-ended webhook finds the
+    number on the call, and the dial-ended webhook records how it went.
+    """
+
+    async def transfer(self, to: str) -> TransferStatus:
+        return "handed_off"
 
 
 class _TwilioSink:

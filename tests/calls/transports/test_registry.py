@@ -43,7 +43,14 @@ def test_livekit_declares_the_rooms_audio_and_no_playback_reports() -> None:
 
 
 def test_every_transport_gets_its_webhooks_on_the_public_host() -> None:
-    assert [str(pattern.pattern) for pattern in carrier_http_urlpatterns] == ["twilio/voice", "livekit/webhook"]
+    assert [str(pattern.pattern) for pattern in carrier_http_urlpatterns] == [
+        "twilio/voice",
+        "twilio/stream-ended",
+        "twilio/dial-ended",
+        "livekit/webhook",
+    ]
+    assert reverse("twilio-stream-ended", urlconf="voicedesk.urls_public") == "/twilio/stream-ended"
+    assert reverse("twilio-dial-ended", urlconf="voicedesk.urls_public") == "/twilio/dial-ended"
     assert reverse("livekit-webhook", urlconf="voicedesk.urls_public") == "/livekit/webhook"
     assert reverse("twilio-voice", urlconf="voicedesk.urls_public") == "/twilio/voice"
     assert resolve("/twilio/voice", urlconf="voicedesk.urls_public").func is twilio_voice_webhook

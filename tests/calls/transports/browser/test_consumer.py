@@ -30,6 +30,7 @@ from calls.models import Call, TurnLatency, Utterance
 from calls.providers.piper_tts import PiperTextToSpeech
 from calls.services import TEST_CALLS_AT_ONCE
 from calls.transports.browser import consumer as consumer_module
+from calls.transports.capacity import VOICE_CAPACITY
 from tenants.models import AuditEvent
 from tests.factories import MembershipFactory
 from tickets.models import Ticket
@@ -421,3 +422,19 @@ async def test_a_spoken_test_call_shows_its_transcript_and_latency_and_ends_with
     assert len(shown_latency) >= 2
     # Not metered: the metering actor ran and recorded nothing, and metering it again records nothing.
     assert (metered, usage) == (0, None)
+
+
+async def test_a_voice_process_at_capacity_refuses_a_test_call_and_makes_nothing(tenant_a, settings) -> None:
+    settings.VOICE_PROCESS_CAPACITY = 0
+    in_progress = CALLS_IN_PROGRESS.labels(transport="browser")
+    before = in_progress._value.get()
+    communicator = await _open_as_owner(tenant_a)
+    await communicator.send_to(text_data=START)
+    received, code = await _until_close(communicator)
+    await communicator.wait()
+
+    assert code == 4013
+    assert received == [{"type": "error", "reason": consumer_module.NO_ROOM_MESSAGE}]
+    assert consumer_module.NO_ROOM_MESSAGE == "Every line of the agent is busy right now; try again in a minute."
+    assert await _calls(tenant_a.tenant) == []
+    assert (in_progress._value.get(), VOICE_CAPACITY.in_use) == (before, 0)

@@ -12,7 +12,7 @@ from livekit import api
 from livekit.protocol import room as room_pb
 from livekit.protocol import sip
 
-from calls.transports.livekit.emulator import LiveKitEmulator
+from calls.transports.livekit.emulator import LiveKitEmulator, TransferRecord
 from calls.transports.livekit.rules import dispatch_rule_for
 
 from .conftest import API_KEY, API_SECRET
@@ -147,3 +147,79 @@ def test_room_methods_check_the_room_grants(livekit: LiveKitEmulator) -> None:
         )
     )
     assert (status, error["code"]) == (403, "permission_denied")
+
+
+def _sip_caller_in_a_room(livekit: LiveKitEmulator) -> tuple[str, str]:
+    """A phone caller in a room of their own, as a dispatch rule put them there: (room, identity)."""
+    rule = sip.CreateSIPDispatchRuleRequest(dispatch_rule=dispatch_rule_for(e164="+15550001001", schema_name="alpha"))
+    _run(_with_client(livekit, lambda lk: lk.sip.create_dispatch_rule(rule)))
+    room_name = livekit.sip_call_inbound(from_number="+15557654321", to_number="+15550001001")
+    return room_name, "sip_+15557654321"
+
+
+def _transfer(livekit: LiveKitEmulator, room_name: str, identity: str, to: str):
+    request = sip.TransferSIPParticipantRequest(
+        participant_identity=identity, room_name=room_name, transfer_to=to, play_dialtone=True
+    )
+    return _run(_with_client(livekit, lambda lk: lk.sip.transfer_sip_participant(request)))
+
+
+def test_an_answered_transfer_succeeds_and_the_sip_caller_leaves_the_room(livekit: LiveKitEmulator) -> None:
+    room_name, identity = _sip_caller_in_a_room(livekit)
+    response = _transfer(livekit, room_name, identity, "tel:+15550100199")
+    assert response.status == sip.SIPTransferStatus.STS_TRANSFER_SUCCESSFUL
+    assert response.reason == sip.SIPTransferReason.STR_COMPLETED
+    [record] = livekit.transfers
+    assert record == TransferRecord(
+        room_name=room_name,
+        participant_identity=identity,
+        transfer_to="tel:+15550100199",
+        play_dialtone=True,
+        outcome="answered",
+    )
+    deadline = datetime.datetime.now() + datetime.timedelta(seconds=5)
+    while identity in livekit.rooms[room_name].participants and datetime.datetime.now() < deadline:
+        _run(asyncio.sleep(0.02))
+    assert identity not in livekit.rooms[room_name].participants
+
+
+@pytest.mark.parametrize(
+    ("outcome", "code", "sip_code", "sip_status", "reason"),
+    [
+        ("busy", "resource_exhausted", 486, "Busy Here", "STR_REJECTED"),
+        ("no_answer", "deadline_exceeded", 408, "Request Timeout", "STR_RINGING_TIMEOUT"),
+        ("failed", "failed_precondition", 503, "Service Unavailable", "STR_REJECTED"),
+    ],
+)
+def test_a_failed_transfer_is_the_twirp_error_livekit_answers_and_the_caller_stays(
+    livekit: LiveKitEmulator, outcome, code, sip_code, sip_status, reason
+) -> None:
+    room_name, identity = _sip_caller_in_a_room(livekit)
+    livekit.transfer_outcomes["tel:+15550100199"] = outcome
+    with pytest.raises(api.SipCallError) as raised:
+        _transfer(livekit, room_name, identity, "tel:+15550100199")
+    error = raised.value
+    assert (error.code, error.sip_status_code, error.sip_status, error.sip_transfer_reason) == (
+        code, sip_code, sip_status, reason,
+    )  # fmt: skip
+    assert identity in livekit.rooms[room_name].participants
+
+
+def test_a_transfer_needs_the_sip_call_grant_and_a_sip_participant(livekit: LiveKitEmulator) -> None:
+    room_name, identity = _sip_caller_in_a_room(livekit)
+    with pytest.raises(api.ServerError) as unknown:
+        _transfer(livekit, room_name, "agent-1", "tel:+15550100199")
+    assert (unknown.value.code, unknown.value.status) == ("not_found", 404)
+    with pytest.raises(api.ServerError) as not_a_uri:
+        _transfer(livekit, room_name, identity, "+15550100199")
+    assert not_a_uri.value.code == "invalid_argument"
+    # An admin token without the call grant (what a leaked provisioning key could do) is refused.
+    token = api.AccessToken(API_KEY, API_SECRET).with_grants(api.VideoGrants(room_admin=True, room=room_name))
+    request = sip.TransferSIPParticipantRequest(
+        participant_identity=identity, room_name=room_name, transfer_to="tel:+1"
+    )
+    status, body = _run(_post(f"{livekit.url}/twirp/livekit.SIP/TransferSIPParticipant", token.to_jwt(),
+                              request.SerializeToString(), "application/protobuf"))  # fmt: skip
+    assert (status, body["code"]) == (403, "permission_denied")
+    assert livekit.transfers == []
+    assert identity in livekit.rooms[room_name].participants

@@ -13,10 +13,11 @@ from django_tenants.utils import tenant_context
 
 from calls.models import Call, Utterance
 from calls.services import call_start
+from calls.transports.capacity import VOICE_CAPACITY
 from calls.transports.twilio import consumer as consumer_module
 from calls.transports.twilio.consumer import MessageBudget, TwilioMediaStreamConsumer
 from calls.transports.twilio.twiml import stream_token_issue
-from voicedesk.core.metrics import CALLS_IN_PROGRESS
+from voicedesk.core.metrics import CALLS_IN_PROGRESS, STREAMS_REFUSED
 
 FORMAT = {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1}
 
@@ -287,3 +288,50 @@ async def test_a_running_call_beats_and_its_recording_grows_on_disk(ringing_call
     stored = await _call(tenant, call.pk)
     assert stored.status == "abandoned"
     assert await _recorded_frames(tenant, call.pk) >= 125 * 160
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.asyncio
+async def test_a_process_at_capacity_refuses_a_stream_unanswered_and_takes_one_once_a_call_ends(
+    ringing_call, settings
+) -> None:
+    settings.VOICE_PROCESS_CAPACITY = 1
+    tenant, _first, first_token = ringing_call
+    second = await database_sync_to_async(call_start)(
+        tenant=tenant,
+        carrier="twilio",
+        carrier_call_id="CA-test-2",
+        from_number="+15557654322",
+        to_number="+15550001001",
+    )
+    second_token = stream_token_issue(tenant=tenant, call=second)
+    refused = STREAMS_REFUSED.labels(transport="twilio")
+    refused_before = refused._value.get()
+
+    running = await _connect()
+    await running.send_to(text_data=_start(first_token, "CA-test-1"))
+    await running.receive_output(timeout=30)  # the greeting's first frame: the call is up
+    assert VOICE_CAPACITY.in_use == 1
+
+    turned = await _connect()
+    await turned.send_to(text_data=_start(second_token, "CA-test-2"))
+    assert await _receive_close(turned) == {"type": "websocket.close", "code": 4013}
+    # What the carrier still sends on the refused stream is ignored, not treated as a protocol error.
+    await turned.send_to(text_data=_media(b"\xff" * 160))
+    await turned.wait()
+    stored = await _call(tenant, second.pk)
+    assert (stored.status, stored.answered_at, stored.stream_id, stored.ended_at) == ("ringing", None, "", None)
+    assert refused._value.get() == refused_before + 1
+    assert VOICE_CAPACITY.in_use == 1
+
+    await running.send_to(text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {"callSid": "CA-test-1"}}))
+    await running.wait(timeout=10)
+    assert VOICE_CAPACITY.in_use == 0
+
+    retried = await _connect()
+    await retried.send_to(text_data=_start(second_token, "CA-test-2"))
+    output = await retried.receive_output(timeout=30)
+    assert json.loads(output["text"])["event"] == "media"
+    await retried.send_to(text_data=json.dumps({"event": "stop", "streamSid": "MZ1", "stop": {"callSid": "CA-test-2"}}))
+    await retried.wait(timeout=10)
+    assert ((await _call(tenant, second.pk)).status, VOICE_CAPACITY.in_use) == ("abandoned", 0)
