@@ -74,6 +74,8 @@ from calls.pipeline.protocols import (
     Say,
     TextEmbedder,
     Transcript,
+    Transfer,
+    TransferStatus,
 )
 
 logger = structlog.get_logger(__name__)
@@ -261,6 +263,7 @@ class _Turn:
     faq: list[FaqEntry] = field(default_factory=list)  # entries retrieved for this turn (a long FAQ)
     ends: bool = False
     procedure: Reply | None = None
+    transfer_to: str = ""  # the referee decided to put the caller through to a person
 
     @property
     def text(self) -> str:
@@ -341,6 +344,11 @@ class LlmReceptionistPolicy:
     def on_interrupted(self, *, said: str, heard: str) -> None:
         """The referee keeps what the caller heard (the model sees the history as heard)."""
         self.referee.on_interrupted(said=said, heard=heard)
+
+    async def on_transfer(self, status: TransferStatus) -> AsyncIterator[ReplyPart]:
+        """How a transfer went is the referee's to answer: put through, or back with a callback queued."""
+        async for part in self.referee.on_transfer(status):
+            yield part
 
     def outcome(self) -> CallOutcome:
         """The referee's outcome: the ticket comes out as without a model."""
@@ -456,6 +464,8 @@ class LlmReceptionistPolicy:
                 if turn.tool_errors > MAX_TOOL_ERRORS:
                     raise HandOverError("invalid_tool_arguments")
                 continue
+            if turn.transfer_to:
+                break
             if not turn.ends:
                 # Details just stored may need reading back or spelling: asked now, in the referee's words.
                 turn.procedure = self.referee.procedure_due()
@@ -465,7 +475,10 @@ class LlmReceptionistPolicy:
             yield part
 
     def _finish(self, turn: _Turn) -> Iterator[ReplyPart]:
-        """End the turn with the referee's read-back, spelling or goodbye when one is due."""
+        """End the turn with the referee's read-back, spelling or goodbye when one is due, or the transfer."""
+        if turn.transfer_to:
+            yield Transfer(to=turn.transfer_to)
+            return
         closing = self.referee.goodbye() if turn.ends else turn.procedure or self.referee.procedure_due()
         if closing is None and not turn.said:
             raise HandOverError("nothing_to_say")
@@ -715,9 +728,12 @@ class LlmReceptionistPolicy:
             case "transfer_to_human":
                 if not any(wants_human(line) for line in self._caller_lines()):
                     raise ToolCallError("the caller did not ask to speak to a person")
-                return {"ok": True, "note": "the caller has been told someone will call back"}, [
-                    self.referee.human_request()
-                ]
+                # The referee decides: put through now (business hours, a number) or a callback.
+                note = self.referee.human_request()
+                turn.transfer_to = self.referee.transfer_take()
+                if turn.transfer_to:
+                    return {"ok": True, "note": "the caller is being put through to a person now"}, [note]
+                return {"ok": True, "note": "the caller has been told someone will call back"}, [note]
             case _:  # end_call
                 if not is_goodbye(turn.text):
                     raise ToolCallError("the caller has not said they are done")

@@ -272,10 +272,16 @@ def name_from_letters(
         readings.append((total - one_word_cost(True), names))
     for cut in range(2, len(letters) - 1):
         head, tail = letters[:cut], letters[cut:]
-        if [head, tail] == list(groups):
+        split_cost = 0.0 if cut in boundaries else UNMARKED_SPLIT_COST
+        if [head, tail] != list(groups):
+            total, names = reading_score([head, tail])
+            readings.append((total - split_cost, names))
+        if letters[cut - 1] == letters[cut - 2]:
             continue
-        total, names = reading_score([head, tail])
-        readings.append((total - (0.0 if cut in boundaries else UNMARKED_SPLIT_COST), names))
+        # "Vikram. Malhotra" spelled "M. M" across the break is often heard as one M:
+        # the letter may end the first word and start the second.
+        total, names = reading_score([head, letters[cut - 1 :]])
+        readings.append((total - split_cost - DOUBLE_GAP_COST, names))
     return max(readings, key=lambda reading: reading[0])[1]
 
 

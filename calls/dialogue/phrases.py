@@ -58,6 +58,18 @@ HUMAN_FIRST = (
     "Of course. I can't transfer you right now, but I'll have someone from the team call you back as soon as possible."
 )
 HUMAN_AGAIN = "I understand. I've asked for someone from the team to call you back as soon as possible."
+# Said before a transfer: the ticket is written while it plays, so whoever answers has it.
+TRANSFERRING = "Of course. I've written down your request for the team, and I'm putting you through to someone now."
+# The transfer failed or nobody answered: back with the receptionist, a callback queued.
+TRANSFER_BUSY = (
+    "I'm sorry, the line is busy right now. I've asked for someone from the team to call you back as a priority."
+)
+TRANSFER_NO_ANSWER = (
+    "I'm sorry, nobody could answer just now. I've asked for someone from the team to call you back as a priority."
+)
+TRANSFER_FAILED = (
+    "I'm sorry, I couldn't put you through. I've asked for someone from the team to call you back as a priority."
+)
 NOTE_URGENT = "That sounds urgent, so I'm marking it as a priority."
 NOTE_ADDED = "Thanks, I've added that to your request."
 NOTE_NOTED = "Okay, I've made a note of that."
@@ -89,6 +101,10 @@ STOCK_PHRASES: tuple[str, ...] = (
     UNANSWERED,
     HUMAN_FIRST,
     HUMAN_AGAIN,
+    TRANSFERRING,
+    TRANSFER_BUSY,
+    TRANSFER_NO_ANSWER,
+    TRANSFER_FAILED,
     NOTE_URGENT,
     NOTE_ADDED,
     NOTE_NOTED,

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 
 import structlog
 
@@ -42,8 +43,10 @@ from calls.dialogue.extract import (
     matches_urgent,
     mentioned_fields,
     mentions_caller_id,
+    name_heard_loosely,
     number_consensus,
     number_heard_before,
+    phone_reading,
     priority_for,
     reason_text,
     spelled_letters,
@@ -80,6 +83,10 @@ from calls.dialogue.phrases import (
     STOCK_PHRASES,
     THANK_YOU,
     THANKS,
+    TRANSFER_BUSY,
+    TRANSFER_FAILED,
+    TRANSFER_NO_ANSWER,
+    TRANSFERRING,
     UNANSWERED,
     VERIFY_NUMBER_PROMPT,
     before_you_go,
@@ -100,7 +107,9 @@ from calls.pipeline.protocols import (
     ReplyPart,
     TextEmbedder,
     Transcript,
+    TransferStatus,
 )
+from tenants.business_hours import BusinessHoursError, business_hours_open
 
 # Imported from here by the pipeline (warm-up) and the demo data.
 __all__ = ["STOCK_PHRASES", "AgentSettings", "ReceptionistPolicy", "read_back_email", "read_back_number"]
@@ -121,6 +130,9 @@ ESSENTIAL_FIELDS = ("name", "callback_number")
 # letters do not improve on. Wrong names score up to 0.88, so nearly every
 # name is spelled: a turn is cheaper than a wrong name on the ticket.
 NAME_CONFIDENCE_THRESHOLD = 0.9
+# A hearing that did not pass as a name ("My name is Angosi S.") weighs this
+# much of its confidence as a hint when the caller then spells the name.
+LOOSE_NAME_TRUST = 0.5
 # Below this transcript confidence a spoken number is asked for once more and
 # kept only when two hearings agree (or by a digit vote of three). Same setup:
 # "My number is <digits>." scored 0.56-0.79, and both misheard but
@@ -173,6 +185,7 @@ class ReceptionistPolicy:
         embedder: TextEmbedder | None = None,
         faq_index: FaqIndex | None = None,
         categorizer: CategoryClassifier | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if embedder is None:
             # Imported only when needed: the dialogue itself loads no model library.
@@ -185,6 +198,10 @@ class ReceptionistPolicy:
         self._faq = faq_index if faq_index is not None else FaqIndex(context.settings.faqs, embedder)
         self._categorizer = categorizer
         self._category: tuple[str, CategoryChoice] | None = None
+        # When "now" is, for business hours (tests set it).
+        self._clock = clock or (lambda: datetime.now(UTC))
+        # The number a transfer decided this turn goes to; ``_parts`` ends the reply with it.
+        self._transfer_to = ""
 
     # ------------------------------------------------------------------
     # DialoguePolicy
@@ -237,6 +254,12 @@ class ReceptionistPolicy:
             state.question_counted = False
         logger.info("question_not_heard", stage=str(state.stage), heard_words=len(heard.split()))
 
+    async def on_transfer(self, status: TransferStatus) -> AsyncIterator[ReplyPart]:
+        """How the transfer went: put through (the call is over for the agent), or back here with a callback."""
+        before = dict(self.context.fields)
+        for part in self._parts(before, self._on_transfer(status)):
+            yield part
+
     def outcome(self) -> CallOutcome:
         """What has been captured so far; the caller ID stands in for a missing callback number."""
         state, settings, caller_id = self.state, self.context.settings, self.context.caller_id
@@ -244,7 +267,9 @@ class ReceptionistPolicy:
         if "callback_number" not in fields and caller_id and self._needs_followup():
             fields["callback_number"] = caller_id
         reason = " ".join(r if r.endswith((".", "!", "?")) else r + "." for r in state.reasons)
-        callback = self._needs_followup()
+        # A caller on their way to a person (or put through) needs no callback for it; a
+        # transfer that failed gets its callback when it fails (see ``calls.hooks``).
+        callback = self._needs_followup() and state.transfer not in ("dialing", "answered", "handed_off")
         category = self._categorize(reason)
         return CallOutcome(
             fields=fields,
@@ -259,7 +284,8 @@ class ReceptionistPolicy:
             callback_requested=callback,
             confirmed=state.confirmed,
             completed=state.completed,
-            resolved=not callback and (state.completed or bool(state.faq_answered)),
+            resolved=not callback and state.transfer != "dialing" and (state.completed or bool(state.faq_answered)),
+            transfer="dialing" if state.transfer == "handed_off" else state.transfer,
         )
 
     # ------------------------------------------------------------------
@@ -305,10 +331,39 @@ class ReceptionistPolicy:
             self.state.unanswered.append(question)
 
     def human_request(self) -> str:
-        """The caller asked for a person: noted, and what to tell them."""
+        """The caller asked for a person: noted, and what to tell them.
+
+        When a transfer is possible now (``transfer_available``) the caller
+        is told they are being put through, and the reply ends with the
+        ``Transfer``; otherwise that someone will call back.
+        """
+        if self.transfer_available():
+            self.state.wants_human = True
+            self.state.transfer = "dialing"
+            self._transfer_to = self.context.settings.transfer_number
+            return TRANSFERRING
         note = HUMAN_AGAIN if self.state.wants_human else HUMAN_FIRST
         self.state.wants_human = True
         return note
+
+    def transfer_take(self) -> str:
+        """The number a transfer decided this turn goes to (once; empty when none was decided)."""
+        transfer_to, self._transfer_to = self._transfer_to, ""
+        return transfer_to
+
+    def transfer_available(self) -> bool:
+        """Whether a caller asking for a person can be put through now.
+
+        Only once per call, when the business has a transfer number, the
+        transport can transfer, and it is within the business hours.
+        """
+        settings = self.context.settings
+        if not (settings.transfer_number and self.context.can_transfer) or self.state.transfer:
+            return False
+        try:
+            return business_hours_open(self._clock(), settings.business_hours, settings.timezone)
+        except BusinessHoursError:
+            return False  # hours that cannot be read: nobody is known to be there
 
     def procedure_due(self) -> Reply | None:
         """The spelling or the read-back the captured details need now, if any.
@@ -346,6 +401,10 @@ class ReceptionistPolicy:
             if before.get(name) != after.get(name)
         ]
         self.context.turn_add("agent", reply.text)
+        transfer_to = self.transfer_take()
+        if transfer_to:
+            # The reply ends with the transfer instead of listening for an answer.
+            reply = Reply(text=reply.text, transfer_to=transfer_to)
         return [*changed, *reply.parts()]
 
     # ------------------------------------------------------------------
@@ -368,8 +427,12 @@ class ReceptionistPolicy:
             return self._say(state.last.text, expect=state.last.expect)
         notes: list[str] = []
         if wants_human(text):
-            notes.append(HUMAN_AGAIN if state.wants_human else HUMAN_FIRST)
-            state.wants_human = True
+            notes.append(self.human_request())
+            if self._transfer_to:
+                # Put through at once: what the caller said this turn goes on the ticket first.
+                self._take_volunteered(transcript)
+                self._read_sentences(text)
+                return self._say(TRANSFERRING)
         match state.stage:
             case Stage.OPEN | Stage.MORE:
                 return self._on_open(transcript, notes)
@@ -383,6 +446,16 @@ class ReceptionistPolicy:
                 return self._on_caller_id(text, notes)
             case _:  # Stage.FIELD
                 return self._on_field(state.asking, transcript, notes)
+
+    def _on_transfer(self, status: TransferStatus) -> Reply:
+        self.state.transfer = status
+        if status in ("answered", "handed_off"):
+            # The caller is with a person now (or the carrier put them through): nothing more to say.
+            self.state.completed = True
+            self.state.stage = Stage.CLOSED
+            return self._say("", end_call=True)
+        lead = {"busy": TRANSFER_BUSY, "no_answer": TRANSFER_NO_ANSWER}.get(status, TRANSFER_FAILED)
+        return self._next([lead])
 
     def _on_silence(self) -> Reply:
         state = self.state
@@ -434,13 +507,16 @@ class ReceptionistPolicy:
         if (is_refusal(text) or no_preference) and not notes:
             self.state.skipped.add(name)
             return self._next([NO_PROBLEM])
+        reading = phone_reading(text, transcript.alternatives) if name == "callback_number" else None
+        if reading is not None:
+            text = reading.text
         value = field_value(name, text, self.context.caller_id)
         self._take_volunteered(transcript, skip=name)
-        if name == "callback_number" and value != self.context.caller_id:
+        if reading is not None and value != self.context.caller_id:
             # Every hearing counts, whole or not: "555 410 77888" twice and
             # "555 400 7788" once agree on 555 410 7788.
-            digits = value or extract_digits(text)  # E.164 keeps its country code as "+..."
-            checked = self._check_number(digits, transcript.confidence) if len(digits) >= 7 else None
+            # Unless the numerals reading was whole, the words reading is a hearing too.
+            checked = self._check_number(reading.hearings, transcript.confidence) if reading.hearings else None
             if checked is None and value is not None:
                 return self._say(
                     " ".join([THANKS, *notes, VERIFY_NUMBER_PROMPT]),
@@ -449,6 +525,10 @@ class ReceptionistPolicy:
                 )
             value = checked
         if value is None:
+            if name == "name" and (loose := name_heard_loosely(text)):
+                # Kept for the spelling that follows: "Angosi S." still sounds like "Ngozi Eze".
+                self.state.name_heard = loose
+                self.state.name_confidence = name_confidence(transcript, loose) * LOOSE_NAME_TRUST
             if notes or is_question(text):
                 if not notes:
                     notes.extend(self._answer(text))
@@ -471,13 +551,15 @@ class ReceptionistPolicy:
             notes.append(THANKS if self.state.spell_needed else thanks_by_name(first_name(value)))
         return self._next(notes)
 
-    def _check_number(self, digits: str, confidence: float) -> str | None:
-        """The number to keep (E.164) after this hearing of it, or None to hear it once more first."""
+    def _check_number(self, readings: Sequence[str], confidence: float) -> str | None:
+        """The number to keep (E.164) after this answer's ``readings`` of it, or None to hear it once more first."""
         hearings = self.state.number_hearings
-        hearings.append(digits)
+        hearings.extend(readings)
         if len(hearings) == 1:
             number = number_consensus(hearings)
-            return number if number == extract_phone(digits) and confidence >= NUMBER_CONFIDENCE_THRESHOLD else None
+            return (
+                number if number == extract_phone(readings[0]) and confidence >= NUMBER_CONFIDENCE_THRESHOLD else None
+            )
         return number_consensus(hearings, final=len(hearings) >= 3)
 
     def _on_spelling(self, text: str, notes: list[str], *, alternatives: Sequence[str] = ()) -> Reply:
@@ -485,7 +567,8 @@ class ReceptionistPolicy:
         spelled = spelled_name(
             text, heard=self.state.name_heard, heard_confidence=self.state.name_confidence, alternatives=alternatives
         )
-        if spelled and self.state.name_heard:
+        if spelled and self.state.name_heard and "name" in self.context.fields:
+            # Only a name that passed as one can overrule the letters; a loose hearing only hints.
             spelled = heard_words_kept(spelled, self.state.name_heard)
         plain = None if spelled else extract_name(text, asked=True)
         if spelled or plain:
@@ -737,7 +820,6 @@ class ReceptionistPolicy:
                 continue
             self.state.attempts[name] += 1
             if tries == MAX_FIELD_ATTEMPTS - 1 and name == "name":
-                self.state.name_heard = ""  # nothing usable was heard this time
                 self.state.stage = Stage.SPELL_NAME
                 self.state.spell_attempts = 0
                 return self._say(" ".join([*notes, SPELL_PROMPT]), expect="spelling", question=SPELL_PROMPT)
@@ -786,7 +868,8 @@ class ReceptionistPolicy:
         return self._say(text, end_call=True)
 
     def _say(self, text: str, *, expect: Expectation = "free", end_call: bool = False, question: str = "") -> Reply:
-        hint = self.state.name_heard if expect == "spelling" else ""
+        # A hearing that did not pass as a name ("Angosi S.") would tell the turn-taking a wrong length.
+        hint = self.state.name_heard if expect == "spelling" and "name" in self.context.fields else ""
         reply = Reply(text=text, expect=expect, end_call=end_call, answer_hint=hint)
         self.state.last = reply
         if question:

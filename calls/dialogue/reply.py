@@ -6,7 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from calls.pipeline.protocols import EndCall, Expectation, FieldUpdate, Listen, ReplyPart, Say
+from calls.pipeline.protocols import EndCall, Expectation, FieldUpdate, Listen, ReplyPart, Say, Transfer
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
@@ -23,11 +23,19 @@ class Reply:
     expect: Expectation = "free"
     end_call: bool = False
     answer_hint: str = ""
+    # Put the caller through to this number once the reply is spoken (E.164).
+    transfer_to: str = ""
 
     def parts(self) -> list[ReplyPart]:
-        """One ``Say`` per sentence, then ``EndCall`` or ``Listen``."""
+        """One ``Say`` per sentence, then ``EndCall``, ``Transfer`` or ``Listen``."""
         said: list[ReplyPart] = [Say(s) for s in _SENTENCE_END.split(self.text.strip()) if s]
-        end: ReplyPart = EndCall() if self.end_call else Listen(expect=self.expect, answer_hint=self.answer_hint)
+        end: ReplyPart
+        if self.end_call:
+            end = EndCall()
+        elif self.transfer_to:
+            end = Transfer(to=self.transfer_to)
+        else:
+            end = Listen(expect=self.expect, answer_hint=self.answer_hint)
         return [*said, end]
 
 
@@ -36,6 +44,7 @@ async def reply_collect(parts: AsyncIterator[ReplyPart]) -> Reply:
     sentences: list[str] = []
     listen = Listen()
     end_call = False
+    transfer_to = ""
     async for part in parts:
         if isinstance(part, Say):
             sentences.append(part.text)
@@ -43,8 +52,12 @@ async def reply_collect(parts: AsyncIterator[ReplyPart]) -> Reply:
             listen = part
         elif isinstance(part, EndCall):
             end_call = True
+        elif isinstance(part, Transfer):
+            transfer_to = part.to
         elif not isinstance(part, FieldUpdate):
             raise TypeError(f"not a reply part: {part!r}")
     if end_call:
         return Reply(text=" ".join(sentences), end_call=True)
+    if transfer_to:
+        return Reply(text=" ".join(sentences), transfer_to=transfer_to)
     return Reply(text=" ".join(sentences), expect=listen.expect, answer_hint=listen.answer_hint)

@@ -33,6 +33,8 @@ class DialogueState:
     faq_answered: list[str] = field(default_factory=list)
     unanswered: list[str] = field(default_factory=list)
     wants_human: bool = False
+    # A transfer to a person: "" (none yet), "dialing", then how it ended (``TransferStatus``).
+    transfer: str = ""
     confirmed: bool = False
     completed: bool = False
     # The last reply, for "could you repeat that?".

@@ -6,6 +6,14 @@ from calls.pipeline.protocols import CallOutcome
 
 # Long enough for a caller's description, short enough for a ticket list.
 MAX_REASON_CHARS = 300
+# What staff must know of a transfer to a person, by how it went.
+TRANSFER_NOTES = {
+    "dialing": "asked to speak to a person and was being put through",
+    "answered": "asked to speak to a person and was put through",
+    "busy": "asked to speak to a person; the line was busy, so call back as a priority",
+    "no_answer": "asked to speak to a person; nobody answered, so call back as a priority",
+    "failed": "asked to speak to a person; the transfer failed, so call back as a priority",
+}
 
 
 def _quote_list(items: list[str]) -> str:
@@ -40,7 +48,9 @@ def summary(outcome: CallOutcome) -> str:
         first = "The call ended before the caller said what it was about."
 
     extras: list[str] = []
-    if outcome.wants_human and reason:
+    if outcome.transfer in TRANSFER_NOTES:
+        extras.append(TRANSFER_NOTES[outcome.transfer])
+    elif outcome.wants_human and reason:
         extras.append("asked to speak to a person")
     if outcome.faq_answered and reason:
         extras.append(f"asked {_quote_list(outcome.faq_answered)}, answered from the FAQ")
@@ -53,3 +63,15 @@ def summary(outcome: CallOutcome) -> str:
         return first
     who = outcome.fields.get("name") or "The caller"
     return f"{first} {who} {'; '.join(extras)}."
+
+
+def summary_transfer_restate(text: str, status: str) -> str:
+    """A call's summary ``text`` saying how its transfer ended (``status``) instead of that it was under way.
+
+    Twilio reports the end of its ``<Dial>`` after the call itself ended,
+    when the summary was written with the transfer still ringing.
+    """
+    dialing = TRANSFER_NOTES["dialing"]
+    if status == "dialing" or status not in TRANSFER_NOTES or dialing not in text:
+        return text
+    return text.replace(dialing, TRANSFER_NOTES[status], 1)

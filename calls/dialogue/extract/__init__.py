@@ -28,8 +28,10 @@ from calls.dialogue.extract.intents import (
 )
 from calls.dialogue.extract.names import (
     extract_name,
+    name_heard_loosely,
 )
 from calls.dialogue.extract.numbers import (
+    PhoneReading,
     digit_runs,
     digits_near,
     extract_digits,
@@ -38,6 +40,7 @@ from calls.dialogue.extract.numbers import (
     national_digits,
     number_consensus,
     number_heard_before,
+    phone_reading,
 )
 from calls.dialogue.extract.reasons import (
     Priority,
@@ -59,6 +62,7 @@ from calls.dialogue.extract.text import (
 )
 
 __all__ = [
+    "PhoneReading",
     "Priority",
     "content_words",
     "correction_fields",
@@ -82,10 +86,12 @@ __all__ = [
     "matches_urgent",
     "mentioned_fields",
     "mentions_caller_id",
+    "name_heard_loosely",
     "national_digits",
     "normalize",
     "number_consensus",
     "number_heard_before",
+    "phone_reading",
     "priority_for",
     "reason_text",
     "spelled_letters",

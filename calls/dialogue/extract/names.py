@@ -123,3 +123,14 @@ def extract_name(text: str, *, asked: bool = False) -> str | None:
         if _plausible(words, strict=False, cased=cased):
             return " ".join(title_word(w) for w in words)
     return None
+
+
+def name_heard_loosely(text: str) -> str:
+    """The words after "my name is" even when they do not pass as a name ("Angosi S."), else "".
+
+    Not a value to store: a hint for rebuilding the name once it is spelled,
+    since a garbled hearing still sounds like the name.
+    """
+    text = _FILLER.sub("", text.translate(APOSTROPHES)).strip()
+    match = _STRONG_INTRO.search(text)
+    return " ".join(_name_words(text[match.end() :])) if match else ""

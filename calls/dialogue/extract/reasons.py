@@ -52,8 +52,13 @@ def without_human_request(text: str) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences as Whisper punctuated them, each keeping its final mark."""
-    parts = re.split(r"(?<=[.!?])\s+", text.translate(APOSTROPHES).strip())
+    """Sentences as Whisper punctuated them, each keeping its final mark.
+
+    Whisper ends an either-or question early ("Can I just walk in? Or do I
+    need to book?"); the "or" part is put back, as it is one question.
+    """
+    text = re.sub(r"\?\s+or\b", ", or", text.translate(APOSTROPHES).strip(), flags=re.IGNORECASE)
+    parts = re.split(r"(?<=[.!?])\s+", text)
     return [p.strip() for p in parts if p.strip(" .,!?")]
 
 

@@ -163,7 +163,11 @@ def _name_from_spelling(text: str, heard: str, heard_confidence: float) -> str |
         return None
     heard_words = re.findall(r"[a-z]+(?:'[a-z]+)?", heard.lower())
     lexicon = name_lexicon()
-    if len(groups) == 1 and len(heard_words) >= 2:
+    whole_heard = "".join(heard_words).replace("'", "")
+    # One word spelled for a name heard as two is a surname (or first name) alone only
+    # when it is clearly shorter than the whole: "O, N, E, I, L, O, M, E, R" for a
+    # heard "one o'lomer" is the whole name run together.
+    if len(groups) == 1 and len(heard_words) >= 2 and len(groups[0]) <= len(whole_heard) - 3:
         word = groups[0]
 
         def like(a: str, b: str) -> float:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from calls.dialogue.extract import (
+    PhoneReading,
     content_words,
     correction_fields,
     digit_runs,
@@ -31,6 +32,7 @@ from calls.dialogue.extract import (
     mentioned_fields,
     mentions_caller_id,
     number_consensus,
+    phone_reading,
     priority_for,
     reason_text,
     spelled_letters,
@@ -254,6 +256,8 @@ def test_capitals_are_words_unless_the_caller_is_spelling() -> None:
         ("D-I-E-G-O-T-O-R-E-F.", "", 0.0, "Diego Torres"),
         ("K-E-B-I-N, O-B-R-I-E-N.", "Kevin O'Brien", 0.66, "Kevin O'Brien"),
         ("A-I-S-H-A, T-A-T-A-T-E-L.", "Asia Patel", 0.4, "Aisha Patel"),  # Whisper stuttered "T-A"
+        # The whole name run together, not one word of it: as long as the garbled hearing.
+        ("O, N, E, I, L, O, M, E, R.", "one o'lomer", 0.2, "Oneil Omer"),
         ("Maria Gonzalez.", "", 0.0, None),
         ("Okay.", "", 0.0, None),
     ],
@@ -458,6 +462,12 @@ def test_sentences_and_pleasantries() -> None:
         "Sorry, yes, I'm here.",
         "My toilet keeps running and won't stop.",
     ]
+    # An either-or question Whisper ended early is one question again.
+    assert split_sentences("Can I just walk in? Or do I need to book?") == ["Can I just walk in, or do I need to book?"]
+    assert split_sentences("Is it the boiler? Oregon pipes froze last year.") == [
+        "Is it the boiler?",
+        "Oregon pipes froze last year.",
+    ]
     assert is_pleasantry("Hi, I just have a couple of questions.")
     assert is_pleasantry("Hello, are you there?")
     assert not is_pleasantry("My toilet keeps running.")
@@ -510,3 +520,36 @@ def test_priority_for(text: str, keywords: list[str], wants_person: bool, priori
 
 def test_matches_urgent_ignores_blank_keywords() -> None:
     assert not matches_urgent("anything at all", ["", "  "])
+
+
+@pytest.mark.parametrize(
+    ("text", "alternatives", "expected"),
+    [
+        # Numerals lost "double seven six oh": the words reading is the hearing, and the text to go on.
+        (
+            "My number is 555-902.",
+            ["My number is five five five nine oh two double seven six oh."],
+            PhoneReading("My number is five five five nine oh two double seven six oh.", ("+15559027760",)),
+        ),
+        # A digit lost or one too many: every reading is a hearing, the numerals reading last.
+        (
+            "My number is 555 902 760.",
+            ["My number is five five five nine oh two double seven six oh."],
+            PhoneReading("My number is five five five nine oh two double seven six oh.", ("+15559027760", "555902760")),
+        ),
+        (
+            "My number is 555 410 77888.",
+            ["My number is 555-400-7788."],
+            PhoneReading("My number is 555-400-7788.", ("+15554007788", "55541077888")),
+        ),
+        # A whole numerals reading is taken alone.
+        (
+            "My number is 555 410 7788.",
+            ["My number is 555-400-7788."],
+            PhoneReading("My number is 555 410 7788.", ("+15554107788",)),
+        ),
+        ("My number is 555-902.", ["My number is 555 902."], PhoneReading("My number is 555-902.", ())),
+    ],
+)
+def test_phone_reading(text: str, alternatives: list[str], expected: PhoneReading) -> None:
+    assert phone_reading(text, alternatives) == expected

@@ -686,3 +686,35 @@ def test_a_long_faq_is_retrieved_per_turn_and_not_listed_in_the_prompt(
     assert len(listed) == 6
     assert said.text == "Dogs on a lead are welcome. Anything else?"
     assert policy.outcome().faq_answered == ["Can I bring my dog to the showroom?"]
+
+
+def test_a_caller_asking_the_model_for_a_person_is_put_through_when_the_referee_allows(
+    serve: Callable[..., OpenAiChatEmulator], embedder: MiniLMEmbedder
+) -> None:
+    import dataclasses
+
+    from calls.dialogue.llm import LlmReceptionistPolicy
+    from calls.dialogue.phrases import TRANSFER_NO_ANSWER, TRANSFERRING
+    from calls.pipeline.protocols import Transfer
+
+    emulator = serve(ReceptionistModel())
+    # No business hours: open around the clock, so the test does not depend on when it runs.
+    settings = dataclasses.replace(acme_settings(), transfer_number="+15550100199", business_hours={})
+    context = CallContext(settings=settings, caller_id="+15557654321", can_transfer=True)
+    policy = LlmReceptionistPolicy(context, model=MODEL, api_key=KEY, base_url=emulator.base_url, embedder=embedder)
+
+    async def call() -> tuple[list[ReplyPart], Reply]:
+        await reply(policy.greet())
+        asked = await parts(policy.respond(heard("My boiler is broken, can I talk to a real person?")))
+        back = await reply(policy.on_transfer("no_answer"))
+        return asked, back
+
+    asked, back = run(call)
+
+    assert asked[-1] == Transfer(to="+15550100199")
+    assert TRANSFERRING in [p.text for p in asked if isinstance(p, Say)]
+    assert policy.outcome().transfer == "no_answer"
+    # Nobody answered: the referee says so and asks for what the callback needs.
+    assert back.text.startswith(TRANSFER_NO_ANSWER)
+    assert (back.end_call, back.transfer_to) == (False, "")
+    assert policy.outcome().callback_requested is True

@@ -108,6 +108,14 @@ def test_name_from_letters_splits_run_together_letters(lexicon: NameLexicon) -> 
     ]
 
 
+def test_a_letter_ending_one_word_and_starting_the_next_may_be_heard_once() -> None:
+    # "V, I, K, R, A, M. M, A, L, H, O, T, R, A" came through as "...R, A, M, A, L...".
+    lexicon = NameLexicon([("first", "vikram", "Vikram", 100), ("last", "malhotra", "Malhotra", 322)])
+    assert name_from_letters(["vikramalhotra"], lexicon=lexicon) == ["Vikram", "Malhotra"]
+    # Both letters heard: the shared reading is not needed, and costs more than the plain split.
+    assert name_from_letters(["vikram", "malhotra"], lexicon=lexicon) == ["Vikram", "Malhotra"]
+
+
 def test_name_from_letters_keeps_one_known_word(lexicon: NameLexicon) -> None:
     assert name_from_letters(["brown"], lexicon=lexicon) == ["Brown"]
 

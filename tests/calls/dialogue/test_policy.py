@@ -1131,3 +1131,68 @@ def test_a_heard_known_name_survives_letters_that_garble_it(embedder: MiniLMEmbe
     # "B" heard as "D" and "L" as "O": the letters spell nobody.
     said(policy.respond(heard("N, A, D, I, A. D, E, N, A, O, I.")))
     assert policy.context.fields["name"] == "Nadia Benali"
+
+
+def test_a_hearing_that_did_not_pass_as_a_name_still_helps_rebuild_the_spelling(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    # "Ngozi Eze" heard twice as "Angosi S.": a one-letter surname is no name.
+    assert said(policy.respond(heard("My name is Angosi S.", confidence=0.7))).text == (
+        "Sorry, I didn't catch your name. Could you say it again?"
+    )
+    reply = said(policy.respond(heard("My name is Angosi S.", confidence=0.7)))
+    assert reply.expect == "spelling"
+    # Not a length to wait for: "Angosi S" has fewer letters than the name spelled.
+    assert reply.answer_hint == ""
+    # "G" heard as "T", "Z" as "C", and the pause between the words lost: without
+    # the hearing the letters read as "Neo Ciece".
+    said(policy.respond(heard("N, T, O, C, I, E, C, E.")))
+    assert policy.context.fields["name"] == "Ngozi Eze"
+
+
+def test_an_either_or_question_heard_as_two_sentences_is_one_question(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    said(policy.greet())
+    reply = said(policy.respond(heard("Do you cover Shelbyville? Or is that too far out?")))
+    assert reply.text == (
+        "We cover Springfield and every town within 25 miles of it. Is there anything else I can help with?"
+    )
+    assert policy.outcome().unanswered_questions == []
+
+
+def test_a_number_the_words_reading_heard_whole_is_taken_at_once(embedder: MiniLMEmbedder) -> None:
+    policy = asking_for_the_number(embedder)
+    number = Transcript(
+        text="My number is 555-902.",
+        confidence=0.9,
+        alternatives=("My number is five five five nine oh two double seven six oh.",),
+    )
+    reply = said(policy.respond(number))
+    assert policy.context.fields["callback_number"] == "+15559027760"
+    assert reply.expect == "yes_no"
+
+
+def test_readings_that_tie_twice_are_decided_by_the_numerals_reading(embedder: MiniLMEmbedder) -> None:
+    policy = asking_for_the_number(embedder)
+    # As heard in an acceptance run: numerals write one 8 too many, words hear "four one zero" as "400".
+    number = Transcript(
+        text="My number is 555 410 77888.", confidence=0.9, alternatives=("My number is 555-400-7788.",)
+    )
+    assert said(policy.respond(number)).text == "Thanks. Just to be sure, could you say the number once more?"
+    assert "callback_number" not in policy.context.fields
+    said(policy.respond(number))
+    assert policy.context.fields["callback_number"] == "+15554107788"
+
+
+def test_a_reading_that_lost_a_digit_and_the_words_reading_are_two_hearings(embedder: MiniLMEmbedder) -> None:
+    policy = asking_for_the_number(embedder)
+    number = Transcript(
+        text="My number is 555 127 880",
+        confidence=0.6,
+        alternatives=("My number is five five five one two seven eight eight three zero.",),
+    )
+    reply = said(policy.respond(number))
+    # The words reading explains both: taken without asking again, even from an unsure hearing.
+    assert policy.context.fields["callback_number"] == "+15551278830"
+    assert reply.expect == "yes_no"
