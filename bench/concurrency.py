@@ -29,7 +29,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from voice_latency import DEFAULT_SCENARIOS, bench_stack
+from voice_latency import SHARED, bench_stack
 
 if TYPE_CHECKING:
     from tests.live_stack import ServerStack
@@ -70,7 +70,7 @@ def _self_cpu_s() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("scenarios", nargs="*", type=Path, default=[DEFAULT_SCENARIOS])
+    parser.add_argument("scenarios", nargs="*", type=Path, default=[SHARED])
     parser.add_argument(
         "--levels", default="2,4,8,12,16,24", help="Comma-separated numbers of simultaneous calls, tried in order."
     )

@@ -30,8 +30,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "voicedesk.settings.dev")
@@ -41,6 +39,8 @@ import django  # noqa: E402 - settings first: the pipeline reads them
 
 django.setup()
 
+from _pipeline import InstantTone, Records, Sink, no_hangup  # noqa: E402
+
 from calls.dialogue.faq import FaqEntry  # noqa: E402
 from calls.dialogue.llm import LlmReceptionistPolicy  # noqa: E402
 from calls.dialogue.summary import summary  # noqa: E402
@@ -48,7 +48,6 @@ from calls.pipeline.protocols import (  # noqa: E402
     AgentSettings,
     CallContext,
     CallOutcome,
-    Pcm16,
     ReplyPart,
     Say,
     TextToSpeech,
@@ -61,46 +60,6 @@ from calls.providers.minilm import MiniLMEmbedder  # noqa: E402
 from calls.providers.registry import TTS_PROVIDERS, vad_for  # noqa: E402
 
 NAMES = ("Maria", "James", "Aisha", "Robert", "Sofia", "Daniel", "Grace", "Oliver", "Chloe", "Samuel")
-
-
-class InstantTone:
-    """A synthesizer that costs nothing: 20 ms of tone per call, at once."""
-
-    name = "instant"
-    sample_rate = 8000
-
-    async def synthesize(self, text: str) -> AsyncIterator[Pcm16]:
-        tone = (np.sin(np.arange(160) * 0.3) * 3000).astype(np.int16)
-        for _ in range(25):
-            yield tone
-
-
-class Sink:
-    def __init__(self) -> None:
-        self.frames: list[float] = []
-
-    async def send_frame(self, frame: Pcm16) -> None:
-        self.frames.append(time.monotonic())
-
-    async def send_mark(self, name: str) -> None:
-        return None
-
-    async def clear(self) -> None:
-        return None
-
-
-class Records:
-    def utterance(self, **_: Any) -> None:
-        return None
-
-    def turn_latency(self, **_: Any) -> None:
-        return None
-
-    def checkpoint(self, **_: Any) -> None:
-        return None
-
-    async def finish(self, **_: Any) -> None:
-        return None
 
 
 class Timed:
@@ -167,10 +126,6 @@ async def _run(
         )
     )
     sink = Sink()
-
-    async def hangup() -> None:
-        return None
-
     deps = SessionDeps(
         stt=None,  # type: ignore[arg-type] # keypad turns only: nothing is recognized
         tts=tts,
@@ -178,7 +133,7 @@ async def _run(
         policy=policy,
         summarize=summary,
     )
-    session = CallSession(deps=deps, sink=sink, records=Records(), hangup=hangup, reports_playback=False)
+    session = CallSession(deps=deps, sink=sink, records=Records(), hangup=no_hangup, reports_playback=False)
     session.start()
     await asyncio.sleep(1.5)  # the greeting starts
     model_to_policy: list[float] = []

@@ -71,7 +71,7 @@ class Segment:
 @dataclass(slots=True)
 class OutputStats:
     frames_sent: int = 0
-    frames_late: int = 0  # sent after the moment the carrier needed them
+    frames_late: int = 0  # frame times the carrier went without audio mid-sentence (sent after it needed them)
     # Silences inside one reply because the next sentence was not synthesized
     # in time: the caller hears a pause the agent did not mean.
     reply_gaps: int = 0
@@ -92,6 +92,8 @@ class PacedOutput:
         self._wake = asyncio.Event()
         self._paused = False
         self._next_play_at = 0.0  # when the next frame starts playing at the carrier
+        # A pause, resume or cancel starts a fresh schedule: the silence it makes is meant.
+        self._rescheduled = False
         self._mark_seq = 0
         self.stats = OutputStats()
         self.first_frame_at: float | None = None  # the session reads and resets it per turn
@@ -153,6 +155,7 @@ class PacedOutput:
     def resume(self) -> None:
         if self._paused:
             self._paused = False
+            self._rescheduled = True
             self._wake.set()
 
     async def cancel(self) -> list[tuple[Segment, float]]:
@@ -164,6 +167,7 @@ class PacedOutput:
         self._queue.clear()
         self._sent.clear()
         self._paused = False
+        self._rescheduled = True
         self._next_play_at = now
         return cut
 
@@ -200,20 +204,25 @@ class PacedOutput:
                 continue
             now = time.monotonic()
             if self._next_play_at < now:
+                behind_s = now - self._next_play_at
                 if segment.cursor == 0 and not segment.opens_reply and self.stats.frames_sent:
-                    gap_ms = (now - self._next_play_at) * 1000
+                    gap_ms = behind_s * 1000
                     if gap_ms >= 100:
                         self.stats.reply_gaps += 1
                         self.stats.reply_gap_max_ms = max(self.stats.reply_gap_max_ms, round(gap_ms, 1))
+                elif segment.cursor > 0 and not self._rescheduled and behind_s > FRAME_S:
+                    # Mid-sentence the carrier ran out of audio (this process was too busy to
+                    # send, or synthesis fell behind): each frame time it went without is late.
+                    late = int(behind_s / FRAME_S)
+                    self.stats.frames_late += late
+                    FRAMES_LATE.inc(late)
                 self._next_play_at = now  # the line went quiet: a fresh schedule
+            self._rescheduled = False
             send_at = self._next_play_at - self._lead_s
             if send_at > now:
                 await asyncio.sleep(send_at - now)
                 continue  # re-check: a pause or cancel may have come meanwhile
             frame = segment.frames[segment.cursor]
-            if now > self._next_play_at + FRAME_S:
-                self.stats.frames_late += 1
-                FRAMES_LATE.inc()
             await self._sink.send_frame(frame)
             self.stats.frames_sent += 1
             segment.cursor += 1

@@ -30,7 +30,7 @@ class Transcript:
     text: str
     confidence: float  # 0..1, provider's own scale mapped to a probability
     words: tuple[str, ...] = ()
-    # Other readings of the same audio (letters only, on spelling turns).
+    # Other readings of the same audio (letters only on spelling turns, digits as words on number turns).
     alternatives: tuple[str, ...] = ()
 
 
@@ -67,8 +67,9 @@ class SpeechToText(Protocol):
     async def transcribe(self, audio: Pcm16, *, hints: SttHints | None = None) -> Transcript:
         """Transcribe ``audio`` (``sample_rate`` Hz), biased by ``hints``.
 
-        An engine that can hear an utterance as letters only returns that
-        reading in ``alternatives`` on spelling turns.
+        An engine that can hear an utterance in more than one way returns the
+        other readings in ``alternatives``: letters only on spelling turns,
+        digits as words on number turns.
         """
         ...
 
@@ -156,6 +157,10 @@ class VoiceActivityDetector(Protocol):
         """Forget recurrent state, e.g. after a long pause."""
         ...
 
+    def close(self) -> None:
+        """Give back what the detector holds (a pooled model) when its call ends; it is not used again."""
+        ...
+
 
 @runtime_checkable
 class TextEmbedder(Protocol):
@@ -209,7 +214,25 @@ class EndCall:
     """The reply ends the call once spoken."""
 
 
-ReplyPart = Say | FieldUpdate | Listen | EndCall
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Ends a reply: once it is spoken, hand the caller to a person at ``to`` (E.164).
+
+    The session writes down what was captured (so the ticket exists before
+    anyone answers), asks the transport to transfer, and tells the policy
+    how it went (``TransferringPolicy.on_transfer``).
+    """
+
+    to: str
+
+
+ReplyPart = Say | FieldUpdate | Listen | EndCall | Transfer
+
+# How a transfer to a person went. ``dialing``: under way (the state stored
+# while the phone rings); ``handed_off``: the carrier took the call over and
+# reports the outcome to its own webhook, so the session ends (Twilio <Dial>).
+TransferStatus = Literal["dialing", "answered", "busy", "no_answer", "failed", "handed_off"]
+TRANSFER_FAILURES: frozenset[str] = frozenset({"busy", "no_answer", "failed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -243,6 +266,8 @@ class AgentSettings:
     # Opening hours per weekday ("mon".."sun": [open, close]) in ``timezone``; a missing day is closed.
     business_hours: dict[str, list[str]] = field(default_factory=dict)
     timezone: str = "UTC"
+    # Where a caller who asks for a person is put through in business hours (E.164); empty: never.
+    transfer_number: str = ""
 
     def recognition_vocabulary(self) -> list[str]:
         """Words that bias speech recognition: the business's own, its urgent keywords and category names."""
@@ -281,6 +306,8 @@ class CallContext:
     settings: AgentSettings
     caller_id: str = ""  # E.164, empty when withheld
     keypad: bool = False  # the transport delivers keypad tones, so the caller may key a number in
+    # The transport can put the caller through to a person (LiveKit SIP, Twilio <Dial>).
+    can_transfer: bool = False
     fields: dict[str, str] = field(default_factory=dict)
     max_turns: int = MAX_HISTORY_TURNS
     history: deque[HistoryTurn] = field(default_factory=deque)
@@ -319,6 +346,8 @@ class CallOutcome:
     confirmed: bool = False
     completed: bool = False  # reached the goodbye
     resolved: bool = False  # nothing left to do (e.g. FAQ-only call)
+    # A transfer to a person: "" (none), "dialing", "answered", "busy", "no_answer", "failed".
+    transfer: str = ""
 
 
 @runtime_checkable
@@ -352,4 +381,22 @@ class DialoguePolicy(Protocol):
 
     def outcome(self) -> CallOutcome:
         """What has been captured so far (valid at any time, e.g. on hang-up)."""
+        ...
+
+
+@runtime_checkable
+class TransferringPolicy(Protocol):
+    """A policy that may end a reply with ``Transfer``: it hears how the transfer went."""
+
+    def on_transfer(self, status: TransferStatus) -> AsyncIterator[ReplyPart]:
+        """The transfer ended with ``status``: what to say now (``EndCall`` when the caller is gone)."""
+        ...
+
+
+@runtime_checkable
+class CallTransferer(Protocol):
+    """The transport's way of putting the caller through to a person."""
+
+    async def transfer(self, to: str) -> TransferStatus:
+        """Transfer the caller to ``to`` (E.164); return once it is known how it went, or ``handed_off``."""
         ...

@@ -5,6 +5,11 @@ audio path never waits on the database or the disk, and each utterance is
 stored as soon as it is final: a crash loses at most the one in flight. The
 recording file is created when the call starts and grows at each
 checkpoint, which is also the call's heartbeat.
+
+The database may go away mid-call (a restart, a failover): a write that
+fails on the connection is tried again, on a fresh connection, with growing
+pauses for up to ``DB_RETRY_DEADLINE_S``, and the writes behind it wait in
+order. The call itself never waits: the caller goes on talking to the agent.
 """
 
 from __future__ import annotations
@@ -18,14 +23,56 @@ from typing import Any
 
 import structlog
 from channels.db import database_sync_to_async
+from django.db import InterfaceError, OperationalError, connection
 from django_tenants.utils import tenant_context
 
 from calls import services
 from calls.audio import CALL_RATE
+from calls.pipeline.protocols import TransferStatus
 from calls.recordings import wav_append
 from tenants.models import Tenant
 
 logger = structlog.get_logger(__name__)
+
+# How long a call's writes wait for the database to come back before one is given up (and logged).
+DB_RETRY_DEADLINE_S = 120.0
+DB_RETRY_FIRST_S = 0.25
+DB_RETRY_MAX_S = 2.0
+
+
+def _connection_drop() -> None:
+    """Forget this thread's broken database connection, so the next query opens a fresh one."""
+    # Django forgets the connection even when closing the dead socket fails.
+    with contextlib.suppress(Exception):
+        connection.close()
+
+
+async def database_write_retrying(write: Callable[[], Any], *, call_id: int) -> Any:
+    """Run ``write`` in the database thread; on a lost connection, reconnect and run it again until the deadline.
+
+    Only connection failures are retried: a write the database refused (a
+    constraint, bad data) fails at once.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + DB_RETRY_DEADLINE_S
+    pause = DB_RETRY_FIRST_S
+    attempt = 1
+    while True:
+        try:
+            return await database_sync_to_async(write)()
+        except (OperationalError, InterfaceError):
+            if loop.time() + pause > deadline:
+                raise
+            logger.warning("call_record_write_retried", call_id=call_id, attempt=attempt, pause_s=pause)
+            await database_sync_to_async(_connection_drop)()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, DB_RETRY_MAX_S)
+            attempt += 1
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 class DatabaseCallRecords:
@@ -57,7 +104,7 @@ class DatabaseCallRecords:
     async def _write_loop(self) -> None:
         while (write := await self._queue.get()) is not None:
             try:
-                await database_sync_to_async(self._in_tenant(write))()
+                await database_write_retrying(self._in_tenant(write), call_id=self.call_id)
             except Exception:
                 logger.exception("call_record_write_failed", call_id=self.call_id)
 
@@ -73,30 +120,41 @@ class DatabaseCallRecords:
             speaker=speaker, text=text, start_s=start_s, end_s=end_s, confidence=confidence, interrupted=interrupted,
         )  # fmt: skip
 
-    def turn_latency(
-        self, *, turn_index: int, transcript_ms: float, decision_ms: float, first_audio_ms: float, first_frame_ms: float
-    ) -> None:
-        self._write(
-            services.turn_latency_record,
-            turn_index=turn_index, transcript_ms=transcript_ms, decision_ms=decision_ms,
-            first_audio_ms=first_audio_ms, first_frame_ms=first_frame_ms,
-        )  # fmt: skip
+    def turn_latency(self, *, turn_index: int, **stages_ms: float) -> None:
+        self._write(services.turn_latency_record, turn_index=turn_index, **stages_ms)
 
     def checkpoint(self, *, captured: dict[str, Any] | None, recording: bytes) -> None:
-        """Append ``recording`` to the file and write the heartbeat (with ``captured`` when it changed)."""
+        """Append ``recording`` to the file and write the heartbeat (with ``captured`` when it changed).
+
+        Two writes: a heartbeat retried after a lost connection must not append the audio twice.
+        """
+        self._queue.put_nowait(functools.partial(self._recording_append, recording))
+        self._write(services.call_heartbeat, captured=captured)
+
+    async def transfer(self, *, to: str, status: TransferStatus, captured: dict[str, Any] | None) -> None:
+        """Store the transfer in order with the other writes, and wait until it is stored.
+
+        The transfer hooks run in the same write (``tickets`` makes the
+        ticket), so it exists when this returns.
+        """
+        loop = asyncio.get_running_loop()
+        stored: asyncio.Future[None] = loop.create_future()
 
         def write() -> None:
-            self._recording_append(recording)
-            services.call_heartbeat(call_id=self.call_id, captured=captured)
+            try:
+                services.call_transfer_update(call_id=self.call_id, status=status, to=to, captured=captured)
+            finally:
+                loop.call_soon_threadsafe(_resolve, stored)
 
         self._queue.put_nowait(self._in_tenant(write))
+        await stored
 
     async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording: bytes) -> None:
         self._queue.put_nowait(self._in_tenant(lambda: self._recording_append(recording)))
         self._queue.put_nowait(None)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.shield(self._writer), timeout=10)
-        await database_sync_to_async(
+        await database_write_retrying(
             self._in_tenant(
                 lambda: services.call_finish(
                     call_id=self.call_id,
@@ -104,5 +162,6 @@ class DatabaseCallRecords:
                     outcome=outcome,
                     completed=completed,
                 )
-            )
-        )()
+            ),
+            call_id=self.call_id,
+        )

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 import numpy as np
 import structlog
 
-from calls.audio import CALL_FRAME_SAMPLES, CALL_RATE, Resampler, SampleChunker, resample
+from calls.audio import CALL_FRAME_SAMPLES, CALL_RATE, OnsetTrimmer, Resampler, SampleChunker, resample
 from calls.dialogue.extract import is_backchannel
 from calls.pipeline.fallback import (
     APOLOGY,
@@ -37,7 +37,9 @@ from calls.pipeline.fallback import (
 )
 from calls.pipeline.output import AudioSink, PacedOutput, Segment
 from calls.pipeline.protocols import (
+    TRANSFER_FAILURES,
     CallOutcome,
+    CallTransferer,
     DialoguePolicy,
     EndCall,
     Expectation,
@@ -51,8 +53,12 @@ from calls.pipeline.protocols import (
     SttHints,
     TextToSpeech,
     Transcript,
+    Transfer,
+    TransferringPolicy,
+    TransferStatus,
 )
 from calls.pipeline.recording import StereoRecorder
+from calls.pipeline.reply_scope import ReplyScope, reply_open
 from calls.pipeline.stt_stream import TurnStream
 from calls.pipeline.turns import TurnDetector, TurnEvent, endpoint_delay
 from voicedesk.core.metrics import TURN_LATENCY
@@ -74,13 +80,33 @@ TEARDOWN_TIMEOUT_S = 3.0
 # takes milliseconds; the bound is for a stalled engine, and is generous so a
 # busy machine does not lose the caller's last words.
 LAST_TURN_TIMEOUT_S = 10.0
+# On hang-up while a transfer is under way, how long its outcome may take to arrive before it is given up.
+TRANSFER_SETTLE_S = 2.0
+# How long the transfer's records (and the ticket the transfer hooks make) may take to write.
+TRANSFER_RECORD_TIMEOUT_S = 30.0
 # Seconds between heartbeats (the transport passes the deployment's setting).
 CHECKPOINT_S = 5.0
+# Turn-taking: transcription starts at the first pause that could end the
+# turn (``EARLY_PAUSE_S`` of silence, longer while digits, letters or an
+# email are read out). A turn gets ``EARLY_DECODES`` such transcriptions;
+# after that only a longer pause starts one.
+EARLY_PAUSE_S = 0.12
+PATTERN_PAUSE_S = 0.25
+EARLY_DECODES = 3
+LATE_PAUSE_S = 0.2
+LATE_PATTERN_PAUSE_S = 0.5
+_PATTERNS: frozenset[Expectation] = frozenset({"digits", "spelling", "email"})
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 _CLAUSE_END = re.compile(r"(?<=[,;:])\s+")
 # Sentences longer than this are synthesized clause by clause, so the first
 # audio of a long answer is not held back by its tail.
 LONG_SENTENCE_CHARS = 60
+# A reply's first sentence is split sooner: at its first clause of at least
+# MIN_CLAUSE_CHARS once it is longer than OPENING_CHUNK_CHARS. A shorter
+# clause ("Hello,") would play out before the rest is synthesized on a busy
+# machine, and a gap mid-sentence sounds like the end of the agent's turn.
+OPENING_CHUNK_CHARS = 32
+MIN_CLAUSE_CHARS = 16
 
 
 class CallRecords(Protocol):
@@ -91,14 +117,30 @@ class CallRecords(Protocol):
     ) -> None: ...
 
     def turn_latency(
-        self, *, turn_index: int, transcript_ms: float, decision_ms: float, first_audio_ms: float, first_frame_ms: float
-    ) -> None: ...
+        self,
+        *,
+        turn_index: int,
+        pause_ms: float,
+        transcript_ms: float,
+        endpoint_ms: float,
+        decision_ms: float,
+        first_audio_ms: float,
+        first_frame_ms: float,
+    ) -> None:
+        """One caller turn's stages, each in ms after the caller's last voiced frame arrived."""
 
     def checkpoint(self, *, captured: dict[str, Any] | None, recording: bytes) -> None:
         """The call is alive: store the recording's next stretch and, when it changed, what was captured."""
 
     async def finish(self, *, end_reason: str, outcome: dict[str, Any], completed: bool, recording: bytes) -> None:
         """Store the end of the call: the rest of the recording, the outcome, the status."""
+
+    async def transfer(self, *, to: str, status: TransferStatus, captured: dict[str, Any] | None) -> None:
+        """Store a transfer to a person: begun (``dialing``, with what was captured) or how it ended.
+
+        Returns once stored: the ticket the caller's request becomes exists
+        before the transport dials.
+        """
 
 
 @dataclass(slots=True)
@@ -119,7 +161,9 @@ class SessionDeps:
 class _TurnTiming:
     index: int
     speech_end_wall: float  # monotonic time the caller's last voiced frame arrived
+    pause_seen_at: float = 0.0  # the pause that ended the turn was seen
     transcript_at: float = 0.0
+    turn_end_at: float = 0.0  # the endpoint wait was over
     decision_at: float = 0.0
     first_audio_at: float = 0.0
 
@@ -132,6 +176,7 @@ class _Speech:
     texts: list[str] = field(default_factory=list)  # every sentence received, in order
     segments: list[Segment] = field(default_factory=list)  # what has gone to the output so far
     end_call: bool = False
+    transfer_to: str = ""  # once spoken, put the caller through to this number
 
     def say(self, text: str) -> None:
         self.texts.append(text)
@@ -168,8 +213,14 @@ class CallSession:
         hangup: Callable[[], Coroutine[Any, Any, None]],
         reports_playback: bool = True,
         checkpoint_s: float = CHECKPOINT_S,
+        transferer: CallTransferer | None = None,
     ) -> None:
         self.deps = deps
+        self._transferer = transferer
+        self._transfer_task: asyncio.Task[None] | None = None
+        self._transferring = False  # the caller is on hold while a transfer rings
+        self.transfer_status: TransferStatus | None = None
+        self._transfer_to = ""
         self.checkpoint_s = checkpoint_s
         self.output = PacedOutput(_RecordingSink(sink, self), reports_playback=reports_playback)
         self.records = records
@@ -195,6 +246,8 @@ class CallSession:
         self._keypad_started_wall = 0.0
         self._keypad_timer: asyncio.Task[None] | None = None
         self._stream: TurnStream | None = None
+        # Set by every inbound frame: an endpoint wait wakes on the frame that ends it.
+        self._audio_fed = asyncio.Event()
         if deps.streaming_stt is not None:
             self._stream = TurnStream(deps.streaming_stt, switches=deps.switches, fallback=deps.stt.name)
         deps.switches.listeners.append(self._on_provider_switch)
@@ -223,6 +276,9 @@ class CallSession:
         if self._finishing:
             return
         self.recorder.caller(pcm)
+        if self._transferring:
+            return  # on hold: the caller hears the transfer ring, not a conversation
+        self._audio_fed.set()
         if self._stream is not None:
             self._stream.feed(pcm)
         detector = self.deps.turn_detector
@@ -300,6 +356,9 @@ class CallSession:
 
     async def _finish(self, reason: str) -> None:
         try:
+            await self._transfer_settle()
+            if self.transfer_status in ("answered", "handed_off"):
+                reason = "transferred"
             await self._salvage_turn_in_flight()
             current = asyncio.current_task()
             tasks = [t for t in self._tasks if t is not current]
@@ -329,6 +388,9 @@ class CallSession:
         except Exception:
             self.log.exception("call_session_finish_failed", reason=reason)
             raise
+        finally:
+            # Nothing feeds the detector once finishing began (``feed`` returns at once).
+            self.deps.turn_detector.close()
 
     def _outcome(self) -> tuple[CallOutcome, dict[str, Any]]:
         outcome = self.deps.policy.outcome()
@@ -360,7 +422,7 @@ class CallSession:
         elif event is TurnEvent.PAUSED:
             # One transcription at a time per call: a pause while the last
             # one still runs queues behind it instead of piling up decodes.
-            self._turn_task = self._spawn(self._turn(self._turn_task), "turn")
+            self._turn_task = self._spawn(self._turn(self._turn_task, time.monotonic()), "turn")
 
     def _cancel_turn_task(self) -> None:
         if self._turn_task is not None and not self._turn_task.done():
@@ -385,6 +447,17 @@ class CallSession:
         wide = resample(audio, CALL_RATE, stt.sample_rate)
         return await stt.transcribe(wide, hints=self._stt_hints())
 
+    async def _next_frame(self) -> None:
+        """Until the next inbound frame (or a frame's time, for an engine's end-of-turn between frames).
+
+        The endpoint is reached on a frame; waking on that frame, not on a
+        timer, keeps the wait from adding up to a frame's time to the answer.
+        """
+        self._audio_fed.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(0.02):
+                await self._audio_fed.wait()
+
     def _engine_ended_turn(self) -> bool:
         return self._stream is not None and self._stream.active and self._stream.end_of_turn
 
@@ -405,7 +478,15 @@ class CallSession:
         if not self._ending:
             self._say_line(LINE_TROUBLE_GOODBYE, end_call=True)
 
-    async def _turn(self, previous: asyncio.Task[None] | None) -> None:
+    async def _turn(self, previous: asyncio.Task[None] | None, paused_at: float) -> None:
+        """Transcribe the turn at a pause, speculatively, and end it once the endpoint delay is over.
+
+        The pause is short (``TurnConfig.pause_s``), so the transcript is
+        usually ready before the caller could be done; if they go on, it is
+        thrown away and the next pause transcribes the whole turn again. After
+        ``EARLY_DECODES`` of those in one turn, the next waits for a longer
+        pause, so a caller who pauses often costs a bounded number of decodes.
+        """
         if previous is not None and not previous.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await previous
@@ -413,7 +494,21 @@ class CallSession:
         state = detector.state
         if not state.paused:
             return  # the caller carried on (or the turn is over); a later pause transcribes
+        if state.decodes >= EARLY_DECODES:
+            while detector.clock_s < state.last_speech_at + self._late_pause_s():
+                await self._next_frame()
+                if detector.state is not state or not state.paused:
+                    return
+            paused_at = time.monotonic()
+        state.decodes += 1
         speech_end_wall = self._last_voiced_wall
+        heard_until = state.last_speech_at  # the transcript covers the turn up to here
+
+        def moved_on() -> bool:
+            # The caller spoke again since this transcription began (and may have paused again):
+            # the transcript is of part of the turn, and the latest pause transcribes all of it.
+            return detector.state is not state or not state.paused or state.last_speech_at != heard_until
+
         try:
             transcript = await self._transcribe(detector.take_audio())
         except EnginesExhaustedError:
@@ -422,14 +517,15 @@ class CallSession:
         transcript_at = time.monotonic()
         # Wait out the rest of the endpoint delay on the audio clock; the
         # caller speaking again hands the turn to the next pause.
-        delay = endpoint_delay(self._expect, transcript.text, self._answer_hint)
+        delay = endpoint_delay(self._expect, transcript.text, self._answer_hint, opening=self._turn_index == 0)
         while detector.clock_s < state.last_speech_at + delay and not self._engine_ended_turn():
             # The engine's own end-of-turn event, when it has one, ends the wait.
-            if detector.state is not state or not state.paused:
+            if moved_on():
                 return
-            await asyncio.sleep(0.02)
-        if detector.state is not state or not state.paused:
+            await self._next_frame()
+        if moved_on():
             return
+        turn_end_at = time.monotonic()
         start_s = self.call_seconds(speech_end_wall) - (state.last_speech_at - state.started_at)
         end_s = self.call_seconds(speech_end_wall)
         detector.end_turn()
@@ -452,7 +548,13 @@ class CallSession:
         if self._ending:
             return
         self._turn_index += 1
-        timing = _TurnTiming(index=self._turn_index, speech_end_wall=speech_end_wall, transcript_at=transcript_at)
+        timing = _TurnTiming(
+            index=self._turn_index,
+            speech_end_wall=speech_end_wall,
+            pause_seen_at=max(paused_at, speech_end_wall),
+            transcript_at=transcript_at,
+            turn_end_at=turn_end_at,
+        )
         await self._reply(self.deps.policy.respond(transcript), timing)
 
     async def _interrupt_agent(self) -> None:
@@ -521,6 +623,7 @@ class CallSession:
         speech: _Speech | None = None
         listen = Listen()
         end_call = False
+        transfer_to = ""
         # A policy that says its own filler when it is slow (it knows why it waits) gets none from here.
         own_filler = getattr(self.deps.policy, "speaks_filler", False)
         filler_at = timing.speech_end_wall + FILLER_AFTER_S if timing is not None and not own_filler else None
@@ -547,19 +650,24 @@ class CallSession:
                 elif isinstance(part, EndCall):
                     end_call = True
                     self._ending = True
+                elif isinstance(part, Transfer):
+                    # Nothing the caller says now starts another turn: they are being put through.
+                    transfer_to = part.to
+                    self._ending = True
                 elif isinstance(part, FieldUpdate):
                     self.log.info("field_captured", field=part.name, cleared=not part.value)
         finally:
             if step is not None and not step.done():
                 step.cancel()
-            if speech is None and end_call:
+            if speech is None and (end_call or transfer_to):
                 speech = self._speech_open(timing)  # nothing to say: hang up once the last reply has played
             if speech is not None:
                 speech.end_call = end_call
+                speech.transfer_to = transfer_to
                 speech.close()
         if timing is not None and not timing.decision_at:
             timing.decision_at = time.monotonic()
-        if end_call:
+        if end_call or transfer_to:
             self._expect_answer("free", "")
         else:
             self._expect_answer(listen.expect, listen.answer_hint)
@@ -572,7 +680,10 @@ class CallSession:
             self._stream.update_hints(self._stt_hints())
         # Callers pause between digit groups and spelled letters; a longer
         # pause before transcribing saves decodes that would be thrown away.
-        self.deps.turn_detector.config.pause_s = 0.5 if expect in ("digits", "spelling", "email") else 0.2
+        self.deps.turn_detector.config.pause_s = PATTERN_PAUSE_S if expect in _PATTERNS else EARLY_PAUSE_S
+
+    def _late_pause_s(self) -> float:
+        return LATE_PATTERN_PAUSE_S if self._expect in _PATTERNS else LATE_PAUSE_S
 
     def _say_line(self, text: str, *, end_call: bool = False) -> None:
         """A line of the session's own (the filler, an apology, a goodbye), queued like any reply."""
@@ -598,20 +709,26 @@ class CallSession:
                 await asyncio.shield(previous)
         turn = timing.index if timing else self._turn_index
         self.output.first_frame_at = None
+        # The reply's sentences go together: an engine that can continue one across them does.
+        scope = ReplyScope()
         try:
-            while (sentence := await speech.sentences.get()) is not None:
-                for chunk in speech_chunks(sentence):
-                    segment = self.output.segment_open(chunk, turn, opens_reply=not speech.segments)
-                    speech.segments.append(segment)
-                    await self._synthesize_into(chunk, segment, timing)
-                    self.output.segment_close(segment)
+            with reply_open(scope):
+                while (sentence := await speech.sentences.get()) is not None:
+                    for chunk in speech_chunks(sentence, opening=not speech.segments):
+                        segment = self.output.segment_open(chunk, turn, opens_reply=not speech.segments)
+                        speech.segments.append(segment)
+                        await self._synthesize_into(chunk, segment, timing)
+                        self.output.segment_close(segment)
+            await scope.close(completed=True)
             if timing is not None:
                 self._spawn(self._record_latency(timing), "latency")
             await self.output.wait_idle(timeout=120)
         except asyncio.CancelledError:
+            await scope.close(completed=False)
             self._record_agent(speech.segments, interrupted=True)
             raise
         except EnginesExhaustedError:
+            await scope.close(completed=False)
             # Not even the offline voice works: nothing can be said, so the
             # call closes and its ticket keeps what was captured.
             self.log.error("text_to_speech_exhausted")
@@ -622,6 +739,11 @@ class CallSession:
             return
         self._record_agent(speech.segments, interrupted=False)
         self._last_activity = time.monotonic()
+        if speech.transfer_to and not self._finishing:
+            # Not one of the session's tasks: a hang-up during the ring waits for its outcome briefly.
+            self._transfer_task = asyncio.get_running_loop().create_task(
+                self._transfer_run(speech.transfer_to), name="transfer"
+            )
         if speech.end_call:
             await asyncio.sleep(0.3)
             self.log.info("agent_hung_up")
@@ -631,13 +753,17 @@ class CallSession:
         tts = self.deps.tts
         resampler = Resampler(tts.sample_rate, CALL_RATE)
         chunker = SampleChunker(CALL_FRAME_SAMPLES, np.int16)
+        # The first frame of a reply is speech: its lead-in silence would only add to the wait.
+        onset = OnsetTrimmer(CALL_RATE) if segment.opens_reply else None
         async for chunk in tts.synthesize(sentence):
             if timing is not None and not timing.first_audio_at:
                 timing.first_audio_at = time.monotonic()
-            frames = chunker.push(resampler.process(chunk))
+            pcm = resampler.process(chunk)
+            frames = chunker.push(onset.process(pcm) if onset is not None else pcm)
             if frames:
                 self.output.segment_feed(segment, frames)
-        tail = chunker.push(resampler.flush())
+        rest = resampler.flush()
+        tail = chunker.push(onset.process(rest) if onset is not None else rest)
         last = chunker.flush()
         self.output.segment_feed(segment, [*tail, *([last] if last is not None else [])])
 
@@ -673,13 +799,83 @@ class CallSession:
 
         self.records.turn_latency(
             turn_index=timing.index,
+            pause_ms=ms(timing.pause_seen_at),
             transcript_ms=ms(timing.transcript_at),
+            endpoint_ms=ms(timing.turn_end_at),
             decision_ms=ms(timing.decision_at),
             first_audio_ms=ms(timing.first_audio_at or first_frame),
             first_frame_ms=ms(first_frame),
         )
         TURN_LATENCY.observe(ms(first_frame) / 1000)
         self.log.info("turn_latency", turn=timing.index, first_frame_ms=round(ms(first_frame)))
+
+    # -- transfer to a person ----------------------------------------------------
+    async def _transfer_run(self, to: str) -> None:
+        """Write the ticket's details, put the caller through, and tell the policy how it went.
+
+        Answered (or handed to the carrier): the call is over for the agent.
+        Busy, no answer or failed: the caller is back with the agent, who
+        says so; the transfer hooks have queued a high-priority callback.
+        """
+        self._transferring = True
+        self._transfer_to = to
+        self.transfer_status = "dialing"
+        self.deps.turn_detector.end_turn()
+        _, captured = self._outcome()
+        await self._transfer_record(to, "dialing", captured)
+        status: TransferStatus = "failed"
+        if self._transferer is not None:
+            try:
+                status = await self._transferer.transfer(to)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                self.log.exception("transfer_failed")
+        self.log.info("transfer_ended", status=status)
+        self.transfer_status = status
+        if status != "handed_off":
+            await self._transfer_record(to, status, None)
+        policy = self.deps.policy
+        parts = policy.on_transfer(status) if isinstance(policy, TransferringPolicy) else None
+        if status in TRANSFER_FAILURES:
+            self._transferring = False
+            self._ending = False
+            self._last_activity = time.monotonic()
+            if parts is not None:
+                self._reply_soon(parts)
+            return
+        if parts is not None:
+            await self._reply_discard(parts)  # the policy notes the caller was put through
+        self._ending = True
+        self._hangup_soon()
+
+    async def _transfer_record(self, to: str, status: TransferStatus, captured: dict[str, Any] | None) -> None:
+        try:
+            async with asyncio.timeout(TRANSFER_RECORD_TIMEOUT_S):
+                await self.records.transfer(to=to, status=status, captured=captured)
+        except Exception:
+            # The transfer goes ahead: the call's finish makes the ticket if this write did not.
+            self.log.exception("transfer_record_failed", status=status)
+
+    async def _transfer_settle(self) -> None:
+        """At the end of the call, give a transfer still ringing a moment; one given up counts as failed."""
+        task = self._transfer_task
+        if task is None or task.done():
+            return
+        with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(task), TRANSFER_SETTLE_S)
+        if task.done():
+            return
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        if self.transfer_status == "dialing":
+            # The caller hung up while it rang: someone should call them back.
+            self.transfer_status = "failed"
+            await self._transfer_record(self._transfer_to, "failed", None)
+            policy = self.deps.policy
+            if isinstance(policy, TransferringPolicy):
+                await self._reply_discard(policy.on_transfer("failed"))
 
     # -- silence and limits ------------------------------------------------------
     async def _watchdog(self) -> None:
@@ -740,16 +936,26 @@ class _RecordingSink:
         await self._sink.clear()
 
 
-def speech_chunks(text: str) -> list[str]:
-    """Split a reply into the pieces synthesized one after another."""
+def speech_chunks(text: str, *, opening: bool = False) -> list[str]:
+    """Split a reply into the pieces synthesized one after another.
+
+    The ``opening`` sentence of a reply is what the caller waits for: when
+    it is long, its first clause is synthesized on its own, so the first
+    audio is ready in the time of a few words.
+    """
     chunks: list[str] = []
-    for sentence in _SENTENCE_END.split(text.strip()):
+    sentences = _SENTENCE_END.split(text.strip())
+    if opening and sentences and len(sentences[0]) > OPENING_CHUNK_CHARS:
+        cut = next((m for m in _CLAUSE_END.finditer(sentences[0]) if m.start() >= MIN_CLAUSE_CHARS), None)
+        if cut is not None:
+            sentences[0:1] = [sentences[0][: cut.start()], sentences[0][cut.end() :]]
+    for sentence in sentences:
         if len(sentence) <= LONG_SENTENCE_CHARS:
             chunks.append(sentence)
             continue
         current = ""
-        for clause in _CLAUSE_END.split(sentence):
-            current = f"{current} {clause}".strip()
+        for part in _CLAUSE_END.split(sentence):
+            current = f"{current} {part}".strip()
             if len(current) >= 20:
                 chunks.append(current)
                 current = ""

@@ -14,7 +14,7 @@ from enum import Enum
 
 import numpy as np
 
-from calls.dialogue.extract import spelled_letters
+from calls.dialogue.extract import is_affirmative, spelled_letters
 from calls.pipeline.protocols import Expectation, Pcm16, VoiceActivityDetector
 
 
@@ -28,9 +28,19 @@ class TurnEvent(Enum):
 class TurnConfig:
     threshold: float = 0.5
     start_s: float = 0.1  # continuous speech before a turn counts as started
-    pause_s: float = 0.2  # silence that pauses a turn
+    # Silence that pauses a turn: the first moment it could be over, so the
+    # transcription starts then and is ready when the endpoint delay runs out.
+    pause_s: float = 0.12
     preroll_s: float = 0.3  # audio kept from before the start, so onsets are not clipped
     max_turn_s: float = 30.0
+    # Frames whose peak is below this (about -54 dBFS) are line silence: no voice is that
+    # quiet on a phone line. Once the line has been that quiet for ``silence_skip_after_s``
+    # the model is no longer asked: it has settled on silence by then (the frames before
+    # still go through it, so its hangover after speech is what it always was). Callers
+    # are quiet most of a call (the agent is talking), and the model is most of the
+    # process's per-frame cost.
+    silence_peak: int = 64
+    silence_skip_after_s: float = 0.3
 
 
 @dataclass(slots=True)
@@ -45,6 +55,7 @@ class TurnState:
     started_at: float = 0.0  # seconds into the call
     last_speech_at: float = 0.0  # seconds into the call: end of the last voiced frame
     duration_s: float = 0.0
+    decodes: int = 0  # transcriptions started for this turn, kept or thrown away
 
 
 class TurnDetector:
@@ -62,11 +73,22 @@ class TurnDetector:
         self._pending = np.zeros(0, dtype=np.int16)
         self._preroll: list[Pcm16] = []
         self._clock_s = 0.0
+        self._quiet_s = 0.0  # line silence in a row
         self.state = TurnState()
 
     @property
     def clock_s(self) -> float:
         return self._clock_s
+
+    def close(self) -> None:
+        """The call is over: the voice activity detector goes back to its pool now.
+
+        Not left to the garbage collector: a session is freed only by a full
+        collection, which then released hundreds of detectors at once and
+        stalled every other call's audio for over a second
+        (``bench/pipeline_overhead.py`` at 125 calls).
+        """
+        self.vad.close()
 
     def push(self, pcm: Pcm16) -> list[TurnEvent]:
         events: list[TurnEvent] = []
@@ -81,7 +103,14 @@ class TurnDetector:
     def _step(self, frame: Pcm16) -> TurnEvent | None:
         cfg, st = self.config, self.state
         self._clock_s += self._frame_s
-        voiced = self.vad.speech_probability(frame.astype(np.float32) / 32768.0) >= cfg.threshold
+        if max(int(frame.max()), -int(frame.min())) < cfg.silence_peak:
+            self._quiet_s += self._frame_s
+        else:
+            self._quiet_s = 0.0
+        if self._quiet_s > cfg.silence_skip_after_s:
+            voiced = False
+        else:
+            voiced = self.vad.speech_probability(frame.astype(np.float32) / 32768.0) >= cfg.threshold
         event: TurnEvent | None = None
         if voiced:
             st.speech_run_s += self._frame_s
@@ -137,17 +166,21 @@ _TRAILING_INCOMPLETE = re.compile(
 _DIGIT_WORDS = re.compile(r"\b(zero|oh|one|two|three|four|five|six|seven|eight|nine|double|triple)\b|\d", re.IGNORECASE)
 
 
-def endpoint_delay(expect: Expectation, text: str, hint: str = "") -> float:
+def endpoint_delay(expect: Expectation, text: str, hint: str = "", *, opening: bool = False) -> float:
     """Seconds of silence after the last speech before the turn is over.
 
     Short after a complete answer, long while digits, spelling or an email
     are being read out and the pattern is not complete yet. ``hint`` is what
     the answer should look like, when the dialogue knows: for spelling, the
-    name as first heard.
+    name as first heard. The ``opening`` turn, where callers tell their story
+    and pause between sentences, gets longer after a statement.
     """
     stripped = text.strip()
     if not stripped:
         return 0.6
+    if expect == "yes_no" and is_affirmative(stripped) and not _TRAILING_INCOMPLETE.search(stripped):
+        # "Yes, that's right." is the whole answer; a correction ("no, it's ...") is given time.
+        return 0.15
     if expect == "digits":
         # "double seven" is two digits and "triple oh" three: the word stands for the repeats.
         digits = sum(
@@ -161,9 +194,18 @@ def endpoint_delay(expect: Expectation, text: str, hint: str = "") -> float:
         return 0.4 if re.search(r"(@|\bat\b).+(\.|\bdot\b)\s*\w+[.!]?$", stripped, re.IGNORECASE) else 1.4
     if _TRAILING_INCOMPLETE.search(stripped):
         return 1.0
+    if opening and expect == "free" and not stripped.endswith("?"):
+        return 0.5
+    if expect == "name" and _sentence_ended(stripped) and len(stripped.split()) >= 2:
+        return 0.3
     if expect in ("name", "address", "time"):
         return 0.5
     return 0.3
+
+
+def _sentence_ended(text: str) -> bool:
+    # "My name is Robert Chen." is said and done; a name that trails off is waited for.
+    return text.endswith((".", "!", "?"))
 
 
 def spelling_complete(text: str, heard_name: str = "") -> bool:

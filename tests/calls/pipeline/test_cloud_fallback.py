@@ -32,7 +32,7 @@ from calls.pipeline.factory import (
 )
 from calls.pipeline.fallback import APOLOGY, ProviderSwitch, SwitchLog
 from calls.pipeline.protocols import SttHints
-from calls.pipeline.session import CallSession
+from calls.pipeline.session import CallSession, speech_chunks
 from calls.providers.assemblyai_stt import AssemblyAISpeechToText
 from calls.providers.emulators.assemblyai import AssemblyAIEmulator
 from calls.providers.emulators.cartesia import CartesiaEmulator
@@ -40,7 +40,7 @@ from calls.providers.emulators.elevenlabs import ElevenLabsEmulator
 from calls.providers.piper_tts import piper_available
 from calls.providers.registry import EngineSpec
 from calls.services import call_start
-from tests.calls.pipeline.test_session import CarrierSink, MemoryRecords, _play, _speech
+from tests.calls.pipeline.test_session import CarrierSink, MemoryRecords, _play, _session, _speech
 
 pytestmark = pytest.mark.skipif(not piper_available(), reason="piper-tts speaks for the emulators")
 
@@ -386,3 +386,33 @@ async def test_a_failing_assemblyai_stream_hands_the_call_to_whisper(
     assert turns.active is False
     assert _switches(log) == [("stt", "assemblyai", "whisper", reason)]
     assert clock.at[0] - started < within_s
+
+
+@pytest.mark.asyncio
+@pytest.mark.usefixtures("keys")
+@override_settings(VOICEDESK_TTS="piper")
+async def test_a_replys_sentences_continue_one_cartesia_context_through_the_chain(
+    emulators: tuple[AssemblyAIEmulator, ElevenLabsEmulator, CartesiaEmulator],
+) -> None:
+    _assemblyai, _elevenlabs, cartesia = emulators
+
+    async def warm() -> None:
+        # The emulator's voice loads on first use; on a busy machine that can outlast the chain's deadline.
+        assert [chunk async for chunk in cartesia.voice.speak("Hello.", encoding="pcm_mulaw", sample_rate=8000)]
+
+    cartesia.run(warm())
+    specs = engine_specs("cartesia", {"key_ref": "VOICEDESK_TEST_CARTESIA_KEY", "websocket_url": cartesia.url}, [])
+    session, _sink, records, _policy = _session(tts=tts_chain(specs, SwitchLog()))
+    session.start()
+    await _play(session, np.zeros(8000 * 12, dtype=np.int16))  # the greeting plays out
+    await session.finish("test")
+
+    (connection,) = cartesia.connections
+    (context,) = connection.contexts.values()
+    (greeting,) = [u["text"] for u in records.utterances if u["speaker"] == "agent"]
+    # The greeting's pieces (a long sentence goes clause by clause) made one context, joined as said.
+    assert context.transcript == greeting
+    assert context.spoken == speech_chunks(greeting)
+    assert len(context.spoken) > 1
+    assert context.glued == []
+    assert context.ended is True

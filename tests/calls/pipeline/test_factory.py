@@ -1,3 +1,5 @@
+import gc
+
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
@@ -14,6 +16,7 @@ from calls.pipeline.factory import (
     session_deps_for_call,
     shared_engines_clear,
     shared_tts,
+    warm_objects_freeze,
 )
 from calls.pipeline.fallback import DeadlineTextToSpeech, FallbackTextToSpeech
 from calls.pipeline.protocols import SttHints, Transcript
@@ -198,3 +201,17 @@ async def test_ollama_needs_no_key_and_a_model_without_its_key_leaves_the_determ
     assert isinstance(ollama, LlmReceptionistPolicy)
     assert (ollama.name, ollama.model, ollama.base_url) == ("ollama", "llama3.1", OLLAMA_BASE_URL)
     assert isinstance(keyless, ReceptionistPolicy)
+
+
+def test_what_is_alive_when_warm_is_left_out_of_full_collections() -> None:
+    warm = [[index] for index in range(1000)]
+    try:
+        frozen = warm_objects_freeze()
+        later = [[index] for index in range(10)]
+        tracked = {id(o) for o in gc.get_objects()}
+
+        assert frozen == gc.get_freeze_count() >= 1000
+        assert not any(id(o) in tracked for o in warm)
+        assert all(id(o) in tracked for o in later)  # made afterwards: collected as before
+    finally:
+        gc.unfreeze()

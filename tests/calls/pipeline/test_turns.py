@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from calls.pipeline.turns import TurnDetector, TurnEvent, endpoint_delay
+from calls.pipeline.turns import TurnConfig, TurnDetector, TurnEvent, endpoint_delay
 from calls.providers.registry import vad_for
 
 
@@ -26,12 +26,29 @@ from calls.providers.registry import vad_for
         ("free", "My kitchen sink is leaking and", "", 1.0),
         ("free", "My kitchen sink is leaking,", "", 1.0),
         ("free", "My kitchen sink is leaking.", "", 0.3),
-        ("name", "Maria Gonzalez.", "", 0.5),
+        ("name", "Maria Gonzalez.", "", 0.3),  # said and done
+        ("name", "My name is Maria", "", 0.5),  # trailing off: a surname may follow
+        ("name", "Maria.", "", 0.5),
         ("yes_no", "", "", 0.6),
+        ("yes_no", "Yes, that's right.", "", 0.15),
+        ("yes_no", "No,", "", 1.0),  # a correction is coming
+        ("yes_no", "No, the number is wrong.", "", 0.3),
     ],
 )
 def test_endpoint_delay_waits_longer_for_unfinished_patterns(expect, text, hint, delay) -> None:
     assert endpoint_delay(expect, text, hint) == delay
+
+
+@pytest.mark.parametrize(
+    ("text", "delay"),
+    [
+        ("My kitchen sink is leaking.", 0.5),  # the story may go on
+        ("Are you open on Saturdays?", 0.3),  # a question wants its answer
+        ("My kitchen sink is leaking and", 1.0),
+    ],
+)
+def test_the_opening_turn_waits_longer_after_a_statement(text, delay) -> None:
+    assert endpoint_delay("free", text, opening=True) == delay
 
 
 @pytest.fixture(scope="module")
@@ -78,3 +95,58 @@ def test_detector_ignores_silence_and_keeps_audio_from_before_the_start(spoken) 
     assert len(audio) >= len(spoken) - 0.1 * 8000
     detector.end_turn()
     assert detector.take_audio().size == 0
+
+
+class CountingVad:
+    """The real detector, counting the frames it is asked about."""
+
+    def __init__(self) -> None:
+        self.inner = vad_for(8000)
+        self.sample_rate = self.inner.sample_rate
+        self.frame_samples = self.inner.frame_samples
+        self.asked = 0
+
+    def speech_probability(self, frame: np.ndarray) -> float:
+        self.asked += 1
+        return self.inner.speech_probability(frame)
+
+    def reset(self) -> None:
+        self.inner.reset()
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_line_silence_never_reaches_the_model_and_the_turns_are_the_same(spoken) -> None:
+    rng = np.random.default_rng(7)
+    hiss = rng.integers(-40, 41, size=8000).astype(np.int16)  # a quiet line: about -60 dBFS
+    call = np.concatenate([np.zeros(8000, dtype=np.int16), spoken, hiss, spoken[:4000], np.zeros(4000, np.int16)])
+
+    def run(config: TurnConfig) -> tuple[list[tuple[TurnEvent, float]], CountingVad]:
+        vad = CountingVad()
+        detector = TurnDetector(vad, config)
+        events = []
+        for i in range(0, len(call), 160):
+            events.extend((e, round(detector.clock_s, 3)) for e in detector.push(call[i : i + 160]))
+        return events, vad
+
+    gated, gated_vad = run(TurnConfig())
+    ungated, ungated_vad = run(TurnConfig(silence_peak=0))
+
+    windows = len(call) // 256
+    assert ungated_vad.asked == windows
+    # The leading silence, the hiss and the trailing silence, less the first 0.3 s of each that still goes.
+    skipped = (8000 + 8000 + 4000 - 3 * 2400) // 256
+    assert gated_vad.asked <= windows - skipped + 3
+    assert (
+        [e for e, _ in gated]
+        == [e for e, _ in ungated]
+        == [
+            TurnEvent.STARTED,
+            TurnEvent.PAUSED,
+            TurnEvent.RESUMED,
+            TurnEvent.PAUSED,
+        ]
+    )
+    # At the same moments, give or take one model window.
+    assert all(abs(a[1] - b[1]) <= 0.033 for a, b in zip(gated, ungated, strict=True))
