@@ -43,6 +43,8 @@ AGENT_CONFIG_EDITABLE = (
     "timezone",
     "business_hours",
     "sla_hours",
+    "transfer_number",
+    "redact_transcripts",
 )
 FAQ_EDITABLE = ("question", "answer", "is_active")
 
@@ -56,7 +58,9 @@ class UtteranceInline(TenantInline):
 
 class TurnLatencyInline(TenantInline):
     model = TurnLatency
-    fields = ("turn_index", "transcript_ms", "decision_ms", "first_audio_ms", "first_frame_ms")
+    fields = (
+        "turn_index", "pause_ms", "transcript_ms", "endpoint_ms", "decision_ms", "first_audio_ms", "first_frame_ms"
+    )  # fmt: skip
     readonly_fields = fields
     verbose_name_plural = "Turn latencies (ms after the caller stopped speaking)"
 
@@ -79,6 +83,10 @@ class CallAdmin(TenantModelAdmin):
         "to_number",
         "carrier",
         "carrier_call_id",
+        "transfer_status",
+        "transfer_to",
+        "transfer_started_at",
+        "transfer_ended_at",
         "recording_player",
         "ticket_link",
         "captured_pretty",

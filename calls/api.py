@@ -40,7 +40,7 @@ from voicedesk.core.api.csv_export import (
     csv_response,
     export_filename,
 )
-from voicedesk.core.api.filters import StableOrderingFilter
+from voicedesk.core.api.filters import StableOrderingFilter, UtcIsoDateTimeFilter
 from voicedesk.core.api.params import validated
 from voicedesk.web.api.permissions import IsTenantAdmin, MemberReadsAdminWrites, api_actor
 
@@ -51,8 +51,8 @@ class CallFilter(django_filters.FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=Call.Status.choices, help_text="Repeat for several.")
     carrier = django_filters.ChoiceFilter(choices=Call.Carrier.choices)
     from_number = django_filters.CharFilter(help_text="The caller's number, exactly as stored (E.164).")
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UtcIsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
     ordering = StableOrderingFilter(
         fields=(("started_at", "started_at"), ("ended_at", "ended_at"), ("id", "id")),
         help_text="Sort by started_at, ended_at or id; prefix - for descending.",

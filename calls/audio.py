@@ -266,6 +266,34 @@ class FrameChunker:
         self._pending.clear()
 
 
+class OnsetTrimmer:
+    """Drops the quiet before a stream's first audible sample, keeping ``keep_s`` of lead-in.
+
+    Synthesized speech starts with 40-60 ms of near silence; on the first
+    sentence of a reply that is time the caller spends waiting for an answer.
+    Everything from the onset on passes through unchanged; a stream that
+    never becomes audible comes out empty.
+    """
+
+    def __init__(self, sample_rate: int, *, threshold: int = 200, keep_s: float = 0.01) -> None:
+        self.threshold = threshold
+        self._keep = max(0, round(keep_s * sample_rate))
+        self._held = np.zeros(0, dtype=np.int16)
+        self._started = False
+
+    def process(self, pcm: Pcm16) -> Pcm16:
+        if self._started:
+            return pcm
+        audible = np.flatnonzero(np.abs(pcm.astype(np.int32)) >= self.threshold)
+        if audible.size == 0:
+            # Only the lead-in is worth holding on to.
+            self._held = np.concatenate([self._held, pcm])[-self._keep :] if self._keep else self._held
+            return np.zeros(0, dtype=np.int16)
+        self._started = True
+        lead = np.concatenate([self._held, pcm[: audible[0]]])
+        return np.concatenate([lead[len(lead) - self._keep :] if self._keep else lead[:0], pcm[audible[0] :]])
+
+
 _ScalarT = TypeVar("_ScalarT", bound=np.generic)
 
 

@@ -15,19 +15,21 @@ from zoneinfo import available_timezones
 from django import forms
 from django.core.exceptions import ValidationError
 
-from calls.models import COLLECTABLE_FIELDS, AgentConfig
+from calls.models import COLLECTABLE_FIELDS, AgentConfig, ProviderKey
 from calls.providers.registry import TTS_PROVIDERS
 from calls.services import (
     FAQ_ANSWER_MAX_LENGTH,
     FAQ_QUESTION_MAX_LENGTH,
     GREETING_MAX_LENGTH,
     PERSONA_MAX_LENGTH,
+    PROVIDER_KEY_MAX_LENGTH,
     REQUIRED_COLLECT_FIELDS,
     SLA_HOURS_MAX,
     SLA_PRIORITIES,
     agent_terms_normalize,
     dialogue_base_url_check,
     dialogue_key_refs,
+    transfer_number_clean,
 )
 from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
 
@@ -182,6 +184,22 @@ class AgentConfigForm(forms.Form):
         widget=forms.TextInput(attrs={"list": "settings-timezones", "autocomplete": "off", "spellcheck": "false"}),
         help_text="IANA name, e.g. America/New_York. Business hours and SLA due times use it.",
     )
+    transfer_number = forms.CharField(
+        label="Transfer number",
+        required=False,
+        max_length=32,
+        widget=forms.TextInput(attrs={"type": "tel", "autocomplete": "off", "placeholder": "+1 555 010 0199"}),
+        help_text="In business hours, a caller who asks for a person is put through to this number, after the "
+        "receptionist has written their ticket. If nobody answers they get a priority callback. "
+        "International form, e.g. +1 555 010 0199. Empty: callers are always offered a callback.",
+    )
+
+    redact_transcripts = forms.BooleanField(
+        label="Mask phone numbers and emails in transcripts",
+        required=False,
+        help_text="Stored transcripts, summaries and open questions show [phone] and [email] instead. "
+        "The callback number and email the receptionist collected stay on the ticket; the recording is not changed.",
+    )
 
     def __init__(self, *args: Any, config: AgentConfig, **kwargs: Any) -> None:
         kwargs.setdefault("initial", self.initial_from(config))
@@ -234,10 +252,12 @@ class AgentConfigForm(forms.Form):
             "urgent_keywords": ", ".join(config.urgent_keywords),
             "vocabulary": ", ".join(config.vocabulary),
             "timezone": config.timezone,
+            "transfer_number": config.transfer_number,
             "dialogue_provider": config.dialogue_provider,
             "dialogue_model": (config.dialogue_options or {}).get("model", ""),
             "dialogue_base_url": (config.dialogue_options or {}).get("base_url", ""),
             "dialogue_key_ref": (config.dialogue_options or {}).get("key_ref", ""),
+            "redact_transcripts": config.redact_transcripts,
         }
         hours = config.business_hours if isinstance(config.business_hours, dict) else {}
         for day in WEEKDAYS:
@@ -328,6 +348,12 @@ class AgentConfigForm(forms.Form):
         if provider == "openai" and not cleaned.get("dialogue_key_ref") and "dialogue_key_ref" not in self.errors:
             self.add_error("dialogue_key_ref", "Choose the key the platform's operator set up for OpenAI.")
 
+    def clean_transfer_number(self) -> str:
+        try:
+            return transfer_number_clean(self.cleaned_data["transfer_number"])
+        except ValidationError as exc:
+            raise ValidationError(exc.messages) from exc
+
     def clean_timezone(self) -> str:
         name = self.cleaned_data["timezone"].strip()
         try:
@@ -397,6 +423,8 @@ class AgentConfigForm(forms.Form):
             "timezone": data["timezone"],
             "business_hours": data["business_hours"],
             "sla_hours": data["sla_hours"],
+            "transfer_number": data["transfer_number"],
+            "redact_transcripts": data["redact_transcripts"],
             **self.dialogue_changes(),
         }
 
@@ -458,3 +486,26 @@ class FaqTryForm(forms.Form):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("auto_id", "faq_try_%s")
         super().__init__(*args, **kwargs)
+
+
+class ProviderKeyForm(forms.Form):
+    """A cloud speech provider and the business's API key for it; the key is never shown back."""
+
+    provider = forms.ChoiceField(
+        choices=ProviderKey.Provider.choices, error_messages={"required": "Choose a provider."}
+    )
+    api_key = forms.CharField(
+        label="API key",
+        max_length=PROVIDER_KEY_MAX_LENGTH,
+        strip=True,
+        # Never rendered back, even after an error: a page never holds the key.
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}),
+        error_messages={"required": "Paste the key."},
+        help_text="Stored encrypted; only its last four characters are shown again.",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "provider_key_%s")
+        super().__init__(*args, **kwargs)
+
+    service_errors_add = service_errors_add

@@ -59,6 +59,43 @@ def call_finished_notify(event: CallFinished) -> None:
             logger.exception("call_finished_hook_failed", hook=getattr(hook, "__qualname__", repr(hook)), **vars(event))
 
 
+# -- Transfers: the caller is being put through to a person, or was, or could not be ------------
+
+
+@dataclass(frozen=True)
+class CallTransferChanged:
+    """A call's transfer began (``dialing``) or ended (``answered``, ``busy``, ``no_answer``, ``failed``)."""
+
+    schema_name: str
+    call_id: int
+    status: str
+
+
+CallTransferHook = Callable[[CallTransferChanged], None]
+
+_call_transfer_hooks: list[CallTransferHook] = []
+
+
+def call_transfer_hook_register(hook: CallTransferHook) -> None:
+    """Run ``hook`` after every committed transfer change; registering a hook twice keeps one.
+
+    Unlike the call-finished hooks these run their work at once: the ticket
+    must exist before the phone rings at the business (``tickets``).
+    """
+    if hook not in _call_transfer_hooks:
+        _call_transfer_hooks.append(hook)
+
+
+def call_transfer_notify(event: CallTransferChanged) -> None:
+    """Run every registered transfer hook; one failing hook does not keep the others from running."""
+    for hook in _call_transfer_hooks:
+        try:
+            hook(event)
+        except Exception:
+            # The transfer goes ahead: the call-finished hooks and the ticket sweep still make the ticket.
+            logger.exception("call_transfer_hook_failed", hook=getattr(hook, "__qualname__", repr(hook)), **vars(event))
+
+
 # -- Call access: may this tenant's call get the receptionist? ------------------------------
 
 

@@ -60,6 +60,14 @@ class AgentConfig(models.Model):
         help_text='Policy options, e.g. {"model": "gpt-4o-mini", "key_ref": "OPENAI_API_KEY"} or '
         '{"model": "llama3.1", "base_url": "http://localhost:11434/v1"}.',
     )
+    # Opt-in: after each call its recording is transcribed again by a slower, better model,
+    # stored beside the live transcript: {"provider": "assemblyai", "key_ref": "..."}; empty: off.
+    post_call_transcription = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='Transcribe recordings again after the call, e.g. {"provider": "assemblyai", '
+        '"key_ref": "ASSEMBLYAI_API_KEY"}. Empty: off.',
+    )
     collect = models.JSONField(default=default_collect)
     categories = models.JSONField(default=default_categories)
     # What each category covers, in the business's words: {name: description}.
@@ -70,6 +78,15 @@ class AgentConfig(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", help_text="IANA name, e.g. America/New_York.")
     business_hours = models.JSONField(default=default_business_hours)
     sla_hours = models.JSONField(default=default_sla_hours)
+    # Where a caller who asks for a person is put through, in business hours (E.164); empty: never.
+    transfer_number = models.CharField(max_length=16, blank=True)
+    # Mask phone numbers and emails in what is stored of what was said (the
+    # transcript, the summary, the reason, open questions); the captured
+    # fields (the callback number, the email asked for) are kept as given.
+    redact_transcripts = models.BooleanField(
+        default=False,
+        help_text="Mask phone numbers and email addresses in stored transcripts and summaries.",
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -108,6 +125,17 @@ class FaqEntry(models.Model):
         return self.question
 
 
+class TransferStatus(models.TextChoices):
+    """How a transfer of the caller to a person went."""
+
+    NONE = "", "No transfer"
+    DIALING = "dialing", "Putting through"
+    ANSWERED = "answered", "Put through"
+    BUSY = "busy", "Transfer failed: busy"
+    NO_ANSWER = "no_answer", "Transfer failed: no answer"
+    FAILED = "failed", "Transfer failed"
+
+
 class Call(models.Model):
     class Status(models.TextChoices):
         RINGING = "ringing", "Ringing"
@@ -138,9 +166,30 @@ class Call(models.Model):
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     captured = models.JSONField(default=dict, blank=True)
     recording = models.FileField(upload_to="recordings/%Y/%m/", blank=True)
+
+    # The post-call transcript of the recording (when the business opted in), beside the live one.
+    class PostCallTranscript(models.TextChoices):
+        NONE = "", "None"
+        REQUESTED = "requested", "Requested"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    post_call_status = models.CharField(max_length=16, choices=PostCallTranscript.choices, blank=True, default="")
+    post_call_transcript = models.TextField(blank=True)
+    post_call_ref = models.CharField(max_length=64, blank=True)  # the vendor's transcript id
+    # What the vendor's webhook must carry back (its auth header), so a post about this call is its answer.
+    post_call_token = models.CharField(max_length=64, blank=True)
     # A member trying the agent from the dashboard: it makes a ticket like any
     # call, but it is not metered or billed, and analytics leave it out by default.
     is_test = models.BooleanField(default=False)
+    # A transfer to a person: where to, and how it went (dialing until the carrier says).
+    transfer_to = models.CharField(max_length=32, blank=True)
+    transfer_status = models.CharField(max_length=20, choices=TransferStatus.choices, blank=True)
+    transfer_started_at = models.DateTimeField(null=True, blank=True)
+    transfer_ended_at = models.DateTimeField(null=True, blank=True)
+    # Media streams offered to another voice process after the first found no
+    # process with room (``call_stream_ended``).
+    stream_retries = models.PositiveSmallIntegerField(default=0)
 
     class Meta:
         ordering = ["-started_at"]
@@ -193,7 +242,10 @@ class TurnLatency(models.Model):
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="turn_latencies")
     turn_index = models.PositiveIntegerField()
+    # Null on turns stored before these stages were timed.
+    pause_ms = models.FloatField(null=True, blank=True, help_text="End of speech to the pause seen.")
     transcript_ms = models.FloatField(help_text="End of speech to final transcript.")
+    endpoint_ms = models.FloatField(null=True, blank=True, help_text="End of speech to the end of the turn decided.")
     decision_ms = models.FloatField(help_text="End of speech to dialogue decision.")
     first_audio_ms = models.FloatField(help_text="End of speech to first synthesized audio.")
     first_frame_ms = models.FloatField(help_text="End of speech to first audio frame sent.")
@@ -207,3 +259,29 @@ class TurnLatency(models.Model):
 
     def __str__(self) -> str:
         return f"Turn {self.turn_index}: {self.first_frame_ms:.0f} ms"
+
+
+class ProviderKey(models.Model):
+    """A business's own API key for a cloud speech provider, encrypted with the platform's keys.
+
+    Only ``calls.services`` writes it and only ``calls.selectors`` decrypts it
+    (for the engine that uses it, or a key test); pages show ``last4`` alone.
+    """
+
+    class Provider(models.TextChoices):
+        ELEVENLABS = "elevenlabs", "ElevenLabs"
+        CARTESIA = "cartesia", "Cartesia"
+        ASSEMBLYAI = "assemblyai", "AssemblyAI"
+
+    provider = models.CharField(max_length=30, choices=Provider.choices, unique=True)
+    # A Fernet token (``voicedesk.core.secrets``): never the key itself.
+    ciphertext = models.TextField()
+    last4 = models.CharField(max_length=4)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["provider"]
+
+    def __str__(self) -> str:
+        return f"{self.get_provider_display()} key ending {self.last4}"

@@ -27,6 +27,11 @@ def recording_name(*, schema_name: str, call_id: int, started_year: int, started
     return f"recordings/{schema_name}/{started_year:04d}/{started_month:02d}/call-{call_id}.wav"
 
 
+def recordings_dir_name(schema_name: str) -> str:
+    """The storage folder holding every recording of one tenant."""
+    return f"recordings/{schema_name}/"
+
+
 def recording_path(name: str) -> Path:
     """The file behind a storage name (recordings need a storage on a file system every process shares)."""
     return Path(default_storage.path(name))

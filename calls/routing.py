@@ -12,6 +12,7 @@ from channels.security.websocket import AllowedHostsOriginValidator
 from django.urls import URLPattern, URLResolver, path
 
 from calls.transports import TRANSPORTS, Transport
+from calls.views.webhooks import post_call_transcript_webhook
 from voicedesk.web.channels_tenancy import TenantWebsocketMiddleware
 
 
@@ -30,4 +31,13 @@ carrier_websocket_urlpatterns: list[URLPattern | URLResolver] = [
 ]
 carrier_http_urlpatterns: list[URLPattern | URLResolver] = [
     url for transport in TRANSPORTS.values() for url in transport.http_urls
+]
+
+# Cloud speech vendors' webhooks for a tenant's call (the public host: the schema is in the path).
+provider_http_urlpatterns: list[URLPattern | URLResolver] = [
+    path(
+        "hooks/assemblyai/<str:schema>/<int:call_id>",
+        post_call_transcript_webhook,
+        name="post-call-transcript-webhook",
+    ),
 ]

@@ -7,7 +7,8 @@ and ``schema_check`` refuses a mismatch. ``schema_check`` and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hmac
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -30,9 +31,19 @@ from django.db.models import (
 from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 
-from calls.models import COLLECTABLE_FIELDS, AgentConfig, Call, CategoryExample, FaqEntry, TurnLatency, Utterance
+from calls.models import (
+    COLLECTABLE_FIELDS,
+    AgentConfig,
+    Call,
+    CategoryExample,
+    FaqEntry,
+    ProviderKey,
+    TurnLatency,
+    Utterance,
+)
 from tenants.business_hours import business_hours_between, sla_due_at
 from tenants.models import Tenant
+from voicedesk.core.secrets import secret_decrypt
 from voicedesk.core.tenancy import current_schema
 
 UTC = ZoneInfo("UTC")
@@ -342,3 +353,79 @@ def call_ticket_id(*, tenant: Tenant, call_id: int) -> int | None:
     # The reverse one-to-one of the ticket app, read by name: calls does not import tickets.
     ticket_id: int | None = Call.objects.filter(pk=call_id).values_list("ticket__pk", flat=True).first()
     return ticket_id
+
+
+def call_post_call_webhook_matches(*, tenant: Tenant, call_id: int, transcript_id: str, token: str) -> bool:
+    """Whether a webhook post is the answer to ``call_id``'s post-call transcript request: its id and token."""
+    schema_check(tenant=tenant)
+    call = Call.objects.filter(pk=call_id).only("post_call_ref", "post_call_token").first()
+    if call is None or not call.post_call_token or not token or call.post_call_ref != transcript_id:
+        return False
+    return hmac.compare_digest(call.post_call_token.encode(), token.encode())
+
+
+@dataclass(frozen=True)
+class ProviderKeyShown:
+    """A stored provider key as pages may show it: which provider, its last four characters, when set."""
+
+    provider: str
+    label: str
+    last4: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class TenantKey:
+    """A business's decrypted key for one provider; ``version`` changes whenever the key does.
+
+    The key stays out of ``repr`` (and so out of logs and tracebacks' locals dumps).
+    """
+
+    provider: str
+    secret: str = field(repr=False)
+    version: str = ""
+
+
+def provider_keys_list(*, tenant: Tenant) -> list[ProviderKeyShown]:
+    """The business's stored provider keys, shown by their last four characters only."""
+    schema_check(tenant=tenant, reader="provider_keys_list")
+    return [
+        ProviderKeyShown(
+            provider=row.provider, label=row.get_provider_display(), last4=row.last4, updated_at=row.updated_at
+        )
+        for row in ProviderKey.objects.order_by("provider")
+    ]
+
+
+def provider_key_for(*, tenant: Tenant, provider: str) -> TenantKey | None:
+    """The business's own key for ``provider``, decrypted (None if it stored none).
+
+    Raises ``SecretUnreadableError`` for a key none of the platform's keys opens.
+    """
+    schema_check(tenant=tenant, reader="provider_key_for")
+    row = ProviderKey.objects.filter(provider=provider).first()
+    if row is None:
+        return None
+    return TenantKey(
+        provider=provider, secret=secret_decrypt(row.ciphertext), version=f"{row.pk}:{row.updated_at.isoformat()}"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PostCallTranscription:
+    """Whether the business's recordings are transcribed again after each call, and with whose key."""
+
+    enabled: bool
+    own_key: bool  # with the business's own AssemblyAI key (else the platform's)
+    key_stored: bool  # the business has an AssemblyAI key stored
+
+
+def post_call_transcription_get(*, tenant: Tenant) -> PostCallTranscription:
+    """The business's post-call transcription setting, for its settings page."""
+    schema_check(tenant=tenant, reader="post_call_transcription_get")
+    options = AgentConfig.objects.values_list("post_call_transcription", flat=True).get()
+    return PostCallTranscription(
+        enabled=bool(options),
+        own_key=bool(options) and options.get("tenant_key") is True,
+        key_stored=ProviderKey.objects.filter(provider="assemblyai").exists(),
+    )

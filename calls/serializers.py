@@ -31,7 +31,9 @@ class UtteranceSerializer(serializers.ModelSerializer):
 class TurnLatencySerializer(serializers.ModelSerializer):
     class Meta:
         model = TurnLatency
-        fields = ["turn_index", "transcript_ms", "decision_ms", "first_audio_ms", "first_frame_ms"]
+        fields = [
+            "turn_index", "pause_ms", "transcript_ms", "endpoint_ms", "decision_ms", "first_audio_ms", "first_frame_ms"
+        ]  # fmt: skip
         read_only_fields = fields
 
 
@@ -71,7 +73,18 @@ class CallDetailSerializer(CallSerializer):
     turn_latencies = TurnLatencySerializer(many=True, read_only=True)
 
     class Meta(CallSerializer.Meta):
-        fields = [*CallSerializer.Meta.fields, "captured", "transcript", "turn_latencies"]
+        fields = [
+            *CallSerializer.Meta.fields,
+            "captured",
+            "transfer_to",
+            "transfer_status",
+            "transfer_started_at",
+            "transfer_ended_at",
+            "transcript",
+            "post_call_status",
+            "post_call_transcript",
+            "turn_latencies",
+        ]
         read_only_fields = fields
 
 
@@ -123,6 +136,7 @@ class AgentConfigSerializer(serializers.ModelSerializer):
             "timezone",
             "business_hours",
             "sla_hours",
+            "redact_transcripts",
             "updated_at",
         ]
         read_only_fields = fields
@@ -163,6 +177,10 @@ class AgentConfigUpdateSerializer(serializers.Serializer):
         child=serializers.FloatField(),
         required=False,
         help_text="Business hours to resolve a ticket, for each of urgent, high, normal and low.",
+    )
+    redact_transcripts = serializers.BooleanField(
+        required=False,
+        help_text="Mask phone numbers and emails in stored transcripts and summaries (captured fields are kept).",
     )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:

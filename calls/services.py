@@ -2,49 +2,79 @@
 
 from __future__ import annotations
 
+import asyncio
+import filecmp
+import hashlib
+import io
+import os
+import re
+import secrets
+import shutil
 import uuid
-from collections.abc import Iterable
-from dataclasses import dataclass
+import wave
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
 import structlog
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Q
+from django.urls import reverse
 from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from calls.dialogue.llm import OLLAMA_BASE_URL
-from calls.hooks import CallAccess, CallFinished, call_finished_notify
+from calls.dialogue.summary import summary_transfer_restate
+from calls.hooks import CallAccess, CallFinished, CallTransferChanged, call_finished_notify, call_transfer_notify
 from calls.models import (
     COLLECTABLE_FIELDS,
     AgentConfig,
     Call,
     CategoryExample,
     FaqEntry,
+    ProviderKey,
+    TransferStatus,
     TurnLatency,
     Utterance,
     default_sla_hours,
 )
+from calls.pipeline.fallback import EngineError
+from calls.pipeline.protocols import Pcm16, TextToSpeech
+from calls.pipeline.warm import tts_cache_warm_job
+from calls.providers.assemblyai_batch import AssemblyAIRecordingTranscriber
 from calls.providers.registry import (
+    KEY_REF_OPTION,
+    KEYED_PROVIDERS,
     POLICY_PROVIDERS,
     STT_PROVIDERS,
+    TENANT_KEY_OPTION,
     TTS_PROVIDERS,
+    VOICE_LISTINGS,
+    VOICE_OPTIONS,
+    EngineSpec,
     ProviderConfigError,
+    local_voices,
     provider_key,
+    provider_key_check,
 )
-from calls.recordings import recording_name, recording_path, wav_create, wav_repair
-from calls.selectors import call_active_count_before, call_test_active_count
+from calls.providers.sdk import KeyCheck, ProviderCallError, ProviderVoice
+from calls.recordings import recording_name, recording_path, recordings_dir_name, wav_create, wav_repair
+from calls.selectors import call_active_count_before, call_test_active_count, provider_key_for
 from tenants.business_hours import WEEKDAYS, BusinessHoursError, business_hours_validate, timezone_validate
-from tenants.hooks import TenantCreated
+from tenants.hooks import ErasurePart, TenantCreated, TenantErasure
 from tenants.models import Tenant, User
-from tenants.services import audit_event_record
+from tenants.services import audit_event_record, phone_number_normalize
 from voicedesk.core.errors import DomainError
 from voicedesk.core.events import helpdesk_event_publish
+from voicedesk.core.redaction import transcript_mask
+from voicedesk.core.secrets import SecretsUnavailableError, SecretUnreadableError, secret_encrypt, secret_rotate
 from voicedesk.core.tenancy import current_schema
 
 logger = structlog.get_logger(__name__)
@@ -141,11 +171,16 @@ def call_test_start(*, tenant: Tenant, actor: User, now: datetime | None = None)
 # -- Admission: the receptionist, or a short message and a ticket -----------------------------
 
 OVER_CAPACITY = "over_capacity"
+# Every voice process the stream was offered to was running as many calls as it may.
+NO_VOICE_CAPACITY = "no_voice_capacity"
 TURNED_AWAY_PREFIX = "turned_away:"
 # What the ticket of a call turned away says happened, by reason.
 TURNED_AWAY_SUBJECTS = {
     OVER_CAPACITY: "Missed call: all lines were busy",
+    NO_VOICE_CAPACITY: "Missed call: no line was free to answer",
 }
+# Reasons the caller hears "all our lines are busy" for.
+BUSY_REASONS = frozenset({OVER_CAPACITY, NO_VOICE_CAPACITY})
 TURNED_AWAY_SUBJECT_DEFAULT = "Missed call: the line was not taking calls"
 
 
@@ -200,15 +235,73 @@ def call_admit(*, tenant: Tenant, call_id: int, access: CallAccess, now: datetim
             reason = OVER_CAPACITY
         if not reason:
             return CallAdmission(admitted=True)
-        call_finish(
-            call_id=call.pk,
-            end_reason=f"{TURNED_AWAY_PREFIX}{reason}",
-            outcome=_turned_away_outcome(call, reason),
-            completed=False,
-            now=now,
-        )
+        _call_turn_away(call, reason, now=now)
     logger.info("call_turned_away", tenant=tenant.schema_name, call_id=call_id, reason=reason)
     return CallAdmission(admitted=False, reason=reason)
+
+
+def _call_turn_away(call: Call, reason: str, *, now: datetime) -> None:
+    """Finish a call that was never answered as turned away: its ticket holds the caller's number and a callback."""
+    call_finish(
+        call_id=call.pk,
+        end_reason=f"{TURNED_AWAY_PREFIX}{reason}",
+        outcome=_turned_away_outcome(call, reason),
+        completed=False,
+        now=now,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEnd:
+    """What a call does once the carrier's media stream has ended.
+
+    ``dial``: the agent is transferring the caller; put them through to
+    ``dial_to``. ``hangup``: the call was answered and is over (or ending).
+    ``retry``: offer the stream again at ``retry_url``. ``turned_away``: the
+    caller hears that the lines are busy (``reason``) and the call is finished
+    with its ticket.
+    """
+
+    action: str
+    retry_url: str = ""
+    reason: str = ""
+    dial_to: str = ""
+
+
+def call_stream_ended(
+    *, tenant: Tenant, call_id: int, retry_urls: Sequence[str] = (), now: datetime | None = None
+) -> StreamEnd:
+    """Decide what a call does after its media stream ended (the carrier asks when ``<Connect>`` ends).
+
+    A call the agent is transferring (``TransferStatus.DIALING`` with a
+    number) is put through to that number: the agent ended the stream for it.
+    Any other call whose stream was answered hangs up. A call still ringing was never
+    answered: every voice process it reached was at its capacity and refused
+    the stream (or the stream could not connect). It is offered to the next of
+    ``retry_urls`` (other voice processes, or the proxy again), one more each
+    time; when none is left it is turned away (``no_voice_capacity``): the
+    caller hears the lines are busy and the call gets a ticket and a callback
+    like any call turned away, so no caller is dropped silently. A repeated
+    request for a call already turned away gets the same answer.
+    """
+    now = now or timezone.now()
+    with tenant_context(tenant), transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call_id)
+        if call.transfer_status == TransferStatus.DIALING and call.transfer_to:
+            return StreamEnd(action="dial", dial_to=call.transfer_to)
+        if call.end_reason.startswith(TURNED_AWAY_PREFIX):
+            return StreamEnd(action="turned_away", reason=call.end_reason.removeprefix(TURNED_AWAY_PREFIX))
+        if call.status != Call.Status.RINGING or call.ended_at is not None:
+            return StreamEnd(action="hangup")
+        if call.stream_retries < len(retry_urls):
+            retry_url = retry_urls[call.stream_retries]
+            call.stream_retries += 1
+            call.save(update_fields=["stream_retries"])
+            logger.info("call_stream_retried", call_id=call.pk, retries=call.stream_retries)
+            return StreamEnd(action="retry", retry_url=retry_url)
+        _call_turn_away(call, NO_VOICE_CAPACITY, now=now)
+    logger.warning("call_turned_away", tenant=tenant.schema_name, call_id=call_id, reason=NO_VOICE_CAPACITY)
+    return StreamEnd(action="turned_away", reason=NO_VOICE_CAPACITY)
 
 
 def call_answer(*, call_id: int, stream_id: str, now: datetime | None = None) -> Call:
@@ -224,15 +317,42 @@ def call_answer(*, call_id: int, stream_id: str, now: datetime | None = None) ->
     return call
 
 
+# -- Redaction of stored transcripts -------------------------------------------------------
+
+# The free text of a call's outcome: what the caller said, in their words or
+# summarised. The captured ``fields`` (the callback number and email the
+# business asked for) are the point of the call and stay as given; FAQ
+# questions, category and flags are the business's own words or codes.
+OUTCOME_FREE_TEXT = ("summary", "reason", "unanswered_questions")
+
+
+def transcript_redaction_enabled() -> bool:
+    """Whether the current schema's business masks numbers and emails in its stored transcripts."""
+    return AgentConfig.objects.filter(redact_transcripts=True).exists()
+
+
+def outcome_redact(outcome: dict[str, Any]) -> dict[str, Any]:
+    """``outcome`` with phone numbers and emails masked in its free text, its captured fields kept."""
+    redacted = dict(outcome)
+    for key in OUTCOME_FREE_TEXT:
+        value = redacted.get(key)
+        if isinstance(value, str):
+            redacted[key] = transcript_mask(value)
+        elif isinstance(value, list):
+            redacted[key] = [transcript_mask(item) if isinstance(item, str) else item for item in value]
+    return redacted
+
+
 def call_heartbeat(*, call_id: int, captured: dict[str, Any] | None = None, now: datetime | None = None) -> bool:
     """The process running the call is alive (at ``now``); ``captured`` is what the caller has said so far.
 
     Returns False, changing nothing, for a call that has ended (the sweeper may
-    have finished it while this process stalled).
+    have finished it while this process stalled). A business that redacts its
+    transcripts gets ``captured`` stored with its free text masked.
     """
     fields: dict[str, Any] = {"heartbeat_at": now or timezone.now()}
     if captured is not None:
-        fields["captured"] = captured
+        fields["captured"] = outcome_redact(captured) if transcript_redaction_enabled() else captured
     return Call.objects.filter(pk=call_id, ended_at__isnull=True).update(**fields) == 1
 
 
@@ -267,11 +387,15 @@ def utterance_record(
     confidence: float | None = None,
     interrupted: bool = False,
 ) -> Utterance:
-    """Save one final utterance at once, so a crash loses at most the one in flight."""
+    """Save one final utterance at once, so a crash loses at most the one in flight.
+
+    A business that redacts its transcripts gets the text stored with phone
+    numbers and emails masked (``transcript_mask``), whoever said them.
+    """
     return Utterance.objects.create(
         call_id=call_id,
         speaker=speaker,
-        text=text,
+        text=transcript_mask(text) if transcript_redaction_enabled() else text,
         start_s=round(start_s, 3),
         end_s=round(end_s, 3),
         confidence=confidence,
@@ -287,11 +411,16 @@ def turn_latency_record(
     decision_ms: float,
     first_audio_ms: float,
     first_frame_ms: float,
+    pause_ms: float | None = None,
+    endpoint_ms: float | None = None,
 ) -> TurnLatency:
+    """Store one caller turn's stage timings (ms after the caller stopped speaking)."""
     latency, _ = TurnLatency.objects.update_or_create(
         call_id=call_id,
         turn_index=turn_index,
         defaults={
+            "pause_ms": None if pause_ms is None else round(pause_ms, 1),
+            "endpoint_ms": None if endpoint_ms is None else round(endpoint_ms, 1),
             "transcript_ms": round(transcript_ms, 1),
             "decision_ms": round(decision_ms, 1),
             "first_audio_ms": round(first_audio_ms, 1),
@@ -318,8 +447,12 @@ def call_finish(
     by ``completed`` unless ``status`` says otherwise (``failed_over``). The
     recording file written during the call gets its final header. After
     commit the registered ``calls.hooks`` run (the ticket and the usage
-    record are made by the apps that own them).
+    record are made by the apps that own them). A business that redacts its
+    transcripts gets the outcome's free text masked (``outcome_redact``), so
+    the ticket made from it carries no number or email but in its fields.
     """
+    if transcript_redaction_enabled():
+        outcome = outcome_redact(outcome)
     with transaction.atomic():
         call = Call.objects.select_for_update().get(pk=call_id)
         if call.ended_at is not None:
@@ -339,6 +472,67 @@ def call_finish(
         transaction.on_commit(lambda: call_finished_notify(event))
         helpdesk_event_publish(kind="call.finished", data={"call_id": call.pk, "status": call.status})
     logger.info("call_finished", call_id=call.pk, status=call.status, end_reason=end_reason)
+    return call
+
+
+# -- Transfers to a person ---------------------------------------------------------------------
+
+
+class CallTransferError(DomainError):
+    """A transfer change the call's state does not allow."""
+
+
+def call_transfer_update(
+    *,
+    call_id: int,
+    status: str,
+    to: str = "",
+    captured: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Call:
+    """Record a transfer of the caller to a person: begun (``dialing``) or how it ended.
+
+    ``dialing`` stores the number and what was captured so far, so the ticket
+    made by the transfer hooks holds the caller's request before anyone
+    answers. An end (``answered``, ``busy``, ``no_answer``, ``failed``)
+    closes the attempt; it may come after the call ended (Twilio reports
+    its ``<Dial>`` to a webhook once the media stream is gone). A repeated
+    report changes nothing. After commit the registered transfer hooks run
+    (``tickets`` makes the ticket, and queues the callback of a failed
+    transfer) and the dashboards hear ``call.transfer``.
+    """
+    if status not in TransferStatus.values or not status:
+        raise CallTransferError(f"Unknown transfer status {status!r}.")
+    now = now or timezone.now()
+    with transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call_id)
+        if status == TransferStatus.DIALING:
+            if call.transfer_status:
+                return call  # one transfer per call; a retried begin changes nothing
+            call.transfer_to = to[:32]
+            call.transfer_started_at = now
+            if captured is not None and call.ended_at is None:
+                call.captured = captured
+        else:
+            if call.transfer_status != TransferStatus.DIALING:
+                if call.transfer_status == status:
+                    return call
+                raise CallTransferError(f"call {call_id} has no transfer in progress ({call.transfer_status!r})")
+            call.transfer_ended_at = now
+            if isinstance(call.captured, dict) and "transfer" in call.captured:
+                # Reported after the call ended (Twilio): what was captured, and the summary, say how it went too.
+                restated = {**call.captured, "transfer": status}
+                if isinstance(call.captured.get("summary"), str):
+                    restated["summary"] = summary_transfer_restate(call.captured["summary"], status)
+                call.captured = restated
+        call.transfer_status = status
+        call.save(
+            update_fields=["transfer_to", "transfer_status", "transfer_started_at", "transfer_ended_at", "captured"]
+        )
+        event = CallTransferChanged(schema_name=current_schema(), call_id=call.pk, status=status)
+        transaction.on_commit(lambda: call_transfer_notify(event))
+        helpdesk_event_publish(kind="call.transfer", data={"call_id": call.pk, "status": status})
+    logger.info("call_transfer", call_id=call.pk, status=status)
     return call
 
 
@@ -486,6 +680,8 @@ AGENT_CONFIG_FIELDS = frozenset(
         "sla_hours",
         "dialogue_provider",
         "dialogue_options",
+        "transfer_number",
+        "redact_transcripts",
     }
 )
 # What each dialogue provider may be given (``calls.dialogue.llm``); keys come only through ``key_ref``.
@@ -495,6 +691,16 @@ DIALOGUE_OPTIONS: dict[str, frozenset[str]] = {
     "ollama": frozenset({"model", "base_url", "first_token_s", "temperature"}),
 }
 DIALOGUE_MODEL_MAX_LENGTH = 200
+
+
+# Settings whose change changes what the agent says or how it sounds: its phrases are warmed again.
+TTS_WARM_FIELDS = frozenset({"business_name", "greeting", "tts_provider"})
+
+
+def _tts_warm_after_commit() -> None:
+    """Warm the business's voice (``calls.pipeline.warm``) once the change commits, when the shared cache is on."""
+    if settings.TTS_CACHE_REDIS:
+        transaction.on_commit(tts_cache_warm_job.send)
 
 
 def _audit_tenant() -> Tenant | None:
@@ -723,7 +929,29 @@ def _agent_config_clean(name: str, value: Any) -> Any:
         value = {day: [t.isoformat(timespec="minutes") for t in spans[day]] for day in WEEKDAYS if day in spans}
     elif name == "sla_hours":
         value = _sla_hours_clean(value)
+    elif name == "transfer_number":
+        value = transfer_number_clean(value)
+    elif name == "redact_transcripts" and not isinstance(value, bool):
+        raise ValidationError("Transcript redaction is on or off.")
     return value
+
+
+# A transfer number as typed: "+", the country code, then digits, spaces, dots, dashes or brackets.
+_INTERNATIONAL_NUMBER = re.compile(r"\+[1-9][0-9 .()-]{5,20}")
+
+
+def transfer_number_clean(value: object) -> str:
+    """The transfer number in E.164 (empty: no transfers); ``ValidationError`` saying what is wrong.
+
+    Only the international form is taken: the number is dialled from the
+    carrier's network, where a local form could reach another country.
+    """
+    raw = str(value or "").strip()
+    if not raw:
+        return ""
+    if not _INTERNATIONAL_NUMBER.fullmatch(raw):
+        raise ValidationError("Give the transfer number in international form, e.g. +1 555 010 0199.")
+    return phone_number_normalize(raw)
 
 
 def agent_config_update(*, config: AgentConfig, actor: User | None = None, **changes: Any) -> AgentConfig:
@@ -771,6 +999,8 @@ def agent_config_update(*, config: AgentConfig, actor: User | None = None, **cha
             locked.save(update_fields=[*changed, "updated_at"])
             config.updated_at = locked.updated_at
             audit_event_record(action="agent_config.updated", actor=actor, tenant=_audit_tenant(), fields=changed)
+            if TTS_WARM_FIELDS.intersection(changed):
+                _tts_warm_after_commit()
     if changed:
         logger.info("agent_config_updated", fields=changed)
     return config
@@ -820,6 +1050,8 @@ def faq_entry_create(*, actor: User | None, question: str, answer: str, is_activ
             question=entry.question,
             is_active=entry.is_active,
         )
+        if entry.is_active:
+            _tts_warm_after_commit()
     logger.info("faq_entry_created", faq_id=entry.pk)
     return entry
 
@@ -857,6 +1089,8 @@ def faq_entry_update(*, entry_id: int, actor: User | None, **changes: Any) -> Fa
                 question=entry.question,
                 fields=changed,
             )
+            if entry.is_active and {"answer", "is_active"}.intersection(changed):
+                _tts_warm_after_commit()
     return entry
 
 
@@ -907,3 +1141,550 @@ def category_example_delete(*, example_id: int, actor: User | None = None) -> No
     """Forget one learned example (raises ``CategoryExample.DoesNotExist`` when there is none)."""
     CategoryExample.objects.get(pk=example_id).delete()
     logger.info("category_example_deleted", example_id=example_id, actor_id=getattr(actor, "pk", None))
+
+
+# -- Post-call transcripts --------------------------------------------------------------------
+
+# The header AssemblyAI's webhook carries back; its value is the call's own token.
+POST_CALL_WEBHOOK_HEADER = "X-VoiceDesk-Webhook"
+
+
+# The opt-in a business makes on its settings page: AssemblyAI with the business's own key.
+POST_CALL_OWN_KEY_OPTIONS: dict[str, Any] = {"provider": "assemblyai", TENANT_KEY_OPTION: True}
+
+
+def post_call_transcriber(options: dict[str, Any], *, tenant: Tenant | None) -> AssemblyAIRecordingTranscriber:
+    """The business's post-call transcriber from its ``post_call_transcription`` options.
+
+    With ``tenant_key`` the business's own stored AssemblyAI key is used;
+    otherwise the platform's key that ``key_ref`` names. Raises
+    ``ProviderConfigError`` for an unknown provider or a missing key.
+    """
+    if options.get("provider", "assemblyai") != "assemblyai":
+        raise ProviderConfigError(f"no post-call transcriber called {options.get('provider')!r}")
+    base_url = str(options.get("base_url") or settings.SPEECH_PROVIDER_BASE_URLS.get("assemblyai", ""))
+    if options.get(TENANT_KEY_OPTION) is True:
+        own = provider_key_for(tenant=tenant, provider="assemblyai") if tenant is not None else None
+        if own is None:
+            raise ProviderConfigError("no AssemblyAI key of the business's own is stored")
+        return AssemblyAIRecordingTranscriber(api_key=own.secret, base_url=base_url)
+    key_ref = options.get(KEY_REF_OPTION)
+    if not isinstance(key_ref, str) or not key_ref:
+        raise ProviderConfigError("post-call transcription needs a key_ref")
+    return AssemblyAIRecordingTranscriber(api_key=provider_key(key_ref), base_url=base_url)
+
+
+def post_call_transcription_set(*, enabled: bool, actor: User | None) -> AgentConfig:
+    """Turn the business's post-call transcripts on, with its own AssemblyAI key, or off; one audit row.
+
+    Turning it on needs the key stored first (``ValidationError`` otherwise).
+    Turning it off also drops a platform-configured transcriber. Calls that
+    end from now on follow the new setting.
+    """
+    with transaction.atomic():
+        config = AgentConfig.objects.select_for_update().get()
+        if enabled and not ProviderKey.objects.filter(provider="assemblyai").exists():
+            raise ValidationError("Store an AssemblyAI key first: the recordings are sent with your own key.")
+        config.post_call_transcription = dict(POST_CALL_OWN_KEY_OPTIONS) if enabled else {}
+        config.save(update_fields=["post_call_transcription"])
+        audit_event_record(
+            action="agent.post_call_transcription_set", actor=actor, tenant=_audit_tenant(), enabled=enabled
+        )
+    return config
+
+
+def post_call_webhook_url(call: Call) -> str:
+    """Where the vendor posts when this call's transcript is ready (the public site: no tenant host needed)."""
+    path = reverse(
+        "post-call-transcript-webhook", args=[current_schema(), call.pk], urlconf=settings.PUBLIC_SCHEMA_URLCONF
+    )
+    return settings.VOICEDESK_PUBLIC_URL.rstrip("/") + path
+
+
+def call_transcript_request(*, call_id: int) -> Call:
+    """Ask for the post-call transcript of a finished call's recording, when the business opted in.
+
+    Once per call: a call already requested (or failed) is left as it is. The
+    recording is uploaded and the vendor is given a webhook with a token of
+    this call's own; the request (or why it could not be made) is audited.
+    """
+    options = AgentConfig.objects.get().post_call_transcription
+    call = Call.objects.get(pk=call_id)
+    if not options or not call.recording or call.ended_at is None or call.post_call_status:
+        return call
+    token = secrets.token_urlsafe(32)
+    try:
+        transcriber = post_call_transcriber(options, tenant=_audit_tenant())
+        recording = recording_path(call.recording.name).read_bytes()
+        ref = transcriber.submit(
+            recording, webhook_url=post_call_webhook_url(call), auth_header=(POST_CALL_WEBHOOK_HEADER, token)
+        )
+    except (ProviderConfigError, SecretUnreadableError, EngineError, OSError) as exc:
+        with transaction.atomic():
+            call = Call.objects.select_for_update().get(pk=call_id)
+            call.post_call_status = Call.PostCallTranscript.FAILED
+            call.save(update_fields=["post_call_status"])
+            audit_event_record(
+                action="call.post_call_transcript_failed", tenant=_audit_tenant(), call_id=call.pk, error=str(exc)
+            )
+        return call
+    with transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call_id)
+        call.post_call_status = Call.PostCallTranscript.REQUESTED
+        call.post_call_ref = ref[:64]
+        call.post_call_token = token
+        call.save(update_fields=["post_call_status", "post_call_ref", "post_call_token"])
+        audit_event_record(action="call.post_call_transcript_requested", tenant=_audit_tenant(), call_id=call.pk)
+    return call
+
+
+def call_transcript_store(*, call_id: int, transcript_id: str) -> Call | None:
+    """The vendor says a transcript is ready: fetch it and store it beside the live one.
+
+    None when the call asked for no such transcript (nothing changes). A
+    transcript not finished yet leaves the call as it is; a failed one marks
+    it failed. Storing is audited once.
+    """
+    call = Call.objects.filter(pk=call_id).first()
+    if call is None or not call.post_call_ref or call.post_call_ref != transcript_id:
+        return None
+    if call.post_call_status != Call.PostCallTranscript.REQUESTED:
+        return call
+    try:
+        transcriber = post_call_transcriber(AgentConfig.objects.get().post_call_transcription, tenant=_audit_tenant())
+        transcript = transcriber.fetch(transcript_id)
+    except (ProviderConfigError, SecretUnreadableError, EngineError) as exc:
+        transcript, failure = None, str(exc)
+    else:
+        failure = ""
+        if transcript is None:
+            return call  # not done yet: the next webhook (or a retry) comes back
+    data: dict[str, Any]
+    with transaction.atomic():
+        call = Call.objects.select_for_update().get(pk=call_id)
+        if call.post_call_status != Call.PostCallTranscript.REQUESTED:
+            return call
+        if transcript is not None:
+            # Masked like the live transcript when the business redacts transcripts.
+            call.post_call_transcript = (
+                transcript_mask(transcript.text) if transcript_redaction_enabled() else transcript.text
+            )
+            call.post_call_status = Call.PostCallTranscript.COMPLETED
+            action, data = "call.post_call_transcript_stored", {"chars": len(transcript.text)}
+        else:
+            call.post_call_status = Call.PostCallTranscript.FAILED
+            action, data = "call.post_call_transcript_failed", {"error": failure}
+        call.save(update_fields=["post_call_transcript", "post_call_status"])
+        audit_event_record(action=action, tenant=_audit_tenant(), call_id=call.pk, **data)
+    return call
+
+
+# -- Recordings on disk: one folder per tenant ------------------------------------------------
+
+
+@dataclass
+class RecordingsRelocation:
+    """What ``call_recordings_relocate`` did, by call id."""
+
+    moved: list[int] = field(default_factory=list)
+    # The file was already in place (a run stopped between moving it and saving the call): only the call was saved.
+    relinked: list[int] = field(default_factory=list)
+    missing: list[int] = field(default_factory=list)
+    # A different file is already where this one should go: both are left as they are.
+    conflicts: list[int] = field(default_factory=list)
+
+
+def call_recordings_relocate(*, dry_run: bool = False) -> RecordingsRelocation:
+    """Move the current schema's recordings stored outside its folder to ``recordings/<schema>/<year>/<month>/``.
+
+    Recordings made before they were kept per tenant sit at
+    ``recordings/<year>/<month>/call-<id>[_suffix].wav``, mixed with other
+    tenants'. Each is moved (a rename, atomic on one file system) to the name
+    ``recording_name`` gives it, then the call is saved with the new name, so
+    a run that stops part-way is finished by the next. Idempotent: a call
+    already in its folder is left alone. ``dry_run`` only reports.
+    """
+    schema = current_schema()
+    folder = recordings_dir_name(schema)
+    result = RecordingsRelocation()
+    calls = Call.objects.exclude(recording="").exclude(recording__startswith=folder).order_by("pk")
+    for call in calls.only("pk", "recording", "started_at"):
+        old = call.recording.name
+        new = recording_name(
+            schema_name=schema, call_id=call.pk, started_year=call.started_at.year, started_month=call.started_at.month
+        )
+        source, target = recording_path(old), recording_path(new)
+        if target.exists():
+            if source.exists() and not filecmp.cmp(source, target, shallow=False):
+                result.conflicts.append(call.pk)
+                logger.warning("call_recording_relocation_conflict", call_id=call.pk)
+                continue
+            result.relinked.append(call.pk)
+            if not dry_run:
+                source.unlink(missing_ok=True)
+        elif source.exists():
+            result.moved.append(call.pk)
+            if not dry_run:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(source, target)
+        else:
+            result.missing.append(call.pk)
+            continue
+        if not dry_run:
+            Call.objects.filter(pk=call.pk, recording=old).update(recording=new)
+    if result.moved or result.relinked or result.conflicts or result.missing:
+        logger.info(
+            "call_recordings_relocated",
+            schema=schema,
+            dry_run=dry_run,
+            moved=len(result.moved),
+            relinked=len(result.relinked),
+            missing=len(result.missing),
+            conflicts=len(result.conflicts),
+        )
+    return result
+
+
+def tenant_recordings_erase(event: TenantErasure) -> ErasurePart:
+    """The tenant-erasure hook: every recording of the tenant, in its folder or where an older call left it.
+
+    Files go before the rows that name them (a failure later leaves nothing
+    of the tenant on disk, and a second erasure finishes the rest).
+    """
+    tenant = event.tenant
+    with tenant_context(tenant):
+        elsewhere = [
+            recording_path(name)
+            for name in Call.objects.exclude(recording="")
+            .exclude(recording__startswith=recordings_dir_name(tenant.schema_name))
+            .values_list("recording", flat=True)
+        ]
+    folder = recording_path(recordings_dir_name(tenant.schema_name))
+    files = [path for path in elsewhere if path.is_file()]
+    if folder.is_dir():
+        files += [path for path in folder.rglob("*") if path.is_file()]
+    if not event.dry_run:
+        for path in files:
+            path.unlink(missing_ok=True)
+        shutil.rmtree(folder, ignore_errors=True)
+    return ErasurePart(app="calls", counts={"recording_files": len(files)})
+
+
+# -- The business's own keys for cloud speech providers ----------------------
+
+PROVIDER_KEY_MIN_LENGTH = 8
+PROVIDER_KEY_MAX_LENGTH = 512
+
+
+class ProviderKeyError(DomainError):
+    """A provider key that cannot be stored, found or tested."""
+
+
+def _provider_key_provider_check(provider: str) -> str:
+    if provider not in ProviderKey.Provider.values:
+        raise ValidationError({"provider": f"Unknown provider {provider!r}."})
+    return provider
+
+
+def provider_key_save(*, provider: str, api_key: str, actor: User | None) -> ProviderKey:
+    """Store (or replace) the business's key for ``provider``, encrypted, with one audit row.
+
+    The key is checked for shape only (``provider_key_test`` asks the
+    provider). Only its last four characters are kept in clear, for pages and
+    the audit row. The next call's engines use the new key.
+    """
+    _provider_key_provider_check(provider)
+    key = api_key.strip()
+    if not key:
+        raise ValidationError({"api_key": "Paste the key."})
+    if (
+        not PROVIDER_KEY_MIN_LENGTH <= len(key) <= PROVIDER_KEY_MAX_LENGTH
+        or not key.isprintable()
+        or any(char.isspace() for char in key)
+    ):
+        raise ValidationError(
+            {
+                "api_key": f"That does not look like an API key: {PROVIDER_KEY_MIN_LENGTH}-{PROVIDER_KEY_MAX_LENGTH} "
+                "characters with no spaces."
+            }
+        )
+    try:
+        ciphertext = secret_encrypt(key)
+    except SecretsUnavailableError as exc:
+        logger.error("provider_key_unencryptable", error=str(exc))
+        raise ProviderKeyError("Keys cannot be stored yet: the platform's operator has not set up encryption.") from exc
+    with transaction.atomic():
+        row = ProviderKey.objects.select_for_update().filter(provider=provider).first()
+        replaced = row is not None
+        if row is None:
+            row = ProviderKey(provider=provider)
+        row.ciphertext = ciphertext
+        row.last4 = key[-4:]
+        row.save()
+        audit_event_record(
+            action="provider_key.saved",
+            actor=actor,
+            tenant=_audit_tenant(),
+            provider=provider,
+            last4=row.last4,
+            replaced=replaced,
+        )
+        _tts_voices_forget(provider)
+    logger.info("provider_key_saved", provider=provider, replaced=replaced)
+    return row
+
+
+def provider_key_delete(*, provider: str, actor: User | None) -> None:
+    """Forget the business's key for ``provider``; ``ProviderKey.DoesNotExist`` if none is stored.
+
+    Engines that took the key from the store have nothing to use from the next
+    call on: the chain moves to its next engine.
+    """
+    with transaction.atomic():
+        row = ProviderKey.objects.select_for_update().get(provider=provider)
+        last4 = row.last4
+        row.delete()
+        audit_event_record(
+            action="provider_key.deleted", actor=actor, tenant=_audit_tenant(), provider=provider, last4=last4
+        )
+        _tts_voices_forget(provider)
+    logger.info("provider_key_deleted", provider=provider)
+
+
+def provider_keys_rotate() -> int:
+    """Re-encrypt every key stored in the current schema with the platform's first key; the count done.
+
+    The keys themselves do not change (engines keep theirs). A key no
+    configured key opens raises ``SecretUnreadableError`` and nothing of
+    this schema is changed.
+    """
+    with transaction.atomic():
+        rows = list(ProviderKey.objects.select_for_update().order_by("pk"))
+        for row in rows:
+            row.ciphertext = secret_rotate(row.ciphertext)
+        for row in rows:
+            # ``updated_at`` stays: it dates the key, which has not changed.
+            row.save(update_fields=["ciphertext"])
+    return len(rows)
+
+
+def provider_url(config: AgentConfig, provider: str) -> str:
+    """Where ``provider``'s API is for this business: the ``base_url`` (``api_host`` for AssemblyAI)
+    of the first of its engines of that provider that names one, else the platform's
+    ``SPEECH_PROVIDER_BASE_URLS``; empty means the provider's own."""
+    option = KEYED_PROVIDERS.get(provider, "base_url")
+    engines = [
+        (config.tts_provider, config.tts_options),
+        *((entry.get("provider"), entry.get("options")) for entry in _fallback_entries(config.tts_fallbacks)),
+        (config.stt_provider, config.stt_options),
+        *((entry.get("provider"), entry.get("options")) for entry in _fallback_entries(config.stt_fallbacks)),
+    ]
+    for name, options in engines:
+        if name == provider and isinstance(options, dict) and isinstance(options.get(option), str) and options[option]:
+            return str(options[option])
+    return str(settings.SPEECH_PROVIDER_BASE_URLS.get(provider, ""))
+
+
+def _fallback_entries(fallbacks: object) -> list[dict[str, Any]]:
+    return [entry for entry in fallbacks if isinstance(entry, dict)] if isinstance(fallbacks, list) else []
+
+
+def provider_key_test(*, tenant: Tenant, provider: str) -> KeyCheck:
+    """Ask ``provider`` whether the business's stored key works, within ``SPEECH_PROVIDER_CHECK_TIMEOUT_S``.
+
+    Goes where the business's engines of that provider go (``provider_url``).
+    Nothing is stored; ``ProviderKeyError`` if no key is stored.
+    """
+    _provider_key_provider_check(provider)
+    try:
+        stored = provider_key_for(tenant=tenant, provider=provider)
+    except SecretUnreadableError as exc:
+        raise ProviderKeyError("The stored key cannot be read any more; paste it again.") from exc
+    if stored is None:
+        raise ProviderKeyError(f"No {ProviderKey.Provider(provider).label} key is stored.")
+    config = AgentConfig.objects.get()
+    check = provider_key_check(
+        provider,
+        api_key=stored.secret,
+        url=provider_url(config, provider),
+        timeout_s=settings.SPEECH_PROVIDER_CHECK_TIMEOUT_S,
+    )
+    logger.info("provider_key_tested", provider=provider, outcome=check.outcome)
+    return check
+
+
+# -- The business's voice: listing the provider's voices, previews, the choice ----
+
+# How long a provider's voice list and a voice's preview stay cached (per business schema).
+TTS_VOICES_CACHE_S = 3600
+TTS_PREVIEW_CACHE_S = 7 * 24 * 3600
+# How long a preview may take to synthesize.
+TTS_PREVIEW_TIMEOUT_S = 10.0
+PREVIEW_TEXT = "Thanks for calling {business}. This is how I will sound to your callers."
+
+
+class VoiceListError(DomainError):
+    """The provider's voices cannot be listed or previewed; the message says why, for the page."""
+
+
+def _tts_voices_cache_key(provider: str, url: str) -> str:
+    # The schema is added by the cache's key function; the API key is not part of it.
+    return f"tts-voices:{provider}:{url}"
+
+
+def _tts_voices_forget(provider: str) -> None:
+    """Drop the cached voice list of ``provider`` once the transaction commits: another key may see other voices."""
+    if provider not in VOICE_LISTINGS:
+        return
+    cache_key = _tts_voices_cache_key(provider, provider_url(AgentConfig.objects.get(), provider))
+    transaction.on_commit(lambda: cache.delete(cache_key))
+
+
+def _tts_engine_key(*, tenant: Tenant, spec: EngineSpec) -> str:
+    """The API key the business's ``spec`` speaks with: its own stored one, or the platform's it names."""
+    label = ProviderKey.Provider(spec.name).label if spec.name in ProviderKey.Provider.values else spec.name
+    options = spec.kwargs()
+    if spec.uses_tenant_key() or KEY_REF_OPTION not in options:
+        try:
+            stored = provider_key_for(tenant=tenant, provider=spec.name)
+        except SecretUnreadableError as exc:
+            raise VoiceListError(f"The stored {label} key cannot be read any more; paste it again.") from exc
+        if stored is None:
+            raise VoiceListError(f"Store your {label} key under Speech providers to list its voices.")
+        return stored.secret
+    try:
+        return provider_key(str(options[KEY_REF_OPTION]))
+    except ProviderConfigError as exc:
+        raise VoiceListError(f"The platform's {label} key is not set up; ask its operator.") from exc
+
+
+def _tts_spec(config: AgentConfig) -> EngineSpec:
+    try:
+        return EngineSpec.of(config.tts_provider, config.tts_options)
+    except ProviderConfigError as exc:
+        raise VoiceListError(f"The voice's options are not valid: {exc}") from exc
+
+
+def tts_voices_list(*, tenant: Tenant, config: AgentConfig) -> list[ProviderVoice]:
+    """The voices of the business's text-to-speech provider, cached per provider and server.
+
+    Cloud providers are asked with the key the business's engine uses
+    (``SPEECH_PROVIDER_CHECK_TIMEOUT_S``); offline engines list their
+    installed voices. A provider with no listing gives an empty list;
+    ``VoiceListError`` says why a listing failed (failures are not cached).
+    """
+    provider = config.tts_provider
+    listing = VOICE_LISTINGS.get(provider)
+    url = provider_url(config, provider) if listing is not None else ""
+    cache_key = _tts_voices_cache_key(provider, url)
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return list(cached)
+    if listing is None:
+        voices = local_voices(provider)
+    else:
+        api_key = _tts_engine_key(tenant=tenant, spec=_tts_spec(config))
+        try:
+            voices = listing(api_key=api_key, base_url=url, timeout_s=settings.SPEECH_PROVIDER_CHECK_TIMEOUT_S)
+        except ProviderCallError as exc:
+            logger.info("tts_voices_unlisted", provider=provider, outcome=exc.check.outcome)
+            raise VoiceListError(exc.check.detail) from exc
+    cache.set(cache_key, voices, TTS_VOICES_CACHE_S)
+    return voices
+
+
+def _tts_voice_check(*, tenant: Tenant, config: AgentConfig, voice_id: str) -> ProviderVoice:
+    for voice in tts_voices_list(tenant=tenant, config=config):
+        if voice.voice_id == voice_id:
+            return voice
+    raise VoiceListError(f"The voice {voice_id!r} is not one the provider offers.")
+
+
+def _wav(pcm: Pcm16, sample_rate: int) -> bytes:
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm.astype("<i2").tobytes())
+    return buffer.getvalue()
+
+
+async def _spoken(engine: TextToSpeech, text: str) -> Pcm16:
+    chunks: list[Pcm16] = []
+    async with asyncio.timeout(TTS_PREVIEW_TIMEOUT_S):
+        try:
+            async for chunk in engine.synthesize(text):
+                chunks.append(chunk)
+        finally:
+            close = getattr(engine, "aclose", None)
+            if close is not None:
+                await close()
+    return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.int16)
+
+
+def tts_voice_preview(*, tenant: Tenant, config: AgentConfig, voice_id: str) -> bytes:
+    """A short sample of ``voice_id`` (one the provider lists) as a mono 16-bit WAV, cached.
+
+    Spoken by the business's engine with only its voice changed, so the same
+    server and key are used as on a call. ``VoiceListError`` for a voice the
+    provider does not list or a synthesis that fails. Run from synchronous
+    code (it runs its own event loop).
+    """
+    provider = config.tts_provider
+    option = VOICE_OPTIONS.get(provider)
+    if option is None:
+        raise VoiceListError("This voice has no voices to preview.")
+    _tts_voice_check(tenant=tenant, config=config, voice_id=voice_id)
+    text = PREVIEW_TEXT.format(business=config.business_name)
+    url = provider_url(config, provider) if provider in VOICE_LISTINGS else ""
+    digest = hashlib.sha256(text.encode()).hexdigest()[:16]
+    cache_key = f"tts-preview:{provider}:{url}:{voice_id}:{digest}"
+    cached = cache.get(cache_key)
+    if cached is not None:
+        return bytes(cached)
+    spec = EngineSpec.of(provider, {**(config.tts_options or {}), option: voice_id})
+    context = {"api_key": _tts_engine_key(tenant=tenant, spec=spec)} if provider in VOICE_LISTINGS else {}
+    # The key goes in as the engine's argument; the spec keeps only the reference to it.
+    spec_options = {k: v for k, v in spec.kwargs().items() if k != KEY_REF_OPTION}
+    spec_options.pop(TENANT_KEY_OPTION, None)
+    try:
+        engine = TTS_PROVIDERS.build(EngineSpec.of(provider, spec_options), **context)
+        pcm = asyncio.run(_spoken(engine, text))
+    except (EngineError, ValueError, TimeoutError, OSError) as exc:
+        detail = exc.detail if isinstance(exc, EngineError) else type(exc).__name__
+        logger.info("tts_voice_preview_failed", provider=provider, error=detail)
+        raise VoiceListError(f"The preview could not be made ({detail}).") from exc
+    if not pcm.size:
+        raise VoiceListError("The provider sent no audio for the preview.")
+    wav = _wav(pcm, engine.sample_rate)
+    cache.set(cache_key, wav, TTS_PREVIEW_CACHE_S)
+    return wav
+
+
+def agent_voice_choose(*, tenant: Tenant, config: AgentConfig, voice_id: str, actor: User | None) -> AgentConfig:
+    """Make ``voice_id`` (one the provider lists) the voice of the business's engine, with one audit row.
+
+    Stored in ``tts_options`` under the engine's voice option; other options
+    stay. ``ValidationError`` (``voice``) for a voice the provider does not
+    offer, or an engine without voices to choose; nothing is saved then.
+    """
+    option = VOICE_OPTIONS.get(config.tts_provider)
+    if option is None:
+        raise ValidationError({"voice": "This voice has no voices to choose from."})
+    try:
+        _tts_voice_check(tenant=tenant, config=config, voice_id=voice_id)
+    except VoiceListError as exc:
+        raise ValidationError({"voice": str(exc)}) from exc
+    with transaction.atomic():
+        locked = AgentConfig.objects.select_for_update().get(pk=config.pk)
+        options = dict(locked.tts_options or {})
+        if options.get(option) == voice_id:
+            return config
+        options[option] = voice_id
+        locked.tts_options = options
+        locked.save(update_fields=["tts_options", "updated_at"])
+        config.tts_options, config.updated_at = options, locked.updated_at
+        audit_event_record(action="agent_config.updated", actor=actor, tenant=_audit_tenant(), fields=["tts_options"])
+    logger.info("agent_voice_chosen", provider=config.tts_provider)
+    return config

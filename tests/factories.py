@@ -94,7 +94,9 @@ class TurnLatencyFactory(factory.django.DjangoModelFactory):
 
     call = factory.SubFactory(CallFactory)
     turn_index = factory.Sequence(lambda n: n)
+    pause_ms = 150.0
     transcript_ms = 420.0
+    endpoint_ms = 430.0
     decision_ms = 450.0
     first_audio_ms = 560.0
     first_frame_ms = 640.0

@@ -155,6 +155,8 @@ class ServerStack:
     worker_threads: int = 2
     # Also run the periodic-job scheduler (``manage.py crontab``), as production does.
     scheduler: bool = False
+    # The checkout the processes run from (another one: an earlier commit, to compare against).
+    root: Path = PROJECT_ROOT
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _warm_offset: int = 0
     _logs: list[IO[bytes]] = field(default_factory=list)
@@ -202,7 +204,7 @@ class ServerStack:
         self._logs.append(log)
         self.processes[name] = subprocess.Popen(
             self.commands()[name],
-            cwd=PROJECT_ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -51,7 +51,7 @@ from voicedesk.core.api.csv_export import (
     csv_response,
     export_filename,
 )
-from voicedesk.core.api.filters import StableOrderingFilter
+from voicedesk.core.api.filters import StableOrderingFilter, UtcIsoDateTimeFilter
 from voicedesk.core.api.params import validated
 from voicedesk.web.api.permissions import IsTenantAdmin, api_actor
 
@@ -75,7 +75,9 @@ class TicketSearchFilter(SearchFilter):
     )
 
     def filter_queryset(self, request: Request, queryset: QuerySet[_M, _R], view: APIView) -> QuerySet[_M, _R]:
-        text = " ".join(str(request.query_params.get(self.search_param, "")).split())[:SEARCH_MAX_CHARS]
+        raw = str(request.query_params.get(self.search_param, ""))
+        # PostgreSQL text cannot hold NUL: it separates words like any other space.
+        text = " ".join(raw.replace("\x00", " ").split())[:SEARCH_MAX_CHARS]
         if not text:
             return queryset
         return queryset.filter(ticket_search_q(text) | Q(description__icontains=text))
@@ -92,8 +94,8 @@ class TicketFilter(django_filters.FilterSet):
     source = django_filters.ChoiceFilter(choices=Ticket.Source.choices)
     assignee = django_filters.NumberFilter(field_name="assignee", help_text="User id of the assignee.")
     unassigned = django_filters.BooleanFilter(field_name="assignee", lookup_expr="isnull")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UtcIsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     ordering = StableOrderingFilter(
         fields=(
             ("created_at", "created_at"),

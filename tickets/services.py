@@ -33,6 +33,7 @@ from tickets.models import (
     TicketNote,
     UnansweredQuestion,
 )
+from tickets.selectors import PRIORITY_RANK
 from voicedesk.core.errors import DomainError
 from voicedesk.core.events import helpdesk_event_publish
 from voicedesk.core.tenancy import current_schema
@@ -178,6 +179,8 @@ def ticket_create_from_call(*, call_id: int, now: datetime | None = None) -> Tic
         call = Call.objects.select_for_update().get(pk=call_id)
         existing = Ticket.objects.filter(call=call).first()
         if existing is not None:
+            if call.transfer_status and call.ended_at is not None:
+                _ticket_complete_after_transfer(existing, call, now)
             return existing
         outcome: dict[str, Any] = call.captured or {}
         fields: dict[str, str] = outcome.get("fields", {})
@@ -218,6 +221,105 @@ def ticket_create_from_call(*, call_id: int, now: datetime | None = None) -> Tic
         _ticket_event("ticket.created", ticket)
     logger.info("ticket_created", ticket_id=ticket.pk, call_id=call_id, priority=ticket.priority)
     return ticket
+
+
+# Ticket fields the end of a call fills in on a ticket made when its transfer began, if still empty.
+_TRANSFER_FILLED = {"caller_name": "name", "callback_number": "callback_number", "email": "email"}
+
+
+def _ticket_complete_after_transfer(ticket: Ticket, call: Call, now: datetime) -> None:
+    """The call whose transfer made ``ticket`` has ended: add what was said after the transfer began.
+
+    A transfer that failed hands the caller back to the agent, who may take
+    more details. The summary and captured details follow the call; contact
+    fields are filled only where empty (someone may have edited them); the
+    callback the call asks for is queued if none is. Each change has its
+    audit row; a second run finds nothing to change.
+    """
+    outcome: dict[str, Any] = call.captured or {}
+    fields: dict[str, str] = outcome.get("fields", {})
+    audit: list[TicketChange] = []
+    summary = outcome.get("summary") or ""
+    if summary and summary != ticket.summary:
+        audit.append(_change(ticket, None, "summary", ticket.summary, summary))
+        ticket.summary = summary
+    for attr, key in _TRANSFER_FILLED.items():
+        value = fields.get(key, "")
+        if value and not getattr(ticket, attr):
+            audit.append(_change(ticket, None, attr, "", value))
+            setattr(ticket, attr, value)
+    captured_changed = bool(fields) and fields != ticket.captured
+    if captured_changed:
+        ticket.captured = fields
+    if audit or captured_changed:
+        ticket.save()
+        TicketChange.objects.bulk_create(audit)
+    if outcome.get("callback_requested") and not Callback.objects.filter(ticket=ticket).exists():
+        Callback.objects.create(
+            ticket=ticket,
+            phone=ticket.callback_number or call.from_number,
+            priority=ticket.priority,
+            reason="Caller asked for a person" if outcome.get("wants_human") else (ticket.subject or "Follow up"),
+            requested_window=fields.get("preferred_time", "")[:100],
+            due_at=callback_due(ticket.priority, now),
+        )
+    if audit:
+        _ticket_event("ticket.updated", ticket)
+
+
+# Why the callback of a failed transfer is queued, by how the transfer ended.
+TRANSFER_CALLBACK_REASONS = {
+    "busy": "Transfer to a person failed: the line was busy",
+    "no_answer": "Transfer to a person failed: nobody answered",
+    "failed": "Transfer to a person failed",
+}
+
+
+def _rank(priority: str) -> int:
+    """0 for urgent, growing as priority falls (``PRIORITY_RANK``)."""
+    return PRIORITY_RANK[Ticket.Priority(priority)]
+
+
+def callback_queue_after_transfer(*, call_id: int, status: str, now: datetime | None = None) -> Callback:
+    """A transfer of the caller to a person failed: queue a high-priority callback on the call's ticket.
+
+    The ticket (made when the transfer began) is made now if it is missing.
+    Its priority rises to high when it was lower, with an audit row; an
+    existing callback is raised to high and made due again, so the caller
+    is never queued twice. Idempotent.
+    """
+    if status not in TRANSFER_CALLBACK_REASONS:
+        raise TicketError(f"Not a failed transfer: {status!r}.")
+    now = now or timezone.now()
+    ticket = ticket_create_from_call(call_id=call_id, now=now)
+    high = Ticket.Priority.HIGH
+    with transaction.atomic():
+        ticket = Ticket.objects.select_for_update().get(pk=ticket.pk)
+        raised = _rank(ticket.priority) > _rank(high)
+        if raised:
+            TicketChange.objects.create(ticket=ticket, field="priority", old_value=ticket.priority, new_value=high)
+            ticket.priority = high
+            ticket.due_at = ticket_sla_due(priority=high, start=ticket.call.started_at if ticket.call else now)
+            ticket.save(update_fields=["priority", "due_at", "updated_at"])
+        callback = Callback.objects.filter(ticket=ticket).first()
+        reason = TRANSFER_CALLBACK_REASONS[status]
+        if callback is None:
+            callback = Callback.objects.create(
+                ticket=ticket,
+                phone=ticket.callback_number or (ticket.call.from_number if ticket.call else ""),
+                priority=ticket.priority,
+                reason=reason,
+                due_at=callback_due(ticket.priority, now),
+            )
+        elif callback.completed_at is None and _rank(callback.priority) > _rank(high):
+            callback.priority, callback.reason = high, reason
+            callback.due_at = callback_due(high, now)
+            callback.save(update_fields=["priority", "reason", "due_at"])
+        if raised:
+            _ticket_event("ticket.updated", ticket)
+        _callback_event(callback)
+    logger.info("callback_queued_after_transfer", ticket_id=ticket.pk, call_id=call_id, status=status)
+    return callback
 
 
 # Finished calls older than this are not swept for a missing ticket: the scan

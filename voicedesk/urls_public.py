@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from billing import views as billing_views
-from calls.routing import carrier_http_urlpatterns
+from calls.routing import carrier_http_urlpatterns, provider_http_urlpatterns
 from tenants import views as tenant_views
 
 urlpatterns = [
@@ -14,6 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     # Each transport's webhooks (calls.transports): adding a carrier adds no line here.
     *carrier_http_urlpatterns,
+    *provider_http_urlpatterns,
     path("stripe/webhook", billing_views.stripe_webhook, name="stripe-webhook"),
     path("owner/billing/", billing_views.billing_overview_page, name="owner-billing"),
 ]

@@ -18,17 +18,27 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from calls import selectors
 from calls.faq_preview import faq_match_preview
-from calls.forms import AgentConfigForm, FaqEntryForm, FaqTryForm
-from calls.models import CategoryExample, FaqEntry
+from calls.forms import AgentConfigForm, FaqEntryForm, FaqTryForm, ProviderKeyForm
+from calls.models import CategoryExample, FaqEntry, ProviderKey
+from calls.providers.registry import VOICE_OPTIONS
 from calls.services import (
     DialogueServerError,
+    ProviderKeyError,
+    VoiceListError,
     agent_config_update,
+    agent_voice_choose,
     dialogue_models_list,
     faq_entry_create,
     faq_entry_delete,
     faq_entry_update,
+    post_call_transcription_set,
+    provider_key_save,
+    tts_voice_preview,
+    tts_voices_list,
 )
 from calls.services import category_example_delete as category_example_delete_service
+from calls.services import provider_key_delete as provider_key_delete_service
+from calls.services import provider_key_test as provider_key_test_service
 from calls.views.history import TenantRequest
 from tenants.models import Membership
 from tenants.permissions import role_required
@@ -66,7 +76,43 @@ def agent_settings(request: TenantRequest) -> HttpResponse:
 
 def _agent_page(request: TenantRequest, **context: Any) -> HttpResponse:
     context["category_examples"] = selectors.category_examples_list(tenant=request.tenant)
+    config = context.get("config") or selectors.agent_config_get(tenant=request.tenant)
+    try:
+        context["voices"] = tts_voices_list(tenant=request.tenant, config=config)
+    except VoiceListError as exc:
+        context["voices_error"] = str(exc)
+    option = VOICE_OPTIONS.get(config.tts_provider, "")
+    context["voice_current"] = (config.tts_options or {}).get(option, "") if option else ""
     return render(request, "calls/settings/agent.html", context)
+
+
+@require_POST
+@role_required(ADMIN)
+def agent_voice(request: TenantRequest) -> HttpResponse:
+    """Make one of the listed voices the agent's; a voice the provider does not offer changes nothing."""
+    config = selectors.agent_config_get(tenant=request.tenant)
+    voice_id = request.POST.get("voice_id", "")
+    try:
+        agent_voice_choose(tenant=request.tenant, config=config, voice_id=voice_id, actor=request.user)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Voice chosen. Callers hear it from the next call.")
+    return redirect(f"{reverse('settings:agent')}#voice")
+
+
+@require_GET
+@role_required(ADMIN)
+def agent_voice_preview(request: TenantRequest) -> HttpResponse:
+    """A short sample of one of the listed voices as WAV; a voice not listed is a 404."""
+    config = selectors.agent_config_get(tenant=request.tenant)
+    try:
+        wav = tts_voice_preview(tenant=request.tenant, config=config, voice_id=request.GET.get("voice", ""))
+    except VoiceListError as exc:
+        raise Http404(str(exc)) from exc
+    response = HttpResponse(wav, content_type="audio/wav")
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 @require_POST
@@ -235,3 +281,89 @@ def faq_try(request: TenantRequest) -> HttpResponse:
     if not is_htmx(request):
         return _faq_page(request, **context)
     return render(request, "calls/settings/_faq_try_result.html", context)
+
+
+# -- The business's own keys for cloud speech providers -----------------------
+
+
+def _provider(provider: str) -> str:
+    # An unknown provider is a missing page, like any other id that is not there.
+    if provider not in ProviderKey.Provider.values:
+        raise Http404("No such provider.")
+    return provider
+
+
+def _provider_keys_page(request: TenantRequest, **context: Any) -> HttpResponse:
+    context.setdefault("form", ProviderKeyForm())
+    context["keys"] = selectors.provider_keys_list(tenant=request.tenant)
+    context["post_call"] = selectors.post_call_transcription_get(tenant=request.tenant)
+    return render(request, "calls/settings/provider_keys.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(ADMIN)
+def provider_keys(request: TenantRequest) -> HttpResponse:
+    """The stored keys (last four characters only); POST adds or replaces one."""
+    if request.method == "GET":
+        return _provider_keys_page(request)
+    form = ProviderKeyForm(request.POST)
+    if form.is_valid():
+        try:
+            row = provider_key_save(
+                provider=form.cleaned_data["provider"],
+                api_key=form.cleaned_data["api_key"],
+                actor=request.user,  # type: ignore[arg-type]
+            )
+        except ValidationError as exc:
+            form.service_errors_add(exc)
+        except ProviderKeyError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(
+                request, f"{row.get_provider_display()} key ending {row.last4} saved. Calls use it from the next one."
+            )
+            return redirect("settings:provider_keys")
+    return _provider_keys_page(request, form=form)
+
+
+@require_POST
+@role_required(ADMIN)
+def provider_key_delete(request: TenantRequest, provider: str) -> HttpResponse:
+    """Forget the stored key of ``provider``; a provider with none is a 404."""
+    _provider(provider)
+    try:
+        provider_key_delete_service(provider=provider, actor=request.user)  # type: ignore[arg-type]
+    except ProviderKey.DoesNotExist as exc:
+        raise Http404("No key is stored for that provider.") from exc
+    messages.success(request, f"{ProviderKey.Provider(provider).label} key deleted.")
+    return redirect("settings:provider_keys")
+
+
+@require_POST
+@role_required(ADMIN)
+def post_call_transcription(request: TenantRequest) -> HttpResponse:
+    """Turn post-call transcripts with the business's AssemblyAI key on (``enabled=on``) or off."""
+    enabled = request.POST.get("enabled") == "on"
+    try:
+        post_call_transcription_set(enabled=enabled, actor=request.user)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        return _provider_keys_page(request, post_call_error=" ".join(exc.messages))
+    messages.success(
+        request,
+        "Recordings are transcribed again after each call from now on."
+        if enabled
+        else "Recordings are no longer transcribed again after calls.",
+    )
+    return redirect("settings:provider_keys")
+
+
+@require_POST
+@role_required(ADMIN)
+def provider_key_test(request: TenantRequest, provider: str) -> HttpResponse:
+    """Ask the provider whether the stored key works, and show what it said; nothing is stored."""
+    _provider(provider)
+    try:
+        check = provider_key_test_service(tenant=request.tenant, provider=provider)
+    except ProviderKeyError as exc:
+        raise Http404(str(exc)) from exc
+    return _provider_keys_page(request, tested=provider, check=check)

@@ -41,10 +41,9 @@ def test_a_scenario_gives_its_ticket_with_the_llm_receptionist(
 ) -> None:
     emulator, script = model
     spec = load_scenario(SCENARIO).tenant
-    # A first call loads the voice process's speech models (the stack may have just started); its
-    # result is not this test's. A cold first call can miss the carrier's start deadline.
-    (tmp_path / "warm").mkdir()
-    _simulate([SCENARIO], live_stack.base_url, tmp_path / "warm", 1)
+    # The stack may have just started: a call placed while daphne loads its speech models can miss
+    # the carrier's start deadline.
+    live_stack.wait_warm()
     provision_tenant(spec)
     tenant = Tenant.objects.get(schema_name=spec.slug.replace("-", "_"))
     with tenant_context(tenant):

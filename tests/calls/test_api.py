@@ -95,6 +95,13 @@ def test_call_detail_has_the_transcript_and_turn_latencies(tenant_a, api) -> Non
         None,
         None,
     )
+    assert (body["post_call_status"], body["post_call_transcript"]) == ("", "")
+    assert (body["transfer_to"], body["transfer_status"], body["transfer_started_at"], body["transfer_ended_at"]) == (
+        "",
+        "",
+        None,
+        None,
+    )
     assert body["transcript"] == [
         {
             "speaker": "agent",
@@ -116,14 +123,18 @@ def test_call_detail_has_the_transcript_and_turn_latencies(tenant_a, api) -> Non
     assert body["turn_latencies"] == [
         {
             "turn_index": 0,
+            "pause_ms": 150.0,
             "transcript_ms": 420.0,
+            "endpoint_ms": 430.0,
             "decision_ms": 450.0,
             "first_audio_ms": 560.0,
             "first_frame_ms": 640.0,
         },
         {
             "turn_index": 1,
+            "pause_ms": 150.0,
             "transcript_ms": 420.0,
+            "endpoint_ms": 430.0,
             "decision_ms": 450.0,
             "first_audio_ms": 560.0,
             "first_frame_ms": 700.5,
@@ -309,6 +320,7 @@ def test_agent_config_read(tenant_a, api) -> None:
         "timezone": "UTC",
         "business_hours": {day: ["09:00", "17:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
         "sla_hours": {"urgent": 2, "high": 8, "normal": 24, "low": 40},
+        "redact_transcripts": False,
         "updated_at": updated_at.isoformat().replace("+00:00", "Z"),
     }
 

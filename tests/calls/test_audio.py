@@ -12,6 +12,7 @@ from calls.audio import (
     MULAW_FRAME_BYTES,
     AudioFormat,
     FrameChunker,
+    OnsetTrimmer,
     Resampler,
     SampleChunker,
     WireCodec,
@@ -189,3 +190,25 @@ def test_pcm16_wire_at_another_rate_is_resampled_at_the_edge() -> None:
     wide = np.frombuffer(outbound, dtype="<i2")
     assert abs(wide.size - 2 * (pcm.size // 160 * 160)) <= 100
     assert peak_frequency(wide[400:], 16000) == pytest.approx(440, abs=10)
+
+
+def test_onset_trimmer_drops_the_quiet_before_speech_across_chunks_and_keeps_a_lead_in() -> None:
+    trimmer = OnsetTrimmer(8000, threshold=200, keep_s=0.01)  # 80 samples of lead-in
+    quiet = np.full(300, 5, dtype=np.int16)
+    speech = np.array([0, 150, 900, -1200, 40, 7], dtype=np.int16)
+
+    assert trimmer.process(quiet).size == 0  # nothing audible yet
+    out = trimmer.process(np.concatenate([quiet[:50], speech]))
+    later = trimmer.process(quiet[:20])
+
+    # 80 samples before the first sample at or over the threshold (900): 48 held back, then 50 + 2 here.
+    assert out.size == 80 + 4
+    assert out[-4:].tolist() == [900, -1200, 40, 7]
+    assert out[:-4].tolist() == [5] * 78 + [0, 150]
+    assert later.tolist() == [5] * 20  # after the onset everything passes unchanged
+
+
+def test_onset_trimmer_without_lead_in_starts_on_the_first_audible_sample() -> None:
+    trimmer = OnsetTrimmer(8000, threshold=200, keep_s=0.0)
+    out = trimmer.process(np.array([1, 2, 250, 3], dtype=np.int16))
+    assert out.tolist() == [250, 3]

@@ -57,6 +57,8 @@ def test_valid_input_becomes_the_settings_the_service_takes() -> None:
         "timezone": "America/New_York",
         "business_hours": weekdays | {"sat": ["10:00", "13:30"]},
         "sla_hours": {"urgent": 1.5, "high": 8.0, "normal": 24.0, "low": 40.0},
+        "transfer_number": "",
+        "redact_transcripts": False,
     }
 
 

@@ -22,6 +22,7 @@ from calls import hooks
 from calls.hooks import CallFinished, call_finished_hook_register, call_finished_notify
 from calls.models import Call
 from calls.services import call_finish
+from calls.tasks import call_transcript_on_call_finished
 from tests.factories import CallFactory, outcome
 from tickets.models import Ticket
 from tickets.tasks import ticket_generate, ticket_generate_on_call_finished
@@ -49,7 +50,12 @@ def recorded(monkeypatch: pytest.MonkeyPatch) -> list[CallFinished]:
 
 
 def test_tickets_and_billing_register_their_hooks_at_start_up() -> None:
-    assert hooks.call_finished_hooks() == (usage_meter_on_call_finished, ticket_generate_on_call_finished)
+    # And calls' own, the post-call transcript (in the order the apps are installed).
+    assert hooks.call_finished_hooks() == (
+        usage_meter_on_call_finished,
+        call_transcript_on_call_finished,
+        ticket_generate_on_call_finished,
+    )
 
 
 def test_registering_a_hook_twice_runs_it_once(recorded) -> None:

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django_tenants.utils import tenant_context
 
-from calls.models import AgentConfig, Call, CategoryExample, FaqEntry
+from calls.models import AgentConfig, Call, CategoryExample, FaqEntry, Utterance
 from calls.providers.emulators.openai_chat import ModelTurn, OpenAiChatEmulator
 from calls.recordings import wav_append
 from calls.selectors import call_active_count_before, call_test_active_count, call_ticket_id
@@ -36,6 +36,7 @@ from calls.services import (
     faq_entry_create,
     faq_entry_delete,
     faq_entry_update,
+    utterance_record,
 )
 from tenants.models import AuditEvent
 from tests.factories import CallFactory, FaqEntryFactory, TicketFactory, UtteranceFactory, outcome
@@ -797,3 +798,186 @@ def test_a_business_keeps_the_key_name_the_operator_gave_it_but_cannot_pick_anot
 
     assert raised.value.message_dict == {"dialogue_options": ["Choose one of the keys the platform offers."]}
     assert AgentConfig.objects.values_list("dialogue_options", flat=True).get() == {"model": "y", "key_ref": "ACME_KEY"}
+
+
+# --- transfers to a person ----------------------------------------------------------------------------
+
+
+def test_a_transfer_begins_with_the_capture_stored_and_the_ticket_made_at_once(
+    in_tenant_a, django_capture_on_commit_callbacks
+) -> None:
+    from calls.services import call_transfer_update
+    from tickets.models import Callback, Ticket
+
+    call = CallFactory(status=Call.Status.IN_PROGRESS, ended_at=None)
+    began = datetime(2030, 11, 25, 10, 0, tzinfo=UTC)
+    captured = outcome(wants_human=True, callback_requested=False, priority="high", transfer="dialing")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_transfer_update(call_id=call.pk, status="dialing", to="+15550100199", captured=captured, now=began)
+
+    call.refresh_from_db()
+    assert (call.transfer_status, call.transfer_to, call.transfer_started_at, call.transfer_ended_at) == (
+        "dialing", "+15550100199", began, None,
+    )  # fmt: skip
+    assert call.captured == captured
+    # The ticket exists while the phone rings; no callback while the caller is being put through.
+    ticket = Ticket.objects.get(call=call)
+    assert (ticket.summary, ticket.priority, ticket.caller_name) == (captured["summary"], "high", "Maria Gonzalez")
+    assert Callback.objects.count() == 0
+
+
+def test_a_transfer_ends_once_and_a_failed_one_queues_a_priority_callback(
+    in_tenant_a, django_capture_on_commit_callbacks
+) -> None:
+    from calls.services import CallTransferError, call_transfer_update
+    from tickets.models import Callback
+
+    call = CallFactory(status=Call.Status.IN_PROGRESS, ended_at=None)
+    with django_capture_on_commit_callbacks(execute=True):
+        call_transfer_update(call_id=call.pk, status="dialing", to="+15550100199", captured=outcome(priority="normal"))
+        # A second begin (a retried write) changes nothing.
+        call_transfer_update(call_id=call.pk, status="dialing", to="+15550100000")
+        call_transfer_update(call_id=call.pk, status="no_answer")
+        call_transfer_update(call_id=call.pk, status="no_answer")  # Twilio retrying its report
+    call.refresh_from_db()
+    assert (call.transfer_status, call.transfer_to) == ("no_answer", "+15550100199")
+    [callback] = Callback.objects.all()
+    assert (callback.priority, callback.reason) == ("high", "Transfer to a person failed: nobody answered")
+    with pytest.raises(CallTransferError):
+        call_transfer_update(call_id=call.pk, status="answered")
+    with pytest.raises(CallTransferError):
+        call_transfer_update(call_id=call.pk, status="ringing")
+    call.refresh_from_db()
+    assert call.transfer_status == "no_answer"
+
+
+def test_a_dial_answered_after_the_call_ended_brings_the_summary_and_the_ticket_up_to_date(
+    in_tenant_a, django_capture_on_commit_callbacks
+) -> None:
+    # Twilio: the media stream ends when the dial starts; the dial's result comes later, to a webhook.
+    from calls.services import call_finish, call_transfer_update
+    from tickets.models import Ticket, TicketChange
+    from tickets.services import ticket_create_from_call
+
+    call = CallFactory(status=Call.Status.IN_PROGRESS, ended_at=None)
+    ringing = "Leak: My sink leaks. Maria Gonzalez asked to speak to a person and was being put through."
+    captured = {**outcome(wants_human=True, transfer="dialing"), "summary": ringing}
+    with django_capture_on_commit_callbacks(execute=True):
+        call_transfer_update(call_id=call.pk, status="dialing", to="+15550100199", captured=captured)
+    call_finish(call_id=call.pk, end_reason="transferred", outcome=captured, completed=True)
+    ticket_create_from_call(call_id=call.pk)  # as the call-finished job does
+    assert Ticket.objects.get(call=call).summary == ringing
+
+    with django_capture_on_commit_callbacks(execute=True):
+        call_transfer_update(call_id=call.pk, status="answered")
+
+    put_through = "Leak: My sink leaks. Maria Gonzalez asked to speak to a person and was put through."
+    call.refresh_from_db()
+    assert (call.captured["transfer"], call.captured["summary"]) == ("answered", put_through)
+    ticket = Ticket.objects.get(call=call)
+    assert ticket.summary == put_through
+    assert list(TicketChange.objects.filter(ticket=ticket, field="summary").values_list("old_value", "new_value")) == [
+        (ringing, put_through)
+    ]
+
+
+def test_a_transfer_cannot_end_before_it_began(in_tenant_a) -> None:
+    from calls.services import CallTransferError, call_transfer_update
+
+    call = CallFactory(status=Call.Status.IN_PROGRESS, ended_at=None)
+    with pytest.raises(CallTransferError):
+        call_transfer_update(call_id=call.pk, status="busy")
+    call.refresh_from_db()
+    assert (call.transfer_status, call.transfer_ended_at) == ("", None)
+
+
+@pytest.mark.parametrize(
+    ("typed", "stored"),
+    [("+1 (555) 010-0199", "+15550100199"), ("+44 20 7946 0958", "+442079460958"), ("", ""), ("  ", "")],
+)
+def test_the_transfer_number_is_stored_in_e164(in_tenant_a, typed: str, stored: str) -> None:
+    config = AgentConfig.objects.get()
+    agent_config_update(config=config, actor=in_tenant_a.owner, transfer_number=typed)
+    assert AgentConfig.objects.get().transfer_number == stored
+
+
+@pytest.mark.parametrize("typed", ["555 010 0199", "0044 20 7946 0958", "+1 555", "call Bob", "+0 555 010 0199"])
+def test_a_transfer_number_not_in_international_form_is_refused(in_tenant_a, typed: str) -> None:
+    config = AgentConfig.objects.get()
+    with pytest.raises(ValidationError) as raised:
+        agent_config_update(config=config, actor=in_tenant_a.owner, transfer_number=typed)
+    assert "transfer_number" in raised.value.message_dict
+    assert AgentConfig.objects.get().transfer_number == ""
+
+
+# Redaction of stored transcripts
+
+SAID = "it's five five five two oh one three three four four, or jo at example dot com"
+
+
+def _redacting(on: bool) -> None:
+    AgentConfig.objects.update(redact_transcripts=on)
+
+
+@pytest.mark.parametrize(("on", "stored"), [(True, "it's [phone], or [email]"), (False, SAID)])
+def test_utterances_are_stored_masked_only_when_the_business_asks(in_tenant_a, on, stored) -> None:
+    _redacting(on)
+    call = CallFactory(status=Call.Status.IN_PROGRESS)
+
+    for speaker in ("caller", "agent"):
+        utterance_record(call_id=call.pk, speaker=speaker, text=SAID, start_s=1.0, end_s=2.5)
+
+    assert list(Utterance.objects.filter(call=call).values_list("speaker", "text")) == [
+        ("caller", stored),
+        ("agent", stored),
+    ]
+
+
+def test_a_redacting_business_keeps_the_captured_fields_and_masks_the_free_text(in_tenant_a) -> None:
+    _redacting(True)
+    call = CallFactory(status=Call.Status.IN_PROGRESS, ended_at=None)
+    captured = outcome(
+        fields={"name": "Maria Gonzalez", "callback_number": "+15552013344", "email": "maria@example.com"},
+        reason="call me back on 555 201 3344",
+        summary="Maria Gonzalez (555 201 3344, maria@example.com) wants a callback.",
+        unanswered_questions=["can you email maria at example dot com the quote?"],
+    )
+
+    assert call_heartbeat(call_id=call.pk, captured=captured) is True
+    call.refresh_from_db()
+    heartbeat_captured = call.captured
+    finished = call_finish(call_id=call.pk, end_reason="caller_hangup", outcome=captured, completed=True)
+
+    expected = captured | {
+        "reason": "call me back on [phone]",
+        "summary": "Maria Gonzalez ([phone], [email]) wants a callback.",
+        "unanswered_questions": ["can you email [email] the quote?"],
+    }
+    assert heartbeat_captured == expected
+    assert Call.objects.get(pk=finished.pk).captured == expected
+    assert expected["fields"] == {
+        "name": "Maria Gonzalez",
+        "callback_number": "+15552013344",
+        "email": "maria@example.com",
+    }
+
+
+def test_a_business_that_does_not_redact_stores_the_outcome_as_given(in_tenant_a) -> None:
+    call = CallFactory(status=Call.Status.IN_PROGRESS, ended_at=None)
+    captured = outcome(summary="Maria (555 201 3344) wants a callback.")
+
+    call_finish(call_id=call.pk, end_reason="caller_hangup", outcome=captured, completed=True)
+
+    assert Call.objects.get(pk=call.pk).captured == captured
+
+
+def test_turning_redaction_on_is_an_audited_setting(in_tenant_a) -> None:
+    config = AgentConfig.objects.get()
+
+    agent_config_update(config=config, actor=in_tenant_a.owner, redact_transcripts=True)
+
+    assert AgentConfig.objects.get().redact_transcripts is True
+    assert [row[3] for row in _audit_rows()] == [{"fields": ["redact_transcripts"]}]
+    with pytest.raises(ValidationError):
+        agent_config_update(config=config, redact_transcripts="yes")
+    assert AgentConfig.objects.get().redact_transcripts is True

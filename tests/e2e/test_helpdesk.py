@@ -54,7 +54,9 @@ def test_agent_works_a_phone_ticket_end_to_end(signed_in: str, page: Page, tenan
     row_link.click()
     expect(page.get_by_role("heading", level=1)).to_contain_text(f"{phone_ticket.number} My kitchen sink is leaking")
 
-    # Jump to the caller's first words: the recording plays from there.
+    # Jump to the caller's first words: the recording plays from there. The
+    # player's script is deferred: on a busy machine the heading shows before it runs.
+    page.wait_for_load_state("load")
     page.get_by_role("button", name="Play from 0:04").click()
     page.wait_for_function(
         "() => { const a = document.getElementById('tk-audio'); return !a.paused && a.currentTime >= 4.5; }"

@@ -18,6 +18,7 @@ from playwright.sync_api import Page, expect
 from billing.models import Subscription
 from billing.stripe_emulator import StripeEmulator
 from tenants.models import Tenant
+from tests.e2e.conftest import SCREENSHOTS
 from tests.live_stack import ServerStack, live_stack_env
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.xdist_group("browser")]
@@ -66,6 +67,8 @@ def test_sign_up_verify_subscribe_and_go_live(billing_stack, page: Page, tenant_
     page.locator("#id_subdomain").fill("hollow-pines")
     page.get_by_role("button", name="Sign Up").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Verify Your Email Address")
+    expect(page.locator('[aria-current="step"]')).to_contain_text("Now: Your email address.")
+    _shoot(page, "signup_1_verify_email")
     assert not Tenant.objects.filter(schema_name="hollow_pines").exists()
 
     page.goto(_confirmation_link(mail))
@@ -80,6 +83,7 @@ def test_sign_up_verify_subscribe_and_go_live(billing_stack, page: Page, tenant_
     page.goto(f"{base}/billing/")
     page.get_by_role("button", name="Subscribe to Growth").click()
     expect(page.get_by_role("heading", level=1)).to_have_text("Checkout")
+    _shoot(page, "signup_2_checkout")
     page.get_by_role("button", name="Subscribe").click()
     page.wait_for_url(f"{base}/billing/?checkout=done")
 
@@ -92,3 +96,17 @@ def test_sign_up_verify_subscribe_and_go_live(billing_stack, page: Page, tenant_
     expect(page.get_by_text("Status: Active")).to_be_visible()
     expect(page.get_by_role("button", name="Manage cards, invoices and plan")).to_be_visible()
     assert [status for _, status in emulator.state.deliveries] == [200, 200, 200]
+    _shoot(page, "signup_3_subscribed")
+
+    # A number makes the business live; its dashboard says so.
+    page.goto(f"{base}/settings/numbers/")
+    page.get_by_role("textbox", name="Number").fill("+1 555 010 0199")
+    page.get_by_role("button", name="Add number").click()
+    page.goto(f"{base}/")
+    expect(page.locator(".live-state")).to_have_text("Live: callers to your number reach your receptionist.")
+    _shoot(page, "signup_4_live")
+
+
+def _shoot(page: Page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

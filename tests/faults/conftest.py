@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shutil
 import subprocess
+import tempfile
 import threading
 from collections.abc import Coroutine, Iterator
 from pathlib import Path
@@ -149,3 +152,88 @@ class RedisServer:
             self.process.kill()
             self.process.wait(timeout=10)
         self.process = None
+
+
+class PostgresServer:
+    """A private PostgreSQL cluster on a free loopback port, holding a copy of the test database, to restart.
+
+    The machine's server is shared with other test runs, so restarting it would
+    break them: this cluster is made with initdb in a temporary folder (as the
+    ``postgres`` account when the tests run as root, which PostgreSQL refuses
+    to run as) and removed afterwards.
+    """
+
+    def __init__(self, log_dir: Path) -> None:
+        self.bindir = _postgres_bindir()
+        self.port = free_port()
+        self.log_dir = log_dir
+        # Not under pytest's tmp_path: the postgres account must reach the folder.
+        self.datadir = Path(tempfile.mkdtemp(prefix="voicedesk-pg-"))
+        self.database = "voicedesk_faults"
+
+    @property
+    def url(self) -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{self.database}"
+
+    def _run(self, *args: str, **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
+        command = [str(self.bindir / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        return subprocess.run(command, check=True, capture_output=True, timeout=120, **kwargs)
+
+    def create(self, source: dict[str, Any]) -> None:
+        """initdb, start, and copy the database ``source`` (Django's settings of the test database) into it."""
+        if os.geteuid() == 0:
+            shutil.chown(self.datadir, user="postgres", group="postgres")
+        self._run("initdb", "-D", str(self.datadir), "-U", "postgres", "-A", "trust", "--no-sync")
+        self.start()
+        host, port = source["HOST"] or "127.0.0.1", str(source["PORT"] or 5432)
+        dump = subprocess.run(
+            [str(self.bindir / "pg_dump"), "-Fc", "-h", host, "-p", port, "-U", source["USER"], source["NAME"]],
+            check=True, capture_output=True, timeout=300,
+            env=os.environ | ({"PGPASSWORD": source["PASSWORD"]} if source.get("PASSWORD") else {}),
+        ).stdout  # fmt: skip
+        self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", self.database)
+        self._run("pg_restore", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", self.database,
+                  "--no-owner", "--no-acl", input=dump)  # fmt: skip
+
+    def start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.datadir} -c fsync=off"
+        self._run(
+            "pg_ctl", "-D", str(self.datadir), "-l", str(self.datadir / "server.log"), "-o", options, "-w", "start"
+        )
+
+    def stop(self) -> None:
+        """A restart's first half: the server ends every session (``-m fast``) and stops."""
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        with contextlib.suppress(subprocess.SubprocessError):
+            self._run("pg_ctl", "-D", str(self.datadir), "-m", "immediate", "-w", "stop")
+        log = self.datadir / "server.log"
+        if log.exists():
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, self.log_dir / "postgres.log")
+        shutil.rmtree(self.datadir, ignore_errors=True)
+
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` on the private copy (in schema ``alpha``), on a connection of its own."""
+        import psycopg
+
+        with psycopg.connect(self.url.replace("postgres://", "postgresql://", 1), autocommit=True) as conn:
+            conn.execute("SET search_path TO alpha, public")
+            return conn.execute(sql, params).fetchall()
+
+
+def _postgres_bindir() -> Path:
+    """Where this machine's PostgreSQL programs are (initdb is not on PATH for every account)."""
+    found = shutil.which("pg_config")
+    if found:
+        path = Path(subprocess.run([found, "--bindir"], capture_output=True, text=True, check=True).stdout.strip())
+        if (path / "initdb").exists():
+            return path
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    if not versions:
+        pytest.skip("no PostgreSQL server programs (initdb) on this machine")
+    return versions[-1].parent

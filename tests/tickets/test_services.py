@@ -15,6 +15,7 @@ from django.utils import timezone
 from django_tenants.utils import tenant_context
 
 from calls.models import AgentConfig, Call, CategoryExample, FaqEntry
+from calls.services import call_finish
 from tenants.models import AuditEvent, User
 from tests.factories import (
     CallbackFactory,
@@ -1269,3 +1270,119 @@ def test_ticket_sweep_does_not_bring_back_a_ticket_an_owner_deleted(in_tenant_a)
 
     assert [t.call_id for t in ticket_sweep_missing(now=now)] == [other.pk]
     assert list(Ticket.objects.values_list("call_id", flat=True)) == [other.pk]
+
+
+# --- tickets of calls transferred to a person ------------------------------------------------------
+
+
+def _transferred_call(**captured: Any) -> Call:
+    return CallFactory(
+        captured=outcome(**({"callback_requested": False, "wants_human": True, "priority": "normal"} | captured)),
+        transfer_status="dialing",
+        transfer_to="+15550100199",
+        ended_at=None,
+    )
+
+
+def test_a_failed_transfer_queues_one_high_priority_callback_and_raises_the_ticket(in_tenant_a) -> None:
+    from tickets.services import callback_queue_after_transfer
+
+    call = _transferred_call()
+    ticket = ticket_create_from_call(call_id=call.pk)
+    assert (ticket.priority, Callback.objects.count()) == ("normal", 0)
+    now = datetime(2030, 11, 25, 15, 0, tzinfo=UTC)
+
+    callback = callback_queue_after_transfer(call_id=call.pk, status="busy", now=now)
+    again = callback_queue_after_transfer(call_id=call.pk, status="busy", now=now)
+
+    assert again.pk == callback.pk
+    assert (callback.priority, callback.reason, callback.phone) == (
+        "high",
+        "Transfer to a person failed: the line was busy",
+        "+15552013344",
+    )
+    # High callbacks are due around the clock: two hours on.
+    assert callback.due_at == now + timedelta(hours=2)
+    ticket.refresh_from_db()
+    assert ticket.priority == "high"
+    assert list(TicketChange.objects.filter(ticket=ticket).values_list("field", "old_value", "new_value")) == [
+        ("created", "", "new"),
+        ("priority", "normal", "high"),
+    ]
+    with pytest.raises(TicketError):
+        callback_queue_after_transfer(call_id=call.pk, status="answered")
+
+
+def test_a_failed_transfer_raises_an_existing_callback_rather_than_queueing_another(in_tenant_a) -> None:
+    from tickets.services import callback_queue_after_transfer
+
+    call = _transferred_call(callback_requested=True)
+    ticket = ticket_create_from_call(call_id=call.pk)
+    [existing] = Callback.objects.all()
+    assert existing.priority == "normal"
+
+    callback = callback_queue_after_transfer(call_id=call.pk, status="no_answer")
+
+    assert callback.pk == existing.pk
+    assert (callback.priority, callback.reason) == ("high", "Transfer to a person failed: nobody answered")
+    assert Callback.objects.filter(ticket=ticket).count() == 1
+
+
+def test_the_end_of_a_transferred_call_completes_its_ticket_once(in_tenant_a) -> None:
+    call = _transferred_call(fields={"callback_number": "+15557654321"}, summary="Leak: my sink.")
+    ticket = ticket_create_from_call(call_id=call.pk)
+    assert (ticket.caller_name, ticket.summary) == ("", "Leak: my sink.")
+    # Back with the agent after a busy transfer, the caller gave their name; then the call ended.
+    Call.objects.filter(pk=call.pk).update(
+        transfer_status="busy",
+        ended_at=timezone.now(),
+        captured=outcome(
+            fields={"name": "Ada Lovelace", "callback_number": "+15557654321"},
+            summary="Leak: my sink. Ada Lovelace asked to speak to a person; the line was busy.",
+            callback_requested=True,
+            wants_human=True,
+        ),
+    )
+
+    for _ in range(2):
+        again = ticket_create_from_call(call_id=call.pk)
+
+    assert again.pk == ticket.pk
+    ticket.refresh_from_db()
+    assert (ticket.caller_name, ticket.callback_number) == ("Ada Lovelace", "+15557654321")
+    assert ticket.summary == "Leak: my sink. Ada Lovelace asked to speak to a person; the line was busy."
+    assert ticket.captured == {"name": "Ada Lovelace", "callback_number": "+15557654321"}
+    assert Callback.objects.filter(ticket=ticket).count() == 1
+    changes = list(TicketChange.objects.filter(ticket=ticket).values_list("field", flat=True))
+    assert changes == ["created", "summary", "caller_name"]
+
+
+@time_machine.travel(MONDAY_10, tick=False)
+def test_the_ticket_of_a_redacting_business_keeps_the_callers_details_only_in_its_fields(in_tenant_a) -> None:
+    AgentConfig.objects.update(redact_transcripts=True)
+    call = CallFactory(status=Call.Status.IN_PROGRESS, ended_at=None)
+    said = outcome(
+        fields={"name": "Maria Gonzalez", "callback_number": "+15552013344", "email": "maria@example.com"},
+        reason="call me on 555 201 3344 about the leak",
+        summary="Maria Gonzalez (maria@example.com) called about a leak.",
+        unanswered_questions=["can you text five five five two oh one three three four four?"],
+    )
+    call_finish(call_id=call.pk, end_reason="caller_hangup", outcome=said, completed=True)
+
+    ticket = ticket_create_from_call(call_id=call.pk)
+
+    assert (ticket.caller_name, ticket.callback_number, ticket.email) == (
+        "Maria Gonzalez",
+        "+15552013344",
+        "maria@example.com",
+    )
+    assert ticket.captured == said["fields"]
+    assert (ticket.subject, ticket.summary) == (
+        "Call me on [phone] about the leak",
+        "Maria Gonzalez ([email]) called about a leak.",
+    )
+    assert list(UnansweredQuestion.objects.filter(ticket=ticket).values_list("question", flat=True)) == [
+        "can you text [phone]?"
+    ]
+    callback = Callback.objects.get(ticket=ticket)
+    assert (callback.phone, callback.reason) == ("+15552013344", "call me on [phone] about the leak")

@@ -63,6 +63,10 @@ def test_an_unconfigured_process_refuses_to_start() -> None:
             {"DJANGO_SECRET_KEY": "x" * 50, "TWILIO_AUTH_TOKEN": "dev-twilio-auth-token"},
             "TWILIO_AUTH_TOKEN is the development token",
         ),
+        (
+            {"DJANGO_SECRET_KEY": "x" * 50, "VOICEDESK_SECRET_KEYS": "yMoiCfMApwLbS2DRqak8rNro-OtLmbVG97roehOtYxk="},
+            "VOICEDESK_SECRET_KEYS holds a development key",
+        ),
     ],
 )
 def test_production_refuses_the_development_secrets(overrides: dict[str, str], message: str) -> None:

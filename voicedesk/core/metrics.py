@@ -20,6 +20,11 @@ from voicedesk.core.internal import request_is_internal
 CALLS_IN_PROGRESS = prometheus_client.Gauge(
     "voicedesk_calls_in_progress", "Calls this process is handling now, per transport.", ["transport"]
 )
+STREAMS_REFUSED = prometheus_client.Counter(
+    "voicedesk_streams_refused_total",
+    "Calls this process refused because it was running as many as it may (VOICE_PROCESS_CAPACITY).",
+    ["transport"],
+)
 TURN_LATENCY = prometheus_client.Histogram(
     "voicedesk_turn_latency_seconds",
     "From the caller's last speech to the agent's first frame sent.",

@@ -25,8 +25,11 @@ from tickets.models import Callback, FaqAnswer, Ticket, UnansweredQuestion
 
 PERIOD_DAYS = (7, 30, 90)
 DEFAULT_PERIOD_DAYS = 30
+# In the order they happen; each is counted from the caller's end of speech.
 LATENCY_STAGES: tuple[tuple[str, str], ...] = (
+    ("pause_ms", "Pause seen"),
     ("transcript_ms", "Transcript"),
+    ("endpoint_ms", "Turn ended"),
     ("decision_ms", "Decision"),
     ("first_audio_ms", "First audio"),
     ("first_frame_ms", "First frame"),

@@ -39,18 +39,29 @@ class OnboardingStep:
     url_name: str
 
 
+# The steps without which callers do not reach a paid receptionist.
+LIVE_STEPS = frozenset({"plan", "number"})
+
+
+def onboarding_is_live(steps: list[OnboardingStep]) -> bool:
+    """Whether the business is live: a paid or trialing subscription and a number."""
+    return all(step.done for step in steps if step.key in LIVE_STEPS)
+
+
 # What a business's details are: who it is, where (time zone) and when it is open.
 _DETAIL_FIELDS = frozenset({"business_name", "timezone", "business_hours"})
 
 
 def onboarding_checklist(*, tenant: Tenant) -> list[OnboardingStep]:
-    """The steps to go live, each done or not from the business's real state.
+    """The steps to go live, in the order a new business takes them, each done or not from its real state.
 
+    - plan and payment: the subscription is active or trialing;
+    - phone number: a number rings this business;
     - business details: the time zone or opening hours differ from the defaults, or someone changed them;
     - greeting and FAQ: a greeting is set, or the FAQ holds an entry of the business's own;
-    - phone number: a number rings this business;
-    - plan and payment: the subscription is active or trialing;
-    - test call: a call has been received (there is no in-browser test call: calling the number is the test).
+    - test call: a call has been received, through the number or the browser's test call.
+
+    The business is live (``onboarding_is_live``) once it has a plan and a number.
     """
     schema_check(tenant=tenant)
     config = AgentConfig.objects.first()
@@ -70,14 +81,15 @@ def onboarding_checklist(*, tenant: Tenant) -> list[OnboardingStep]:
         Subscription.Status.TRIALING,
     )
     return [
+        OnboardingStep("plan", "Plan and payment", paid,
+                       "Choose a plan and add a card.", "billing:page"),
+        OnboardingStep("number", "Phone number", PhoneNumber.objects.filter(tenant=tenant).exists(),
+                       "A number you own that rings your receptionist.", "phone_numbers:list"),
         OnboardingStep("details", "Business details", details,
                        "Your time zone and opening hours, so callbacks are due in your hours.", "settings:agent"),
         OnboardingStep("agent", "Greeting and FAQ", agent,
                        "How the receptionist greets callers and the answers it gives.", "settings:faq"),
-        OnboardingStep("number", "Phone number", PhoneNumber.objects.filter(tenant=tenant).exists(),
-                       "A number you own that rings your receptionist.", "phone_numbers:list"),
-        OnboardingStep("plan", "Plan and payment", paid,
-                       "Choose a plan and add a card.", "billing:page"),
         OnboardingStep("test_call", "A test call", Call.objects.exists(),
-                       "Call your number: this step is done when the first call arrives.", "calls:call_list"),
+                       "Call your number, or make a test call from your browser: this step is done when the first "
+                       "call arrives.", "calls:test_call"),
     ]  # fmt: skip

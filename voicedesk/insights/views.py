@@ -18,7 +18,7 @@ from tenants.permissions import membership_has_role, role_required
 from voicedesk.core.htmx import htmx_render
 from voicedesk.core.timefmt import span_label
 from voicedesk.insights import analytics
-from voicedesk.insights.selectors import dashboard_counts, onboarding_checklist
+from voicedesk.insights.selectors import dashboard_counts, onboarding_checklist, onboarding_is_live
 
 # Who may open the page of each onboarding step.
 STEP_ROLES = {
@@ -26,7 +26,7 @@ STEP_ROLES = {
     "agent": Membership.Role.ADMIN,
     "number": Membership.Role.ADMIN,
     "plan": Membership.Role.OWNER,
-    "test_call": Membership.Role.AGENT,
+    "test_call": Membership.Role.ADMIN,
 }
 
 
@@ -44,6 +44,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             for step in steps
         ],
         "steps_left": sum(not step.done for step in steps),
+        "live": onboarding_is_live(steps),
     }
     return render(request, "tenants/dashboard.html", context)
 

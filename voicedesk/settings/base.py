@@ -262,6 +262,14 @@ SPECTACULAR_SETTINGS = {
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
 # The websocket URL the carrier connects to; derived from the request when empty.
 TWILIO_STREAM_URL = env("TWILIO_STREAM_URL", default="")
+# Calls one voice process runs at once (carrier streams and test calls); a
+# stream beyond is refused unanswered. The carrier then offers it to the next
+# of TWILIO_STREAM_RETRY_URLS (other voice processes' own addresses, or the
+# proxy's stream URL again to let it pick another process), one per refusal;
+# when none is left the caller hears the lines are busy and the call leaves a
+# ticket with a callback.
+VOICE_PROCESS_CAPACITY = env.int("VOICE_PROCESS_CAPACITY", default=12)
+TWILIO_STREAM_RETRY_URLS = env.list("TWILIO_STREAM_RETRY_URLS", default=[])
 
 # Faults. A running call writes a heartbeat (with the recording and what was
 # captured so far) every CALL_HEARTBEAT_S; the sweeper finishes a call in
@@ -297,6 +305,24 @@ LIVEKIT_FINISH_GRACE_S = 30
 DIALOGUE_KEY_REFS = env.list("DIALOGUE_KEY_REFS", default=["OPENAI_API_KEY"])
 # How long "List models" waits for a model server.
 DIALOGUE_MODELS_TIMEOUT_S = env.float("DIALOGUE_MODELS_TIMEOUT_S", default=3.0)
+
+# Fernet keys that encrypt what businesses store (their speech providers' API
+# keys), newest first: the first encrypts, all decrypt (``voicedesk.core.secrets``).
+VOICEDESK_SECRET_KEYS = env.list("VOICEDESK_SECRET_KEYS", default=[])
+# Where each cloud speech provider's API is; empty: the provider's own. A
+# business's engine options may name another (``base_url``).
+SPEECH_PROVIDER_BASE_URLS = {
+    "elevenlabs": env("ELEVENLABS_BASE_URL", default=""),
+    "cartesia": env("CARTESIA_BASE_URL", default=""),
+    "assemblyai": env("ASSEMBLYAI_BASE_URL", default=""),
+}
+# How long "Test this key" and a voice listing wait for a provider.
+SPEECH_PROVIDER_CHECK_TIMEOUT_S = env.float("SPEECH_PROVIDER_CHECK_TIMEOUT_S", default=3.0)
+# The shared second level of the TTS cache (``calls.pipeline.tts_cache``): on or
+# off, how long an entry lives, and the largest entry kept (about a minute of 16 kHz audio).
+TTS_CACHE_REDIS = env.bool("TTS_CACHE_REDIS", default=True)
+TTS_CACHE_REDIS_TTL_S = env.int("TTS_CACHE_REDIS_TTL_S", default=7 * 24 * 3600)
+TTS_CACHE_REDIS_MAX_BYTES = env.int("TTS_CACHE_REDIS_MAX_BYTES", default=2_000_000)
 
 # Stripe bills the businesses. ``STRIPE_API_BASE`` points the SDK at another
 # server with Stripe's API (the loopback emulator in development and tests);

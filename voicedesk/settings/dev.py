@@ -14,3 +14,8 @@ os.environ.setdefault("STRIPE_WEBHOOK_SECRET", "whsec_dev_emulator")
 os.environ.setdefault("STRIPE_API_BASE", "http://127.0.0.1:12111")
 
 from .base import *
+from .base import env
+
+# Encrypts stored provider keys. Public, like the secret key above, and kept out of
+# the environment, so processes started from here do not inherit it.
+VOICEDESK_SECRET_KEYS = env.list("VOICEDESK_SECRET_KEYS", default=["gsaHmXIUWc_xRahg56HMCxTMbH_9Q733T6WHMhChmVw="])

@@ -3,15 +3,23 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *
-from .base import SECRET_KEY, TWILIO_AUTH_TOKEN, env
+from .base import SECRET_KEY, TWILIO_AUTH_TOKEN, VOICEDESK_SECRET_KEYS, env
 
 # The development settings' stand-ins are public (they are in this
 # repository): a production process that got one refuses to start.
-DEVELOPMENT_SECRETS = {"dev-only-insecure-key-not-for-production", "test-only-insecure-key", "dev-twilio-auth-token"}
+DEVELOPMENT_SECRETS = {
+    "dev-only-insecure-key-not-for-production",
+    "test-only-insecure-key",
+    "dev-twilio-auth-token",
+    "gsaHmXIUWc_xRahg56HMCxTMbH_9Q733T6WHMhChmVw=",
+    "yMoiCfMApwLbS2DRqak8rNro-OtLmbVG97roehOtYxk=",
+}
 if SECRET_KEY in DEVELOPMENT_SECRETS or len(SECRET_KEY) < 32:
     raise ImproperlyConfigured("Set DJANGO_SECRET_KEY to a long random value (at least 32 characters).")
 if TWILIO_AUTH_TOKEN in DEVELOPMENT_SECRETS:
     raise ImproperlyConfigured("TWILIO_AUTH_TOKEN is the development token; set the account's real auth token.")
+if DEVELOPMENT_SECRETS.intersection(VOICEDESK_SECRET_KEYS):
+    raise ImproperlyConfigured("VOICEDESK_SECRET_KEYS holds a development key; generate new Fernet keys.")
 
 DEBUG = False
 SESSION_COOKIE_SECURE = True

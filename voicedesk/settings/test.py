@@ -32,7 +32,12 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = env("EMAIL_BACKEND", default="django.core.mail.backends.locmem.EmailBackend")
 EMAIL_FILE_PATH = env("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "test-mail"))
 ALLOWED_HOSTS = [*ALLOWED_HOSTS, "testserver"]
-MEDIA_ROOT = BASE_DIR / "var" / "test-media"
+# Per xdist worker: both workers have a tenant "alpha" with a call 1, whose
+# recording would be the same file (one worker's new call emptied the other's).
+# Not taken from the environment: xdist workers inherit the controller's.
+# Servers a test starts get the worker's folder through it.
+MEDIA_ROOT = BASE_DIR / "var" / "test-media" / (_WORKER or "main")
+os.environ["MEDIA_ROOT"] = str(MEDIA_ROOT)
 TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="test-twilio-auth-token")
 # Worker and consumer threads open their own connections; closing them after
 # each unit of work lets the test database be dropped at the end of the run.
@@ -40,3 +45,10 @@ DATABASES["default"]["CONN_MAX_AGE"] = 0
 # Two test runs on one server (two checkouts, or a run beside the dev
 # server's tests) need their own databases.
 DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME", default="test_voicedesk")}
+
+# Encrypts stored provider keys. Public, like the secret key above, and kept out of
+# the environment, so processes started from here do not inherit it.
+VOICEDESK_SECRET_KEYS = env.list("VOICEDESK_SECRET_KEYS", default=["yMoiCfMApwLbS2DRqak8rNro-OtLmbVG97roehOtYxk="])
+# Tests count what engines and emulators are asked: a sentence another test
+# left in Redis would answer instead. Tests of the shared cache turn it on.
+TTS_CACHE_REDIS = env.bool("TTS_CACHE_REDIS", default=False)

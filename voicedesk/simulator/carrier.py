@@ -56,6 +56,11 @@ _BURST_GAP_S: Final = 0.5
 _MAX_CATCH_UP_TICKS: Final = 50
 
 
+def _server_closed(code: int | str | None) -> str:
+    """How a stream the server ended is reported: with its close code unless it was a normal close."""
+    return f"server_closed ({code})" if code not in (None, 1000) else "server_closed"
+
+
 class CarrierError(Exception):
     """The product did not answer the call the way a carrier needs."""
 
@@ -74,6 +79,8 @@ class StreamInstructions:
 
     url: str
     parameters: dict[str, str] = field(default_factory=dict)
+    # ``<Connect action>``: where the carrier asks what next once the stream has ended.
+    action: str = ""
 
 
 def webhook_signature(url: str, params: dict[str, str], auth_token: str) -> str:
@@ -100,7 +107,9 @@ def parse_twiml(document: str) -> StreamInstructions:
     if not url.startswith(("ws://", "wss://")):
         raise CarrierError(f"<Stream url={url!r}> is not a websocket URL")
     parameters = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
-    return StreamInstructions(url=url, parameters=parameters)
+    connect = root.find("./Connect")
+    action = connect.get("action", "") if connect is not None else ""
+    return StreamInstructions(url=url, parameters=parameters, action=action)
 
 
 async def dial(
@@ -115,7 +124,30 @@ async def dial(
 ) -> StreamInstructions:
     """POST the signed voice webhook for a new call; return the stream to connect."""
     url = base_url.rstrip("/") + VOICE_WEBHOOK_PATH
-    params = {
+    params = _call_params(call_sid=call_sid, from_number=from_number, to_number=to_number, account_sid=account_sid)
+    return parse_twiml(await _post_signed(url, params, auth_token=auth_token, timeout_s=timeout_s))
+
+
+async def stream_ended(
+    base_url: str,
+    action: str,
+    *,
+    call_sid: str,
+    from_number: str,
+    to_number: str,
+    account_sid: str,
+    auth_token: str,
+    timeout_s: float = 15.0,
+) -> str:
+    """POST the signed ``<Connect action>`` request Twilio makes once the stream has ended; return the TwiML."""
+    url = urllib.parse.urljoin(base_url.rstrip("/") + VOICE_WEBHOOK_PATH, action)
+    params = _call_params(call_sid=call_sid, from_number=from_number, to_number=to_number, account_sid=account_sid)
+    params["CallStatus"] = "in-progress"
+    return await _post_signed(url, params, auth_token=auth_token, timeout_s=timeout_s)
+
+
+def _call_params(*, call_sid: str, from_number: str, to_number: str, account_sid: str) -> dict[str, str]:
+    return {
         "AccountSid": account_sid,
         "ApiVersion": "2010-04-01",
         "CallSid": call_sid,
@@ -124,6 +156,9 @@ async def dial(
         "From": from_number,
         "To": to_number,
     }
+
+
+async def _post_signed(url: str, params: dict[str, str], *, auth_token: str, timeout_s: float) -> str:
     # The server validates against the URL it sees, which is this one as long
     # as the Host header is the base URL's host (urllib sends exactly that).
     headers = {
@@ -144,7 +179,7 @@ async def dial(
         except OSError as exc:
             raise CarrierError(f"POST {url} failed: {exc}") from exc
 
-    return parse_twiml(await asyncio.to_thread(post))
+    return await asyncio.to_thread(post)
 
 
 # -- Twilio's playback buffer --------------------------------------------------------
@@ -465,8 +500,9 @@ class CarrierStream:
                     self.stats.send_late_ticks += 1
                 await self._tick(tick, due)
                 tick += 1
-        except ConnectionClosed:
-            self._finish("server_closed")
+        except ConnectionClosed as exc:
+            # The clock's send can be first to see the close: report its code as the receiver would.
+            self._finish(_server_closed(exc.rcvd.code if exc.rcvd else "no close frame"))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - a dead clock must end the call, not hang it
@@ -540,10 +576,9 @@ class CarrierStream:
                     self.stats.clears += 1
                     for name in self.playback.clear():
                         await self._echo_mark(name)
-            code = self._ws.close_code
-            self._finish(f"server_closed ({code})" if code not in (None, 1000) else "server_closed")
+            self._finish(_server_closed(self._ws.close_code))
         except ConnectionClosed as exc:
-            self._finish(f"server_closed ({exc.rcvd.code if exc.rcvd else 'no close frame'})")
+            self._finish(_server_closed(exc.rcvd.code if exc.rcvd else "no close frame"))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any garbage from the server ends the call visibly

@@ -43,6 +43,12 @@ class StoredTicket:
     callback_requested: bool
 
 
+# The stages of a caller turn as stored, in the order they happen.
+TURN_STAGES: tuple[str, ...] = (
+    "pause_ms", "transcript_ms", "endpoint_ms", "decision_ms", "first_audio_ms", "first_frame_ms"
+)  # fmt: skip
+
+
 @dataclass(frozen=True, slots=True)
 class StoredCall:
     """What the product stored for one call, as far as the simulator cares."""
@@ -56,6 +62,8 @@ class StoredCall:
     utterances: tuple[tuple[str, str], ...] = ()
     # Server-side end of speech -> first frame sent, per turn, in ms.
     first_frame_ms: tuple[float, ...] = field(default=())
+    # Every stored stage per turn (``TURN_STAGES``), in ms after the end of speech; None where not timed.
+    stage_ms: tuple[dict[str, float | None], ...] = field(default=())
 
     @property
     def frames_sent(self) -> int:
@@ -97,7 +105,7 @@ def load_stored_call(slug: str, call_sid: str) -> StoredCall | None:
                 callback_requested=Callback.objects.filter(ticket=ticket_row).exists(),
             )
         utterances = tuple(call.utterances.order_by("start_s", "pk").values_list("speaker", "text"))
-        latencies = tuple(call.turn_latencies.order_by("turn_index").values_list("first_frame_ms", flat=True))
+        stages = tuple(call.turn_latencies.order_by("turn_index").values(*TURN_STAGES))
         return StoredCall(
             call_id=call.pk,
             status=call.status,
@@ -105,7 +113,8 @@ def load_stored_call(slug: str, call_sid: str) -> StoredCall | None:
             captured=dict(call.captured or {}),
             ticket=ticket,
             utterances=utterances,
-            first_frame_ms=tuple(float(ms) for ms in latencies),
+            first_frame_ms=tuple(float(turn["first_frame_ms"]) for turn in stages),
+            stage_ms=stages,
         )
 
 

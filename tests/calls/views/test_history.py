@@ -328,7 +328,9 @@ def full_call(tenant_a) -> Call:
             TurnLatencyFactory(
                 call=call,
                 turn_index=index + 1,
+                pause_ms=ms / 5,
                 transcript_ms=ms / 2,
+                endpoint_ms=ms / 2 + 2,
                 decision_ms=ms / 2 + 5,
                 first_audio_ms=ms - 20,
                 first_frame_ms=ms,
@@ -390,12 +392,12 @@ def test_call_page_latency_table_and_first_frame_percentiles(client_a, full_call
     assert '<span class="num">300 ms</span> median (p50) to first frame' in body
     assert '<span class="num">480 ms</span> p95 to first frame' in body
     assert rows == [
-        "Turn Transcript Decision First audio First frame",
-        "1 250 255 480 500",
-        "2 50 55 80 100",
-        "3 200 205 380 400",
-        "4 100 105 180 200",
-        "5 150 155 280 300",
+        "Turn Pause seen Transcript Turn ended Decision First audio First frame",
+        "1 100 250 252 255 480 500",
+        "2 20 50 52 55 80 100",
+        "3 80 200 202 205 380 400",
+        "4 40 100 102 105 180 200",
+        "5 60 150 152 155 280 300",
     ]
 
 
@@ -414,6 +416,50 @@ def test_call_page_without_recording_ticket_or_timings(client_a, tenant_a) -> No
     assert "Nothing was captured on this call." in body
     assert "No turn timings were recorded for this call." in body
     assert "<dt>Answered</dt><dd>Not answered</dd>" in body
+
+
+def test_call_page_shows_a_transfer_and_how_it_went(client_a, full_call, tenant_a) -> None:
+    with tenant_context(tenant_a.tenant):
+        Call.objects.filter(pk=full_call.pk).update(
+            transfer_to="+15550100199",
+            transfer_status="busy",
+            transfer_started_at=datetime(2030, 3, 9, 9, 1, 10, tzinfo=UTC),
+            transfer_ended_at=datetime(2030, 3, 9, 9, 1, 40, tzinfo=UTC),
+        )
+
+    body = client_a.get(f"/calls/{full_call.pk}/").content.decode()
+
+    # Times in the business's zone (Berlin, UTC+1).
+    assert (
+        '<dt>Transfer</dt><dd><span class="calls-badge calls-badge-transfer-busy">Transfer failed: busy</span> '
+        'to +15550100199 <span class="calls-muted">at <time datetime="2030-03-09T10:01:10+01:00">10:01:10</time>, '
+        'ended <time datetime="2030-03-09T10:01:40+01:00">10:01:40</time></span></dd>'
+    ) in body
+
+
+@pytest.mark.parametrize(
+    ("status", "text", "shown"),
+    [
+        ("completed", "My kitchen sink is leaking.",
+         '<p class="calls-post-call" aria-labelledby="call-post-call-heading">My kitchen sink is leaking.</p>'),
+        ("requested", "", "Being transcribed again from the recording; it shows here when it is ready."),
+        ("failed", "", "The recording could not be transcribed again. The live transcript above is the one kept."),
+    ],
+)  # fmt: skip
+def test_call_page_shows_the_transcript_made_after_the_call(client_a, full_call, tenant_a, status, text, shown) -> None:
+    with tenant_context(tenant_a.tenant):
+        Call.objects.filter(pk=full_call.pk).update(post_call_status=status, post_call_transcript=text)
+
+    body = client_a.get(f"/calls/{full_call.pk}/").content.decode()
+
+    assert '<h3 id="call-post-call-heading">Transcript after the call</h3>' in body
+    assert shown in body
+
+
+def test_a_call_without_a_transfer_or_later_transcript_shows_neither(client_a, full_call) -> None:
+    body = client_a.get(f"/calls/{full_call.pk}/").content.decode()
+    assert "<dt>Transfer</dt>" not in body
+    assert "Transcript after the call" not in body
 
 
 def test_call_page_is_a_fixed_number_of_queries(client_a, full_call) -> None:

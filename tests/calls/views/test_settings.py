@@ -173,6 +173,23 @@ def test_saving_changes_exactly_the_agent_settings_and_audits(client_a, tenant_a
     assert 'name="timezone" value="America/Chicago"' in _html(page)
 
 
+def test_a_transfer_number_is_saved_in_e164_and_shown_back(client_a, tenant_a) -> None:
+    client_a.post("/settings/agent/", agent_form())
+    AuditEvent.objects.filter(action="agent_config.updated").delete()
+
+    response = client_a.post("/settings/agent/", agent_form(transfer_number="+1 (555) 010-0199"))
+
+    assert response.status_code == 302
+    assert _config(tenant_a)["transfer_number"] == "+15550100199"
+    assert [row[3] for row in _audit_rows()] == [{"fields": ["transfer_number"]}]
+    page = _html(client_a.get("/settings/agent/"))
+    assert 'name="transfer_number" value="+15550100199"' in page
+    assert "<legend>Transfer to a person</legend>" in page
+    # Emptied, callers are offered a callback again.
+    client_a.post("/settings/agent/", agent_form(transfer_number=""))
+    assert _config(tenant_a)["transfer_number"] == ""
+
+
 def test_saving_a_single_change_audits_only_that_setting(client_a, tenant_a) -> None:
     client_a.post("/settings/agent/", agent_form())
     AuditEvent.objects.filter(action="agent_config.updated").delete()
@@ -193,6 +210,10 @@ def test_saving_a_single_change_audits_only_that_setting(client_a, tenant_a) -> 
         ({"collect": ["name", "favourite_colour"]}, "favourite_colour is not one of the available choices."),
         ({"categories": " , "}, "Give at least one category, e.g. general."),
         ({"tts_provider": "robot"}, "robot is not one of the available choices."),
+        ({"transfer_number": "555 010 0199"}, "Give the transfer number in international form, e.g. +1 555 010 0199."),
+        ({"transfer_number": "+1 555 01"}, "is not a possible phone number."),
+        ({"transfer_number": "+1 555 010 0199 or ask"}, "Give the transfer number in international form"),
+        ({"transfer_number": "+1 555 010 01999999"}, "is not a possible phone number."),
     ],
 )
 def test_bad_input_shows_the_error_and_saves_nothing(client_a, tenant_a, overrides, message) -> None:
@@ -794,3 +815,22 @@ def test_agents_other_tenants_and_visitors_cannot_list_models(tenant_a, tenant_b
 
 def test_list_models_is_post_only(client_a) -> None:
     assert client_a.get("/settings/agent/models/").status_code == 405
+
+
+def test_an_admin_turns_transcript_redaction_on_and_off(client_a, tenant_a) -> None:
+    client_a.post("/settings/agent/", agent_form())
+    AuditEvent.objects.filter(action="agent_config.updated").delete()
+
+    page = _html(client_a.get("/settings/agent/"))
+    assert 'name="redact_transcripts"' in page
+    assert re.search(r'<input type="checkbox" name="redact_transcripts"[^>]*>', page).group(0).count("checked") == 0
+
+    response = client_a.post("/settings/agent/", agent_form(redact_transcripts="on"))
+    assert response.status_code == 302
+    assert _config(tenant_a)["redact_transcripts"] is True
+    page = _html(client_a.get("/settings/agent/"))
+    assert "checked" in re.search(r'<input type="checkbox" name="redact_transcripts"[^>]*>', page).group(0)
+
+    client_a.post("/settings/agent/", agent_form())
+    assert _config(tenant_a)["redact_transcripts"] is False
+    assert [row[3] for row in _audit_rows()] == [{"fields": ["redact_transcripts"]}, {"fields": ["redact_transcripts"]}]

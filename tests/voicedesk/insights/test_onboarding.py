@@ -62,21 +62,41 @@ def test_the_dashboard_shows_the_steps_left_with_links_the_member_may_follow(cli
     response = client_a.get("/")
     html = response.content.decode()
     assert response.context["steps_left"] == 4
+    # In the order a new business goes: plan, number, then what the receptionist says, then a test call.
     assert [(step.key, url) for step, url in response.context["steps"]] == [
+        ("plan", "/billing/"),
+        ("number", "/settings/numbers/"),
         ("details", "/settings/agent/"),
         ("agent", "/settings/faq/"),
-        ("number", "/settings/numbers/"),
-        ("plan", "/billing/"),
-        ("test_call", "/calls/"),
+        ("test_call", "/calls/test/"),
     ]
     assert "Going live: 4 steps left" in html
+    assert "Not live yet: a plan and a phone number make your receptionist live." in html
     assert '<a href="/billing/">Plan and payment</a>' in html
-    assert "Call your number: this step is done when the first call arrives." in html
+    assert '<a href="/calls/test/">A test call</a>' in html
+    assert "Call your number, or make a test call from your browser: this step is done when the first call" in html
 
 
 def test_an_agent_sees_the_steps_without_links_to_pages_they_cannot_open(tenant_a) -> None:
     client = Client(HTTP_HOST=tenant_a.host)
     client.force_login(MembershipFactory(tenant=tenant_a.tenant, role="agent").user)
     response = client.get("/")
-    assert [url for _step, url in response.context["steps"]] == ["", "", "", "", "/calls/"]
+    assert [url for _step, url in response.context["steps"]] == ["", "", "", "", ""]
     assert '<a href="/billing/">' not in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("status", "with_number", "live"),
+    [("active", True, True), ("trialing", True, True), ("active", False, False), ("past_due", True, False),
+     ("none", True, False)],
+)  # fmt: skip
+def test_the_business_is_live_with_a_paid_or_trialing_plan_and_a_number(
+    client_a, tenant_a, status: str, with_number: bool, live: bool
+) -> None:
+    SubscriptionFactory(tenant=tenant_a.tenant, status=status)
+    if not with_number:
+        PhoneNumber.objects.filter(tenant=tenant_a.tenant).delete()
+    response = client_a.get("/")
+    assert response.context["live"] is live
+    said = "Live: callers to your number reach your receptionist." if live else "Not live yet:"
+    assert said in response.content.decode()

@@ -111,9 +111,11 @@ def test_analytics_shows_the_figures_of_the_default_30_days(client_now, busy_wee
     assert sum(calls["completed"]) == 5
     assert charts["ticketsByCategory"] == {"labels": ["leak", "billing"], "counts": [2, 1]}
     assert charts["ticketsByPriority"] == {"labels": ["Urgent", "High", "Normal", "Low"], "counts": [1, 0, 2, 0]}
-    assert charts["latency"]["labels"] == ["Transcript", "Decision", "First audio", "First frame"]
-    assert charts["latency"]["p50"][3] == 300.0
-    assert charts["latency"]["p95"][3] == 480.0
+    assert charts["latency"]["labels"] == [
+        "Pause seen", "Transcript", "Turn ended", "Decision", "First audio", "First frame"
+    ]  # fmt: skip
+    assert charts["latency"]["p50"][5] == 300.0
+    assert charts["latency"]["p95"][5] == 480.0
     assert "<dt>Success rate</dt><dd>50% (1 reached of 2 tried)</dd>" in body
     assert "<dt>Attempts</dt><dd>3 (1.5 per callback tried)</dd>" in body
     assert "<dt>Answered</dt><dd>33% (1 of 3 questions)</dd>" in body
@@ -133,7 +135,8 @@ def test_the_numbers_of_every_chart_are_in_tables(client_now, busy_week) -> None
     assert day_table.endswith("Sat 9 Mar 4 1 5 2 min 0 s Sun 10 Mar 0 0 0 —")
     latency_table = _text(body.split("<summary>Latency per stage as a table</summary>", 1)[1].split("</table>", 1)[0])
     assert latency_table == (
-        "Stage p50 (ms) p95 (ms) Transcript 420 420 Decision 450 450 First audio 560 560 First frame 300 480"
+        "Stage p50 (ms) p95 (ms) Pause seen 150 150 Transcript 420 420 Turn ended 430 430 Decision 450 450 "
+        "First audio 560 560 First frame 300 480"
     )
     category_table = _text(
         body.split("<summary>Tickets by category as a table</summary>", 1)[1].split("</table>", 1)[0]

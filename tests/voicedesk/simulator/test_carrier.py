@@ -96,6 +96,12 @@ def test_parse_twiml_reads_stream_url_and_parameters() -> None:
     )
 
 
+def test_parse_twiml_reads_where_to_ask_once_the_stream_ends() -> None:
+    document = TWIML.replace("<Connect>", '<Connect action="/twilio/stream-ended">')
+    assert parse_twiml(document).action == "/twilio/stream-ended"
+    assert parse_twiml(TWIML).action == ""
+
+
 def test_parse_twiml_quotes_what_was_said_instead() -> None:
     document = "<Response><Say>Sorry, the number you have called is not in service.</Say><Hangup/></Response>"
     with pytest.raises(CarrierError, match=r"no <Connect><Stream> \(it said: 'Sorry, the number you have called"):
