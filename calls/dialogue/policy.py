@@ -37,6 +37,7 @@ from calls.dialogue.extract import (
     is_backchannel,
     is_correction,
     is_goodbye,
+    is_no_more,
     is_pleasantry,
     is_refusal,
     is_repeat_request,
@@ -142,6 +143,9 @@ MAX_SILENCES = 3
 # Prompts per field (normal, retry, last try) before the agent moves on.
 MAX_FIELD_ATTEMPTS = 3
 MAX_READBACKS = 3
+# "Anything else?" this many times, then the call closes: a line that keeps turning noise or a
+# misheard "no" into more to add would otherwise never end.
+MAX_MORE_ASKS = 4
 MAX_SPELLING_ATTEMPTS = 2
 # Words that make a time volunteered in passing a wish rather than a past event.
 _WHEN_WANTED = re.compile(
@@ -476,6 +480,8 @@ class ReceptionistPolicy:
     def _on_open(self, transcript: Transcript, notes: list[str]) -> Reply:
         """After "How can I help?" or "Anything else?": reasons, questions, volunteered details."""
         text = transcript.text
+        if self.state.stage is Stage.MORE and not notes and is_no_more(text):
+            return self._goodbye_or_last_ask()
         had_reason = bool(self.state.reasons)
         before = dict(self.context.fields)
         self._take_volunteered(transcript)
@@ -842,6 +848,10 @@ class ReceptionistPolicy:
             self.state.question_counted = True
             return reply
         self.state.stage = Stage.MORE if self._engaged() else Stage.OPEN
+        if self.state.stage is Stage.MORE:
+            self.state.more_asks += 1
+            if self.state.more_asks > MAX_MORE_ASKS:
+                return self._goodbye_or_last_ask(notes)
         question = MORE_PROMPT if self.state.stage is Stage.MORE else OPEN_PROMPT
         return self._say(" ".join([*notes, question]), question=question)
 
@@ -849,8 +859,9 @@ class ReceptionistPolicy:
         """Ask the caller to repeat what they just said (the pending question stays the same)."""
         return self._say(SAY_AGAIN, expect=self.state.question_expect)
 
-    def _goodbye_or_last_ask(self) -> Reply:
+    def _goodbye_or_last_ask(self, notes: list[str] | None = None) -> Reply:
         """Close, unless a callback is needed and the name or a number is still missing (asked once)."""
+        notes = notes or []
         missing = [f for f in self._missing() if f == "name" or (f == "callback_number" and not self.context.caller_id)]
         if missing and not self.state.asked_before_goodbye:
             self.state.asked_before_goodbye = True
@@ -858,14 +869,14 @@ class ReceptionistPolicy:
             question = PROMPTS[name][0]
             self._ask_field(name)
             text = before_you_go(question)
-            return self._say(text, expect=EXPECT[name], question=question)
-        return self._close()
+            return self._say(" ".join([*notes, text]), expect=EXPECT[name], question=question)
+        return self._close(notes)
 
-    def _close(self) -> Reply:
+    def _close(self, notes: list[str] | None = None) -> Reply:
         self.state.completed = True
         self.state.stage = Stage.CLOSED
         text = closing(self.context.settings.business_name, followup=self._needs_followup())
-        return self._say(text, end_call=True)
+        return self._say(" ".join([*(notes or []), text]), end_call=True)
 
     def _say(self, text: str, *, expect: Expectation = "free", end_call: bool = False, question: str = "") -> Reply:
         # A hearing that did not pass as a name ("Angosi S.") would tell the turn-taking a wrong length.

@@ -52,6 +52,7 @@ class DialogueState:
     attempts: Counter[str] = field(default_factory=Counter)  # prompts per field since it was last set
     skipped: set[str] = field(default_factory=set)
     readbacks: int = 0
+    more_asks: int = 0  # times "Anything else?" was asked
     spell_needed: bool = False
     name_heard: str = ""  # a name to be spelled, as first heard
     name_confidence: float = 0.0

@@ -108,6 +108,22 @@ def is_goodbye(text: str) -> bool:
     return has_match(_DONE, text)
 
 
+# After "Anything else?" a "no" and a few words is a no, even when the words are misheard ("No,
+# nice oil." for "No, that's all."). A caller with more to say says more, or "but", or asks.
+_NO_MORE = re.compile(_LEAD + r"(?:no|nope|nah)\b[\s,.!-]*(?P<rest>[^?0-9]*)$")
+_GOING_ON = re.compile(r"\b(?:but|also|and|actually|wait|one more|another|question)\b")
+NO_MORE_WORDS = 3
+
+
+def is_no_more(text: str) -> bool:
+    """The answer to "Anything else?" is no: "No, that's fine", "Nope, I'm good", "No, not soil."."""
+    match = _NO_MORE.match(normalize(text))
+    if match is None:
+        return False
+    rest = match["rest"]
+    return len(rest.split()) <= NO_MORE_WORDS and not _GOING_ON.search(rest)
+
+
 _REFUSAL = re.compile(
     r"\b(?:rather not|prefer not|don't know|do not know|not sure|no idea|can't remember|don't remember|"
     r"don't have (?:one|an?\b)|do not have (?:one|an?\b)|skip (?:it|that|this)|not (?:say|tell|give)|"

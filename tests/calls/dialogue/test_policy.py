@@ -938,6 +938,61 @@ def test_the_goodbye_ends_with_end_call(embedder: MiniLMEmbedder) -> None:
     ]
 
 
+def at_anything_else(embedder: MiniLMEmbedder) -> ReceptionistPolicy:
+    policy = acme(embedder)
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    said(policy.respond(heard("My number is 555 201 3344.")))
+    confirmed = said(policy.respond(heard("Yes, that's right.")))
+    assert confirmed.text == "Great, thank you. Is there anything else I can help with?"
+    return policy
+
+
+@pytest.mark.parametrize("answer", ["No, nice oil.", "No, not soil.", "Nope, I'm good thanks.", "No."])
+def test_a_no_with_a_few_misheard_words_after_anything_else_closes_the_call(
+    embedder: MiniLMEmbedder, answer: str
+) -> None:
+    policy = at_anything_else(embedder)
+
+    last = said(policy.respond(heard(answer)))
+
+    assert last.end_call
+    assert policy.outcome().reason == "My sink is leaking"
+    assert policy.outcome().completed
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["No, but the toilet upstairs is running too.", "No, wait, is there a call-out fee?", "No, my flat is 4B."],
+)
+def test_a_no_that_goes_on_after_anything_else_is_heard_out(embedder: MiniLMEmbedder, answer: str) -> None:
+    policy = at_anything_else(embedder)
+
+    last = said(policy.respond(heard(answer)))
+
+    assert not last.end_call
+    assert not policy.outcome().completed
+
+
+def test_anything_else_is_asked_four_times_at_most(embedder: MiniLMEmbedder) -> None:
+    policy = at_anything_else(embedder)  # the first time
+    additions = ["The tap drips as well.", "The drain smells too.", "The boiler is noisy.", "The shower is cold."]
+
+    replies = [said(policy.respond(heard(addition))) for addition in additions]
+
+    assert [r.text for r in replies[:3]] == [
+        "Thanks, I've added that to your request. Is there anything else I can help with?"
+    ] * 3
+    assert replies[3].end_call
+    assert replies[3].text.startswith(
+        "Thanks, I've added that to your request. Thanks for calling Acme Plumbing & Heating."
+    )
+    assert policy.outcome().reason == (
+        "My sink is leaking. The tap drips as well. The drain smells too. The boiler is noisy. The shower is cold"
+    )
+
+
 def test_the_context_keeps_the_last_turns_only(embedder: MiniLMEmbedder) -> None:
     context = CallContext(settings=settings_for(load("acme-leak-basic")["tenant"]), max_turns=3)
     policy = ReceptionistPolicy(context, embedder=embedder)
