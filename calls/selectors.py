@@ -210,6 +210,8 @@ class CallFilters:
     date_from: date | None = None
     date_to: date | None = None
     sort: str = "-started"
+    # "" for every call, "any" for calls the receptionist tried to put through, or one TransferStatus.
+    transfer: str = ""
 
 
 def call_list(*, tenant: Tenant, filters: CallFilters, tz: ZoneInfo) -> QuerySet[Call]:
@@ -244,6 +246,8 @@ def call_list(*, tenant: Tenant, filters: CallFilters, tz: ZoneInfo) -> QuerySet
         "answered_at",
         "ended_at",
         "is_test",
+        "transfer_status",
+        "transfer_to",
     )
     if filters.q:
         q = filters.q
@@ -256,6 +260,10 @@ def call_list(*, tenant: Tenant, filters: CallFilters, tz: ZoneInfo) -> QuerySet
         )
     if filters.status:
         calls = calls.filter(status=filters.status)
+    if filters.transfer == "any":
+        calls = calls.exclude(transfer_status="")
+    elif filters.transfer:
+        calls = calls.filter(transfer_status=filters.transfer)
     if filters.date_from is not None:
         calls = calls.filter(started_at__gte=local_day_start(filters.date_from, tz))
     if filters.date_to is not None:

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET
 from django_htmx.middleware import HtmxDetails
 
 from calls import selectors
-from calls.models import Call
+from calls.models import Call, TransferStatus
 from tenants.models import Membership, Tenant
 from tenants.permissions import role_required
 from voicedesk.core.htmx import htmx_render, is_htmx
@@ -41,6 +41,11 @@ class TenantRequest(HttpRequest):
 class CallFilterForm(forms.Form):
     q = forms.CharField(label="Search", required=False, max_length=100, strip=True)
     status = forms.ChoiceField(label="Status", required=False, choices=[("", "Any status"), *Call.Status.choices])
+    transfer = forms.ChoiceField(
+        label="Transfer",
+        required=False,
+        choices=[("", "Any call"), ("any", "Any transfer"), *TransferStatus.choices[1:]],
+    )
     date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     sort = forms.ChoiceField(label="Sort", required=False, choices=SORT_CHOICES)
@@ -57,6 +62,7 @@ class CallFilterForm(forms.Form):
         return selectors.CallFilters(
             q=data["q"],
             status=data["status"],
+            transfer=data["transfer"],
             date_from=data["date_from"],
             date_to=data["date_to"],
             sort=data["sort"] or "-started",
@@ -92,7 +98,7 @@ def call_list(request: TenantRequest) -> HttpResponse:
             "rows": [CallRow(call=call, duration=duration_label(call.duration)) for call in page],  # type: ignore[attr-defined]
             "sort": filters.sort,
             "searched": True,
-            "filtered": bool(filters.q or filters.status or filters.date_from or filters.date_to),
+            "filtered": bool(filters.q or filters.status or filters.transfer or filters.date_from or filters.date_to),
         }
     else:
         status = 400

@@ -117,6 +117,41 @@ def test_search_filters_and_sorting(client_a, history, params: dict[str, str], e
     assert _call_ids(response) == [history[name].pk for name in expected]
 
 
+@pytest.fixture
+def transfers(tenant_a, history) -> dict[str, Call]:
+    """The history, Maria's call put through and Bo's tried on a busy line."""
+    with tenant_context(tenant_a.tenant):
+        Call.objects.filter(pk=history["maria"].pk).update(transfer_to="+15550100199", transfer_status="answered")
+        Call.objects.filter(pk=history["bo"].pk).update(transfer_to="+15550100199", transfer_status="busy")
+    return history
+
+
+def test_transfers_show_in_the_history(client_a, transfers) -> None:
+    response = client_a.get("/calls/")
+
+    ticket = transfers["ticket"]
+    assert _rows(response) == [
+        f"2030-03-09 13:05 Maria Gonzalez +15552013344 2:05 Completed Put through caller_hangup T-{ticket.pk} 3",
+        "2030-03-08 09:00 +15559990000 — Abandoned no_speech — 0",
+        "2030-03-07 08:00 Bo Chen +15551112222 1:02:05 Completed Transfer failed: busy — — 0",
+    ]
+    assert (
+        '<span class="calls-badge calls-badge-transfer-busy" title="To +15550100199">Transfer failed: busy</span>'
+    ) in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("transfer", "expected"),
+    [("", ["maria", "hung_up", "bo"]), ("any", ["maria", "bo"]), ("answered", ["maria"]), ("no_answer", [])],
+)
+def test_calls_filter_by_transfer(client_a, transfers, transfer: str, expected: list[str]) -> None:
+    response = client_a.get("/calls/", {"transfer": transfer})
+
+    assert response.status_code == 200
+    assert _call_ids(response) == [transfers[name].pk for name in expected]
+    assert response.context["filtered"] is bool(transfer)
+
+
 def test_search_by_carrier_call_id(client_a, tenant_a) -> None:
     with tenant_context(tenant_a.tenant):
         wanted = call_at(NOW, carrier_call_id="CAfeedface")
@@ -146,6 +181,7 @@ def test_empty_history(client_a) -> None:
         ({"status": "exploded"}, "Select a valid choice."),
         ({"date_from": "yesterday"}, "Enter a valid date."),
         ({"sort": "caller"}, "Select a valid choice."),
+        ({"transfer": "dialled"}, "Select a valid choice."),
         ({"date_from": "2030-03-09", "date_to": "2030-03-01"}, "must not be after"),
         ({"q": "x" * 101}, "at most 100 characters"),
     ],
