@@ -41,6 +41,8 @@ _CONFUSABLE = ("bcdegptvz", "fsx", "mn", "ajk", "iy", "qu")
 _SHAPE = str.maketrans({ch: group[0] for group in _CONFUSABLE for ch in group})
 _SHAPE_SYMBOLS = sorted({ch.translate(_SHAPE) for ch in "abcdefghijklmnopqrstuvwxyz"})
 
+_VOWEL = re.compile(r"[aeiouy]")
+
 # A name makes the lexicon when it ranks this high in at least one country.
 MAX_RANK = 1000
 # Costs, in the same unit as a tenfold difference in how common a name is
@@ -162,7 +164,9 @@ class NameLexicon:
 
     def prior(self, key: str, kinds: Sequence[Kind] = KINDS) -> float:
         """Cost of ``key`` being a name at all: rarer names cost more, unknown strings most."""
-        rank = self.rank(key, kinds)
+        # The lexicon's vowel-less entries are abbreviations ("Md" for Mohammed ranks first in
+        # Bangladesh), not a name anyone spells out; at no cost, they split "Ngozi" into "Md ...".
+        rank = self.rank(key, kinds) if _VOWEL.search(key) else None
         if rank is None:
             return UNKNOWN_PRIOR + UNKNOWN_PRIOR_PER_LETTER * len(key)
         return RANK_WEIGHT * math.log10(rank)

@@ -116,6 +116,15 @@ def test_a_letter_ending_one_word_and_starting_the_next_may_be_heard_once() -> N
     assert name_from_letters(["vikram", "malhotra"], lexicon=lexicon) == ["Vikram", "Malhotra"]
 
 
+def test_a_vowelless_abbreviation_in_the_lexicon_is_no_name_of_its_own() -> None:
+    # "N, G, O, Z, I. E, Z, E." came through as "M, G, O, C, I, E, C, E"; "Md" (Mohammed,
+    # rank 1 in Bangladesh) made "Md Ociece" the cheapest reading.
+    lexicon = NameLexicon([("first", "md", "Md", 1), ("first", "ngozi", "Ngozi", 54), ("last", "eze", "Eze", 27)])
+
+    assert name_from_letters(["mgociece"], lexicon=lexicon) == ["Ngozi", "Eze"]
+    assert lexicon.prior("md") == lexicon.prior("zz") == 1.3
+
+
 def test_name_from_letters_keeps_one_known_word(lexicon: NameLexicon) -> None:
     assert name_from_letters(["brown"], lexicon=lexicon) == ["Brown"]
 
