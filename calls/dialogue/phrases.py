@@ -36,6 +36,7 @@ LABELS = {
 }
 SPELL_PROMPT = "Could you spell your name for me, letter by letter?"
 SPELL_RETRY = "Sorry, could you spell your name again, one letter at a time?"
+SPELL_LAST_PROMPT = "And could you spell your last name for me?"
 CALLER_ID_PROMPT = "Shall we call you back on the number you're calling from?"
 # Where the line carries keypad tones, the retry offers them: keys are never misheard.
 NUMBER_RETRY_KEYPAD = (

@@ -52,6 +52,7 @@ from calls.dialogue.extract import (
     reason_text,
     spelled_letters,
     spelled_name,
+    spelled_surname,
     split_sentences,
     wants_human,
     without_human_request,
@@ -79,6 +80,7 @@ from calls.dialogue.phrases import (
     SAY_AGAIN,
     SILENCE_GOODBYE,
     SORRY,
+    SPELL_LAST_PROMPT,
     SPELL_PROMPT,
     SPELL_RETRY,
     STOCK_PHRASES,
@@ -570,12 +572,22 @@ class ReceptionistPolicy:
 
     def _on_spelling(self, text: str, notes: list[str], *, alternatives: Sequence[str] = ()) -> Reply:
         """Rebuild the name from spelled letters (or take it plainly if not spelled)."""
+        if self.state.spelled_first:
+            return self._on_last_name(text, notes)
         spelled = spelled_name(
             text, heard=self.state.name_heard, heard_confidence=self.state.name_confidence, alternatives=alternatives
         )
         if spelled and self.state.name_heard and "name" in self.context.fields:
             # Only a name that passed as one can overrule the letters; a loose hearing only hints.
             spelled = heard_words_kept(spelled, self.state.name_heard)
+        heard_words = self.state.name_heard.split()
+        if spelled and len(spelled.split()) == 1 and len(heard_words) >= 2 and not self.state.last_name_asked:
+            # One word spelled for a name said in several: the line (or the recognizer) lost the
+            # rest. A receptionist asks for the last name rather than file half a name.
+            self.state.last_name_asked = True
+            self.state.spelled_first = spelled
+            self._set("name", spelled)  # half a name spelled beats a whole one misheard
+            return self._say(" ".join([*notes, SPELL_LAST_PROMPT]), expect="spelling", question=SPELL_LAST_PROMPT)
         plain = None if spelled else extract_name(text, asked=True)
         if spelled or plain:
             self._set("name", spelled or plain or "")
@@ -590,6 +602,22 @@ class ReceptionistPolicy:
             self.state.spell_needed = False
             return self._next(notes)
         return self._say(" ".join([*notes, SPELL_RETRY]), expect="spelling", question=SPELL_RETRY)
+
+    def _on_last_name(self, text: str, notes: list[str]) -> Reply:
+        """The answer to "your last name": spelled, said, or not given (the first name stays)."""
+        first = self.state.spelled_first
+        self.state.spelled_first = ""
+        self.state.spell_needed = False
+        heard_rest = " ".join(self.state.name_heard.split()[1:])
+        last = None if is_refusal(text) else spelled_surname(text, heard_rest, self.state.name_confidence, first=first)
+        if last is None and not is_refusal(text):
+            plain = extract_name(text, asked=True)
+            last = plain.split()[-1] if plain else None
+        if last is not None and last.lower() == first.lower():
+            last = None  # the first name spelled again: nothing more to add
+        self._set("name", f"{first} {last}" if last else first)
+        notes.append(THANK_YOU)
+        return self._next(notes)
 
     def _on_confirm(self, text: str, notes: list[str]) -> Reply:
         """The read-back answer: a correction wins over a yes."""
@@ -881,6 +909,8 @@ class ReceptionistPolicy:
     def _say(self, text: str, *, expect: Expectation = "free", end_call: bool = False, question: str = "") -> Reply:
         # A hearing that did not pass as a name ("Angosi S.") would tell the turn-taking a wrong length.
         hint = self.state.name_heard if expect == "spelling" and "name" in self.context.fields else ""
+        if hint and self.state.spelled_first:
+            hint = " ".join(hint.split()[1:])  # only the last name is spelled now
         reply = Reply(text=text, expect=expect, end_call=end_call, answer_hint=hint)
         self.state.last = reply
         if question:

@@ -57,5 +57,8 @@ class DialogueState:
     name_heard: str = ""  # a name to be spelled, as first heard
     name_confidence: float = 0.0
     spell_attempts: int = 0
+    # A first name spelled alone when the caller had said more: their last name is asked for next.
+    spelled_first: str = ""
+    last_name_asked: bool = False
     asked_before_goodbye: bool = False
     number_hearings: list[str] = field(default_factory=list)  # every hearing of the number being asked for

@@ -57,6 +57,7 @@ from calls.dialogue.extract.spelling import (
     heard_words_kept,
     spelled_letters,
     spelled_name,
+    spelled_surname,
 )
 from calls.dialogue.extract.text import (
     normalize,
@@ -98,6 +99,7 @@ __all__ = [
     "reason_text",
     "spelled_letters",
     "spelled_name",
+    "spelled_surname",
     "split_sentences",
     "wants_human",
     "without_human_request",

@@ -156,6 +156,31 @@ def spelled_name(
     return max(candidates, key=score)
 
 
+def spelled_surname(text: str, heard: str = "", heard_confidence: float = 0.0, *, first: str = "") -> str | None:
+    """A last name spelled on its own, as one word, or None if ``text`` is not spelling.
+
+    ``heard`` is what was heard of the last name when the caller first said
+    their whole name. A caller who spells their ``first`` name again before
+    the last one has that word left out.
+    """
+    groups = ["".join(g) for g in spelled_letters(text, spelling=True)]
+    first = first.lower()
+
+    def like_first(letters: str) -> bool:
+        return difflib.SequenceMatcher(None, letters, first).ratio() >= 0.6
+
+    if len(groups) >= 2 and like_first(groups[0]):
+        groups = groups[1:]
+    letters = "".join(groups)
+    if len(groups) == 1 and len(letters) >= len(first) + 2 and like_first(letters[: len(first)]):
+        letters = letters[len(first) :]  # the whole name again, its pause lost
+    if len(letters) < 2:
+        return None
+    heard_letters = re.sub(r"[^a-z]", "", heard.lower())
+    choice = name_lexicon().choose(letters, kinds=("last",), heard=heard_letters, heard_confidence=heard_confidence)
+    return title_word(choice.name)
+
+
 def _name_from_spelling(text: str, heard: str, heard_confidence: float) -> str | None:
     groups = ["".join(g) for g in spelled_letters(text, spelling=True)]
     # Two "letters" are too easily an "okay" or "I see"; names spelled out have more.

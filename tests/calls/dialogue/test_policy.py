@@ -1251,3 +1251,55 @@ def test_a_reading_that_lost_a_digit_and_the_words_reading_are_two_hearings(embe
     # The words reading explains both: taken without asking again, even from an unsure hearing.
     assert policy.context.fields["callback_number"] == "+15551278830"
     assert reply.expect == "yes_no"
+
+
+def spelling_lucia(embedder: MiniLMEmbedder) -> ReceptionistPolicy:
+    """Asked to spell a name first heard as three words, the caller was heard spelling one."""
+    policy = acme(embedder)
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    said(policy.respond(heard("My name is Holy Shabbai and G.", confidence=0.6)))
+    reply = said(policy.respond(heard("L-U-C-I-A.")))
+    assert reply == Reply(text="And could you spell your last name for me?", expect="spelling", answer_hint="Shabbai")
+    assert policy.context.fields["name"] == "Lucia"
+    return policy
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "B, I, A, N, C, H, I.",
+        # Callers spell the whole name again, as often as not.
+        "L, U, C, I, A. B, I, A, N, C, H, I.",
+        "L, U, C, I, A, B, I, A, N, C, H, I.",
+        "My last name is Bianchi.",
+    ],
+)
+def test_a_first_name_spelled_alone_is_followed_by_the_last_name(embedder: MiniLMEmbedder, answer: str) -> None:
+    policy = spelling_lucia(embedder)
+
+    reply = said(policy.respond(heard(answer)))
+
+    assert policy.context.fields["name"] == "Lucia Bianchi"
+    assert reply.text == "Thank you. What's the best number to reach you on?"
+
+
+def test_a_caller_who_gives_no_last_name_keeps_the_first(embedder: MiniLMEmbedder) -> None:
+    policy = spelling_lucia(embedder)
+
+    reply = said(policy.respond(heard("Sorry, I'd rather not say.")))
+
+    assert policy.context.fields["name"] == "Lucia"
+    assert reply.text == "Thank you. What's the best number to reach you on?"
+
+
+def test_a_name_spelled_whole_is_not_asked_for_again(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    said(policy.respond(heard("My name is Holy Shabbai and G.", confidence=0.6)))
+
+    reply = said(policy.respond(heard("L, U, C, I, A. B, I, A, N, C, H, I.")))
+
+    assert policy.context.fields["name"] == "Lucia Bianchi"
+    assert reply.text == "Thank you. What's the best number to reach you on?"
