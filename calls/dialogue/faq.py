@@ -28,6 +28,8 @@ MATCH_THRESHOLD = 0.52
 # office?" scores 0.45, and a "where" answer to a "where" question is rarely
 # wrong.
 SAME_KIND_THRESHOLD = 0.42
+# Entries a question of several in one breath may fall back to when a closer question takes its first.
+MATCH_CANDIDATES = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,13 +87,36 @@ class FaqIndex:
     def match(self, question: str) -> FaqMatch | None:
         """The closest entry if it clears the threshold (lower for a question of the entry's kind), else None."""
         found = self.best(question)
-        if found is None:
-            return None
-        kind = question_kind(question)
-        same_kind = bool(kind) and kind == self._kinds[self.entries.index(found.entry)]
-        if found.score < (SAME_KIND_THRESHOLD if same_kind else self.threshold):
+        if found is None or not self._clears(question, found):
             return None
         return found
+
+    def match_each(self, questions: Sequence[str]) -> list[FaqMatch | None]:
+        """One entry per question asked in one breath, each entry for one question at most.
+
+        Two questions asked together are two things: when both come closest
+        to one entry ("Do you sell used cars, and can I pay by credit car?"
+        both nearest "loaner cars"), the closer keeps it and the other takes
+        its next entry that clears the threshold, if any.
+        """
+        pairs = [
+            (found.score, index, found)
+            for index, question in enumerate(questions)
+            for found in self.ranked(question, MATCH_CANDIDATES)
+            if self._clears(question, found)
+        ]
+        matches: list[FaqMatch | None] = [None] * len(questions)
+        taken: set[str] = set()
+        for _score, index, found in sorted(pairs, key=lambda pair: (-pair[0], pair[1])):
+            if matches[index] is None and found.entry.id not in taken:
+                matches[index] = found
+                taken.add(found.entry.id)
+        return matches
+
+    def _clears(self, question: str, found: FaqMatch) -> bool:
+        kind = question_kind(question)
+        same_kind = bool(kind) and kind == self._kinds[self.entries.index(found.entry)]
+        return found.score >= (SAME_KIND_THRESHOLD if same_kind else self.threshold)
 
 
 _LEADING_FILLER = re.compile(

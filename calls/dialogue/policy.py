@@ -724,8 +724,8 @@ class ReceptionistPolicy:
     def _answer(self, question: str) -> list[str]:
         """Answer each question of one sentence from the FAQ, or log it for a follow-up."""
         answers: list[str] = []
-        for part in split_questions(question):
-            match = self._faq.match(part)
+        parts = split_questions(question)
+        for part, match in zip(parts, self._faq.match_each(parts), strict=True):
             if match:
                 answer = self._record_answer(match.entry)
             else:

@@ -137,6 +137,44 @@ def test_score_is_the_better_of_question_and_question_plus_answer() -> None:
     assert index.best("other") == FaqMatch(entry=entry, score=pytest.approx(0.0))
 
 
+def test_questions_in_one_breath_share_no_entry() -> None:
+    loaner = FaqEntry("loaner", "Loaner?", "A.")
+    cards = FaqEntry("cards", "Cards?", "A.")
+    fake = FixedEmbedder(
+        {
+            "Loaner?": [1, 0, 0],
+            "Loaner? A.": [1, 0, 0],
+            "Cards?": [0, 1, 0],
+            "Cards? A.": [0, 1, 0],
+            "used cars": [0.9, 0, 0.436],  # 0.9 from loaner
+            "credit car": [0.7, 0.65, 0.296],  # 0.7 from loaner, 0.65 from cards
+            "weather": [0, 0, 1],
+        }
+    )
+    index = FaqIndex([loaner, cards], fake, threshold=0.6)
+
+    # Each alone comes closest to the loaner entry; together, the closer keeps it.
+    assert index.match("credit car") == FaqMatch(entry=loaner, score=pytest.approx(0.7, abs=1e-3))
+    assert index.match_each(["used cars", "credit car"]) == [
+        FaqMatch(entry=loaner, score=pytest.approx(0.9, abs=1e-3)),
+        FaqMatch(entry=cards, score=pytest.approx(0.65, abs=1e-3)),
+    ]
+    assert index.match_each(["credit car", "used cars"]) == [
+        FaqMatch(entry=cards, score=pytest.approx(0.65, abs=1e-3)),
+        FaqMatch(entry=loaner, score=pytest.approx(0.9, abs=1e-3)),
+    ]
+    # No next entry that clears the threshold: the other question goes unanswered.
+    assert index.match_each(["used cars", "weather"]) == [
+        FaqMatch(entry=loaner, score=pytest.approx(0.9, abs=1e-3)),
+        None,
+    ]
+    assert index.match_each(["used cars", "used cars"]) == [
+        FaqMatch(entry=loaner, score=pytest.approx(0.9, abs=1e-3)),
+        None,
+    ]
+    assert index.match_each([]) == []
+
+
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
