@@ -91,6 +91,21 @@ class FaqIndex:
             return None
         return found
 
+    def match_in_context(self, question: str, context: str) -> FaqMatch | None:
+        """A question that points back at what the call is about ("How long will he need to stay?").
+
+        Asked with ``context`` (the caller's reason), it matches an entry of
+        its own specific kind only: the context alone would pull any question
+        to the entry about the reason.
+        """
+        kind = question_kind(question)
+        if not (kind and context.strip() and POINTS_BACK.search(question.lower())):
+            return None
+        found = self.best(f"{context.strip()} {question.strip()}")
+        if found is None or self._kinds[self.entries.index(found.entry)] != kind or found.score < self.threshold:
+            return None
+        return found
+
     def match_each(self, questions: Sequence[str]) -> list[FaqMatch | None]:
         """One entry per question asked in one breath, each entry for one question at most.
 
@@ -172,6 +187,10 @@ def question_kind(text: str) -> str:
     """The specific kind of a question ("where", "how much", ...), or "" for any other."""
     t = _LEADING_FILLER.sub("", text.strip().lower().replace("\u2019", "'"))
     return next((kind for kind, pattern in _KINDS if pattern.match(t)), "")
+
+
+# A question whose subject is something said before: "Can you take that?", "How long will he need to stay?"
+POINTS_BACK = re.compile(r"\b(?:he|she|it|they|him|her|them|this|that|these|those|his|its|their)\b")
 
 
 # Where one breath holds a second question: "..., and which towns do you

@@ -57,7 +57,7 @@ from calls.dialogue.extract import (
     wants_human,
     without_human_request,
 )
-from calls.dialogue.faq import FaqIndex, is_question, split_questions
+from calls.dialogue.faq import POINTS_BACK, FaqIndex, is_question, split_questions
 from calls.dialogue.phrases import (
     CALLER_ID_PROMPT,
     EXPECT,
@@ -155,8 +155,6 @@ _WHEN_WANTED = re.compile(
     r"can you|could you|would|want|need|like|asap|soon as)\b",
     re.IGNORECASE,
 )
-# A question that points back at the sentence before it ("Can you take that?").
-_POINTS_BACK = re.compile(r"\b(?:that|it|them|those|these)\b", re.IGNORECASE)
 
 
 def heard_through(said: str, heard: str, question: str) -> bool:
@@ -685,7 +683,7 @@ class ReceptionistPolicy:
         name = self.context.fields.get("name")
         previous = ""  # the statement just before, which "can you take that?" points back to
         for sentence in split_sentences(text):
-            if is_question(sentence) and previous and _POINTS_BACK.search(sentence) and reasons:
+            if is_question(sentence) and previous and POINTS_BACK.search(sentence.lower()) and reasons:
                 match = self._faq.match(f"{previous} {sentence}")
                 if match:
                     # "We have a piano too. Can you take that?": the statement was the question's subject.
@@ -725,7 +723,8 @@ class ReceptionistPolicy:
         """Answer each question of one sentence from the FAQ, or log it for a follow-up."""
         answers: list[str] = []
         parts = split_questions(question)
-        for part, match in zip(parts, self._faq.match_each(parts), strict=True):
+        for part, found in zip(parts, self._faq.match_each(parts), strict=True):
+            match = found or self._faq.match_in_context(part, " ".join(self.state.reasons))
             if match:
                 answer = self._record_answer(match.entry)
             else:

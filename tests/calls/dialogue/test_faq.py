@@ -137,6 +137,38 @@ def test_score_is_the_better_of_question_and_question_plus_answer() -> None:
     assert index.best("other") == FaqMatch(entry=entry, score=pytest.approx(0.0))
 
 
+GROOMING = [
+    FaqEntry("duration", "How long does a full groom take?", "A full groom takes two to three hours."),
+    FaqEntry("cats", "Do you groom cats?", "Yes, we groom cats on Wednesdays."),
+    FaqEntry("nails", "How much is a nail trim?", "A nail trim is 15 dollars, and you don't need an appointment."),
+    FaqEntry("hours", "What are your opening hours?", "We are open Monday to Saturday from 8 am to 5 pm."),
+]
+BOOKING = "I'd like to book a full groom for my golden noodle, biscuit"
+
+
+@pytest.mark.parametrize(
+    ("question", "entry_id"),
+    [
+        ("How long will he need to stay?", "duration"),
+        ("How long has he had it?", "duration"),  # a rare question, and the price of the rule
+        # The reason is about a groom, the nearest entry about a nail trim: not the same question.
+        ("How much will it cost?", None),
+        ("Which day can he come in?", None),  # its nearest entry is not a "which" question
+        ("How long does the drive take to get to you?", None),  # points back at nothing
+    ],
+)
+def test_a_question_that_points_back_is_asked_with_the_reason(
+    embedder: MiniLMEmbedder, question: str, entry_id: str | None
+) -> None:
+    index = FaqIndex(GROOMING, embedder)
+
+    found = index.match_in_context(question, BOOKING)
+
+    assert (found.entry.id if found else None) == entry_id
+    assert index.match(question) is None  # alone, none of these clears the threshold
+    assert index.match_in_context(question, "") is None
+
+
 def test_questions_in_one_breath_share_no_entry() -> None:
     loaner = FaqEntry("loaner", "Loaner?", "A.")
     cards = FaqEntry("cards", "Cards?", "A.")
