@@ -132,6 +132,15 @@ class NameLexicon:
         return sum(len(entries) for entries in self._entries.values())
 
     def rank(self, key: str, kinds: Sequence[Kind] = KINDS) -> int | None:
+        """How common ``key`` is as a name (1 is the commonest), or None for no known name.
+
+        The lexicon's vowel-less entries are abbreviations ("Md" for Mohammed
+        ranks first in Bangladesh), not names anyone spells or says: none is
+        known. At no cost they split "Ngozi Eze" into "Md Ociece", and put a
+        heard "MBK" back over a spelled "Mbeki".
+        """
+        if not _VOWEL.search(key):
+            return None
         ranks = [entry[1] for kind in kinds if (entry := self._entries[kind].get(key))]
         return min(ranks) if ranks else None
 
@@ -164,9 +173,7 @@ class NameLexicon:
 
     def prior(self, key: str, kinds: Sequence[Kind] = KINDS) -> float:
         """Cost of ``key`` being a name at all: rarer names cost more, unknown strings most."""
-        # The lexicon's vowel-less entries are abbreviations ("Md" for Mohammed ranks first in
-        # Bangladesh), not a name anyone spells out; at no cost, they split "Ngozi" into "Md ...".
-        rank = self.rank(key, kinds) if _VOWEL.search(key) else None
+        rank = self.rank(key, kinds)
         if rank is None:
             return UNKNOWN_PRIOR + UNKNOWN_PRIOR_PER_LETTER * len(key)
         return RANK_WEIGHT * math.log10(rank)

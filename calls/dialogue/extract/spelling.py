@@ -22,6 +22,8 @@ _LETTER_NAMES = {
 # letter > sentence punctuation > comma > space > hyphen. Separators
 # stronger than the commonest one mark the word breaks.
 _SEP_RANK = {"#": 5, ".": 4, ";": 4, "!": 4, "?": 4, ",": 3, " ": 2, "-": 1}
+# The longest capitalised "word" read as spelled letters (longer is more likely a shout).
+MAX_CAPITAL_RUN = 15
 _AS_IN = re.compile(r"\b([a-z]{1,5})\s+(?:as in|for|like)\s+([a-z]+)\b", re.IGNORECASE)
 
 
@@ -36,13 +38,14 @@ def _letter(word: str) -> str | None:
 def _spelling_tokens(text: str, *, capitals_are_letters: bool) -> list[str]:
     """Words, separators and spaces of ``text``, lower-cased; short all-capital words become letters.
 
-    Whisper writes a few spelled letters as one capitalised "word" ("Okay,
-    AFOR" for "O, K, A, F, O, R", "CH" for "C, H"): up to six capitals in a
-    row are letters, run together as if hyphenated.
+    Whisper writes spelled letters as one capitalised "word" ("Okay, AFOR"
+    for "O, K, A, F, O, R", "CH" for "C, H", "PRIYANKA, R-H-H-U-N..." for a
+    whole first name): capitals in a row are letters, run together as if
+    hyphenated.
     """
     tokens: list[str] = []
     for tok in re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?|[.,;!?-]|\s+", text):
-        if capitals_are_letters and 2 <= len(tok) <= 6 and tok.isalpha() and tok.isupper():
+        if capitals_are_letters and 2 <= len(tok) <= MAX_CAPITAL_RUN and tok.isalpha() and tok.isupper():
             tokens.extend("-".join(tok.lower()))
         else:
             tokens.append(tok.lower())

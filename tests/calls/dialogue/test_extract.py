@@ -21,6 +21,7 @@ from calls.dialogue.extract import (
     extract_phone,
     extract_preferred_time,
     has_no_time_preference,
+    heard_words_kept,
     is_affirmative,
     is_backchannel,
     is_correction,
@@ -217,6 +218,7 @@ def test_number_consensus(hearings: list[str], final: bool, number: str | None) 
         ("L, I, N, D, A. Okay, AF, O, R.", ["linda", "okafor"]),  # capitals run together are letters
         ("L-I-N-D-A. Okay, AFOR.", ["linda", "ok", "afor"]),  # regrouped by spelled_name
         ("R-O-B-E-R-T, CH, N.", ["robert", "ch", "n"]),
+        ("PRIYANKA, R-H-H-U-N-A-T-H-A-N.", ["priyanka", "rhhunathan"]),  # a whole word in capitals
         ("C, A, R, L, O, S, M, E, and D, O, Z, A.", ["carlosmendoza"]),  # "and" between letters is N
         ("It's John and I spell it J, O, H, N.", ["john"]),  # not between letters: a word
         ("Maria Gonzalez.", []),
@@ -264,6 +266,13 @@ def test_capitals_are_words_unless_the_caller_is_spelling() -> None:
 )
 def test_spelled_name(text: str, heard: str, confidence: float, name: str | None) -> None:
     assert spelled_name(text, heard=heard, heard_confidence=confidence) == name
+
+
+def test_a_vowelless_word_heard_is_not_kept_over_its_spelling() -> None:
+    # "Mbk" is in the lexicon, as an abbreviation; the letters are the name.
+    spelled = spelled_name("E, C, E, K, I, E, L, M, B, E, K, I.", heard="Ezekiel MBK", heard_confidence=0.5)
+    assert spelled == "Ezekiel Mbeki"
+    assert heard_words_kept(spelled, "Ezekiel MBK") == "Ezekiel Mbeki"
 
 
 def test_spelled_name_weighs_a_letters_only_reading_of_the_same_audio() -> None:
