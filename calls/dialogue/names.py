@@ -271,8 +271,12 @@ def name_from_letters(
             names.append(choice.name)
         return total, names
 
+    # One word heard is a one-word name only if it is about as long as the spelling: "Caller",
+    # all that was taken from "caller us me", is not "T, A, L, E, R, U, S, M, E" in one word.
+    one_word_heard = len(heard) == 1 and abs(len(heard[0]) - len(letters)) <= 2
+
     def one_word_cost(marked_pause: bool) -> float:
-        return (ONE_WORD_COST if len(heard) != 1 else 0.0) + (MERGED_PAUSE_COST if marked_pause else 0.0)
+        return (0.0 if one_word_heard else ONE_WORD_COST) + (MERGED_PAUSE_COST if marked_pause else 0.0)
 
     first_score, first_names = reading_score(groups)
     readings: list[tuple[float, list[str]]] = [

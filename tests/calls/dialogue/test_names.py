@@ -125,6 +125,17 @@ def test_a_vowelless_abbreviation_in_the_lexicon_is_no_name_of_its_own() -> None
     assert lexicon.prior("md") == lexicon.prior("zz") == 1.3
 
 
+def test_one_word_heard_counts_as_one_word_only_when_about_as_long_as_the_spelling() -> None:
+    # "Caller" was all the extraction kept of "My name is caller us me" (Taller Usme).
+    lexicon = NameLexicon([("first", "tal", "Tal", 300)])
+
+    assert name_from_letters(["talerusme"], heard=["caller"], heard_confidence=0.2, lexicon=lexicon) == [
+        "Tal",
+        "Erusme",
+    ]
+    assert name_from_letters(["talerusme"], heard=["talerusme"], heard_confidence=0.2, lexicon=lexicon) == ["Talerusme"]
+
+
 def test_name_from_letters_keeps_one_known_word(lexicon: NameLexicon) -> None:
     assert name_from_letters(["brown"], lexicon=lexicon) == ["Brown"]
 
