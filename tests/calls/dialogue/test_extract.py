@@ -260,6 +260,8 @@ def test_capitals_are_words_unless_the_caller_is_spelling() -> None:
         ("A-I-S-H-A, T-A-T-A-T-E-L.", "Asia Patel", 0.4, "Aisha Patel"),  # Whisper stuttered "T-A"
         # The whole name run together, not one word of it: as long as the garbled hearing.
         ("O, N, E, I, L, O, M, E, R.", "one o'lomer", 0.2, "Oneil Omer"),
+        # A surname of two words is in the lexicon as one: "V" heard as "D", "S" as "F", pauses lost.
+        ("A, N, O, U, K, D, E, D, R, I, E, F.", "Annup Debris", 0.3, "Anouk De Vries"),
         ("Maria Gonzalez.", "", 0.0, None),
         ("Okay.", "", 0.0, None),
     ],

@@ -169,7 +169,12 @@ def _write_dataset(directory: Path) -> None:
             "Jean-Luc": {"rank": {"FR": 10}},
             "Émile": {"rank": {"FR": 3}},  # not plain letters
         },
-        "last": {"O'brien": {"rank": {"IE": 7}}, "Nora": {"rank": {"MA": 382}}, "Nobody": {"rank": {}}},
+        "last": {
+            "O'brien": {"rank": {"IE": 7}},
+            "Nora": {"rank": {"MA": 382}},
+            "Nobody": {"rank": {}},
+            "De Vries": {"rank": {"NL": 3}},
+        },
     }
     directory.mkdir()
     for kind, table in tables.items():
@@ -181,17 +186,18 @@ def test_lexicon_build_keeps_common_plain_names_with_their_best_rank(tmp_path: P
     _write_dataset(tmp_path / "v3")
     out = tmp_path / "lexicon.tsv.gz"
 
-    assert lexicon_build(out, source=tmp_path / "v3") == 4
+    assert lexicon_build(out, source=tmp_path / "v3") == 5
 
     with gzip.open(out, "rt", encoding="utf-8") as handle:
         assert handle.read().splitlines() == [
             "first\tjeanluc\tJean-Luc\t10",
             "first\tnora\tNora\t76",
+            "last\tdevries\tDe Vries\t3",
             "last\tnora\tNora\t382",
             "last\tobrien\tO'brien\t7",
         ]
     lexicon = lexicon_load(out)
-    assert len(lexicon) == 4
+    assert len(lexicon) == 5
     assert lexicon.rank("nora", ("first",)) == 76
     assert lexicon.rank("nora") == 76
     assert lexicon.rank("obrien", ("first",)) is None
