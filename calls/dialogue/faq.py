@@ -58,6 +58,8 @@ class FaqIndex:
         self.threshold = threshold
         self._embedder = embedder
         self._kinds = [question_kind(e.question) for e in self.entries]
+        texts_lower = [f"{e.question} {e.answer}".lower() for e in self.entries]
+        self._uses = {word: np.array([word in text for text in texts_lower], dtype=bool) for _, word in _PARAPHRASES}
         if self.entries:
             texts = [e.question for e in self.entries] + [f"{e.question} {e.answer}" for e in self.entries]
             vectors = embedder.embed(texts)
@@ -66,9 +68,16 @@ class FaqIndex:
             self._with_answers = vectors[n:]
 
     def _scores(self, question: str) -> npt.NDArray[np.float32]:
-        query = self._embedder.embed([_LEADING_FILLER.sub("", question.strip().lower()) or question])[0]
         # Leading fillers ("And where...", "Hi, do you...") only pull a question away from its entry.
-        scores: npt.NDArray[np.float32] = np.maximum(self._questions @ query, self._with_answers @ query)
+        text = _LEADING_FILLER.sub("", question.strip().lower()) or question
+        variants = paraphrased(text)
+        queries = self._embedder.embed([text, *(variant for variant, _word in variants)])
+        by_query = np.maximum(self._questions @ queries.T, self._with_answers @ queries.T)
+        scores: npt.NDArray[np.float32] = by_query[:, 0]
+        for column, (_variant, word) in enumerate(variants, start=1):
+            # The FAQ's word only leads to the entries that use it: "(financing)" added to "Is
+            # there a payment plan?" must not bring it nearer "Do you offer loaner cars?".
+            scores = np.where(self._uses[word], np.maximum(scores, by_query[:, column]), scores)
         return scores
 
     def best(self, question: str) -> FaqMatch | None:
@@ -151,6 +160,27 @@ _EMBEDDED_QUESTION = re.compile(
     r"i wanted to ask|i want to ask|can you tell me|could you tell me|do you know|any idea|"
     r"i have a question about|my question is)\b"
 )
+
+
+# Words callers use for what a business's FAQ names otherwise, which the embedding does not bring
+# close enough ("Can we pay in installments?" scores 0.45 against "Do you offer financing?"). A
+# question with one is also scored with the FAQ's word added, and keeps the better score.
+_PARAPHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
+    (
+        re.compile(
+            r"\b(?:instal?l?ments?|payment plans?|monthly payments?"
+            r"|pay (?:it |for it )?(?:monthly|over time|in parts))\b"
+        ),
+        "financing",
+    ),
+    (re.compile(r"\b(?:towns?|cities|city|suburbs?|neighbou?rhoods?|zip ?codes?|postcodes?)\b"), "areas"),
+)
+
+
+def paraphrased(question: str) -> list[tuple[str, str]]:
+    """``question`` with the FAQ's word for what it asks about added, and the word, per paraphrase found."""
+    lowered = question.lower()
+    return [(f"{question} ({word})", word) for pattern, word in _PARAPHRASES if pattern.search(lowered)]
 
 
 def is_question(text: str) -> bool:

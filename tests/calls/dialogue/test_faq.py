@@ -14,6 +14,7 @@ from calls.dialogue.faq import (
     FaqIndex,
     FaqMatch,
     is_question,
+    paraphrased,
     question_kind,
     split_questions,
 )
@@ -135,6 +136,41 @@ def test_score_is_the_better_of_question_and_question_plus_answer() -> None:
     assert index.match("about the answer") == FaqMatch(entry=entry, score=pytest.approx(0.8))
     assert index.match("other") is None
     assert index.best("other") == FaqMatch(entry=entry, score=pytest.approx(0.0))
+
+
+ROOFING = [
+    FaqEntry("estimates", "Do you give free estimates?", "Yes, estimates are free."),
+    FaqEntry("warranty", "What warranty do you offer?", "New roofs carry a 25-year materials warranty."),
+    FaqEntry("financing", "Do you offer financing?", "Yes, we offer financing over 12 to 60 months."),
+]
+GARAGE = [
+    FaqEntry("loaner", "Do you offer loaner cars?", "Yes, we have two loaner cars for repairs."),
+    FaqEntry("cards", "Do you take credit cards?", "We take all major credit cards, debit cards and cash."),
+]
+
+
+@pytest.mark.parametrize(
+    ("entries", "question", "entry_id"),
+    [
+        (ROOFING, "Can we pay for it in installments?", "financing"),  # 0.45 alone
+        (ROOFING, "Is there a payment plan?", "financing"),
+        # No entry that says "financing": the word added leads nowhere ("Do you offer..." is near).
+        (GARAGE, "Is there a payment plan?", None),
+        (GARAGE, "Can I pay in installments?", None),
+    ],
+)
+def test_a_callers_word_for_what_the_faq_names_otherwise(
+    embedder: MiniLMEmbedder, entries: list[FaqEntry], question: str, entry_id: str | None
+) -> None:
+    found = FaqIndex(entries, embedder).match(question)
+
+    assert (found.entry.id if found else None) == entry_id
+
+
+def test_paraphrased() -> None:
+    assert paraphrased("can we pay in installments?") == [("can we pay in installments? (financing)", "financing")]
+    assert paraphrased("which towns do you cover?") == [("which towns do you cover? (areas)", "areas")]
+    assert paraphrased("are you open on saturdays?") == []
 
 
 GROOMING = [
