@@ -1253,12 +1253,18 @@ def test_a_reading_that_lost_a_digit_and_the_words_reading_are_two_hearings(embe
     assert reply.expect == "yes_no"
 
 
-def spelling_lucia(embedder: MiniLMEmbedder) -> ReceptionistPolicy:
-    """Asked to spell a name first heard as three words, the caller was heard spelling one."""
+def asked_to_spell_lucia(embedder: MiniLMEmbedder) -> ReceptionistPolicy:
+    """Lucia Bianchi's name was heard as three words of nonsense: she is asked to spell it."""
     policy = acme(embedder)
     said(policy.greet())
     said(policy.respond(heard("My sink is leaking.")))
     said(policy.respond(heard("My name is Holy Shabbai and G.", confidence=0.6)))
+    return policy
+
+
+def spelling_lucia(embedder: MiniLMEmbedder) -> ReceptionistPolicy:
+    """Asked to spell her name, the caller was heard spelling only the first."""
+    policy = asked_to_spell_lucia(embedder)
     reply = said(policy.respond(heard("L-U-C-I-A.")))
     assert reply == Reply(text="And could you spell your last name for me?", expect="spelling", answer_hint="Shabbai")
     assert policy.context.fields["name"] == "Lucia"
@@ -1294,10 +1300,7 @@ def test_a_caller_who_gives_no_last_name_keeps_the_first(embedder: MiniLMEmbedde
 
 
 def test_a_name_spelled_whole_is_not_asked_for_again(embedder: MiniLMEmbedder) -> None:
-    policy = acme(embedder)
-    said(policy.greet())
-    said(policy.respond(heard("My sink is leaking.")))
-    said(policy.respond(heard("My name is Holy Shabbai and G.", confidence=0.6)))
+    policy = asked_to_spell_lucia(embedder)
 
     reply = said(policy.respond(heard("L, U, C, I, A. B, I, A, N, C, H, I.")))
 
