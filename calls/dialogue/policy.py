@@ -47,6 +47,7 @@ from calls.dialogue.extract import (
     name_heard_loosely,
     number_consensus,
     number_heard_before,
+    only_first_spelled,
     phone_reading,
     priority_for,
     reason_text,
@@ -579,12 +580,15 @@ class ReceptionistPolicy:
             # Only a name that passed as one can overrule the letters; a loose hearing only hints.
             spelled = heard_words_kept(spelled, self.state.name_heard)
         heard_words = self.state.name_heard.split()
-        if spelled and len(spelled.split()) == 1 and len(heard_words) >= 2 and not self.state.last_name_asked:
+        first_alone = spelled is not None and (len(spelled.split()) == 1 or only_first_spelled(text, spelled))
+        if spelled and first_alone and len(heard_words) >= 2 and not self.state.last_name_asked:
             # One word spelled for a name said in several: the line (or the recognizer) lost the
-            # rest. A receptionist asks for the last name rather than file half a name.
+            # rest. A receptionist asks for the last name rather than file half a name, or the
+            # half it misheard.
+            first = spelled.split()[0]
             self.state.last_name_asked = True
-            self.state.spelled_first = spelled
-            self._set("name", spelled)  # half a name spelled beats a whole one misheard
+            self.state.spelled_first = first
+            self._set("name", first)  # half a name spelled beats a whole one misheard
             return self._say(" ".join([*notes, SPELL_LAST_PROMPT]), expect="spelling", question=SPELL_LAST_PROMPT)
         plain = None if spelled else extract_name(text, asked=True)
         if spelled or plain:

@@ -55,6 +55,7 @@ from calls.dialogue.extract.reasons import (
 )
 from calls.dialogue.extract.spelling import (
     heard_words_kept,
+    only_first_spelled,
     spelled_letters,
     spelled_name,
     spelled_surname,
@@ -94,6 +95,7 @@ __all__ = [
     "normalize",
     "number_consensus",
     "number_heard_before",
+    "only_first_spelled",
     "phone_reading",
     "priority_for",
     "reason_text",

@@ -159,6 +159,21 @@ def spelled_name(
     return max(candidates, key=score)
 
 
+def only_first_spelled(text: str, name: str) -> bool:
+    """Whether the letters of ``text`` spell only the first word of ``name``.
+
+    The rest of such a name came from the hearing the spelling was asked
+    to fix ("H, A, R, J, I, T." for a heard "Hargic Bruced Ed").
+    """
+    letters = "".join("".join(g) for g in spelled_letters(text, spelling=True))
+    words = [re.sub(r"[^a-z]", "", w.lower()) for w in name.split()]
+    return (
+        len(words) >= 2
+        and difflib.SequenceMatcher(None, letters, words[0]).ratio() >= 0.7
+        and len(letters) <= len("".join(words)) - 3
+    )
+
+
 def spelled_surname(text: str, heard: str = "", heard_confidence: float = 0.0, *, first: str = "") -> str | None:
     """A last name spelled on its own, as one word, or None if ``text`` is not spelling.
 

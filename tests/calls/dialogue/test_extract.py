@@ -33,6 +33,7 @@ from calls.dialogue.extract import (
     mentioned_fields,
     mentions_caller_id,
     number_consensus,
+    only_first_spelled,
     phone_reading,
     priority_for,
     reason_text,
@@ -275,6 +276,19 @@ def test_a_vowelless_word_heard_is_not_kept_over_its_spelling() -> None:
     spelled = spelled_name("E, C, E, K, I, E, L, M, B, E, K, I.", heard="Ezekiel MBK", heard_confidence=0.5)
     assert spelled == "Ezekiel Mbeki"
     assert heard_words_kept(spelled, "Ezekiel MBK") == "Ezekiel Mbeki"
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "expected"),
+    [
+        ("H, A, R, J, I, T.", "Harjit Bruced Ed", True),  # the rest came from the hearing
+        ("H, A, R, J, I, T. B, R, U, S, T, A, D.", "Harjit Brustad", False),
+        ("P, A, T, E, L", "Asia Patel", False),  # the surname spelled alone
+        ("H, A, R, J, I, T.", "Harjit", False),  # one word: nothing filled in
+    ],
+)
+def test_only_first_spelled(text: str, name: str, expected: bool) -> None:
+    assert only_first_spelled(text, name) is expected
 
 
 def test_spelled_name_weighs_a_letters_only_reading_of_the_same_audio() -> None:

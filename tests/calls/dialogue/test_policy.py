@@ -1306,3 +1306,17 @@ def test_a_name_spelled_whole_is_not_asked_for_again(embedder: MiniLMEmbedder) -
 
     assert policy.context.fields["name"] == "Lucia Bianchi"
     assert reply.text == "Thank you. What's the best number to reach you on?"
+
+
+def test_a_first_name_spelled_alone_is_not_filled_in_from_a_misheard_rest(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    said(policy.greet())
+    said(policy.respond(heard("My sink is leaking.")))
+    said(policy.respond(heard("My name is Hargic Bruced Ed.", confidence=0.5)))
+
+    reply = said(policy.respond(heard("H, A, R, J, I, T.")))
+
+    assert reply.text == "And could you spell your last name for me?"
+    assert policy.context.fields["name"] == "Harjit"
+    said(policy.respond(heard("H, A, R, J, I, T. B, R, U, S, T, A, D.")))
+    assert policy.context.fields["name"] == "Harjit Brustad"
