@@ -23,6 +23,8 @@ from calls.dialogue.extract.text import normalize
 from calls.pipeline.protocols import TextEmbedder
 
 GENERAL = "general"
+# Category names that mean "calls that cannot wait".
+_EMERGENCY = re.compile(r"^(?:emergenc(?:y|ies)|urgent)\b")
 # Cosine similarity (all-MiniLM-L6-v2) of the caller's reason with the
 # closest description or example from which a category is trusted; below it
 # the ticket goes to "general" with a review flag. Measured on the tune half
@@ -408,11 +410,20 @@ class CategoryClassifier:
         names = [g.name for g in self.guides]
         return next((n for n in names if n.lower() == GENERAL), names[0] if names else GENERAL)
 
-    def classify(self, reason: str) -> CategoryChoice:
-        """The closest category for ``reason``, or the fallback (flagged) when none is close enough."""
+    def classify(self, reason: str, *, urgent: bool = False) -> CategoryChoice:
+        """The closest category for ``reason``, or the fallback (flagged) when none is close enough.
+
+        An ``urgent`` call (one of the business's urgent keywords) goes to its
+        emergency category when it has one: that is what such a category is
+        for, whatever the emergency ("a bad toothache and swelling" is
+        nearer "orthodontics" than "an emergency" to the embedder).
+        """
         text = reason.strip()
         if not text or self._vectors is None:
             return CategoryChoice(name=self.fallback, confidence=0.0)
+        emergency = next((g.name for g in self.guides if _EMERGENCY.match(normalize(g.name))), None)
+        if urgent and emergency is not None:
+            return CategoryChoice(name=emergency, confidence=1.0)
         # Each sentence on its own as well: "I want to complain. My dog came home limping."
         pieces = [text, *(s for s in re.split(r"(?<=[.!?])\s+", text) if s and s != text)]
         queries = self.embedder.embed(pieces)

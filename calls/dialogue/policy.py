@@ -202,7 +202,7 @@ class ReceptionistPolicy:
         self._embedder = embedder
         self._faq = faq_index if faq_index is not None else FaqIndex(context.settings.faqs, embedder)
         self._categorizer = categorizer
-        self._category: tuple[str, CategoryChoice] | None = None
+        self._category: tuple[tuple[str, bool], CategoryChoice] | None = None
         # When "now" is, for business hours (tests set it).
         self._clock = clock or (lambda: datetime.now(UTC))
         # The number a transfer decided this turn goes to; ``_parts`` ends the reply with it.
@@ -275,14 +275,15 @@ class ReceptionistPolicy:
         # A caller on their way to a person (or put through) needs no callback for it; a
         # transfer that failed gets its callback when it fails (see ``calls.hooks``).
         callback = self._needs_followup() and state.transfer not in ("dialing", "answered", "handed_off")
-        category = self._categorize(reason)
+        priority = priority_for(reason, settings.urgent_keywords, state.wants_human)
+        category = self._categorize(reason, urgent=priority == "urgent")
         return CallOutcome(
             fields=fields,
             reason=reason.rstrip("."),
             category=category.name,
             category_confidence=round(category.confidence, 3),
             category_review=category.review,
-            priority=priority_for(reason, settings.urgent_keywords, state.wants_human),
+            priority=priority,
             faq_answered=list(state.faq_answered),
             unanswered_questions=list(state.unanswered),
             wants_human=state.wants_human,
@@ -387,14 +388,14 @@ class ReceptionistPolicy:
         """The caller is done: close, or first ask once for a missing name or number."""
         return self._goodbye_or_last_ask()
 
-    def _categorize(self, reason: str) -> CategoryChoice:
+    def _categorize(self, reason: str, *, urgent: bool) -> CategoryChoice:
         """The category for ``reason``, classified once per new reason."""
-        if self._category is None or self._category[0] != reason:
+        if self._category is None or self._category[0] != (reason, urgent):
             if self._categorizer is None:
                 settings = self.context.settings
                 guides = category_guides(settings.categories, settings.category_guides, settings.category_examples)
                 self._categorizer = CategoryClassifier(guides, self._embedder)
-            self._category = (reason, self._categorizer.classify(reason))
+            self._category = ((reason, urgent), self._categorizer.classify(reason, urgent=urgent))
         return self._category[1]
 
     def _parts(self, before: dict[str, str], reply: Reply) -> list[ReplyPart]:

@@ -10,6 +10,7 @@ import pytest
 from calls.dialogue.categories import (
     CONFIDENCE_THRESHOLD,
     DEFAULT_GUIDES,
+    CategoryChoice,
     CategoryClassifier,
     CategoryGuide,
     category_guides,
@@ -58,6 +59,23 @@ def test_reasons_go_to_the_category_that_covers_them(
     embedder: MiniLMEmbedder, reason: str, categories: list[str], category: str
 ) -> None:
     assert classify(embedder, categories, reason) == category
+
+
+DENTAL = ["emergency", "cleaning", "cosmetic", "orthodontics", "billing", "general"]
+
+
+def test_an_urgent_call_goes_to_the_emergency_category_when_there_is_one(embedder: MiniLMEmbedder) -> None:
+    reason = "I have a really bad toothache and my jaw is starting to get swelling"
+    dental = CategoryClassifier(category_guides(DENTAL), embedder)
+
+    assert dental.classify(reason).name == "orthodontics"  # what the words alone are nearest
+    assert dental.classify(reason, urgent=True) == CategoryChoice(name="emergency", confidence=1.0)
+    # A business without one: the urgent call is classified like any other.
+    acme = CategoryClassifier(category_guides(ACME), embedder)
+    assert acme.classify("Our boiler stopped and we have no heat", urgent=True).name == "heating"
+    assert CategoryClassifier(category_guides(["Emergencies", "general"]), embedder).classify(
+        "water everywhere", urgent=True
+    ) == CategoryChoice(name="Emergencies", confidence=1.0)
 
 
 def test_nothing_close_goes_to_general_for_review(embedder: MiniLMEmbedder) -> None:
