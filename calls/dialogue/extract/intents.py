@@ -111,7 +111,9 @@ def is_goodbye(text: str) -> bool:
 # After "Anything else?" a "no" and a few words is a no, even when the words are misheard ("No,
 # nice oil." for "No, that's all."). A caller with more to say says more, or "but", or asks.
 _NO_MORE = re.compile(_LEAD + r"(?:no|nope|nah)\b[\s,.!-]*(?P<rest>[^?0-9]*)$")
-_GOING_ON = re.compile(r"\b(?:but|also|and|actually|wait|one more|another|question)\b")
+_GOING_ON = re.compile(
+    r"\b(?:but|also|and|actually|wait|one more|another|question|number|name|e-?mail|address|wrong|mistake)\b"
+)
 NO_MORE_WORDS = 3
 
 

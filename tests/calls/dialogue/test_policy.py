@@ -964,7 +964,12 @@ def test_a_no_with_a_few_misheard_words_after_anything_else_closes_the_call(
 
 @pytest.mark.parametrize(
     "answer",
-    ["No, but the toilet upstairs is running too.", "No, wait, is there a call-out fee?", "No, my flat is 4B."],
+    [
+        "No, but the toilet upstairs is running too.",
+        "No, wait, is there a call-out fee?",
+        "No, my flat is 4B.",
+        "No, the number's wrong.",
+    ],
 )
 def test_a_no_that_goes_on_after_anything_else_is_heard_out(embedder: MiniLMEmbedder, answer: str) -> None:
     policy = at_anything_else(embedder)
