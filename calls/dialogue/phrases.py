@@ -93,6 +93,7 @@ STOCK_PHRASES: tuple[str, ...] = (
     *(prompt for prompts in PROMPTS.values() for prompt in prompts),
     SPELL_PROMPT,
     SPELL_RETRY,
+    SPELL_LAST_PROMPT,
     CALLER_ID_PROMPT,
     NUMBER_RETRY_KEYPAD,
     VERIFY_NUMBER_PROMPT,
