@@ -130,11 +130,12 @@ class FaqIndex:
             if self._clears(question, found)
         ]
         matches: list[FaqMatch | None] = [None] * len(questions)
-        taken: set[str] = set()
+        taken: set[int] = set()  # entries by position: ids need not be unique to the index
         for _score, index, found in sorted(pairs, key=lambda pair: (-pair[0], pair[1])):
-            if matches[index] is None and found.entry.id not in taken:
+            entry = self.entries.index(found.entry)
+            if matches[index] is None and entry not in taken:
                 matches[index] = found
-                taken.add(found.entry.id)
+                taken.add(entry)
         return matches
 
     def _clears(self, question: str, found: FaqMatch) -> bool:
