@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 
-import dramatiq
 import pytest
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django_dramatiq.middleware import DbConnectionsMiddleware
 from django_tenants.utils import tenant_context
-from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 
 from billing.models import UsageRecord
@@ -23,10 +18,10 @@ from calls.hooks import CallFinished, call_finished_hook_register, call_finished
 from calls.models import Call
 from calls.services import call_finish
 from calls.tasks import call_transcript_on_call_finished
+from tests.brokers import private_broker, work_off
 from tests.factories import CallFactory, outcome
 from tickets.models import Ticket
 from tickets.tasks import ticket_generate, ticket_generate_on_call_finished
-from voicedesk.core.dramatiq_tenancy import TenantMiddleware
 
 
 class SurroundingWriteError(RuntimeError):
@@ -97,34 +92,8 @@ def test_a_rolled_back_finish_reaches_no_hook(in_tenant_a, recorded, django_capt
 @pytest.fixture
 def broker() -> Iterator[RedisBroker]:
     """A real Redis broker of its own, with the production tenancy middleware, for both actors."""
-    broker = RedisBroker(url=settings.REDIS_URL, namespace=f"vd-test-{uuid.uuid4().hex[:8]}")
-    broker.add_middleware(DbConnectionsMiddleware())
-    broker.add_middleware(TenantMiddleware())
-    previous = dramatiq.get_broker()
-    dramatiq.set_broker(broker)
-    actors = (ticket_generate, usage_meter_call)
-    for actor in actors:
-        actor.broker = broker
-        broker.declare_actor(actor)
-    try:
+    with private_broker(ticket_generate, usage_meter_call) as broker:
         yield broker
-    finally:
-        for actor in actors:
-            actor.broker = previous
-        dramatiq.set_broker(previous)
-        broker.flush_all()
-        broker.close()
-
-
-def _work_off(broker: RedisBroker) -> None:
-    worker = Worker(broker, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
-        for queue in broker.get_declared_queues():
-            broker.join(queue, timeout=20_000)
-        worker.join()
-    finally:
-        worker.stop()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -135,7 +104,7 @@ def test_a_finished_call_gets_one_ticket_and_one_usage_record_in_its_tenant(brok
         )
         call_finish(call_id=call.pk, end_reason="caller_hangup", outcome=outcome(), completed=True)
         call_finish(call_id=call.pk, end_reason="socket_closed", outcome=outcome(), completed=False)
-    _work_off(broker)
+    work_off(broker)
     with tenant_context(tenant_a.tenant):
         assert list(Ticket.objects.values_list("call_id", "caller_name")) == [(call.pk, "Maria Gonzalez")]
         assert list(UsageRecord.objects.values_list("tenant__schema_name", "call_id", "seconds")) == [
@@ -154,7 +123,7 @@ def test_a_rolled_back_finish_makes_no_ticket_and_no_usage_record(broker, tenant
     assert {queue: broker.client.llen(f"{broker.namespace}:{queue}") for queue in broker.get_declared_queues()} == {
         "default": 0
     }
-    _work_off(broker)
+    work_off(broker)
     with tenant_context(tenant_a.tenant):
         assert Ticket.objects.count() == 0
         assert UsageRecord.objects.count() == 0

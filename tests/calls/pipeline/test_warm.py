@@ -7,13 +7,10 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 
-import dramatiq
 import pytest
 from django.conf import settings
 from django.test import override_settings
-from django_dramatiq.middleware import DbConnectionsMiddleware
 from django_tenants.utils import tenant_context
-from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 
 from calls.dialogue.policy import STOCK_PHRASES
@@ -25,7 +22,7 @@ from calls.pipeline.warm import tts_cache_warm, tts_cache_warm_job, tts_warm_phr
 from calls.providers.espeak_tts import EspeakTextToSpeech
 from calls.providers.registry import EngineSpec
 from calls.services import agent_config_update, faq_entry_create
-from voicedesk.core.dramatiq_tenancy import TenantMiddleware
+from tests.brokers import private_broker, work_off
 
 ANSWER = "We open at eight on weekdays. We are closed on Sundays."
 
@@ -110,32 +107,8 @@ def test_with_the_shared_level_off_nothing_is_warmed(in_tenant_a) -> None:
 
 @pytest.fixture
 def broker() -> Iterator[RedisBroker]:
-    """A real Redis broker of its own with the production tenancy middleware."""
-    broker = RedisBroker(url=settings.REDIS_URL, namespace=f"vd-test-{uuid.uuid4().hex[:8]}")
-    broker.add_middleware(DbConnectionsMiddleware())
-    broker.add_middleware(TenantMiddleware())
-    previous = dramatiq.get_broker()
-    dramatiq.set_broker(broker)
-    tts_cache_warm_job.broker = broker
-    broker.declare_actor(tts_cache_warm_job)
-    try:
+    with private_broker(tts_cache_warm_job) as broker:
         yield broker
-    finally:
-        tts_cache_warm_job.broker = previous
-        dramatiq.set_broker(previous)
-        broker.flush_all()
-        broker.close()
-
-
-def _work_off(broker: RedisBroker) -> None:
-    worker = Worker(broker, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        for queue in broker.get_declared_queues():
-            broker.join(queue, timeout=60_000)
-        worker.join()
-    finally:
-        worker.stop()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -145,7 +118,7 @@ def test_a_new_greeting_is_warmed_by_a_worker_in_the_business_schema(broker, ten
         AgentConfig.objects.update(tts_provider="espeak", tts_options={})
         agent_config_update(config=AgentConfig.objects.get(), greeting="Alpha here, what can we fix today?")
         queued = broker.client.llen(f"{broker.namespace}:default")
-    _work_off(broker)
+    work_off(broker, threads=1, timeout_ms=60_000)
 
     assert queued == 1
     assert _stored(["Alpha here, what can we fix today?"]) == [True]

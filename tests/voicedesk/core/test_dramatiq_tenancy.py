@@ -7,29 +7,20 @@ import dramatiq
 import pytest
 from django.conf import settings
 from django.db import connection
-from django_dramatiq.middleware import DbConnectionsMiddleware
 from django_tenants.utils import tenant_context
 from dramatiq import Worker
 from dramatiq.brokers.redis import RedisBroker
 from redis import Redis
 
-from voicedesk.core.dramatiq_tenancy import OPTION, TenantMiddleware
+from tests.brokers import private_broker
+from voicedesk.core.dramatiq_tenancy import OPTION
 
 
 @pytest.fixture
 def broker() -> Iterator[RedisBroker]:
     """A real Redis broker in a namespace of its own, with our tenant middleware."""
-    broker = RedisBroker(url=settings.REDIS_URL, namespace=f"vd-test-{uuid.uuid4().hex[:8]}")
-    broker.add_middleware(DbConnectionsMiddleware())
-    broker.add_middleware(TenantMiddleware())
-    previous = dramatiq.get_broker()
-    dramatiq.set_broker(broker)
-    try:
+    with private_broker() as broker:
         yield broker
-    finally:
-        broker.flush_all()
-        broker.close()
-        dramatiq.set_broker(previous)
 
 
 def test_task_runs_in_the_sender_schema_and_the_next_in_public(db, tenant_a, broker) -> None:
