@@ -20,13 +20,29 @@ import numpy as np
 from livekit import rtc
 
 from calls.audio import MULAW_FRAME_BYTES, MULAW_RATE, Resampler, mulaw_decode, mulaw_encode
+from calls.transports.livekit.agent import AgentWorker
 from calls.transports.livekit.emulator import EmulatedRoom, EmulatedRoomConnector, LiveKitEmulator
 from voicedesk.simulator.caller import ConversationResult, SimulatedCaller
 from voicedesk.simulator.carrier import CarrierError, PlayedFrame, StreamStats
 
 FRAME_S = 0.02
+CALLER = "+15557654321"
+NUMBER = "+15550001001"
 ROOM_RATE = 48000
 SILENCE = bytes([0xFF]) * MULAW_FRAME_BYTES
+
+
+async def ring_in(
+    worker: AgentWorker, connector: EmulatedRoomConnector, livekit: LiveKitEmulator, *, to_number: str = NUMBER
+) -> tuple[str, EmulatedRoom]:
+    """Once ``worker`` is registered, a SIP caller rings ``to_number``.
+
+    Returns the room's name, and the room the agent joined.
+    """
+    await asyncio.wait_for(worker.registered.wait(), 10)
+    room_name = await asyncio.to_thread(livekit.sip_call_inbound, from_number=CALLER, to_number=to_number)
+    room = await asyncio.wait_for(connector.joined.get(), 10)
+    return room_name, room
 
 
 class RoomLine:

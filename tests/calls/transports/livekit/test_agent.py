@@ -28,6 +28,7 @@ from voicedesk.simulator.expect import check_expectations, load_stored_call
 from voicedesk.simulator.scenario import load_scenario
 
 from .conftest import API_KEY, API_SECRET
+from .room_line import ring_in
 
 # ../shared/scenarios, relative to the repository root.
 SCENARIOS = Path(settings.BASE_DIR).parent / "shared" / "scenarios"
@@ -185,11 +186,7 @@ async def test_a_caller_talking_over_the_greeting_clears_the_agents_queued_audio
     running = asyncio.create_task(worker.run_once())
     caller_voice = SpeechModels()
     try:
-        await asyncio.wait_for(worker.registered.wait(), 10)
-        room_name = await asyncio.to_thread(
-            livekit.sip_call_inbound, from_number="+15557654321", to_number="+15550001001"
-        )
-        room = await asyncio.wait_for(connector.joined.get(), 10)
+        room_name, room = await ring_in(worker, connector, livekit)
         await room.wait_for_sip_participant()
         await _until(lambda: len(room.state.published) > 5, 30)
         assert room.state.clears == 0
@@ -222,11 +219,7 @@ async def test_a_business_not_taking_calls_has_the_caller_told_and_the_call_fini
     worker = _worker(livekit, connector)
     running = asyncio.create_task(worker.run_once())
     try:
-        await asyncio.wait_for(worker.registered.wait(), 10)
-        room_name = await asyncio.to_thread(
-            livekit.sip_call_inbound, from_number="+15557654321", to_number="+15550001001"
-        )
-        room = await asyncio.wait_for(connector.joined.get(), 10)
+        room_name, room = await ring_in(worker, connector, livekit)
         await _until(lambda: worker.results, 60)
     finally:
         running.cancel()

@@ -27,6 +27,7 @@ from tickets.services import ticket_create_from_call
 from voicedesk.simulator.caller import SpeechModels
 
 from .conftest import API_KEY, API_SECRET
+from .room_line import ring_in
 
 TRANSFER_NUMBER = "+15550100199"
 ASKS_FOR_A_PERSON = "Hello, my water heater is leaking. Can I speak to a person, please?"
@@ -86,11 +87,7 @@ async def _call_asking_for_a_person(livekit: LiveKitEmulator, tenant_a, *, after
     running = asyncio.create_task(worker.run_once())
     caller_voice = SpeechModels()
     try:
-        await asyncio.wait_for(worker.registered.wait(), 10)
-        room_name = await asyncio.to_thread(
-            livekit.sip_call_inbound, from_number="+15557654321", to_number="+15550001001"
-        )
-        room = await asyncio.wait_for(connector.joined.get(), 10)
+        room_name, room = await ring_in(worker, connector, livekit)
         await room.wait_for_sip_participant()
         await _quiet_after(room, 120)  # the greeting (the first call of a process loads the engines)
         chunks = [chunk async for chunk in caller_voice.tts.synthesize(ASKS_FOR_A_PERSON)]
