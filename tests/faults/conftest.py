@@ -90,18 +90,27 @@ def fault_stack(log_dir: Path, **env: str) -> ServerStack:
     return ServerStack(env=live_stack_env() | FAST_FAULTS | env, log_dir=log_dir, scheduler=True)
 
 
+@contextlib.contextmanager
+def running_fault_stack(log_dir: Path, *, warm: bool = True, **env: str) -> Iterator[ServerStack]:
+    """``fault_stack`` started (and, with ``warm``, its speech engines loaded), stopped on the way out."""
+    servers = fault_stack(log_dir, **env)
+    servers.start()
+    try:
+        if warm:
+            servers.wait_warm()
+        yield servers
+    finally:
+        servers.stop()
+
+
 @pytest.fixture
 def stack(tenant_a: Any, tmp_path: Path) -> Iterator[ServerStack]:
     """daphne, a worker and the scheduler with fast fault timings, on the machine's Redis (own namespaces).
 
     Tests that take no calls use it at once; ``phones`` waits for daphne's speech engines first.
     """
-    servers = fault_stack(tmp_path / "stack")
-    servers.start()
-    try:
+    with running_fault_stack(tmp_path / "stack", warm=False) as servers:
         yield servers
-    finally:
-        servers.stop()
 
 
 @pytest.fixture

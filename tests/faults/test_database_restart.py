@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from tests.faults.conftest import Phones, PostgresServer, fault_stack
+from tests.faults.conftest import Phones, PostgresServer, running_fault_stack
 from tests.live_stack import ServerStack, wait_for
 
 # One xdist worker runs them all: each starts its own servers, and two at once would starve both.
@@ -40,13 +40,10 @@ def postgres(tenant_a: Any, tmp_path: Path) -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def stack_on_own_postgres(postgres: PostgresServer, tmp_path: Path) -> Iterator[ServerStack]:
-    servers = fault_stack(tmp_path / "stack", DATABASE_URL=postgres.url, CALL_STALE_AFTER_S=STALE_AFTER_S)
-    servers.start()
-    try:
-        servers.wait_warm()
+    with running_fault_stack(
+        tmp_path / "stack", DATABASE_URL=postgres.url, CALL_STALE_AFTER_S=STALE_AFTER_S
+    ) as servers:
         yield servers
-    finally:
-        servers.stop()
 
 
 def _calls(db: PostgresServer) -> list[tuple[int, str, str]]:

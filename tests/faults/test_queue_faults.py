@@ -17,7 +17,7 @@ from django_tenants.utils import tenant_context
 
 from calls.models import Call
 from tests.factories import CallFactory, outcome
-from tests.faults.conftest import Phones, RedisServer, fault_stack
+from tests.faults.conftest import Phones, RedisServer, running_fault_stack
 from tests.live_stack import ServerStack, wait_for
 from tickets.models import Ticket
 from tickets.tasks import ticket_generate
@@ -55,13 +55,10 @@ def stack_on_own_redis(tenant_a: Any, redis_server: RedisServer, tmp_path: Path)
     # A sweep message the worker took before Redis went down may run seconds later on a busy
     # machine; a grace longer than the test's look while Redis is down keeps it from making the
     # tickets then, so the look checks only that the ticket messages were not sent.
-    servers = fault_stack(tmp_path / "stack", REDIS_URL=redis_server.url, TICKET_SWEEP_GRACE_S=str(SWEEP_GRACE_S))
-    servers.start()
-    try:
-        servers.wait_warm()
+    with running_fault_stack(
+        tmp_path / "stack", REDIS_URL=redis_server.url, TICKET_SWEEP_GRACE_S=str(SWEEP_GRACE_S)
+    ) as servers:
         yield servers
-    finally:
-        servers.stop()
 
 
 def test_calls_that_end_while_redis_is_down_get_their_ticket_once_it_is_back(

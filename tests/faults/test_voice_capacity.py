@@ -17,7 +17,7 @@ from django.conf import settings
 from django_tenants.utils import tenant_context
 
 from calls.models import Call
-from tests.faults.conftest import ACCOUNT_SID, ALPHA_NUMBER, Phones, fault_stack
+from tests.faults.conftest import ACCOUNT_SID, ALPHA_NUMBER, Phones, running_fault_stack
 from tests.live_stack import ServerStack, wait_for
 from tickets.models import Callback, Ticket
 from voicedesk.simulator.carrier import CarrierStream, dial, new_sid, stream_ended
@@ -30,13 +30,8 @@ REFUSED_CALLER = "+15550500002"
 
 @pytest.fixture
 def one_call_process(tenant_a: Any, tmp_path: Path) -> Iterator[ServerStack]:
-    servers = fault_stack(tmp_path / "stack", VOICE_PROCESS_CAPACITY="1")
-    servers.start()
-    try:
-        servers.wait_warm()
+    with running_fault_stack(tmp_path / "stack", VOICE_PROCESS_CAPACITY="1") as servers:
         yield servers
-    finally:
-        servers.stop()
 
 
 def _calls(tenant: Any) -> list[tuple[str, str, str]]:

@@ -13,7 +13,7 @@ import pytest
 from django_tenants.utils import tenant_context
 
 from calls.models import Call
-from tests.faults.conftest import Phones, fault_stack
+from tests.faults.conftest import Phones, running_fault_stack
 from tests.live_stack import ServerStack, wait_for
 from tickets.models import Callback, Ticket
 
@@ -119,19 +119,16 @@ def kill_voice_process_during_calls(
 @pytest.fixture
 def production_timed_stack(tenant_a: Any, tmp_path: Path) -> Iterator[ServerStack]:
     """The servers with the production fault timings (5 s heartbeat, 30 s timeout, a sweep every 15 s)."""
-    servers = fault_stack(
+    with running_fault_stack(
         tmp_path / "stack",
         CALL_HEARTBEAT_S="5",
         CALL_STALE_AFTER_S="30",
         CALL_SWEEP_INTERVAL_S="15",
         TICKET_SWEEP_INTERVAL_S="60",
         TICKET_SWEEP_GRACE_S="60",
-    )
-    servers.start()
-    try:
+        warm=False,
+    ) as servers:
         yield servers
-    finally:
-        servers.stop()
 
 
 @pytest.mark.acceptance
