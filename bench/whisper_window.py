@@ -104,8 +104,7 @@ async def phone_line(tts: PiperTextToSpeech, text: str) -> Pcm16:
 
 async def run(windows: list[float], limit: int) -> dict[float, Tally]:
     tts = PiperTextToSpeech(variation=0)
-    # Each window alone: no short first pass for short lines.
-    engines = {window: WhisperSpeechToText(window_s=window, short_answer_window_s=None) for window in windows}
+    engines = {window: WhisperSpeechToText(window_s=window) for window in windows}
     await engines[windows[0]].warm_up()
     tallies = {window: Tally() for window in windows}
     lines = corpus_lines(limit)

@@ -9,13 +9,6 @@ the phone line it made more mistakes (words 14.2% against 12.7%, spelled
 names 18 of 60 against 14), so the full window stays the default and a
 shorter one is a per-business choice of speed over accuracy
 (``bench/whisper_window.py`` measures both).
-
-Short answers are the exception (``short_answer_window_s``): a yes/no or
-open turn of at most two seconds is first decoded with a 10 s window (about
-0.09 s instead of 0.38 s for "Yes, that's right."), and kept only if it is a
-short answer indeed, at most four words and no digit. Anything longer ("No,
-the number is...") is decoded again with the full window, so what the
-dialogue reads carefully is heard as before.
 """
 
 from __future__ import annotations
@@ -39,11 +32,6 @@ if TYPE_CHECKING:
 
 # Below this Whisper mostly hallucinates; 0.1 s is shorter than any word.
 _MIN_SAMPLES = 1600
-# A short answer, heard through the short window: at most this long, and this many words.
-SHORT_ANSWER_MAX_S = 2.0
-SHORT_ANSWER_WORDS = 4
-# Turns where a short answer is likely and is read for its gist ("yes", "no, that's all").
-_SHORT_ANSWER_TURNS = ("yes_no", "free")
 # Mel frames: 100 per second of audio, 3000 in Whisper's full window.
 _FRAMES_PER_S = 100
 _FULL_WINDOW_FRAMES = 3000
@@ -159,12 +147,6 @@ def _windowed_model_class() -> type[WhisperModel]:
     return WindowedWhisperModel
 
 
-def is_short_answer(text: str) -> bool:
-    """A transcript the short window may stand for: some words, at most ``SHORT_ANSWER_WORDS``, no digit."""
-    words = text.split()
-    return 0 < len(words) <= SHORT_ANSWER_WORDS and not any(ch.isdigit() for ch in text)
-
-
 def window_frames(samples: int, window_s: float, sample_rate: int = 16000) -> int:
     """Mel frames the encoder sees for an utterance of ``samples``: at least ``window_s``, and
     always the whole utterance plus a second of quiet, up to Whisper's full 30 s window."""
@@ -220,18 +202,12 @@ class WhisperSpeechToText:
         num_workers: int = 2,
         no_speech_threshold: float = 0.6,
         window_s: float = 30.0,
-        short_answer_window_s: float | None = 10.0,
     ) -> None:
         if cpu_threads < 1 or num_workers < 1:
             raise ValueError("cpu_threads and num_workers must be at least 1")
-        for window in (window_s, short_answer_window_s):
-            if window is not None and not 1.0 <= window <= 30.0:
-                raise ValueError("window_s and short_answer_window_s must be between 1 and 30 seconds")
+        if not 1.0 <= window_s <= 30.0:
+            raise ValueError("window_s must be between 1 and 30 seconds")
         self.window_s = window_s
-        # None, or no shorter than the full window: every turn gets the full window.
-        self.short_answer_window_s = (
-            short_answer_window_s if short_answer_window_s is not None and short_answer_window_s < window_s else None
-        )
         directory = Path(model_dir) if model_dir is not None else bundled_model_dir()
         if not (directory / "model.bin").is_file():
             raise FileNotFoundError(f"no CTranslate2 Whisper model in {directory}")
@@ -256,16 +232,6 @@ class WhisperSpeechToText:
         elif hints is not None and hints.expect == "digits":
             second = self._run(audio, DIGIT_WORDS_PROMPT, letters_only=False)
         else:
-            expect = hints.expect if hints is not None else "free"
-            short = self.short_answer_window_s
-            if (
-                short is not None
-                and expect in _SHORT_ANSWER_TURNS
-                and audio.size <= SHORT_ANSWER_MAX_S * self.sample_rate
-            ):
-                quick = await self._run(audio, text_prompt, letters_only=False, window_s=short)
-                if is_short_answer(quick.text):
-                    return quick
             return await self._run(audio, text_prompt, letters_only=False)
         transcript, other = await asyncio.gather(self._run(audio, text_prompt, letters_only=False), second)
         return dataclasses.replace(transcript, alternatives=(other.text,)) if other.text else transcript
@@ -277,17 +243,16 @@ class WhisperSpeechToText:
         text_prompt = prompt if prompt is not None else whisper_prompt(hints or SttHints())
         return await self._run(audio, text_prompt, letters_only=True)
 
-    async def _run(self, audio: Pcm16, prompt: str, *, letters_only: bool, window_s: float | None = None) -> Transcript:
+    async def _run(self, audio: Pcm16, prompt: str, *, letters_only: bool) -> Transcript:
         if audio.size < _MIN_SAMPLES:
             return Transcript(text="", confidence=0.0)
         samples = pcm16_to_float32(audio)
         loop = asyncio.get_running_loop()
-        window = window_s if window_s is not None else self.window_s
-        return await loop.run_in_executor(self._engine.executor, self._decode, samples, prompt, letters_only, window)
+        return await loop.run_in_executor(self._engine.executor, self._decode, samples, prompt, letters_only)
 
-    def _decode(self, samples: Float32, prompt: str, letters_only: bool, window_s: float) -> Transcript:
+    def _decode(self, samples: Float32, prompt: str, letters_only: bool = False) -> Transcript:
         model = self._engine.loaded_model()
-        _decode_window.frames = window_frames(samples.size, window_s, self.sample_rate)
+        _decode_window.frames = window_frames(samples.size, self.window_s, self.sample_rate)
         try:
             return self._decode_windowed(model, samples, prompt, letters_only)
         finally:

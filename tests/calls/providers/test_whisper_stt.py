@@ -5,22 +5,15 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import pytest
 
 from calls.audio import mulaw_decode, mulaw_encode, resample
 from calls.dialogue.extract import extract_phone
-from calls.pipeline.protocols import Float32, SpeechToText, SttHints, Transcript
+from calls.pipeline.protocols import SpeechToText, SttHints
 from calls.providers.piper_tts import PiperTextToSpeech, piper_available
-from calls.providers.whisper_stt import (
-    DIGIT_WORDS_PROMPT,
-    WhisperSpeechToText,
-    is_short_answer,
-    whisper_prompt,
-    window_frames,
-)
+from calls.providers.whisper_stt import DIGIT_WORDS_PROMPT, WhisperSpeechToText, whisper_prompt, window_frames
 
 pytestmark = pytest.mark.skipif(not piper_available(), reason="piper-tts makes the test speech")
 
@@ -253,72 +246,3 @@ async def test_a_short_encoder_window_still_hears_the_turn(heating_audio: np.nda
     heard = re.sub(r"[^a-z ]", "", short.text.lower())
     assert heard.startswith("hi my heating is broken")
     assert heard.endswith("house is freezing")
-
-
-class WindowNotingWhisper(WhisperSpeechToText):
-    """The real Whisper, noting the encoder window of each decode."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.windows: list[float] = []
-
-    def _decode(self, samples: Float32, prompt: str, letters_only: bool, window_s: float) -> Transcript:
-        self.windows.append(window_s)
-        return super()._decode(samples, prompt, letters_only, window_s)
-
-
-@pytest.fixture(scope="module")
-def yes_audio() -> np.ndarray:
-    return over_the_phone("Yes, that's right.")
-
-
-@pytest.fixture(scope="module")
-def correction_audio() -> np.ndarray:
-    return over_the_phone("No, six seven one.")  # under two seconds
-
-
-@pytest.mark.asyncio
-async def test_a_short_answer_is_heard_through_the_short_window(yes_audio: np.ndarray) -> None:
-    whisper = WindowNotingWhisper()
-
-    heard = await whisper.transcribe(yes_audio, hints=SttHints(expect="yes_no"))
-
-    assert heard.text == "Yes, that's right."
-    assert whisper.windows == [10.0]
-
-
-@pytest.mark.asyncio
-async def test_an_answer_with_digits_is_heard_again_through_the_full_window(correction_audio: np.ndarray) -> None:
-    whisper = WindowNotingWhisper()
-
-    heard = await whisper.transcribe(correction_audio, hints=SttHints(expect="yes_no"))
-
-    assert correction_audio.size <= 2 * 16000
-    assert whisper.windows == [10.0, 30.0]
-    assert digits_in(heard.text) == "671"
-
-
-@pytest.mark.asyncio
-async def test_the_short_window_is_for_short_yes_no_and_open_turns_only(
-    yes_audio: np.ndarray, heating_audio: np.ndarray
-) -> None:
-    whisper = WindowNotingWhisper()
-
-    always_full = WindowNotingWhisper(short_answer_window_s=None)
-
-    await whisper.transcribe(yes_audio, hints=SttHints(expect="name"))
-    await whisper.transcribe(heating_audio, hints=SttHints(expect="free"))  # longer than 2 s
-    await always_full.transcribe(yes_audio, hints=SttHints(expect="yes_no"))
-
-    assert whisper.windows == [30.0, 30.0]
-    assert always_full.windows == [30.0]
-    assert WhisperSpeechToText(window_s=10).short_answer_window_s is None  # no shorter than the full window
-
-
-@pytest.mark.parametrize(
-    ("text", "short"),
-    [("Yes, that's right.", True), ("No, that's all.", True), ("", False), ("No, it's 555.", False),
-     ("No, the name is Aisha Patel.", False)],
-)  # fmt: skip
-def test_is_short_answer(text: str, short: bool) -> None:
-    assert is_short_answer(text) is short
