@@ -206,7 +206,8 @@ def test_a_provider_that_does_not_answer_is_unreachable_within_the_timeout(in_te
         took = time.monotonic() - started
 
     assert check == KeyCheck("unreachable", "ElevenLabs was not reached within 1 s (ReadTimeout).")
-    assert 0.9 < took < 2.0
+    # Bounded by the setting, not the SDK's default of a minute; the slack is for a loaded CI machine.
+    assert 0.9 < took < 5.0
 
 
 def test_the_default_timeout_is_three_seconds() -> None:

@@ -395,7 +395,7 @@ def test_what_the_caller_says_cannot_change_priority_reveal_tickets_or_skip_the_
 def test_a_slow_first_token_gets_a_filler_and_the_deterministic_answer(
     serve: Callable[..., OpenAiChatEmulator], embedder: MiniLMEmbedder
 ) -> None:
-    emulator = serve(lambda request: ModelTurn(text="Could I have your name?", ttft_s=1.0))
+    emulator = serve(lambda request: ModelTurn(text="Could I have your name?", ttft_s=3.0))
     policy = llm_for(emulator, embedder, first_token_s=0.3)
 
     async def call() -> tuple[list[ReplyPart], float]:
@@ -410,7 +410,7 @@ def test_a_slow_first_token_gets_a_filler_and_the_deterministic_answer(
         "Okay, I've made a note of that.",
         "Could I have your name, please?",
     ]
-    assert took < 0.9
+    assert took < 2.0  # the model's first token would come at 3 s
     assert policy.handovers == ["slow_first_token"]
     assert policy.outcome().reason == "My kitchen sink is leaking"
 

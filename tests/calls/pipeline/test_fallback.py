@@ -116,7 +116,7 @@ async def test_a_deadline_passes_a_prompt_engine_through_and_fails_a_stalled_one
     with pytest.raises(EngineError) as failure:
         await _audio(DeadlineTextToSpeech(StallingVoice(), first_chunk_s=0.2), "Thank you.")
     assert (failure.value.engine, failure.value.reason) == ("stalling-voice", "deadline")
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0
 
 
 # Only the stalling engine meets a short deadline; the others get time to

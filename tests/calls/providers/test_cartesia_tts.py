@@ -106,7 +106,7 @@ async def test_a_refused_handshake_is_an_engine_error_at_once(
         await spoken(engine)
 
     assert (raised.value.engine, raised.value.reason, raised.value.detail) == ("cartesia", "error", detail)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0
     assert emulator.connections == []
 
 
@@ -124,7 +124,7 @@ async def test_a_dropped_socket_fails_the_sentence_and_the_next_one_reconnects(
     again = await spoken(engine, "Goodbye.")
 
     assert (raised.value.reason, raised.value.detail) == ("error", "connection closed (code 1006)")
-    assert elapsed < 1.0
+    assert elapsed < 3.0
     assert len(again) > 2400
     assert len(emulator.connections) == 2
 

@@ -84,7 +84,7 @@ async def test_refusals_are_engine_errors_at_once_without_retries(
         await spoken(engine)
 
     assert (raised.value.engine, raised.value.reason, raised.value.detail) == ("elevenlabs", "error", detail)
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 3.0
     assert len(emulator.requests) == 1  # the SDK's retries are off
 
 
@@ -108,7 +108,7 @@ async def test_a_stalled_body_times_out_as_a_deadline(emulator: ElevenLabsEmulat
         await spoken(engine)
 
     assert (raised.value.reason, raised.value.detail) == ("deadline", "ReadTimeout after 0.5 s")
-    assert 0.5 <= time.monotonic() - started < 1.0
+    assert 0.5 <= time.monotonic() - started < 3.0  # the SDK's own read timeout is a minute
 
 
 def test_only_formats_the_pipeline_can_play_are_accepted() -> None:
