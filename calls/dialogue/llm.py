@@ -89,6 +89,9 @@ STALL_S = 4.0
 MAX_TOOL_ERRORS = 2
 # Model requests per turn (each tool round is one).
 MAX_ROUNDS = 4
+# Model turns in a row that used no tool (stored nothing, answered nothing): the next turn is the
+# referee's, so a model that keeps asking the caller to say it again cannot hold the call in a loop.
+MAX_IDLE_TURNS = 2
 # Characters of the model's own text per turn: an answer that does not end is cut here.
 MAX_REPLY_CHARS = 500
 # FAQ entries listed in the system prompt; a longer FAQ is retrieved per turn, this many entries each.
@@ -256,6 +259,7 @@ class _Turn:
     said: list[str] = field(default_factory=list)
     chars: int = 0
     tool_errors: int = 0
+    tools_run: int = 0  # tool calls that passed the checks
     answered: bool = False  # a FAQ answer or an unanswered-question note was said
     withheld: bool = False  # a sentence of this round stated a fact and was not said
     held: list[str] = field(default_factory=list)  # sentences after it, until the round's tools are known
@@ -302,6 +306,7 @@ class LlmReceptionistPolicy:
         base_url: str = "",
         first_token_s: float = FIRST_TOKEN_S,
         stall_s: float = STALL_S,
+        max_idle_turns: int = MAX_IDLE_TURNS,
         temperature: float = 0.2,
         embedder: TextEmbedder | None = None,
         faq_index: FaqIndex | None = None,
@@ -312,6 +317,7 @@ class LlmReceptionistPolicy:
         self.model = model
         self.first_token_s = first_token_s
         self.stall_s = stall_s
+        self.max_idle_turns = max_idle_turns
         self.temperature = temperature
         self.usage = TokenUsage()
         self.handovers: list[str] = []  # why each turn the model did not answer was handed over
@@ -321,6 +327,7 @@ class LlmReceptionistPolicy:
         self._tools = tools()
         self._entries = {e.id: e for e in context.settings.faqs}
         self._model_failed = False
+        self._idle_turns = 0
         self._client: Any = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         # The SDK takes over a second to import: here (the call is being set up, off the event
@@ -357,6 +364,13 @@ class LlmReceptionistPolicy:
     async def respond(self, transcript: Transcript) -> AsyncIterator[ReplyPart]:
         """One caller turn through the model; the referee answers it when the model cannot."""
         self.context.turn_add("caller", transcript.text.strip())
+        if self._idle_turns >= self.max_idle_turns:
+            self._idle_turns = 0
+            self.handovers.append("no_progress")
+            logger.warning("llm_turn_handed_over", why="no_progress", for_good=False, model=self.model)
+            async for part in self.referee.decide(transcript):
+                yield part
+            return
         if self._model_failed or self.referee.state.stage in REFEREE_STAGES:
             async for part in self.referee.decide(transcript):
                 yield part
@@ -366,6 +380,7 @@ class LlmReceptionistPolicy:
         try:
             async for part in self._model_turn(turn):
                 yield part
+            self._idle_turns = 0 if turn.tools_run else self._idle_turns + 1
         except HandOverError as handover:
             # Nothing the model did in this turn is kept: the referee takes the whole utterance.
             self.referee.state, fields = saved
@@ -445,6 +460,7 @@ class LlmReceptionistPolicy:
             for _, call in sorted(calls.items()):
                 try:
                     result, lines = await self._tool(call["name"], call["arguments"], turn)
+                    turn.tools_run += 1
                 except ToolCallError as error:
                     failed = True
                     result = {"ok": False, "error": str(error)}

@@ -434,6 +434,29 @@ def test_invalid_arguments_go_back_to_the_model_twice_then_the_referee_takes_the
     assert policy.context.fields == {"name": "Maria Gonzalez"}
 
 
+def test_a_model_that_keeps_asking_again_gets_the_referee_on_the_third_turn(
+    serve: Callable[..., OpenAiChatEmulator], embedder: MiniLMEmbedder
+) -> None:
+    emulator = serve(lambda request: ModelTurn(text="Sorry, could you say that again?"))
+    policy = llm_for(emulator, embedder)
+    line = "My kitchen sink is leaking."
+
+    async def call() -> list[str]:
+        return [(await reply(policy.respond(heard(line)))).text for _ in range(4)]
+
+    said = run(call)
+
+    assert said == [
+        "Sorry, could you say that again?",
+        "Sorry, could you say that again?",
+        "Okay, I've made a note of that. Could I have your name, please?",
+        "Sorry, could you say that again?",  # the model has the next turn again
+    ]
+    assert len(emulator.requests) == 3
+    assert policy.handovers == ["no_progress"]
+    assert policy.outcome().reason == "My kitchen sink is leaking"
+
+
 def test_a_tool_that_was_not_offered_is_an_error_the_model_can_recover_from(
     serve: Callable[..., OpenAiChatEmulator], embedder: MiniLMEmbedder
 ) -> None:
@@ -558,7 +581,8 @@ def test_the_context_sent_is_bounded_and_older_turns_are_summarised(
     serve: Callable[..., OpenAiChatEmulator], embedder: MiniLMEmbedder
 ) -> None:
     emulator = serve(lambda request: ModelTurn(text="Sorry, could you say that again?"))
-    policy = llm_for(emulator, embedder)
+    # Every turn to the model, however little it does with them.
+    policy = llm_for(emulator, embedder, max_idle_turns=100)
 
     async def call() -> None:
         for index in range(20):
