@@ -14,7 +14,7 @@ from calls.pipeline.protocols import FaqEntry, TextEmbedder
 # Cosine similarity (all-MiniLM-L6-v2, max over question and question+answer)
 # from which an FAQ answer is given. Measured on 55 caller questions against
 # the acceptance tenants' FAQs: true paraphrases mostly score 0.52-0.98
-# ("Are you open on Saturdays?" -> opening hours 0.744), off-FAQ questions
+# ("Are you open on Saturdays?" -> opening hours 0.744, before the phrases below), off-FAQ questions
 # from the same trade reach 0.50-0.53 ("Do you have any openings this week?"
 # 0.516, "Are you accepting new patients?" 0.503), unrelated ones stay low
 # ("Can you also repair my personal laptop screen?" -> support hours 0.120).
@@ -28,6 +28,9 @@ MATCH_THRESHOLD = 0.52
 # office?" scores 0.45, and a "where" answer to a "where" question is rarely
 # wrong.
 SAME_KIND_THRESHOLD = 0.42
+# The same holds for an entry that uses the word a caller's phrase stands for ("charge anything
+# just to come out" -> "fee"): "Do you charge anything just to come out and take a look?" scores
+# 0.54 against "Is there a diagnostic fee?" with "(fee)" added, 0.34 without.
 # Entries a question of several in one breath may fall back to when a closer question takes its first.
 MATCH_CANDIDATES = 3
 
@@ -38,6 +41,7 @@ class FaqMatch:
 
     entry: FaqEntry
     score: float
+    named: bool = False  # the question used a phrase for what this entry names (see ``_PARAPHRASES``)
 
 
 class FaqIndex:
@@ -67,18 +71,21 @@ class FaqIndex:
             self._questions = vectors[:n]
             self._with_answers = vectors[n:]
 
-    def _scores(self, question: str) -> npt.NDArray[np.float32]:
+    def _scores(self, question: str) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.bool_]]:
+        """Each entry's score, and whether the question used a phrase for what the entry names."""
         # Leading fillers ("And where...", "Hi, do you...") only pull a question away from its entry.
         text = _LEADING_FILLER.sub("", question.strip().lower()) or question
         variants = paraphrased(text)
         queries = self._embedder.embed([text, *(variant for variant, _word in variants)])
         by_query = np.maximum(self._questions @ queries.T, self._with_answers @ queries.T)
         scores: npt.NDArray[np.float32] = by_query[:, 0]
+        named = np.zeros(len(self.entries), dtype=bool)
         for column, (_variant, word) in enumerate(variants, start=1):
             # The FAQ's word only leads to the entries that use it: "(financing)" added to "Is
             # there a payment plan?" must not bring it nearer "Do you offer loaner cars?".
             scores = np.where(self._uses[word], np.maximum(scores, by_query[:, column]), scores)
-        return scores
+            named |= self._uses[word]
+        return scores, named
 
     def best(self, question: str) -> FaqMatch | None:
         """The closest entry whatever its score; None when the index is empty."""
@@ -89,12 +96,18 @@ class FaqIndex:
         """The ``limit`` closest entries, best first, scored exactly like :meth:`best` (ties keep entry order)."""
         if not self.entries or not question.strip() or limit <= 0:
             return []
-        scores = self._scores(question)
+        scores, named = self._scores(question)
         order = np.argsort(-scores, kind="stable")[:limit]
-        return [FaqMatch(entry=self.entries[int(i)], score=float(scores[int(i)])) for i in order]
+        return [
+            FaqMatch(entry=self.entries[int(i)], score=float(scores[int(i)]), named=bool(named[int(i)])) for i in order
+        ]
 
     def match(self, question: str) -> FaqMatch | None:
-        """The closest entry if it clears the threshold (lower for a question of the entry's kind), else None."""
+        """The closest entry if it clears the threshold, else None.
+
+        The threshold is lower for a question of the entry's kind, or one that
+        used a phrase for what the entry names.
+        """
         found = self.best(question)
         if found is None or not self._clears(question, found):
             return None
@@ -141,7 +154,7 @@ class FaqIndex:
     def _clears(self, question: str, found: FaqMatch) -> bool:
         kind = question_kind(question)
         same_kind = bool(kind) and kind == self._kinds[self.entries.index(found.entry)]
-        return found.score >= (SAME_KIND_THRESHOLD if same_kind else self.threshold)
+        return found.score >= (SAME_KIND_THRESHOLD if same_kind or found.named else self.threshold)
 
 
 _LEADING_FILLER = re.compile(
@@ -175,6 +188,31 @@ _PARAPHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
         "financing",
     ),
     (re.compile(r"\b(?:towns?|cities|city|suburbs?|neighbou?rhoods?|zip ?codes?|postcodes?)\b"), "areas"),
+    # What it costs for someone to come and look: a call-out, visit or diagnostic fee.
+    (
+        re.compile(
+            r"\b(?:charge|charges|cost|costs|pay|free)\b.*\b(?:(?:come|coming) (?:out|over|by|round|around)"
+            r"|(?:take|taking|have|having) a look|look at (?:it|them|this)|call[- ]?outs?|visits?)\b"
+        ),
+        "fee",
+    ),
+    # Meeting someone before it is booked: a consultation.
+    (
+        re.compile(
+            r"\b(?:sit down|meet (?:with )?(?:someone|somebody|you|one of)|talk (?:it )?(?:through|over)"
+            r"|plan (?:it|everything|things)(?: all)? out)\b"
+        ),
+        "consultation",
+    ),
+    # When one may come in or get in: the hours.
+    (
+        re.compile(
+            r"\b(?:get in|get into|come in|come by|drop (?:by|in|off)|access|open)\b.*"
+            r"\b(?:late|early|evenings?|nights?|mornings?|weekends?|sundays?|saturdays?|holidays?"
+            r"|(?:after|before) (?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|work|dark))\b"
+        ),
+        "hours",
+    ),
 )
 
 
