@@ -25,7 +25,9 @@ _REQUEST = re.compile(
     r"^(?:(?:so|and|also|hi|hello|hey|um|uh|okay|please)\b[\s,]*)*"
     r"(?:(?:can|could|would|will)\s+(?:you|someone|somebody|anyone|one of your \w+)\s+(?:please\s+)?(?:also\s+)?"
     r"(?:come|send|fix|repair|look|help|book|schedule|install|replace|unblock|check|get|take|sort)"
-    r"|(?:can|could|may)\s+i\s+(?:book|schedule|get|make|have)|i(?:'d| would)\s+like"
+    # "Can I get an appointment?" asks for a service; "Can I get into my unit late?" asks about access.
+    r"|(?:can|could|may)\s+i\s+(?:book|schedule|get(?!\s+(?:in|into|inside|to|there|out|back|through)\b)|make|have)"
+    r"|i(?:'d| would)\s+like"
     r"|i\s+(?:need|want)\b(?! to (?:know|ask)))"
 )
 

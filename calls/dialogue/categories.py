@@ -192,6 +192,10 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
         "booking, changing or cancelling an appointment",
         ("book a cut and blow-dry", "make a booking", "reschedule my appointment", "cancel my booking"),
     ),
+    "reserv": (
+        "reservations: booking a room, a table, a stay or a date, and changing one",
+        ("I'd like to book a room for two nights", "reserve a table for four", "we want to stay the weekend"),
+    ),
     "emergency": (
         "an emergency: danger to a person or animal right now, poisoning, bleeding, severe pain, not breathing",
         ("my cat swallowed something toxic", "he's bleeding badly", "she can't breathe properly", "it's an emergency"),

@@ -18,6 +18,9 @@ CALLER_ID = "+15554443333"
         ("I need a plumber.", True),
         ("I want to know your opening hours.", False),
         ("Are you open on Saturdays?", False),
+        ("Can I get a quote for a new roof?", True),
+        ("Hi, can I get into my unit late in the evening, like after nine?", False),
+        ("Can I get there by bus?", False),
     ],
 )
 def test_is_request(sentence: str, expected: bool) -> None:

@@ -53,6 +53,11 @@ def classify(embedder: MiniLMEmbedder, categories: list[str], reason: str) -> st
         ("There are mice in my kitchen", ["pest control", "landscaping", "general"], "pest control"),
         ("Can you mow my lawn", ["pest control", "landscaping", "general"], "landscaping"),
         ("the toilet is clogged", ["Heating & Cooling", "Plumbing"], "Plumbing"),
+        (
+            "I'd like to book a room for two nights in October for our wedding anniversary.",
+            ["reservation", "cancellation", "special request", "events", "billing", "general"],
+            "reservation",
+        ),
     ],
 )
 def test_reasons_go_to_the_category_that_covers_them(
@@ -121,7 +126,14 @@ def test_own_examples_replace_the_defaults() -> None:
 
 @pytest.mark.parametrize(
     ("name", "key"),
-    [("billing", "bill"), ("Tires", "tire"), ("vaccinations", "vaccin"), ("Pest Control", "pest"), ("rekey", "rekey")],
+    [
+        ("billing", "bill"),
+        ("Tires", "tire"),
+        ("vaccinations", "vaccin"),
+        ("Pest Control", "pest"),
+        ("rekey", "rekey"),
+        ("Reservations", "reserv"),
+    ],
 )
 def test_default_guides_by_stem(name: str, key: str) -> None:
     assert default_guide(name).description == DEFAULT_GUIDES[key][0]
