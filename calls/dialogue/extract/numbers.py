@@ -333,14 +333,39 @@ def digits_near(text: str, e164: str, max_edits: int = 2) -> bool:
 
     Whisper over a phone line drops or doubles digits in runs ("555-888-000"
     for 555 888 0000); within ``max_edits`` of the caller ID, the caller ID
-    is by far the likeliest number meant.
+    is by far the likeliest number meant. A whole number heard (as many
+    digits as the caller ID) is another number unless it is one digit off
+    or two neighbours swapped: "207 555 0163" from 207 555 0190 is the
+    caller's other phone, not a mishearing.
     """
     heard = extract_digits(text)
     target = re.sub(r"\D", "", e164)
     if len(heard) < 7 or not target:
         return False
     national = target[1:] if target.startswith("1") and len(target) == 11 else target
+    if len(heard) == len(national):
+        return _one_slip(heard, national)
+    if len(heard) == len(target) != len(national) and heard[0] == target[0]:
+        return _one_slip(heard, target)  # said with the country code
     return min(_edit_distance(heard, national), _edit_distance(heard, target)) <= max_edits
+
+
+def _one_slip(heard: str, meant: str) -> bool:
+    """Same-length digit strings one substitution or one swap of neighbours apart (or equal)."""
+    wrong = [i for i, (a, b) in enumerate(zip(heard, meant, strict=True)) if a != b]
+    if len(wrong) <= 1:
+        return True
+    first, second = wrong[0], wrong[-1]
+    return len(wrong) == 2 and second == first + 1 and heard[first] == meant[second] and heard[second] == meant[first]
+
+
+_NUMBER_TALK = {*_UNITS, *_WEAK_UNITS, *_TEENS, *_TENS, *_REPEATS, *_RUN_FILLERS, "hundred", "area", "code", "plus"}
+
+
+def is_spoken_digits(text: str) -> bool:
+    """Nothing but digits, said or written: "five five five, oh one six three", "area code 207"."""
+    words = re.findall(r"[a-z]+|\d+", text.lower())
+    return len(extract_digits(text)) >= 3 and all(w.isdigit() or w in _NUMBER_TALK for w in words)
 
 
 def mentions_caller_id(text: str) -> bool:

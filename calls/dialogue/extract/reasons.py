@@ -9,7 +9,7 @@ from typing import Literal
 from calls.dialogue.extract.contact import extract_email
 from calls.dialogue.extract.intents import HUMAN_REQUEST
 from calls.dialogue.extract.names import NOT_NAME_WORDS
-from calls.dialogue.extract.numbers import extract_digits
+from calls.dialogue.extract.numbers import extract_digits, is_spoken_digits
 from calls.dialogue.extract.text import APOSTROPHES, has_match, normalize, word_list, word_set
 
 Priority = Literal["low", "normal", "high", "urgent"]
@@ -63,7 +63,8 @@ def split_sentences(text: str) -> list[str]:
 
 
 _CONTACT_CLAUSE = re.compile(
-    r"\b(?:my name is|my name's|name is|this is|it's|i'm|call me|my number is|my phone number is|number is|"
+    r"\b(?:my name is|my name's|name is|this is|it's|i'm|call me|my number is|my number's|my phone number is|"
+    r"number is|number's|"
     r"you can reach me|reach me|call me back|my email is|email is|my address is|i live at)\b",
     re.IGNORECASE,
 )
@@ -89,7 +90,8 @@ def reason_text(text: str, *, name: str | None = None) -> str:
             contact = _CONTACT_CLAUSE.search(c) and (
                 len(extract_digits(c)) >= 3 or extract_email(c) or (name and name.lower() in c.lower())
             )
-            if contact or (name and c.lower() == name.lower()):
+            # The rest of a number said in groups: "..., five five five, oh one six three".
+            if contact or is_spoken_digits(c) or (name and c.lower() == name.lower()):
                 continue
             kept.append(c)
     if not kept:

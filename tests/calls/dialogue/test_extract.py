@@ -116,6 +116,12 @@ def test_digit_runs_and_longest_digits() -> None:
         ("My number is 555-11122222", "+15551112222", True),  # heard: one digit doubled
         ("My number is 555 201 3344", "+15557654321", False),
         ("It's 555", "+15555550000", False),  # too few digits to judge
+        ("My number is 555 444 3343", "+15554443333", True),  # a whole number one digit off
+        ("My number is 555 444 3323", "+15554443332", True),  # two neighbours swapped
+        ("It's 1 555 444 3343", "+15554443333", True),
+        # A whole number two digits off is the caller's other phone.
+        ("area code two oh seven, five five five, oh one six three", "+12075550190", False),
+        ("one, four one three, five five five, oh one two seven", "+14135550190", False),
     ],
 )
 def test_digits_near(text: str, caller_id: str, near: bool) -> None:
@@ -516,6 +522,17 @@ def test_sentences_and_pleasantries() -> None:
         ),
         ("Hi, my kitchen sink is leaking all over the floor.", "My kitchen sink is leaking all over the floor"),
         ("Hello.", ""),
+        (
+            "This is James Wilson. My number is area code two oh seven, five five five, oh one six three. "
+            "I'd like my outboard looked over before the season starts.",
+            "I'd like my outboard looked over before the season starts",
+        ),
+        (
+            "Hi, it's James Wilson, my number's 555 762 0419, the wind knocked our fence flat.",
+            "The wind knocked our fence flat",
+        ),
+        # Numbers in a reason that are not a phone number stay.
+        ("We need two rooms, three nights.", "We need two rooms, three nights"),
     ],
 )
 def test_reason_text(text: str, reason: str) -> None:
