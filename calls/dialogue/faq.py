@@ -106,12 +106,12 @@ class FaqIndex:
         """The closest entry if it clears the threshold, else None.
 
         The threshold is lower for a question of the entry's kind, or one that
-        used a phrase for what the entry names.
+        used a phrase for what the entry names; such an entry is preferred to
+        a closer one that does not name it ("can't pay for the whole thing up
+        front" is about financing, however near "Do you clean panels?").
         """
-        found = self.best(question)
-        if found is None or not self._clears(question, found):
-            return None
-        return found
+        cleared = [found for found in self.ranked(question, MATCH_CANDIDATES) if self._clears(question, found)]
+        return next((found for found in cleared if found.named), cleared[0] if cleared else None)
 
     def match_in_context(self, question: str, context: str) -> FaqMatch | None:
         """A question that points back at what the call is about ("How long will he need to stay?").
@@ -134,7 +134,8 @@ class FaqIndex:
         Two questions asked together are two things: when both come closest
         to one entry ("Do you sell used cars, and can I pay by credit car?"
         both nearest "loaner cars"), the closer keeps it and the other takes
-        its next entry that clears the threshold, if any.
+        its next entry that clears the threshold, if any. Entries a question
+        names go first, as in :meth:`match`.
         """
         pairs = [
             (found.score, index, found)
@@ -144,7 +145,7 @@ class FaqIndex:
         ]
         matches: list[FaqMatch | None] = [None] * len(questions)
         taken: set[int] = set()  # entries by position: ids need not be unique to the index
-        for _score, index, found in sorted(pairs, key=lambda pair: (-pair[0], pair[1])):
+        for _score, index, found in sorted(pairs, key=lambda pair: (not pair[2].named, -pair[0], pair[1])):
             entry = self.entries.index(found.entry)
             if matches[index] is None and entry not in taken:
                 matches[index] = found
@@ -183,7 +184,9 @@ _PARAPHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"\b(?:instal?l?ments?|payment plans?|monthly payments?"
-            r"|pay (?:it |for it )?(?:monthly|over time|in parts))\b"
+            r"|pay (?:it |for it )?(?:monthly|over time|in parts)|pay (?:it )?off over time"
+            r"|(?:can't|cannot|can not) (?:afford to )?pay (?:for )?(?:it|the whole thing|everything|all of it|the lot)"
+            r"(?: all)? (?:up ?front|at once|in one go)|spread (?:out )?the (?:cost|payments?))\b"
         ),
         "financing",
     ),
@@ -208,11 +211,23 @@ _PARAPHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     (
         re.compile(
             r"\b(?:get in|get into|come in|come by|drop (?:by|in|off)|access|open)\b.*"
-            r"\b(?:late|early|evenings?|nights?|mornings?|weekends?|sundays?|saturdays?|holidays?"
+            r"\b(?:late|early|evenings?|nights?|mornings?|weekends?|sundays?|saturdays?"
             r"|(?:after|before) (?:\d+|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|work|dark))\b"
         ),
         "hours",
     ),
+    # Bringing it to the caller: a delivery.
+    (
+        re.compile(
+            r"\b(?:bring|send) (?:it|them|this|those|that|my \w+) (?:over|round|around|out|to)\b"
+            r"|\bdrop (?:it|them) off (?:at|to) (?:my|our|the house)\b"
+        ),
+        "deliver",
+    ),
+    # How far ahead to say so: the notice.
+    (re.compile(r"\b(?:warning|heads[- ]up|in advance|how far ahead|ahead of time)\b"), "notice"),
+    # Stopping a membership or plan for a while: a freeze.
+    (re.compile(r"\b(?:pause|put (?:it|my \w+|the \w+) on hold|suspend)\b"), "freeze"),
 )
 
 
@@ -239,6 +254,13 @@ def is_question(text: str) -> bool:
 _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("where", re.compile(r"^where\b|^what(?:'s| is) (?:your|the) (?:address|location)\b")),
     ("when", re.compile(r"^when\b|^what time\b|^what (?:days?|hours)\b")),
+    # Before "how much" and "how many": "how many days" and "how much time" ask how long.
+    (
+        "how long",
+        re.compile(r"^how (?:long|soon|quickly)\b|^how many (?:days|weeks|hours|minutes|months)\b|^how much time\b"),
+    ),
+    ("how often", re.compile(r"^how often\b")),
+    ("ages", re.compile(r"^how (?:old|young)\b|^what ages?\b|^what age range\b")),
     (
         "how much",
         re.compile(
@@ -246,7 +268,6 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|^what(?:'s| is) the (?:cost|price|fee)\b"
         ),
     ),
-    ("how long", re.compile(r"^how long\b")),
     ("how many", re.compile(r"^how many\b")),
     ("which", re.compile(r"^which\b")),
 )
@@ -255,7 +276,12 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
 def question_kind(text: str) -> str:
     """The specific kind of a question ("where", "how much", ...), or "" for any other."""
     t = _LEADING_FILLER.sub("", text.strip().lower().replace("\u2019", "'"))
-    return next((kind for kind, pattern in _KINDS if pattern.match(t)), "")
+    # "If I drop it off, how soon...?", "And once the permits come through, how many days...?"
+    for clause in (t, t.rsplit(",", 1)[-1].strip()):
+        kind = next((kind for kind, pattern in _KINDS if pattern.match(clause)), "")
+        if kind:
+            return kind
+    return ""
 
 
 # A question whose subject is something said before: "Can you take that?", "How long will he need to stay?"

@@ -177,6 +177,24 @@ FLORIST = [
     FaqEntry("consult", "Do you offer wedding consultations?", "Yes, a free one-hour consultation at the studio."),
     FaqEntry("same-day", "Do you deliver the same day?", "Orders placed before noon are delivered the same day."),
 ]
+SOLAR = [
+    FaqEntry("cleaning", "Do you clean panels?", "Yes, panel cleaning is 8 dollars a panel."),
+    FaqEntry("financing", "Do you offer financing?", "Yes, loans over 5 to 20 years with no money down."),
+    FaqEntry("duration", "How long does an installation take?", "Most installations take one to three days."),
+]
+GYM = [
+    FaqEntry("notice", "How much notice do I need to give to freeze or cancel?", "Thirty days' notice."),
+    FaqEntry("hours", "What are your opening hours?", "We are open 5 am to 11 pm every day."),
+]
+PHARMACY = [
+    FaqEntry("delivery", "Do you deliver?", "We deliver free within three miles, weekdays."),
+    FaqEntry("flu", "Do you give flu shots?", "Yes, walk in any time."),
+]
+NURSERY = [
+    FaqEntry("ages", "What ages do you take?", "We take children from 6 weeks to 5 years."),
+    FaqEntry("waiting", "Is there a waiting list?", "There is a short waiting list for babies."),
+    FaqEntry("hours", "What are your opening hours?", "We are open Monday to Friday from 7 am to 6 pm."),
+]
 STORAGE = [
     FaqEntry("access", "What are your access hours?", "The gate is open every day from 6 am to 10 pm."),
     FaqEntry("climate", "Are the units climate controlled?", "Our indoor units are climate controlled."),
@@ -193,16 +211,23 @@ STORAGE = [
         # The phrase is there, but no entry names what it stands for.
         (FLORIST, "Do you charge to come out and take a look?", None),
         (APPLIANCES, "Can I come in late in the evening?", None),
+        # Nearer "Do you clean panels?" (0.54) until "(financing)" is added (0.58).
+        (SOLAR, "Is there any way to get panels put in if we can't pay for the whole thing up front?", "financing"),
+        (GYM, "The operation is next Monday, is that enough warning to pause it?", "notice"),
+        (PHARMACY, "Could somebody bring them over to my apartment?", "delivery"),
+        # Of the entry's kind: "how soon/how many days" ask how long, "how young" which ages.
+        (SOLAR, "And once the permits come through, how many days will your crew be up on the roof?", "duration"),
+        (NURSERY, "Hi, how young can a baby be when they start with you?", "ages"),
+        # Close to the opening hours (0.51), but they do not say whether a holiday is one.
+        (NURSERY, "Are you open on public holidays, like the Fourth of July?", None),
     ],
 )
-def test_a_phrase_for_what_an_entry_names_lowers_its_threshold(
+def test_a_phrase_for_what_an_entry_names_or_a_question_of_its_kind_lowers_the_threshold(
     embedder: MiniLMEmbedder, entries: list[FaqEntry], question: str, entry_id: str | None
 ) -> None:
     found = FaqIndex(entries, embedder).match(question)
 
     assert (found.entry.id if found else None) == entry_id
-    if found:
-        assert found.named is True
 
 
 def test_paraphrased() -> None:
@@ -343,6 +368,13 @@ def test_split_questions(sentence: str, questions: list[str]) -> None:
         ("How long does a full groom take?", "how long"),
         ("What time do you close?", "when"),
         ("Do you work on weekends?", ""),
+        ("How soon can you come?", "how long"),
+        ("And once the permits come through, how many days will your crew be up on the roof?", "how long"),
+        ("If I drop it off, how soon would I get it back?", "how long"),
+        ("How many rooms do you have?", "how many"),
+        ("How often are we actually supposed to have it emptied?", "how often"),
+        ("Hi, how young can a baby be when they start with you?", "ages"),
+        ("What ages do you take?", "ages"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:
