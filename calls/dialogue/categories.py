@@ -35,6 +35,12 @@ CONFIDENCE_THRESHOLD = 0.3
 REVIEW_MARGIN = 0.02
 # The category's own word in the reason ("a quote", "my insurance") counts this much extra.
 NAME_BONUS = 0.08
+# A sentence saying what the caller does not want ("I don't want to cancel it") is left out: it
+# names the wrong category, as near as a request would.
+_NOT_WANTED = re.compile(
+    r"\b(?:don't|do not|doesn't|does not|didn't|did not|not|never|no)\s+"
+    r"(?:want|need|wish|mean|plan|intend|looking|trying|asking)(?:ing)?\s+to\b"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,6 +299,18 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
     "order": ("orders: placing, tracking or changing an order", ("where is my order", "change my order")),
     "deliver": ("deliveries: when they arrive, missed or late deliveries", ("my delivery is late",)),
     "return": ("returns and exchanges", ("I want to return this", "exchange an item")),
+    "freez": (
+        "pausing a membership, subscription or plan for a while without cancelling it",
+        ("put my membership on hold", "pause my subscription while I'm away", "freeze my account for two months"),
+    ),
+    "chang": (
+        "changing or rebooking something already booked: new dates, times or a replacement booking",
+        ("my flight was cancelled and I need another one", "move my booking to next week", "change the dates"),
+    ),
+    "servic": (
+        "routine servicing: nothing is wrong, it is due its regular check, tune-up or service",
+        ("get it looked over before the season", "it's due its annual service", "an oil change and a check-up"),
+    ),
     "cancel": ("cancelling a service, booking or contract", ("I want to cancel", "cancel my subscription")),
     "storage": (
         "storing belongings or furniture for a while",
@@ -400,8 +418,13 @@ class CategoryClassifier:
         for i, guide in enumerate(self.guides):
             if guide.name.lower() == GENERAL:
                 continue
-            texts.append(f"{guide.name}: {guide.description}" if guide.description else guide.name)
+            texts.append(guide.name)
             self._owners.append(i)
+            if guide.description:
+                # The name alone too: a generic description ("fixing something that is broken")
+                # loses the name's subject ("fence repair" against "new fence").
+                texts.append(f"{guide.name}: {guide.description}")
+                self._owners.append(i)
             for example in guide.examples:
                 texts.append(example)
                 self._owners.append(i)
@@ -428,8 +451,13 @@ class CategoryClassifier:
         emergency = next((g.name for g in self.guides if _EMERGENCY.match(normalize(g.name))), None)
         if urgent and emergency is not None:
             return CategoryChoice(name=emergency, confidence=1.0)
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", text) if s]
+        wanted = [s for s in sentences if not _NOT_WANTED.search(normalize(s))]
+        if wanted and len(wanted) < len(sentences):
+            text = " ".join(wanted)
+            sentences = wanted
         # Each sentence on its own as well: "I want to complain. My dog came home limping."
-        pieces = [text, *(s for s in re.split(r"(?<=[.!?])\s+", text) if s and s != text)]
+        pieces = [text, *(s for s in sentences if s != text)]
         queries = self.embedder.embed(pieces)
         sims = (self._vectors @ queries.T).max(axis=1)
         words = {_stem(w) for w in re.findall(r"[a-z]+", normalize(text)) if len(w) > 3}

@@ -157,7 +157,15 @@ class FixedEmbedder:
 
 
 def test_close_runner_up_is_flagged_for_review() -> None:
-    embedder = FixedEmbedder({"alpha: one": [1.0, 0.0, 0.0], "beta: two": [0.0, 1.0, 0.0], "either": [1.0, 0.99, 0.0]})
+    embedder = FixedEmbedder(
+        {
+            "alpha: one": [1.0, 0.0, 0.0],
+            "beta: two": [0.0, 1.0, 0.0],
+            "either": [1.0, 0.99, 0.0],
+            "alpha": [0.0, 0.0, 1.0],
+            "beta": [0.0, 0.0, 1.0],
+        }
+    )
     guides = [CategoryGuide("alpha", "one"), CategoryGuide("beta", "two")]
     choice = CategoryClassifier(guides, embedder).classify("either")
     assert choice.name == "alpha"
