@@ -73,6 +73,7 @@ TRANSFER_FAILED = (
 )
 NOTE_URGENT = "That sounds urgent, so I'm marking it as a priority."
 NOTE_ADDED = "Thanks, I've added that to your request."
+NOTE_HAVE_THAT = "Thanks, I have that already."
 NOTE_NOTED = "Okay, I've made a note of that."
 NO_PROBLEM = "No problem."
 THANKS = "Thanks."
@@ -109,6 +110,7 @@ STOCK_PHRASES: tuple[str, ...] = (
     TRANSFER_FAILED,
     NOTE_URGENT,
     NOTE_ADDED,
+    NOTE_HAVE_THAT,
     NOTE_NOTED,
     NO_PROBLEM,
     THANKS,

@@ -73,6 +73,7 @@ from calls.dialogue.phrases import (
     MORE_PROMPT,
     NO_PROBLEM,
     NOTE_ADDED,
+    NOTE_HAVE_THAT,
     NOTE_NOTED,
     NOTE_URGENT,
     NUMBER_RETRY_KEYPAD,
@@ -149,6 +150,9 @@ MAX_READBACKS = 3
 # "Anything else?" this many times, then the call closes: a line that keeps turning noise or a
 # misheard "no" into more to add would otherwise never end.
 MAX_MORE_ASKS = 4
+# Turns in a row after "Anything else?" with nothing understood: the third closes the call (what
+# the caller said before is on the ticket) rather than ask them to say it again for ever.
+MAX_UNCLEAR_TURNS = 2
 MAX_SPELLING_ATTEMPTS = 2
 # Words that make a time volunteered in passing a wish rather than a past event.
 _WHEN_WANTED = re.compile(
@@ -496,7 +500,15 @@ class ReceptionistPolicy:
                 return self._say(GO_AHEAD, question=MORE_PROMPT)
             if is_pleasantry(text) or is_backchannel(text):
                 return self._next(notes)
+            if any(self.context.fields.get(name) == value for name, value in self._details_in(text).items()):
+                # A detail given again ("My number is ..." once more): it is on file, nothing is new.
+                return self._next([NOTE_HAVE_THAT])
+            if self.state.stage is Stage.MORE:
+                self.state.unclear_turns += 1
+                if self.state.unclear_turns > MAX_UNCLEAR_TURNS:
+                    return self._goodbye_or_last_ask()
             return self._say_again()
+        self.state.unclear_turns = 0
         if new_reasons:
             joined = " ".join(new_reasons)
             if matches_urgent(joined, self.context.settings.urgent_keywords):
@@ -746,7 +758,19 @@ class ReceptionistPolicy:
 
     def _take_volunteered(self, transcript: Transcript, skip: str = "") -> None:
         """Keep details given without being asked ("this is James, my number is...")."""
-        text = transcript.text
+        for name, value in self._details_in(transcript.text).items():
+            if name == skip:
+                continue
+            if name == "name" and "name" in self.context.fields:
+                continue  # a second "it's ..." is far likelier to be a phrase than a new name
+            self._set(name, value)
+            if name == "name":
+                confidence = name_confidence(transcript, value)
+                if confidence < NAME_CONFIDENCE_THRESHOLD:
+                    self._want_spelling(value, confidence)
+
+    def _details_in(self, text: str) -> dict[str, str]:
+        """The details the business collects that ``text`` gives, by field."""
         wanted = set(self.context.settings.collect) | set(ESSENTIAL_FIELDS)
         found = {
             "name": extract_name(text),
@@ -756,16 +780,7 @@ class ReceptionistPolicy:
             # "The light came on this morning" says when it happened, not when to come.
             "preferred_time": extract_preferred_time(text) if _WHEN_WANTED.search(text) else None,
         }
-        for name, value in found.items():
-            if name == skip or not value or name not in wanted:
-                continue
-            if name == "name" and "name" in self.context.fields:
-                continue  # a second "it's ..." is far likelier to be a phrase than a new name
-            self._set(name, value)
-            if name == "name":
-                confidence = name_confidence(transcript, value)
-                if confidence < NAME_CONFIDENCE_THRESHOLD:
-                    self._want_spelling(value, confidence)
+        return {name: value for name, value in found.items() if value and name in wanted}
 
     def _apply_corrections(self, text: str) -> bool:
         """Apply new values a caller gives at read-back; True if anything changed."""

@@ -53,6 +53,7 @@ class DialogueState:
     skipped: set[str] = field(default_factory=set)
     readbacks: int = 0
     more_asks: int = 0  # times "Anything else?" was asked
+    unclear_turns: int = 0  # caller turns in a row after "Anything else?" that held nothing understood
     spell_needed: bool = False
     name_heard: str = ""  # a name to be spelled, as first heard
     name_confidence: float = 0.0

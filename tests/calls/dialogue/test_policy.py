@@ -998,6 +998,43 @@ def test_anything_else_is_asked_four_times_at_most(embedder: MiniLMEmbedder) -> 
     )
 
 
+def test_a_detail_given_again_after_anything_else_is_acknowledged(embedder: MiniLMEmbedder) -> None:
+    policy = at_anything_else(embedder)
+    fields = dict(policy.context.fields)
+
+    again = said(policy.respond(heard("My number is five five five, two oh one, three three four four.")))
+
+    assert again.text == "Thanks, I have that already. Is there anything else I can help with?"
+    assert policy.context.fields == fields
+    assert said(policy.respond(heard("No, that's all."))).end_call
+
+
+# Nothing the receptionist can use: no reason, no question, and a detail Acme does not collect.
+UNCLEAR = "My email is maria at example dot com."
+
+
+def test_three_unclear_turns_after_anything_else_close_the_call(embedder: MiniLMEmbedder) -> None:
+    policy = at_anything_else(embedder)
+
+    replies = [said(policy.respond(heard(UNCLEAR))) for _ in range(3)]
+
+    assert [r.text for r in replies[:2]] == ["Sorry, I didn't catch that. Could you say that again?"] * 2
+    assert replies[2].end_call
+    assert replies[2].text.startswith("Thanks for calling Acme Plumbing & Heating.")
+    assert policy.outcome().reason == "My sink is leaking"
+    assert policy.outcome().completed
+
+
+def test_an_unclear_turn_between_understood_ones_does_not_count_towards_closing(embedder: MiniLMEmbedder) -> None:
+    policy = at_anything_else(embedder)
+    lines = [UNCLEAR, UNCLEAR, "The tap drips as well.", UNCLEAR, UNCLEAR]
+
+    replies = [said(policy.respond(heard(line))) for line in lines]
+
+    assert not any(r.end_call for r in replies)
+    assert replies[-1].text == "Sorry, I didn't catch that. Could you say that again?"
+
+
 def test_the_context_keeps_the_last_turns_only(embedder: MiniLMEmbedder) -> None:
     context = CallContext(settings=settings_for(load("acme-leak-basic")["tenant"]), max_turns=3)
     policy = ReceptionistPolicy(context, embedder=embedder)
