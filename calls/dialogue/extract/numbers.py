@@ -16,7 +16,8 @@ _UNITS = {
 }  # fmt: skip
 # Words Whisper writes for a spoken digit that are also ordinary words; they
 # only count as digits next to an unambiguous number word.
-_WEAK_UNITS = {"oh": 0, "o": 0, "to": 2, "too": 2, "for": 4, "fore": 4, "won": 1, "ate": 8, "tree": 3}
+# Whisper writes a lone "oh" as "A" at times ("555. A 163" for "five five five, oh one six three").
+_WEAK_UNITS = {"oh": 0, "o": 0, "a": 0, "to": 2, "too": 2, "for": 4, "fore": 4, "won": 1, "ate": 8, "tree": 3}
 _TEENS = {
     "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14,
     "fifteen": 15, "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19,
@@ -172,6 +173,10 @@ def _as_e164(digits: str, international: bool, region: str) -> str | None:
     # A 7-digit local number is "possible" to phonenumbers but useless
     # without its area code.
     if phonenumbers.is_possible_number_with_reason(number) != phonenumbers.ValidationResult.IS_POSSIBLE:
+        return None
+    # No North American area code starts with 0 or 1: "1413 555 127" is "one, four one three..." with a
+    # digit lost, not the number 141 355 5127.
+    if number.country_code == 1 and str(number.national_number)[0] in "01":
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 

@@ -82,6 +82,8 @@ def test_extract_phone(text: str, e164: str) -> None:
         ("five five five, to oh one, three three four four", "+15552013344"),  # "to" = 2
         ("five five five two oh one three three for four", "+15552013344"),
         ("My number is 555 201 3344 for sure.", "+15552013344"),  # a trailing "for" is a word
+        ("My number is area code 207 555. A 163.", "+12075550163"),  # heard: "oh" as "A"
+        ("A 555 201 3344.", "+15552013344"),  # an "a" not between digits is a word
     ],
 )
 def test_extract_phone_digit_homophones(text: str, e164: str) -> None:
@@ -94,6 +96,8 @@ def test_extract_phone_digit_homophones(text: str, e164: str) -> None:
         "it's 201 3344",  # no area code
         "My number is 555-888-000",  # heard: a zero lost
         "My number is 555-4434333 3 3",  # heard: garbled, 12 digits
+        "My number is 1413 555 127.",  # heard: "one, four one three, five five five, oh one two seven"
+        "I need a 3 bedroom flat, a 100 dollar quote, 555 201",
         "I've had no heat for 3 days",
         "The address is 42 Oak Street.",
         "",
