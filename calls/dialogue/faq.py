@@ -170,6 +170,9 @@ _QUESTION_START = re.compile(
     r"should|shall|may|might)\s+(?:you|i|we|they|he|she|it|there|your|my|our|the|this|that|"
     r"these|those|someone|somebody|anyone|anybody|a|an)\b)"
 )
+_ASKING_CLAUSE = re.compile(
+    r"^(?:do|does|did|are|is|can|could|would|will|should)\s+(?:you|we|they|it|there|that|this|he|she)\b"
+)
 _EMBEDDED_QUESTION = re.compile(
     r"\b(?:i was wondering|i wonder|i'd like to know|i would like to know|i want to know|i wanted to know|"
     r"i wanted to ask|i want to ask|can you tell me|could you tell me|do you know|any idea|"
@@ -245,6 +248,12 @@ def is_question(text: str) -> bool:
     if t.endswith("?"):
         return True
     if _EMBEDDED_QUESTION.search(t):
+        return True
+    # The question may come last, after what it is about: "The operation is next Monday, is that
+    # enough warning to pause it." (no "?" from the recognizer).
+    # Only an auxiliary before its subject: a last clause on "when"/"where" is mostly a statement's
+    # ("My pipe burst, when I came home.").
+    if _ASKING_CLAUSE.match(t.rsplit(",", 1)[-1].strip()):
         return True
     return bool(_QUESTION_START.match(_LEADING_FILLER.sub("", t)))
 

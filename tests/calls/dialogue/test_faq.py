@@ -323,6 +323,10 @@ def test_questions_in_one_breath_share_no_entry() -> None:
         ("I was wondering if you work weekends", True),
         ("Can you tell me your address", True),
         ("My kitchen sink is leaking all over the floor.", False),
+        ("The operation is next Monday, is that enough warning to pause it.", True),  # heard without "?"
+        ("I'd like it done Friday, can you do that.", True),
+        ("My pipe burst, when I came home.", False),
+        ("No, that's all, thanks.", False),
         ("Have a good day.", False),
         ("Will do.", False),
         ("I'd like a quote to install a new water heater.", False),
