@@ -98,8 +98,17 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
         ("fit a new bathroom", "put in a new dishwasher", "set up new equipment"),
     ),
     "repair": (
-        "fixing something that is broken, damaged or leaking: leaks, holes, cracks, storm damage",
-        ("it's broken and needs fixing", "a hole needs patching", "damaged in the storm", "something fell on it"),
+        "fixing something that is broken, damaged, faulty or leaking: leaks, holes, cracks, storm damage",
+        (
+            "it's broken and needs fixing",
+            "a hole needs patching",
+            "damaged in the storm",
+            "something fell on it",
+            "it stopped working properly",
+            "a part has come loose or come off",
+            "it keeps slipping and sticking",
+            "can someone take a look at it and fix it",
+        ),
     ),
     "replac": (
         "replacing something old or worn out with a new one",
@@ -297,7 +306,10 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
     "estimat": ("a price estimate for a job", ("I need an estimate", "how much would it cost")),
     "sale": ("buying products or services, pricing and new orders", ("I want to buy", "pricing for a new order")),
     "order": ("orders: placing, tracking or changing an order", ("where is my order", "change my order")),
-    "deliver": ("deliveries: when they arrive, missed or late deliveries", ("my delivery is late",)),
+    "deliver": (
+        "deliveries: when they arrive, missed or late deliveries",
+        ("my delivery is late", "it still hasn't arrived", "the order never turned up", "it was meant to come today"),
+    ),
     "return": ("returns and exchanges", ("I want to return this", "exchange an item")),
     "freez": (
         "pausing a membership, subscription or plan for a while without cancelling it",

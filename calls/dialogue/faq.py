@@ -160,7 +160,7 @@ class FaqIndex:
 
 _LEADING_FILLER = re.compile(
     r"^(?:(?:hi|hello|hey|oh|um+|uh+|er|so|and|also|okay|ok|yeah|yes|well|sorry|just|one more thing|"
-    r"another thing|quick question|one last thing|actually|then)\b[\s,.!-]*)+",
+    r"another thing|quick question|one last thing|actually|then|roughly|approximately|about)\b[\s,.!-]*)+",
 )
 _QUESTION_START = re.compile(
     r"^(?:(?:who|whom|whose|what|what's|whats|which|when|where|where's|why|how|how's)\b"

@@ -58,6 +58,12 @@ def classify(embedder: MiniLMEmbedder, categories: list[str], reason: str) -> st
             ["reservation", "cancellation", "special request", "events", "billing", "general"],
             "reservation",
         ),
+        # Not a home: the repair guide's examples are not all leaks and storms.
+        (
+            "The gears on my bike keep slipping when I go uphill, the chain has come off twice this week",
+            ["repairs", "bike fitting", "new bikes", "rentals", "general"],
+            "repairs",
+        ),
     ],
 )
 def test_reasons_go_to_the_category_that_covers_them(

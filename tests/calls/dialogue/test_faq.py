@@ -131,10 +131,10 @@ class FixedEmbedder:
 
 def test_score_is_the_better_of_question_and_question_plus_answer() -> None:
     entry = FaqEntry("hours", "Q?", "A.")
-    fake = FixedEmbedder({"Q?": [1, 0, 0], "Q? A.": [0, 1, 0], "about the answer": [0.6, 0.8, 0], "other": [0, 0, 1]})
+    fake = FixedEmbedder({"Q?": [1, 0, 0], "Q? A.": [0, 1, 0], "near the answer": [0.6, 0.8, 0], "other": [0, 0, 1]})
     index = FaqIndex([entry], fake, threshold=0.7)
     assert fake.calls == [["Q?", "Q? A."]]  # entries are embedded once, at construction
-    assert index.match("about the answer") == FaqMatch(entry=entry, score=pytest.approx(0.8))
+    assert index.match("near the answer") == FaqMatch(entry=entry, score=pytest.approx(0.8))
     assert index.match("other") is None
     assert index.best("other") == FaqMatch(entry=entry, score=pytest.approx(0.0))
 
@@ -379,6 +379,7 @@ def test_split_questions(sentence: str, questions: list[str]) -> None:
         ("How often are we actually supposed to have it emptied?", "how often"),
         ("Hi, how young can a baby be when they start with you?", "ages"),
         ("What ages do you take?", "ages"),
+        ("Roughly how long would I be without it?", "how long"),
     ],
 )
 def test_question_kind(question: str, kind: str) -> None:
