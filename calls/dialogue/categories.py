@@ -468,8 +468,10 @@ class CategoryClassifier:
         if wanted and len(wanted) < len(sentences):
             text = " ".join(wanted)
             sentences = wanted
-        # Each sentence on its own as well: "I want to complain. My dog came home limping."
-        pieces = [text, *(s for s in sentences if s != text)]
+        # Each sentence on its own as well: "I want to complain. My dog came home limping."; and each
+        # clause of four words or more: "The tables we rented for the party, still haven't arrived".
+        clauses = [c for s in sentences for c in re.split(r",\s+", s) if len(c.split()) >= 4]
+        pieces = list(dict.fromkeys([text, *sentences, *clauses]))
         queries = self.embedder.embed(pieces)
         sims = (self._vectors @ queries.T).max(axis=1)
         words = {_stem(w) for w in re.findall(r"[a-z]+", normalize(text)) if len(w) > 3}

@@ -64,6 +64,13 @@ def classify(embedder: MiniLMEmbedder, categories: list[str], reason: str) -> st
             ["repairs", "bike fitting", "new bikes", "rentals", "general"],
             "repairs",
         ),
+        # The clause that says what is wrong counts on its own, away from the move that caused it.
+        (
+            "We moved house last month and our piano sounds awful now, it's badly out of tune, "
+            "honestly nobody's touched it in about three years",
+            ["tuning", "repairs", "restoration", "moving", "appraisal", "general"],
+            "tuning",
+        ),
     ],
 )
 def test_reasons_go_to_the_category_that_covers_them(
