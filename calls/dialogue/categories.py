@@ -315,13 +315,9 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
         "pausing a membership, subscription or plan for a while without cancelling it",
         ("put my membership on hold", "pause my subscription while I'm away", "freeze my account for two months"),
     ),
-    "chang": (
+    "rebook": (
         "changing or rebooking something already booked: new dates, times or a replacement booking",
         ("my flight was cancelled and I need another one", "move my booking to next week", "change the dates"),
-    ),
-    "servic": (
-        "routine servicing: nothing is wrong, it is due its regular check, tune-up or service",
-        ("get it looked over before the season", "it's due its annual service", "an oil change and a check-up"),
     ),
     "cancel": ("cancelling a service, booking or contract", ("I want to cancel", "cancel my subscription")),
     "storage": (
@@ -377,6 +373,10 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 
 
+# Keys that must be the whole word: a "freezer" is not a membership freeze.
+_WHOLE_WORD_KEYS = frozenset({"freez"})
+
+
 def _stem(word: str) -> str:
     return re.sub(r"(?:ations?|ings?|ies|es|s|e)$", "", word.lower())
 
@@ -386,7 +386,9 @@ def default_guide(name: str) -> CategoryGuide:
     key = normalize(name)
     stems = [_stem(w) for w in re.findall(r"[a-z]+", key)]
     for candidate in sorted(DEFAULT_GUIDES, key=len, reverse=True):
-        if key == candidate or any(s.startswith(_stem(candidate)) or _stem(candidate) == s for s in stems):
+        root = _stem(candidate)
+        whole = candidate in _WHOLE_WORD_KEYS
+        if key == candidate or any(s == root or (not whole and s.startswith(root)) for s in stems):
             description, examples = DEFAULT_GUIDES[candidate]
             return CategoryGuide(name=name, description=description, examples=examples)
     return CategoryGuide(name=name)

@@ -31,6 +31,7 @@ SAME_KIND_THRESHOLD = 0.42
 # The same holds for an entry that uses the word a caller's phrase stands for ("charge anything
 # just to come out" -> "fee"): "Do you charge anything just to come out and take a look?" scores
 # 0.54 against "Is there a diagnostic fee?" with "(fee)" added, 0.34 without.
+
 # Entries a question of several in one breath may fall back to when a closer question takes its first.
 MATCH_CANDIDATES = 3
 

@@ -156,6 +156,13 @@ def test_unknown_names_have_no_default() -> None:
     assert default_guide("zorbing") == CategoryGuide(name="zorbing")
 
 
+def test_a_default_goes_only_where_its_word_means_it() -> None:
+    assert default_guide("membership freeze").description == DEFAULT_GUIDES["freez"][0]
+    assert default_guide("refrigerator and freezer").description == ""  # a freezer is not a freeze
+    assert default_guide("changes and rebooking").description == DEFAULT_GUIDES["rebook"][0]
+    assert default_guide("oil change").description == DEFAULT_GUIDES["oil"][0]  # not a rebooking
+
+
 class FixedEmbedder:
     """Maps known texts to fixed unit vectors, to test the scoring rule exactly."""
 
