@@ -8,7 +8,18 @@ from collections.abc import Sequence
 
 from calls.dialogue.extract.names import title_word
 from calls.dialogue.extract.text import APOSTROPHES
-from calls.dialogue.names import GAP_COST, Kind, letters_cost, name_from_letters, name_lexicon, name_reading_score
+from calls.dialogue.names import (
+    GAP_COST,
+    KINDS,
+    SAME_SHAPE_COST,
+    Kind,
+    NameLexicon,
+    letters_cost,
+    name_from_letters,
+    name_lexicon,
+    name_reading_score,
+    pronounceable,
+)
 
 _LETTER_NAMES = {
     "ay": "a", "eh": "a", "be": "b", "bee": "b", "see": "c", "sea": "c", "cee": "c", "si": "c",
@@ -244,25 +255,59 @@ HEARD_NAME_KEEP_COST = 2.7
 
 
 def heard_words_kept(spelled: str, heard: str) -> str:
-    """``spelled``, with each word that only garbles the heard word put back as heard.
+    """``spelled``, with what only garbles the heard name put back as heard.
 
     A heard word is kept over its spelling when it is a known name and the
     letters are not, and they differ by little (``HEARD_NAME_KEEP_COST``);
-    or when the letters are the heard word with one letter lost (a dropped
-    letter is common on a phone line, an added one is not).
+    or when the letters are the heard word with letters lost and perhaps a
+    rhyming letter blurred, and no name in themselves ("D, A, R, T, H, O, O,
+    M, E, W" for a heard "Bartholomew"): a dropped letter is common on a
+    phone line, an added one is not. The whole heard name is kept when every
+    word of it is a known name and the spelling, some letters short, is
+    not one: "N, A, D, E, N, A, O, I" for a heard "Nadia Benali".
     """
     spelled_words, heard_words = spelled.split(), re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)?", heard)
+    lexicon = name_lexicon()
+    if _garbles_heard_name(spelled_words, heard_words, lexicon):
+        return " ".join(title_word(word) for word in heard_words)
     if len(spelled_words) != len(heard_words):
         return spelled
-    lexicon = name_lexicon()
-    kept: list[str] = []
-    for word, heard_word in zip(spelled_words, heard_words, strict=True):
-        letters, heard_key = word.lower().replace("'", ""), heard_word.lower().replace("'", "")
-        if letters == heard_key or len(heard_key) < 2:
-            kept.append(word)
-            continue
-        cost = letters_cost(letters, heard_key)
-        known_heard = lexicon.rank(heard_key) is not None and lexicon.rank(letters) is None
-        lost_letter = len(heard_key) == len(letters) + 1 and cost <= GAP_COST
-        kept.append(title_word(heard_word) if (known_heard and cost <= HEARD_NAME_KEEP_COST) or lost_letter else word)
-    return " ".join(kept)
+    return " ".join(
+        _heard_word_kept(word, heard_word, lexicon) for word, heard_word in zip(spelled_words, heard_words, strict=True)
+    )
+
+
+def _key(word: str) -> str:
+    return word.lower().replace("'", "")
+
+
+def _heard_word_kept(word: str, heard_word: str, lexicon: NameLexicon) -> str:
+    letters, heard_key = _key(word), _key(heard_word)
+    if letters == heard_key or len(heard_key) < 2:
+        return word
+    cost = letters_cost(letters, heard_key)
+    known_heard = lexicon.rank(heard_key) is not None and lexicon.rank(letters) is None
+    lost = len(heard_key) - len(letters)
+    lost_letter = lost == 1 and cost <= GAP_COST
+    letters_lost = (
+        lost >= 1
+        and lexicon.rank(letters) is None
+        and pronounceable(heard_key)
+        and cost <= GAP_COST * lost + SAME_SHAPE_COST
+    )
+    keep = (known_heard and cost <= HEARD_NAME_KEEP_COST) or lost_letter or letters_lost
+    return title_word(heard_word) if keep else word
+
+
+def _garbles_heard_name(spelled_words: Sequence[str], heard_words: Sequence[str], lexicon: NameLexicon) -> bool:
+    """Whether the spelled name is the heard one with letters lost and others blurred, and no name itself."""
+    if len(heard_words) < 2 or [_key(w) for w in spelled_words] == [_key(w) for w in heard_words]:
+        return False
+    kinds: list[tuple[Kind, ...]] = [("first",), *[KINDS] * (len(heard_words) - 2), ("last",)]
+    if any(lexicon.rank(_key(w), k) is None for w, k in zip(heard_words, kinds, strict=True)):
+        return False
+    if all(lexicon.rank(_key(w)) is not None for w in spelled_words):
+        return False
+    letters, heard_letters = "".join(map(_key, spelled_words)), "".join(map(_key, heard_words))
+    lost = len(heard_letters) - len(letters)
+    return lost >= 2 and letters_cost(letters, heard_letters) <= GAP_COST * lost + HEARD_NAME_KEEP_COST

@@ -289,6 +289,25 @@ def test_a_vowelless_word_heard_is_not_kept_over_its_spelling() -> None:
 
 
 @pytest.mark.parametrize(
+    ("spelled", "heard", "kept"),
+    [
+        # Letters lost and a rhyming one blurred, and no name left: the heard word stands.
+        ("Darthoomew Nakamura", "Bartholomew Nakamura", "Bartholomew Nakamura"),
+        # Three letters lost and the word break with them, from a name heard whole and known.
+        ("Nada Enaoi", "Nadia Benali", "Nadia Benali"),
+        # Letters that spell a known name of their own are the caller's.
+        ("Tomasz Zielinski", "Thomas Silensky", "Tomasz Zielinski"),
+        # As many letters as heard, and another name: the spelling fixes the hearing.
+        ("Olivia Brown", "Olivia Braun", "Olivia Brown"),
+        # An added letter is not the line's fault: a rare name spelled in full stays.
+        ("Nadia Benaoui", "Nadia Benali", "Nadia Benaoui"),
+    ],
+)
+def test_heard_words_kept(spelled: str, heard: str, kept: str) -> None:
+    assert heard_words_kept(spelled, heard) == kept
+
+
+@pytest.mark.parametrize(
     ("text", "name", "expected"),
     [
         ("H, A, R, J, I, T.", "Harjit Bruced Ed", True),  # the rest came from the hearing
