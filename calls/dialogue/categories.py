@@ -108,6 +108,7 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
             "a part has come loose or come off",
             "it keeps slipping and sticking",
             "can someone take a look at it and fix it",
+            "it got knocked down and needs putting back up",
         ),
     ),
     "replac": (
@@ -117,6 +118,22 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
     "maintenan": (
         "routine servicing, tune-ups and upkeep",
         ("annual service", "regular maintenance visit", "tune-up"),
+    ),
+    "annual": (
+        "the yearly service when nothing is wrong: a check-over, oil, filters, plugs and worn parts renewed",
+        (
+            "get it looked over before the season starts",
+            "nothing's wrong, it's just due its yearly service",
+            "change the oil and the filters and give it a once-over",
+        ),
+    ),
+    "sweep": (
+        "chimney sweeping: cleaning soot and creosote out of a chimney, flue or stove pipe",
+        (
+            "get the chimney swept",
+            "clean the flue before we light the fire again",
+            "we're about to start using the fireplace or wood stove for the winter",
+        ),
     ),
     "inspect": (
         "an inspection, survey, assessment or check before buying, selling or for safety",
@@ -210,6 +227,14 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
     "reserv": (
         "reservations: booking a room, a table, a stay or a date, and changing one",
         ("I'd like to book a room for two nights", "reserve a table for four", "we want to stay the weekend"),
+    ),
+    "immediate": (
+        "a death that has just happened: bringing the person into care and arranging the funeral now",
+        (
+            "my mother passed away this morning",
+            "my husband died last night and we need a funeral home to take care of him",
+            "the hospital asked which funeral home will be collecting her",
+        ),
     ),
     "emergency": (
         "an emergency: danger to a person or animal right now, poisoning, bleeding, severe pain, not breathing",
@@ -308,7 +333,13 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
     "order": ("orders: placing, tracking or changing an order", ("where is my order", "change my order")),
     "deliver": (
         "deliveries: when they arrive, missed or late deliveries",
-        ("my delivery is late", "it still hasn't arrived", "the order never turned up", "it was meant to come today"),
+        (
+            "my delivery is late",
+            "it still hasn't arrived",
+            "the order never turned up",
+            "it was meant to come today",
+            "the things we rented haven't been dropped off yet",
+        ),
     ),
     "return": ("returns and exchanges", ("I want to return this", "exchange an item")),
     "freez": (

@@ -71,6 +71,30 @@ def classify(embedder: MiniLMEmbedder, categories: list[str], reason: str) -> st
             ["tuning", "repairs", "restoration", "moving", "appraisal", "general"],
             "tuning",
         ),
+        # Trades with words of their own, as the phone line let Whisper hear them ("swept" as "sweat").
+        (
+            "I'd like to get our chimney sweat before we start using the wood stove again this autumn",
+            ["sweeping", "inspection", "repairs", "caps and liners", "general"],
+            "sweeping",
+        ),
+        (
+            "I'd like to get my outboard looked over before the season starts, change the oil, put in a new "
+            "impeller, fresh plugs, that kind of thing. Nothing's actually wrong with it",
+            ["engine repair", "annual service", "hull and gelcoat", "electronics", "winter storage", "general"],
+            "annual service",
+        ),
+        (
+            "My mother passed away at the hospice early this morning and they've asked us which funeral home "
+            "will be taken care of her",
+            ["immediate arrangements", "pre-planning", "cremation", "memorial services", "billing", "general"],
+            "immediate arrangements",
+        ),
+        (
+            "The tables and chairs we rented for my daughter's graduation party today still haven't arrived, "
+            "the guests get here at 2",
+            ["new booking", "delivery", "damaged items", "billing", "general"],
+            "delivery",
+        ),
     ],
 )
 def test_reasons_go_to_the_category_that_covers_them(
@@ -146,6 +170,9 @@ def test_own_examples_replace_the_defaults() -> None:
         ("Pest Control", "pest"),
         ("rekey", "rekey"),
         ("Reservations", "reserv"),
+        ("sweeping", "sweep"),
+        ("annual service", "annual"),
+        ("immediate arrangements", "immediate"),
     ],
 )
 def test_default_guides_by_stem(name: str, key: str) -> None:
