@@ -75,7 +75,8 @@ def _digits_of_run(run: list[str]) -> str:
             digit = str(_UNITS.get(nxt, _WEAK_UNITS.get(nxt, ""))) if not nxt.isdigit() else nxt
             if digit:
                 flush()
-                out.append(digit * _REPEATS[word])
+                # "Triple 42" is how Whisper writes "triple four two": the first digit is repeated.
+                out.append(digit[0] * _REPEATS[word] + digit[1:])
                 i += 1
         elif word in _UNITS or word in _WEAK_UNITS:
             value = _UNITS.get(word, _WEAK_UNITS.get(word, 0))
@@ -228,6 +229,10 @@ def phone_reading(text: str, alternatives: Sequence[str] = (), region: str = "US
     """
     main = extract_phone(text, region)
     if main:
+        for reading in alternatives:
+            other = extract_phone(reading, region)
+            if other and other != main and _double_as_zeros(main, other):
+                return PhoneReading(reading, (other,))
         return PhoneReading(text, (main,))
     hearings: list[str] = []
     whole: str | None = None  # the first other reading that gives a whole number
@@ -241,6 +246,21 @@ def phone_reading(text: str, alternatives: Sequence[str] = (), region: str = "US
     # The numerals reading last: where the hearings tie in the end, the latest wins.
     digits = extract_digits(text)
     return PhoneReading(whole or text, (*hearings, digits) if len(digits) >= 7 else tuple(hearings))
+
+
+def _double_as_zeros(numerals: str, words: str) -> bool:
+    """Whether the numerals reading wrote a "double" as "00" where the words reading has the pair.
+
+    Prompted with numerals, tiny.en writes "three oh one, double four two
+    nine" as "301 0049" (and "double seven" as "00"); the words reading has
+    "301 4429". Zeros that the words reading lacks, and that its doubled
+    digit would put right (a digit off at most), are that habit, not the
+    caller's zeros.
+    """
+    if "00" in words or "00" not in numerals:
+        return False
+    pairs = {m.group(0) for m in re.finditer(r"([1-9])\1", words)}
+    return any(_edit_distance(numerals.replace("00", pair, 1), words) <= 1 for pair in pairs)
 
 
 def _edit_distance(a: str, b: str) -> int:

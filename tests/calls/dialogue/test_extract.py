@@ -59,6 +59,7 @@ ACME_URGENT = ["flood", "flooding", "gas", "no heat", "sparks"]
         ("My number is 555-201-3344.", "+15552013344"),  # heard
         ("five five five two zero one three three four four", "+15552013344"),
         ("five five five, two oh one, three three double four", "+15552013344"),
+        ("My number is 555 818. Triple 42.", "+15558184442"),  # heard: "triple four two"
         ("five, five, five, eight six seven, five three zero nine", "+15558675309"),
         ("5-5-5-2-0-1-3-3-4-4", "+15552013344"),
         ("five fifty-five, two oh one, thirty-three forty-four", "+15552013344"),
@@ -614,6 +615,18 @@ def test_matches_urgent_ignores_blank_keywords() -> None:
             PhoneReading("My number is 555 410 7788.", ("+15554107788",)),
         ),
         ("My number is 555-902.", ["My number is 555 902."], PhoneReading("My number is 555-902.", ())),
+        # "Double four" written as "00" with numerals, as the pair with words: the words reading.
+        (
+            "My number is 555 301 0049.",
+            ["My number is 555-301-4429."],
+            PhoneReading("My number is 555-301-4429.", ("+15553014429",)),
+        ),
+        # Zeros that both readings hear are the caller's.
+        (
+            "My number is 555 300 4429.",
+            ["My number is 555-301-4429."],
+            PhoneReading("My number is 555 300 4429.", ("+15553004429",)),
+        ),
     ],
 )
 def test_phone_reading(text: str, alternatives: list[str], expected: PhoneReading) -> None:
