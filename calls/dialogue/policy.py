@@ -45,6 +45,7 @@ from calls.dialogue.extract import (
     mentioned_fields,
     mentions_caller_id,
     name_heard_loosely,
+    national_digits,
     number_consensus,
     number_heard_before,
     only_first_spelled,
@@ -500,7 +501,9 @@ class ReceptionistPolicy:
                 return self._say(GO_AHEAD, question=MORE_PROMPT)
             if is_pleasantry(text) or is_backchannel(text):
                 return self._next(notes)
-            if any(self.context.fields.get(name) == value for name, value in self._details_in(text).items()):
+            if not is_correction(text) and any(
+                self._already_have(name, value) for name, value in self._details_in(text).items()
+            ):
                 # A detail given again ("My number is ..." once more): it is on file, nothing is new.
                 return self._next([NOTE_HAVE_THAT])
             if self.state.stage is Stage.MORE:
@@ -763,11 +766,28 @@ class ReceptionistPolicy:
                 continue
             if name == "name" and "name" in self.context.fields:
                 continue  # a second "it's ..." is far likelier to be a phrase than a new name
+            if self._already_have(name, value) and not is_correction(transcript.text):
+                continue
             self._set(name, value)
             if name == "name":
                 confidence = name_confidence(transcript, value)
                 if confidence < NAME_CONFIDENCE_THRESHOLD:
                     self._want_spelling(value, confidence)
+
+    def _already_have(self, name: str, value: str) -> bool:
+        """Whether ``value`` is the detail on file given again: the same, or the same number heard a little off.
+
+        A caller who says their number once more after it was confirmed is
+        repeating it, not changing it: "555-818-2422" heard for a filed
+        555 818 4442 does not overwrite it. A change says so ("no, actually
+        it's ..."), and callers check ``is_correction`` first.
+        """
+        have = self.context.fields.get(name)
+        if have == value:
+            return True
+        if name != "callback_number" or not have or not value.startswith("+"):
+            return False
+        return number_heard_before([have], national_digits(value))
 
     def _details_in(self, text: str) -> dict[str, str]:
         """The details the business collects that ``text`` gives, by field."""

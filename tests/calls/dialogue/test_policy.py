@@ -1009,6 +1009,27 @@ def test_a_detail_given_again_after_anything_else_is_acknowledged(embedder: Mini
     assert said(policy.respond(heard("No, that's all."))).end_call
 
 
+def test_a_number_given_again_and_heard_a_little_off_does_not_replace_the_one_on_file(
+    embedder: MiniLMEmbedder,
+) -> None:
+    policy = at_anything_else(embedder)
+    fields = dict(policy.context.fields)
+    assert fields["callback_number"] == "+15552013344"
+
+    again = said(policy.respond(heard("My number is 555-201-3444.")))  # two digits heard differently
+
+    assert again.text == "Thanks, I have that already. Is there anything else I can help with?"
+    assert policy.context.fields == fields
+
+
+def test_a_number_changed_after_anything_else_is_taken_when_the_caller_says_so(embedder: MiniLMEmbedder) -> None:
+    policy = at_anything_else(embedder)
+
+    said(policy.respond(heard("Actually, my number is 555-201-3345.")))
+
+    assert policy.context.fields["callback_number"] == "+15552013345"
+
+
 # Nothing the receptionist can use: no reason, no question, and a detail Acme does not collect.
 UNCLEAR = "My email is maria at example dot com."
 
