@@ -97,7 +97,10 @@ def is_backchannel(text: str) -> bool:
 
 _DONE = re.compile(
     r"\b(?:that's all|that is all|that's it|that is it|that's everything|that'll be all|that will be all|"
-    r"nothing else|nothing more|no thanks|no thank you|i'm good|i'm all set|all set|i'm done|we're done|"
+    r"nothing else|nothing more|no thanks|no thank you|i'm good|i'm all set|all set|"
+    # "We're done" ends a call only as the end of what is said: "check the repairs we're done
+    # properly" (Whisper's "were") is a request.
+    r"(?:i'm|we're|i am|we are) done(?= *(?:$|[.,!;]|here|now|then|thanks|thank you))|"
     r"no more questions|no other questions|not right now|goodbye|good bye|bye|that was it|that's about it)\b"
     r"|^(?:no|nope|nah)[.!]?$"
 )

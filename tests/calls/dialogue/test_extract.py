@@ -464,6 +464,10 @@ def test_what_a_human_request_says_besides() -> None:
         ("Sorry?", False, False, True),
         ("Sorry, yes, I'm here.", False, False, False),
         ("My sink is leaking.", False, False, False),
+        ("I think we're done, thanks.", False, True, False),
+        ("We're done here.", False, True, False),
+        # Whisper's "we're" for "were": a request, not a goodbye.
+        ("We need someone to check the repairs we're done properly before we close.", False, False, False),
     ],
 )
 def test_short_intents(text: str, backchannel: bool, goodbye: bool, repeat: bool) -> None:

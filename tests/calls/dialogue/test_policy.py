@@ -1009,6 +1009,17 @@ def test_a_detail_given_again_after_anything_else_is_acknowledged(embedder: Mini
     assert said(policy.respond(heard("No, that's all."))).end_call
 
 
+def test_an_opening_with_were_done_in_it_is_a_request_not_a_goodbye(embedder: MiniLMEmbedder) -> None:
+    policy = acme(embedder)
+    said(policy.greet())
+
+    reply = said(policy.respond(heard("We need someone to check the repairs we're done properly before we close.")))
+
+    assert not reply.end_call
+    assert reply.text.endswith("Could I have your name, please?")
+    assert policy.outcome().reason == "We need someone to check the repairs we're done properly before we close"
+
+
 def test_a_number_given_again_and_heard_a_little_off_does_not_replace_the_one_on_file(
     embedder: MiniLMEmbedder,
 ) -> None:
