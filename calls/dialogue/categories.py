@@ -161,7 +161,11 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
     ),
     "rekey": (
         "rekeying or changing locks so old keys no longer work, after moving or a break-in",
-        ("change the locks after a tenant moved out", "new keys so the old ones stop working"),
+        (
+            "change the locks after a tenant moved out",
+            "new keys so the old ones stop working",
+            "we just moved in and want every lock changed",
+        ),
     ),
     "safe": (
         "safes and vaults: opening, combinations, repairs",

@@ -71,6 +71,12 @@ def classify(embedder: MiniLMEmbedder, categories: list[str], reason: str) -> st
             ["tuning", "repairs", "restoration", "moving", "appraisal", "general"],
             "tuning",
         ),
+        # Moving in is what rekeying is for, "locks" notwithstanding (heard: "in one all the locks rekey").
+        (
+            "We just bought a house in one all the locks rekey",
+            ["lockout", "rekey", "installation", "automotive", "safes", "general"],
+            "rekey",
+        ),
         # Trades with words of their own, as the phone line let Whisper hear them ("swept" as "sweat").
         (
             "I'd like to get our chimney sweat before we start using the wood stove again this autumn",
