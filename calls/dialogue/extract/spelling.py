@@ -288,7 +288,9 @@ def _heard_word_kept(word: str, heard_word: str, lexicon: NameLexicon) -> str:
     cost = letters_cost(letters, heard_key)
     known_heard = lexicon.rank(heard_key) is not None and lexicon.rank(letters) is None
     lost = len(heard_key) - len(letters)
-    lost_letter = lost == 1 and cost <= GAP_COST
+    # ...unless the letters are a known name and the hearing is not: "Siobhan" spelled, "Siobhano" heard.
+    known_letters = lexicon.rank(letters) is not None and lexicon.rank(heard_key) is None
+    lost_letter = lost == 1 and cost <= GAP_COST and not known_letters
     letters_lost = (
         lost >= 1
         and lexicon.rank(letters) is None

@@ -302,6 +302,8 @@ def test_a_vowelless_word_heard_is_not_kept_over_its_spelling() -> None:
         ("Olivia Brown", "Olivia Braun", "Olivia Brown"),
         # An added letter is not the line's fault: a rare name spelled in full stays.
         ("Nadia Benaoui", "Nadia Benali", "Nadia Benaoui"),
+        # One letter fewer than heard, but a known name where the hearing is none.
+        ("Siobhan Sullivan", "Siobhano Sullivan", "Siobhan Sullivan"),
     ],
 )
 def test_heard_words_kept(spelled: str, heard: str, kept: str) -> None:
