@@ -10,6 +10,7 @@ Audio conventions: PCM is mono ``numpy.int16``; each object states its own
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -244,6 +245,19 @@ class FaqEntry:
     answer: str
 
 
+# FAQ words given to the recognizer: words this long carry the subject ("insurance", "hours");
+# a cap keeps a long FAQ from filling Whisper's prompt.
+MIN_FAQ_WORD = 5
+MAX_FAQ_WORDS = 24
+_FAQ_FUNCTION_WORDS = frozenset(
+    (
+        "about", "after", "before", "could", "every", "other", "should", "their", "there", "these",
+        "those", "where", "which", "while", "would", "what's", "where's", "there's", "doesn't", "don't",
+        "someone", "somebody", "anyone", "anybody", "anything", "something", "please",
+    )
+)  # fmt: skip
+
+
 @dataclass(slots=True)
 class AgentSettings:
     """A tenant's receptionist configuration, as plain data."""
@@ -270,9 +284,19 @@ class AgentSettings:
     transfer_number: str = ""
 
     def recognition_vocabulary(self) -> list[str]:
-        """Words that bias speech recognition: the business's own, its urgent keywords and category names."""
-        words = [*self.vocabulary, *self.urgent_keywords, *(c for c in self.categories if c.lower() != "general")]
+        """Words that bias speech recognition: the business's own, its urgent keywords, category names
+        and the words its FAQ asks about ("financing", "warranty"), so a question about them is heard."""
+        words = [
+            *self.vocabulary,
+            *self.urgent_keywords,
+            *(c for c in self.categories if c.lower() != "general"),
+            *self._faq_words()[:MAX_FAQ_WORDS],
+        ]
         return list(dict.fromkeys(w.strip() for w in words if w.strip()))
+
+    def _faq_words(self) -> list[str]:
+        found = (w.lower() for faq in self.faqs for w in re.findall(r"[A-Za-z][A-Za-z'-]+", faq.question))
+        return list(dict.fromkeys(w for w in found if len(w) >= MIN_FAQ_WORD and w not in _FAQ_FUNCTION_WORDS))
 
     def greeting_text(self) -> str:
         """The tenant's greeting, or the default one."""

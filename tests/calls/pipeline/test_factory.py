@@ -105,7 +105,10 @@ async def test_a_tenants_voice_options_reach_its_own_engine_with_the_offline_one
     assert tenant_voice is not shared_tts("espeak")
     assert last.inner is shared_tts(settings.VOICEDESK_TTS)
     assert [engine.name for engine in deps.stt.engines] == ["whisper"]
-    assert deps.stt_hints == SttHints(business_name="Alpha Plumbing", vocabulary=("Rheem",))
+    # The business's words, then what its FAQ asks about (the default FAQ: hours and where it is).
+    assert deps.stt_hints == SttHints(
+        business_name="Alpha Plumbing", vocabulary=("Rheem", "opening", "hours", "located")
+    )
     assert deps.streaming_stt is None
     assert isinstance(deps.policy, ReceptionistPolicy)
     assert deps.switches.entries == []
