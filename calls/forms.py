@@ -149,7 +149,8 @@ class AgentConfigForm(forms.Form):
     vocabulary = forms.CharField(
         required=False,
         max_length=2000,
-        help_text="Comma separated names and words callers use, to help speech recognition (e.g. street names).",
+        help_text="Comma separated names and words callers use, to help speech recognition (e.g. street names). "
+        "Your category names and the words your FAQ asks about are added for you.",
     )
     dialogue_provider = forms.ChoiceField(
         label="Receptionist",
