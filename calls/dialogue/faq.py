@@ -257,7 +257,7 @@ _PARAPHRASES: tuple[tuple[re.Pattern[str], str], ...] = (
     # How far ahead to say so: the notice.
     (re.compile(r"\b(?:warning|heads[- ]up|in advance|how far ahead|ahead of time)\b"), "notice"),
     # What it costs, in the words of someone bracing for it.
-    (re.compile(r"\b(?:set (?:me|us) back|run (?:me|us)|damage be)\b"), "how much"),
+    (re.compile(r"\b(?:set (?:me|us) back|damage be)\b"), "how much"),
     # Stopping a membership or plan for a while: a freeze.
     (re.compile(r"\b(?:pause|put (?:it|my \w+|the \w+) on hold|suspend)\b"), "freeze"),
 )
@@ -304,7 +304,7 @@ _KINDS: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(
             r"^how much\b|^what (?:do|does|would|will) (?:you|it) (?:charge|cost)\b"
             r"|^what(?:'s| is) the (?:cost|price|fee)\b"
-            r"|^what (?:would|will|does|might) (?:that|it|this) (?:cost|set (?:me|us) back|run (?:me|us))\b"
+            r"|^what (?:would|will|does|might) (?:that|it|this) (?:cost|set (?:me|us) back)\b"
         ),
     ),
     ("how many", re.compile(r"^how many\b")),
@@ -325,53 +325,13 @@ def question_kind(text: str) -> str:
 
 # What an entry's question may speak of and still be about any job of the business.
 _GENERIC_SUBJECT = frozenset(
-    [
-        "how",
-        "long",
-        "much",
-        "many",
-        "often",
-        "soon",
-        "quickly",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "old",
-        "young",
-        "age",
-        "ages",
-        "time",
-        "a",
-        "an",
-        "the",
-        "is",
-        "are",
-        "does",
-        "do",
-        "it",
-        "take",
-        "takes",
-        "usually",
-        "normally",
-        "typically",
-        "job",
-        "jobs",
-        "repair",
-        "repairs",
-        "work",
-        "service",
-        "services",
-        "visit",
-        "visits",
-        "appointment",
-        "appointments",
-        "order",
-        "orders",
-        "one",
-    ]
-)
+    (
+        "how", "long", "much", "many", "often", "soon", "quickly", "what", "when", "where", "which", "who",
+        "old", "young", "age", "ages", "time", "a", "an", "the", "is", "are", "does", "do", "it", "take",
+        "takes", "usually", "normally", "typically", "job", "jobs", "repair", "repairs", "work", "service",
+        "services", "visit", "visits", "appointment", "appointments", "order", "orders", "one",
+    )
+)  # fmt: skip
 
 
 def _about(entry_question: str, context: str) -> bool:
