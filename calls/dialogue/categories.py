@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from calls.dialogue.extract.text import normalize
+from calls.dialogue.extract.text import normalize, stem
 from calls.pipeline.protocols import TextEmbedder
 
 GENERAL = "general"
@@ -62,7 +62,7 @@ class CategoryChoice:
 
 
 # Default descriptions for category names common across trades, keyed by
-# the name's stem (see ``_stem``). A business's own description replaces one.
+# the name's stem (see ``stem``). A business's own description replaces one.
 DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
     # Homes and buildings
     "leak": (
@@ -412,16 +412,12 @@ DEFAULT_GUIDES: dict[str, tuple[str, tuple[str, ...]]] = {
 _WHOLE_WORD_KEYS = frozenset({"freez"})
 
 
-def _stem(word: str) -> str:
-    return re.sub(r"(?:ations?|ings?|ies|es|s|e)$", "", word.lower())
-
-
 def default_guide(name: str) -> CategoryGuide:
     """The default guide for a category name: the longest default key the name starts with, or the name alone."""
     key = normalize(name)
-    stems = [_stem(w) for w in re.findall(r"[a-z]+", key)]
+    stems = [stem(w) for w in re.findall(r"[a-z]+", key)]
     for candidate in sorted(DEFAULT_GUIDES, key=len, reverse=True):
-        root = _stem(candidate)
+        root = stem(candidate)
         whole = candidate in _WHOLE_WORD_KEYS
         if key == candidate or any(s == root or (not whole and s.startswith(root)) for s in stems):
             description, examples = DEFAULT_GUIDES[candidate]
@@ -511,12 +507,12 @@ class CategoryClassifier:
         pieces = list(dict.fromkeys([text, *sentences, *clauses]))
         queries = self.embedder.embed(pieces)
         sims = (self._vectors @ queries.T).max(axis=1)
-        words = {_stem(w) for w in re.findall(r"[a-z]+", normalize(text)) if len(w) > 3}
+        words = {stem(w) for w in re.findall(r"[a-z]+", normalize(text)) if len(w) > 3}
         scores: dict[int, float] = {}
         for owner, sim in zip(self._owners, sims, strict=True):
             scores[owner] = max(scores.get(owner, -1.0), float(sim))
         for owner in scores:
-            name_stems = {_stem(w) for w in re.findall(r"[a-z]+", normalize(self.guides[owner].name)) if len(w) > 3}
+            name_stems = {stem(w) for w in re.findall(r"[a-z]+", normalize(self.guides[owner].name)) if len(w) > 3}
             # "complain" names "complaint", "rekeyed" names "rekey".
             if any(n.startswith(w) or w.startswith(n) for n in name_stems for w in words):
                 scores[owner] += NAME_BONUS

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from calls.dialogue.extract.text import stem
 from calls.pipeline.protocols import FaqEntry, TextEmbedder
 
 # Cosine similarity (all-MiniLM-L6-v2, max over question and question+answer)
@@ -341,13 +342,9 @@ def _about(entry_question: str, context: str) -> bool:
     about a piano "badly out of tune"; "How much is a nail trim?" is not about
     a full groom.
     """
-    said = {_stem_word(w) for w in re.findall(r"[a-z]+", context.lower())}
+    said = {stem(w) for w in re.findall(r"[a-z]+", context.lower())}
     subject = [w for w in re.findall(r"[a-z]+", entry_question.lower()) if w not in _GENERIC_SUBJECT]
-    return all(_stem_word(w) in said for w in subject if len(w) > 2)
-
-
-def _stem_word(word: str) -> str:
-    return re.sub(r"(?:ing|ed|es|s|e)$", "", word)
+    return all(stem(w) in said for w in subject if len(w) > 2)
 
 
 # A question whose subject is something said before: "Can you take that?", "How long will he need to stay?"

@@ -314,9 +314,9 @@ def name_reading_score(
     they count as independent evidence, like :meth:`NameLexicon.choose`
     weighs one.
     """
-    letters = "".join(_normalize_key(word) for word in words)
+    letters = "".join(name_key(word) for word in words)
     cost = sum(letters_cost(reading, letters) for reading in letter_readings)
-    prior = sum(lexicon.prior(_normalize_key(word), _kinds_for(i, len(words))) for i, word in enumerate(words))
+    prior = sum(lexicon.prior(name_key(word), _kinds_for(i, len(words))) for i, word in enumerate(words))
     heard_letters = "".join(heard)
     if not heard_letters:
         return -cost - prior
@@ -341,7 +341,8 @@ def _heard_for(span: tuple[int, int], total: int, heard: Sequence[str], count: i
 # -- the lexicon file ----------------------------------------------------------------
 
 
-def _normalize_key(name: str) -> str:
+def name_key(name: str) -> str:
+    """A name as the lexicon keys it: lower-case letters only ("O'Brien" -> "obrien")."""
     return re.sub(r"[^a-z]", "", name.lower())
 
 
@@ -358,7 +359,7 @@ def _dataset_entries(source: Path) -> Iterator[tuple[Kind, str, str, int]]:
             ranks = [rank for rank in (info.get("rank") or {}).values() if rank]
             if not ranks or min(ranks) > MAX_RANK or not _PLAIN_NAME.fullmatch(name):
                 continue
-            key = _normalize_key(name)
+            key = name_key(name)
             if len(key) >= 2:
                 yield kind, key, name[:1].upper() + name[1:], min(ranks)
 

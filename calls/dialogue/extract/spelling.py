@@ -16,6 +16,7 @@ from calls.dialogue.names import (
     NameLexicon,
     letters_cost,
     name_from_letters,
+    name_key,
     name_lexicon,
     name_reading_score,
     pronounceable,
@@ -277,12 +278,8 @@ def heard_words_kept(spelled: str, heard: str) -> str:
     )
 
 
-def _key(word: str) -> str:
-    return word.lower().replace("'", "")
-
-
 def _heard_word_kept(word: str, heard_word: str, lexicon: NameLexicon) -> str:
-    letters, heard_key = _key(word), _key(heard_word)
+    letters, heard_key = name_key(word), name_key(heard_word)
     if letters == heard_key or len(heard_key) < 2:
         return word
     cost = letters_cost(letters, heard_key)
@@ -303,13 +300,13 @@ def _heard_word_kept(word: str, heard_word: str, lexicon: NameLexicon) -> str:
 
 def _garbles_heard_name(spelled_words: Sequence[str], heard_words: Sequence[str], lexicon: NameLexicon) -> bool:
     """Whether the spelled name is the heard one with letters lost and others blurred, and no name itself."""
-    if len(heard_words) < 2 or [_key(w) for w in spelled_words] == [_key(w) for w in heard_words]:
+    if len(heard_words) < 2 or [name_key(w) for w in spelled_words] == [name_key(w) for w in heard_words]:
         return False
     kinds: list[tuple[Kind, ...]] = [("first",), *[KINDS] * (len(heard_words) - 2), ("last",)]
-    if any(lexicon.rank(_key(w), k) is None for w, k in zip(heard_words, kinds, strict=True)):
+    if any(lexicon.rank(name_key(w), k) is None for w, k in zip(heard_words, kinds, strict=True)):
         return False
-    if all(lexicon.rank(_key(w)) is not None for w in spelled_words):
+    if all(lexicon.rank(name_key(w)) is not None for w in spelled_words):
         return False
-    letters, heard_letters = "".join(map(_key, spelled_words)), "".join(map(_key, heard_words))
+    letters, heard_letters = "".join(map(name_key, spelled_words)), "".join(map(name_key, heard_words))
     lost = len(heard_letters) - len(letters)
     return lost >= 2 and letters_cost(letters, heard_letters) <= GAP_COST * lost + HEARD_NAME_KEEP_COST

@@ -12,6 +12,11 @@ def normalize(text: str) -> str:
     return " ".join(text.translate(APOSTROPHES).lower().split())
 
 
+def stem(word: str) -> str:
+    """A rough stem, enough to tell that "rekeyed" names "rekey" and "tuning" a "tune"."""
+    return re.sub(r"(?:ations?|ings?|ies|es|s|e)$", "", word.lower())
+
+
 def word_list(text: str) -> list[str]:
     return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", normalize(text))
 
