@@ -149,12 +149,17 @@ class NameLexicon:
         entries = self._entries[kind].values()
         return [display for display, _rank in sorted(entries, key=lambda entry: (entry[1], entry[0]))]
 
-    def display(self, key: str) -> str:
+    def display(self, key: str, kinds: Sequence[Kind] = KINDS) -> str:
+        """``key`` as the name is written: the lexicon's form, with the prefixes of surnames restored.
+
+        An apostrophe goes only into a surname: "Oneil" is a first name, O'Neil a surname.
+        """
+        surname = "last" in kinds and ("first" not in kinds or key not in self._entries["first"])
         for kind in KINDS:
             entry = self._entries[kind].get(key)
             if entry is not None:
-                return entry[0]
-        return key[:1].upper() + key[1:]
+                return " ".join(_written(word, surname=surname) for word in entry[0].split(" "))
+        return _written(key[:1].upper() + key[1:], surname=surname)
 
     def neighbours(self, letters: str, kinds: Sequence[Kind] = KINDS) -> set[str]:
         """Names that could have been heard as ``letters``: same shape, or one letter more or fewer."""
@@ -201,7 +206,30 @@ class NameLexicon:
             return -letters_cost(letters, candidate) - self.prior(candidate, kinds) + HEARD_WEIGHT * trust * agreement
 
         best = max(sorted(candidates), key=score)
-        return Choice(self.display(best), score(best))
+        return Choice(self.display(best, kinds), score(best))
+
+
+# The lexicon's source writes names without apostrophes ("Osullivan", "Dsouza") and with
+# one capital ("Mcdonald"). Only these stems are written with the apostrophe: a rule on
+# the letters alone would also make "O'Sorto" of Osorto and "O'Poku" of Opoku.
+_O_STEM_LIST = (
+    "boyle brian brien callaghan carroll casey connell connor dea doherty donnell donoghue donovan dowd "
+    "driscoll dwyer farrell flaherty gorman grady halloran hanlon hara hare keefe keeffe kane kelly leary "
+    "loughlin mahony mahoney malley mara meara neal neil neill regan reilly riordan rourke shaughnessy shea "
+    "sullivan toole"
+)
+_D_STEM_LIST = "alessandro amato amico angelo arcy costa souza silva"
+_O_STEMS, _D_STEMS = frozenset(_O_STEM_LIST.split()), frozenset(_D_STEM_LIST.split())
+
+
+def _written(word: str, *, surname: bool) -> str:
+    """One name word with the capitals and apostrophe of its prefix: McDonald, O'Sullivan, D'Souza."""
+    lower = word.lower()
+    if re.fullmatch(r"mc[a-z]{2,}", lower):
+        return "Mc" + lower[2].upper() + word[3:]
+    if surname and lower[:1] in ("o", "d") and lower[1:] in (_O_STEMS if lower[0] == "o" else _D_STEMS):
+        return f"{word[0].upper()}'{lower[1].upper()}{word[2:]}"
+    return word
 
 
 # Consonant pairs a name can start with (English spellings of names from

@@ -136,6 +136,34 @@ def test_one_word_heard_counts_as_one_word_only_when_about_as_long_as_the_spelli
     assert name_from_letters(["talerusme"], heard=["talerusme"], heard_confidence=0.2, lexicon=lexicon) == ["Talerusme"]
 
 
+def test_names_are_written_with_their_prefixes_capitals_and_apostrophes() -> None:
+    # The lexicon's source writes "Osullivan", "Mcdonald", "Dsouza".
+    lexicon = NameLexicon(
+        [
+            ("last", "osullivan", "Osullivan", 18),
+            ("last", "mcdonald", "Mcdonald", 65),
+            ("last", "dsouza", "Dsouza", 40),
+            ("last", "osorto", "Osorto", 11),
+            ("first", "owen", "Owen", 30),
+            ("first", "oneil", "Oneil", 600),
+        ]
+    )
+
+    assert [lexicon.display(key) for key in ("osullivan", "mcdonald", "dsouza", "osorto", "owen")] == [
+        "O'Sullivan",
+        "McDonald",
+        "D'Souza",
+        "Osorto",
+        "Owen",
+    ]
+    # Spelled letters no lexicon knows are written the same way.
+    assert lexicon.display("obrien") == "O'Brien"
+    assert name_from_letters(["siobhan", "osullivan"], lexicon=lexicon) == ["Siobhan", "O'Sullivan"]
+    # The apostrophe goes into surnames only.
+    assert lexicon.display("oneil") == "Oneil"
+    assert lexicon.display("oneil", kinds=("last",)) == "O'Neil"
+
+
 def test_name_from_letters_keeps_one_known_word(lexicon: NameLexicon) -> None:
     assert name_from_letters(["brown"], lexicon=lexicon) == ["Brown"]
 
