@@ -376,3 +376,23 @@ def split_questions(sentence: str) -> list[str]:
             start = joint.end()
     parts.append(rest[start:].strip())
     return [p for p in parts if p.strip(" ?,.")]
+
+
+# Only a spoken "and", "also" or "plus" joins a request to a question: a bare comma mostly
+# joins clauses of one thought ("Hi, could somebody...").
+_AND_JOINT = re.compile(r",?\s+(?:and|also|plus)\s+")
+
+
+def request_and_question(sentence: str) -> tuple[str, str] | None:
+    """A request and a question asked in one breath, when the request is no question as heard.
+
+    "Could somebody bring them over, and do you take Medicaid?" splits in
+    :func:`split_questions`; heard as "Good somebody, bring them over..., and
+    do you take Medicaid?", its first half is no question, and only this
+    finds the second. The caller decides whether the first half is for the FAQ.
+    """
+    for joint in _AND_JOINT.finditer(sentence):
+        left, right = sentence[: joint.start()].strip(), sentence[joint.end() :].strip()
+        if len(left.split()) >= 3 and _QUESTION_START.match(_LEADING_FILLER.sub("", right.lower())):
+            return left.rstrip(",") + "?", right
+    return None

@@ -59,7 +59,7 @@ from calls.dialogue.extract import (
     wants_human,
     without_human_request,
 )
-from calls.dialogue.faq import POINTS_BACK, FaqIndex, is_question, split_questions
+from calls.dialogue.faq import POINTS_BACK, FaqIndex, is_question, request_and_question, split_questions
 from calls.dialogue.phrases import (
     CALLER_ID_PROMPT,
     EXPECT,
@@ -743,6 +743,11 @@ class ReceptionistPolicy:
         """Answer each question of one sentence from the FAQ, or log it for a follow-up."""
         answers: list[str] = []
         parts = split_questions(question)
+        halves = request_and_question(question) if len(parts) == 1 else None
+        if halves and self._faq.match(halves[0]):
+            # "...bring them over to my apartment, and do you take my Medicaid card?": the
+            # first half asks for what an entry answers, so the second is a question of its own.
+            parts = list(halves)
         for part, found in zip(parts, self._faq.match_each(parts), strict=True):
             match = found or self._faq.match_in_context(part, " ".join(self.state.reasons))
             if match:

@@ -16,6 +16,7 @@ from calls.dialogue.faq import (
     is_question,
     paraphrased,
     question_kind,
+    request_and_question,
     split_questions,
 )
 from calls.pipeline.protocols import Float32
@@ -417,6 +418,27 @@ def test_is_question(text: str, expected: bool) -> None:
 )
 def test_split_questions(sentence: str, questions: list[str]) -> None:
     assert split_questions(sentence) == questions
+
+
+@pytest.mark.parametrize(
+    ("sentence", "halves"),
+    [
+        (
+            "Good somebody, bring them over to my apartment, and do you take my Medicaid car?",
+            ("Good somebody, bring them over to my apartment?", "do you take my Medicaid car?"),
+        ),
+        (
+            "I need a quote for a new roof and how soon can you come?",
+            ("I need a quote for a new roof?", "how soon can you come?"),
+        ),
+        # No "and" before the question, too short a first half, or no question after it.
+        ("Good somebody, bring them over, do you take Medicaid?", None),
+        ("Yes and do you take cards?", None),
+        ("My sink leaks and the floor is wet.", None),
+    ],
+)
+def test_request_and_question(sentence: str, halves: tuple[str, str] | None) -> None:
+    assert request_and_question(sentence) == halves
 
 
 @pytest.mark.parametrize(

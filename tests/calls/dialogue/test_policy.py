@@ -1215,6 +1215,34 @@ def test_one_answered_and_one_logged_in_one_breath(embedder: MiniLMEmbedder) -> 
     assert outcome.callback_requested is True
 
 
+def test_a_request_the_faq_answers_and_a_question_in_one_breath_get_an_answer_and_a_note(
+    embedder: MiniLMEmbedder,
+) -> None:
+    # Heard so, the request is no question and the pair did not split: the delivery
+    # entry answered the whole, and the Medicaid question was lost.
+    settings = AgentSettings(
+        business_name="Corner Care Pharmacy",
+        faqs=[
+            FaqEntry("1", "Do you deliver?", "Yes, prescriptions are delivered free within 5 miles."),
+            FaqEntry("2", "Do you give flu shots?", "Yes, flu shots are available without an appointment."),
+        ],
+    )
+    policy = ReceptionistPolicy(CallContext(settings=settings), embedder=embedder)
+    said(policy.greet())
+    said(policy.respond(heard("I'm running low on my blood pressure tablets.")))
+    said(policy.respond(heard("My name is Maria Gonzalez.")))
+    said(policy.respond(heard("My number is 555 201 3344.")))
+    said(policy.respond(heard("Yes, that's right.")))
+    reply = said(
+        policy.respond(heard("Good somebody, bring them over to my apartment, and do you take my Medicaid car?"))
+    )
+
+    assert reply.text.startswith("Yes, prescriptions are delivered free within 5 miles.")
+    outcome = policy.outcome()
+    assert outcome.faq_answered == ["Do you deliver?"]
+    assert outcome.unanswered_questions == ["do you take my Medicaid car?"]
+
+
 def test_a_question_about_the_sentence_before_it_is_answered_with_it(embedder: MiniLMEmbedder) -> None:
     settings = AgentSettings(
         business_name="Harbor Movers",
