@@ -255,6 +255,10 @@ def _name_from_spelling(text: str, heard: str, heard_confidence: float) -> str |
 HEARD_NAME_KEEP_COST = 2.7
 
 
+# The letter names that differ only in their first sound ("bee", "vee", "tee"...).
+_RHYMING = frozenset("bcdegptvz")
+
+
 def heard_words_kept(spelled: str, heard: str) -> str:
     """``spelled``, with what only garbles the heard name put back as heard.
 
@@ -294,7 +298,16 @@ def _heard_word_kept(word: str, heard_word: str, lexicon: NameLexicon) -> str:
         and pronounceable(heard_key)
         and cost <= GAP_COST * lost + SAME_SHAPE_COST
     )
-    keep = (known_heard and cost <= HEARD_NAME_KEEP_COST) or lost_letter or letters_lost
+    # Two known names a rhyming letter apart ("Tan" from "B, A, N", "Van" heard): the letters
+    # fit either, and a whole word is heard more surely than one letter.
+    swapped = [(a, b) for a, b in zip(letters, heard_key, strict=False) if a != b]
+    rhyme_apart = (
+        len(letters) == len(heard_key)
+        and len(swapped) == 1
+        and all(ch in _RHYMING for ch in swapped[0])
+        and lexicon.rank(heard_key) is not None
+    )
+    keep = (known_heard and cost <= HEARD_NAME_KEEP_COST) or lost_letter or letters_lost or rhyme_apart
     return title_word(heard_word) if keep else word
 
 

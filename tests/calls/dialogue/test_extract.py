@@ -304,6 +304,10 @@ def test_a_vowelless_word_heard_is_not_kept_over_its_spelling() -> None:
         ("Nadia Benaoui", "Nadia Benali", "Nadia Benaoui"),
         # One letter fewer than heard, but a known name where the hearing is none.
         ("Siobhan Sullivan", "Siobhano Sullivan", "Siobhan Sullivan"),
+        # Two known names a rhyming letter apart: the word heard whole stands ("B, A, N" chose Tan).
+        ("Tran Tan Minh", "Tran Van Minh", "Tran Van Minh"),
+        # "I" and "Y" do not rhyme: the letters stand.
+        ("Andi Azizi", "Andy Azizi", "Andi Azizi"),
     ],
 )
 def test_heard_words_kept(spelled: str, heard: str, kept: str) -> None:
