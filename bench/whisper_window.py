@@ -1,4 +1,4 @@
-"""Whisper's encoder window: decode time and accuracy, full 30 s window against a shorter one.
+"""Whisper's encoder window and beam: decode time and accuracy, full 30 s window against a shorter one.
 
 Speaks the caller lines of the scenario corpus (opening lines, questions,
 names, spelled surnames and callback numbers) with piper, sends them over an
@@ -7,7 +7,11 @@ give, once per window. Prints, per window, the decode time (p50/p95) and the
 words, digit strings and letter strings that came out wrong, so a shorter
 window is only taken if it hears as well as the full one. Needs no database.
 
-    python bench/whisper_window.py [--windows 30,10] [--limit N] [--voice espeak:en-us]
+    python bench/whisper_window.py [--windows 30,10] [--beams 5] [--limit N]
+
+Each window is decoded with each beam width (``--beams 1,5`` compares greedy
+decoding with a beam of five); spelling turns are always decoded greedily by
+the product, whatever the beam.
 """
 
 from __future__ import annotations
@@ -102,19 +106,21 @@ async def phone_line(tts: PiperTextToSpeech, text: str) -> Pcm16:
     return resample(np.concatenate([quiet, line, quiet[:1600]]), 8000, WhisperSpeechToText.sample_rate)
 
 
-async def run(windows: list[float], limit: int) -> dict[float, Tally]:
+async def run(windows: list[float], beams: list[int], limit: int) -> dict[tuple[float, int], Tally]:
     tts = PiperTextToSpeech(variation=0)
-    engines = {window: WhisperSpeechToText(window_s=window) for window in windows}
-    await engines[windows[0]].warm_up()
-    tallies = {window: Tally() for window in windows}
+    engines = {
+        (window, beam): WhisperSpeechToText(window_s=window, beam_size=beam) for window in windows for beam in beams
+    }
+    await next(iter(engines.values())).warm_up()
+    tallies = {setting: Tally() for setting in engines}
     lines = corpus_lines(limit)
     for index, line in enumerate(lines, 1):
         audio = await phone_line(tts, line.spoken)
         hints = SttHints(expect=line.expect)
-        for window, engine in engines.items():
+        for setting, engine in engines.items():
             started = time.perf_counter()
             transcript = await engine.transcribe(audio, hints=hints)
-            tally = tallies[window]
+            tally = tallies[setting]
             tally.decode_ms.append((time.perf_counter() - started) * 1000)
             if line.expect == "digits":
                 tally.numbers += 1
@@ -135,17 +141,19 @@ async def run(windows: list[float], limit: int) -> dict[float, Tally]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--windows", default="30,10", help="encoder windows in seconds, comma-separated")
+    parser.add_argument("--beams", default="5", help="beam widths, comma-separated (1: greedy)")
     parser.add_argument("--limit", type=int, default=0, help="only the first N lines")
     args = parser.parse_args()
     windows = [float(w) for w in args.windows.split(",")]
-    tallies = asyncio.run(run(windows, args.limit))
-    header = f"{'window':>7} {'p50 ms':>7} {'p95 ms':>7} {'word errors':>12} {'numbers wrong':>14}"
+    beams = [int(b) for b in args.beams.split(",")]
+    tallies = asyncio.run(run(windows, beams, args.limit))
+    header = f"{'window':>7} {'beam':>5} {'p50 ms':>7} {'p95 ms':>7} {'word errors':>12} {'numbers wrong':>14}"
     print(f"\n{header} {'spellings wrong':>16}")
-    for window, t in tallies.items():
+    for (window, beam), t in tallies.items():
         ms = sorted(t.decode_ms)
         p95 = ms[min(len(ms) - 1, round(0.95 * (len(ms) - 1)))]
         print(
-            f"{window:>6.0f}s {statistics.median(ms):>7.0f} {p95:>7.0f} {t.word_errors:>5}/{t.words:<6} "
+            f"{window:>6.0f}s {beam:>5} {statistics.median(ms):>7.0f} {p95:>7.0f} {t.word_errors:>5}/{t.words:<6} "
             f"{t.numbers_wrong:>6}/{t.numbers:<7} {t.spellings_wrong:>7}/{t.spellings:<8}"
         )
 

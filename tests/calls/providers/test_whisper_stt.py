@@ -238,6 +238,27 @@ def test_an_encoder_window_outside_whispers_own_is_refused() -> None:
         WhisperSpeechToText(window_s=45)
 
 
+def test_a_beam_outside_one_to_ten_is_refused() -> None:
+    for beam in (0, 11):
+        with pytest.raises(ValueError, match="beam_size"):
+            WhisperSpeechToText(beam_size=beam)
+
+
+@pytest.mark.asyncio
+async def test_spelled_letters_are_heard_greedily_whatever_the_beam(spelled_audio: np.ndarray) -> None:
+    hints = SttHints(expect="spelling")
+    wide = await WhisperSpeechToText(beam_size=5).transcribe(spelled_audio, hints=hints)
+    greedy = await WhisperSpeechToText(beam_size=1).transcribe(spelled_audio, hints=hints)
+    assert (wide.text, wide.alternatives, wide.confidence) == (greedy.text, greedy.alternatives, greedy.confidence)
+
+
+@pytest.mark.asyncio
+async def test_a_beam_of_one_or_five_hears_an_open_turn(heating_audio: np.ndarray) -> None:
+    for beam in (1, 5):
+        transcript = await WhisperSpeechToText(beam_size=beam).transcribe(heating_audio)
+        assert "heating is broken" in transcript.text.lower()
+
+
 @pytest.mark.asyncio
 async def test_a_short_encoder_window_still_hears_the_turn(heating_audio: np.ndarray) -> None:
     short = await WhisperSpeechToText(window_s=10).transcribe(heating_audio)
