@@ -10,7 +10,8 @@ with 171 word errors in 1,389 against 163, but 12 numbers of 60 wrong
 against 6, and names heard worse in whole calls. So turns that expect a
 name, letters, an email or a number keep the full window
 (``full_window_s``), and the rest (the opening, questions, yes or no,
-addresses, times) get 20 s.
+addresses, times) get 20 s; one heard with a digit in it is heard again
+with the full window.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import math
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -64,6 +66,7 @@ DIGIT_WORDS_PROMPT = "My number is six one seven, two oh one, double three four 
 
 
 # Turns a shorter encoder window hears worse: names, letters and numbers.
+_HAS_DIGIT = re.compile(r"\d")
 _FULL_WINDOW_TURNS: frozenset[Expectation] = frozenset(("name", "spelling", "email", "digits"))
 
 
@@ -257,7 +260,14 @@ class WhisperSpeechToText:
             main = self._run(audio, text_prompt, letters_only=False, window_s=window, beam_size=self.beam_size)
             second = self._run(audio, DIGIT_WORDS_PROMPT, letters_only=False, window_s=window, beam_size=self.beam_size)
         else:
-            return await self._run(audio, text_prompt, letters_only=False, window_s=window, beam_size=self.beam_size)
+            heard = await self._run(audio, text_prompt, letters_only=False, window_s=window, beam_size=self.beam_size)
+            if window < self.full_window_s and _HAS_DIGIT.search(heard.text):
+                # A number in an open turn ("no, the number is ...", "it's 27 Cedar Court"):
+                # the short window hears numbers worse, so it is heard again with the full one.
+                heard = await self._run(
+                    audio, text_prompt, letters_only=False, window_s=self.full_window_s, beam_size=self.beam_size
+                )
+            return heard
         transcript, other = await asyncio.gather(main, second)
         return dataclasses.replace(transcript, alternatives=(other.text,)) if other.text else transcript
 
