@@ -198,6 +198,9 @@ def endpoint_delay(expect: Expectation, text: str, hint: str = "", *, opening: b
         return 0.5
     if expect == "name" and _sentence_ended(stripped) and len(stripped.split()) >= 2:
         return 0.3
+    if expect in ("address", "time") and _sentence_ended(stripped) and len(stripped.split()) >= 3:
+        # "Tomorrow morning would be best.", "The address is 27 Cedar Court, unit 5.": said and done.
+        return 0.3
     if expect in ("name", "address", "time"):
         return 0.5
     return 0.3

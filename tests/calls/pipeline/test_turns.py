@@ -29,6 +29,10 @@ from calls.providers.registry import vad_for
         ("name", "Maria Gonzalez.", "", 0.3),  # said and done
         ("name", "My name is Maria", "", 0.5),  # trailing off: a surname may follow
         ("name", "Maria.", "", 0.5),
+        ("time", "Tomorrow morning would be best.", "", 0.3),
+        ("time", "Tuesday.", "", 0.5),  # the time of day may follow
+        ("address", "The address is 27 Cedar Court, unit 5.", "", 0.3),
+        ("address", "27 Cedar Court", "", 0.5),
         ("yes_no", "", "", 0.6),
         ("yes_no", "Yes, that's right.", "", 0.15),
         ("yes_no", "No,", "", 1.0),  # a correction is coming
