@@ -1215,6 +1215,15 @@ def test_one_answered_and_one_logged_in_one_breath(embedder: MiniLMEmbedder) -> 
     assert outcome.callback_requested is True
 
 
+def _past_the_read_back(settings: AgentSettings, embedder: MiniLMEmbedder, reason: str) -> ReceptionistPolicy:
+    """A call that gave ``reason``, a name and a number and confirmed the read-back."""
+    policy = ReceptionistPolicy(CallContext(settings=settings), embedder=embedder)
+    said(policy.greet())
+    for line in (reason, "My name is Maria Gonzalez.", "My number is 555 201 3344.", "Yes, that's right."):
+        said(policy.respond(heard(line)))
+    return policy
+
+
 def test_a_request_the_faq_answers_and_a_question_in_one_breath_get_an_answer_and_a_note(
     embedder: MiniLMEmbedder,
 ) -> None:
@@ -1227,12 +1236,7 @@ def test_a_request_the_faq_answers_and_a_question_in_one_breath_get_an_answer_an
             FaqEntry("2", "Do you give flu shots?", "Yes, flu shots are available without an appointment."),
         ],
     )
-    policy = ReceptionistPolicy(CallContext(settings=settings), embedder=embedder)
-    said(policy.greet())
-    said(policy.respond(heard("I'm running low on my blood pressure tablets.")))
-    said(policy.respond(heard("My name is Maria Gonzalez.")))
-    said(policy.respond(heard("My number is 555 201 3344.")))
-    said(policy.respond(heard("Yes, that's right.")))
+    policy = _past_the_read_back(settings, embedder, "I'm running low on my blood pressure tablets.")
     reply = said(
         policy.respond(heard("Good somebody, bring them over to my apartment, and do you take my Medicaid car?"))
     )
@@ -1251,12 +1255,7 @@ def test_a_question_about_the_sentence_before_it_is_answered_with_it(embedder: M
             FaqEntry("2", "Do you do long-distance moves?", "Yes, anywhere in the state."),
         ],
     )
-    policy = ReceptionistPolicy(CallContext(settings=settings), embedder=embedder)
-    said(policy.greet())
-    said(policy.respond(heard("We're moving to a two bedroom flat next month.")))
-    said(policy.respond(heard("My name is Maria Gonzalez.")))
-    said(policy.respond(heard("My number is 555 201 3344.")))
-    said(policy.respond(heard("Yes, that's right.")))
+    policy = _past_the_read_back(settings, embedder, "We're moving to a two bedroom flat next month.")
     reply = said(policy.respond(heard("We have an old piano too. Can you take that?")))
     assert reply.text == (
         "Yes, our crews move upright and grand pianos for a fixed fee. Is there anything else I can help with?"
