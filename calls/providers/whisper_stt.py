@@ -10,8 +10,10 @@ with 171 word errors in 1,389 against 163, but 12 numbers of 60 wrong
 against 6, and names heard worse in whole calls. So turns that expect a
 name, letters, an email or a number keep the full window
 (``full_window_s``), and the rest (the opening, questions, yes or no,
-addresses, times) get 20 s; one heard with a digit in it is heard again
-with the full window.
+addresses, times) get 20 s; one heard with a digit in it, or cut short
+(too few words for its length: with a beam, the short window now and then
+stops after a long turn's first sentence), is heard again with the full
+window.
 """
 
 from __future__ import annotations
@@ -67,6 +69,18 @@ DIGIT_WORDS_PROMPT = "My number is six one seven, two oh one, double three four 
 
 # Turns a shorter encoder window hears worse: names, letters and numbers.
 _HAS_DIGIT = re.compile(r"\d")
+# Speech comes at 12 or more characters of transcript a second (the corpus's open lines, heard
+# with the 20 s window: 14.7 at the least, over the time past the first 1.5 s); a transcript at
+# half that stopped early: "Thank you. Let me read that back." of a 7.6 s read-back.
+_CHARS_PER_S_AT_LEAST = 7.0
+_SECONDS_ALLOWED = 1.5
+
+
+def transcript_cut_short(text: str, seconds: float) -> bool:
+    """Whether ``text`` is too short to be all that was said in ``seconds`` of audio."""
+    return len(text) < _CHARS_PER_S_AT_LEAST * (seconds - _SECONDS_ALLOWED)
+
+
 _FULL_WINDOW_TURNS: frozenset[Expectation] = frozenset(("name", "spelling", "email", "digits"))
 
 
@@ -261,9 +275,12 @@ class WhisperSpeechToText:
             second = self._run(audio, DIGIT_WORDS_PROMPT, letters_only=False, window_s=window, beam_size=self.beam_size)
         else:
             heard = await self._run(audio, text_prompt, letters_only=False, window_s=window, beam_size=self.beam_size)
-            if window < self.full_window_s and _HAS_DIGIT.search(heard.text):
-                # A number in an open turn ("no, the number is ...", "it's 27 Cedar Court"):
-                # the short window hears numbers worse, so it is heard again with the full one.
+            if window < self.full_window_s and (
+                _HAS_DIGIT.search(heard.text) or transcript_cut_short(heard.text, audio.size / self.sample_rate)
+            ):
+                # A number in an open turn ("no, the number is ...", "it's 27 Cedar Court"): the
+                # short window hears numbers worse. And with a beam, it now and then stops
+                # after the first sentence of a long turn. Either way it is heard again with the full one.
                 heard = await self._run(
                     audio, text_prompt, letters_only=False, window_s=self.full_window_s, beam_size=self.beam_size
                 )

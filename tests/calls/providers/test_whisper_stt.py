@@ -13,7 +13,13 @@ from calls.audio import mulaw_decode, mulaw_encode, resample
 from calls.dialogue.extract import extract_phone
 from calls.pipeline.protocols import SpeechToText, SttHints
 from calls.providers.piper_tts import PiperTextToSpeech, piper_available
-from calls.providers.whisper_stt import DIGIT_WORDS_PROMPT, WhisperSpeechToText, whisper_prompt, window_frames
+from calls.providers.whisper_stt import (
+    DIGIT_WORDS_PROMPT,
+    WhisperSpeechToText,
+    transcript_cut_short,
+    whisper_prompt,
+    window_frames,
+)
 
 pytestmark = pytest.mark.skipif(not piper_available(), reason="piper-tts makes the test speech")
 
@@ -250,6 +256,19 @@ def test_names_letters_and_numbers_get_the_full_window_and_other_turns_the_short
         "digits": 30.0,
         "yes_no": 20.0,
     }
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds", "short"),
+    [
+        ("Thank you. Let me read that back.", 7.6, True),  # a whole read-back was said
+        ("Thank you. Let me read that back. James Wilson 555-443333. Is that right?", 7.6, False),
+        ("Yes.", 1.2, False),
+        ("Hi, my poodle needs a bath in a haircut.", 3.4, False),
+    ],
+)
+def test_a_transcript_too_short_for_its_audio_is_cut_short(text: str, seconds: float, short: bool) -> None:
+    assert transcript_cut_short(text, seconds) is short
 
 
 def test_a_beam_outside_one_to_ten_is_refused() -> None:

@@ -490,7 +490,8 @@ async def test_the_ear_hears_a_whole_read_back_cut_at_its_first_and_last_audible
     heard = await shared_speech_models().hear(audio)
 
     assert heard.startswith("Thank you. Let me read that back. James Wilson")
-    assert heard.endswith("Is that right?")
+    # Decoded with a beam, the question may run on from the number ("... 555-443333 is that right?").
+    assert heard.lower().endswith("is that right?")
 
 
 # -- numbers said in words, missing facts -----------------------------------------------
