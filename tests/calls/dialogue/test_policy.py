@@ -1215,8 +1215,14 @@ def test_one_answered_and_one_logged_in_one_breath(embedder: MiniLMEmbedder) -> 
     assert outcome.callback_requested is True
 
 
-def _past_the_read_back(settings: AgentSettings, embedder: MiniLMEmbedder, reason: str) -> ReceptionistPolicy:
-    """A call that gave ``reason``, a name and a number and confirmed the read-back."""
+def _past_the_read_back(
+    embedder: MiniLMEmbedder, business_name: str, faqs: list[tuple[str, str]], reason: str
+) -> ReceptionistPolicy:
+    """A call to a business with ``faqs`` that gave ``reason``, a name and a number and confirmed the read-back."""
+    settings = AgentSettings(
+        business_name=business_name,
+        faqs=[FaqEntry(str(i), question, answer) for i, (question, answer) in enumerate(faqs, start=1)],
+    )
     policy = ReceptionistPolicy(CallContext(settings=settings), embedder=embedder)
     said(policy.greet())
     for line in (reason, "My name is Maria Gonzalez.", "My number is 555 201 3344.", "Yes, that's right."):
@@ -1229,14 +1235,15 @@ def test_a_request_the_faq_answers_and_a_question_in_one_breath_get_an_answer_an
 ) -> None:
     # Heard so, the request is no question and the pair did not split: the delivery
     # entry answered the whole, and the Medicaid question was lost.
-    settings = AgentSettings(
-        business_name="Corner Care Pharmacy",
-        faqs=[
-            FaqEntry("1", "Do you deliver?", "Yes, prescriptions are delivered free within 5 miles."),
-            FaqEntry("2", "Do you give flu shots?", "Yes, flu shots are available without an appointment."),
+    policy = _past_the_read_back(
+        embedder,
+        "Corner Care Pharmacy",
+        [
+            ("Do you deliver?", "Yes, prescriptions are delivered free within 5 miles."),
+            ("Do you give flu shots?", "Yes, flu shots are available without an appointment."),
         ],
+        "I'm running low on my blood pressure tablets.",
     )
-    policy = _past_the_read_back(settings, embedder, "I'm running low on my blood pressure tablets.")
     reply = said(
         policy.respond(heard("Good somebody, bring them over to my apartment, and do you take my Medicaid car?"))
     )
@@ -1248,14 +1255,15 @@ def test_a_request_the_faq_answers_and_a_question_in_one_breath_get_an_answer_an
 
 
 def test_a_question_about_the_sentence_before_it_is_answered_with_it(embedder: MiniLMEmbedder) -> None:
-    settings = AgentSettings(
-        business_name="Harbor Movers",
-        faqs=[
-            FaqEntry("1", "Do you move pianos?", "Yes, our crews move upright and grand pianos for a fixed fee."),
-            FaqEntry("2", "Do you do long-distance moves?", "Yes, anywhere in the state."),
+    policy = _past_the_read_back(
+        embedder,
+        "Harbor Movers",
+        [
+            ("Do you move pianos?", "Yes, our crews move upright and grand pianos for a fixed fee."),
+            ("Do you do long-distance moves?", "Yes, anywhere in the state."),
         ],
+        "We're moving to a two bedroom flat next month.",
     )
-    policy = _past_the_read_back(settings, embedder, "We're moving to a two bedroom flat next month.")
     reply = said(policy.respond(heard("We have an old piano too. Can you take that?")))
     assert reply.text == (
         "Yes, our crews move upright and grand pianos for a fixed fee. Is there anything else I can help with?"
