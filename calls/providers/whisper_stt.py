@@ -67,7 +67,6 @@ STT_PROMPTS: dict[str, str] = {
 DIGIT_WORDS_PROMPT = "My number is six one seven, two oh one, double three four four."
 
 
-# Turns a shorter encoder window hears worse: names, letters and numbers.
 _HAS_DIGIT = re.compile(r"\d")
 # Speech comes at 12 or more characters of transcript a second (the corpus's open lines, heard
 # with the 20 s window: 14.7 at the least, over the time past the first 1.5 s); a transcript at
@@ -81,6 +80,7 @@ def transcript_cut_short(text: str, seconds: float) -> bool:
     return len(text) < _CHARS_PER_S_AT_LEAST * (seconds - _SECONDS_ALLOWED)
 
 
+# Turns a shorter encoder window hears worse: names, letters and numbers.
 _FULL_WINDOW_TURNS: frozenset[Expectation] = frozenset(("name", "spelling", "email", "digits"))
 
 
