@@ -98,7 +98,9 @@ _OPEN: Final = re.compile(
     r"what (?:are|were) you calling about|what you(?:'re| are) calling about|what is the reason for your call|"
     r"what can i help you with|help you with today)\b"
 )
-_SPELL: Final = re.compile(r"\bspell(?:ing|ed)?\b")
+# "Letter by letter" alone asks for a spelling, as a person on the phone takes
+# it: the ear may mishear "spell" ("Could you spill your name for me?").
+_SPELL: Final = re.compile(r"\bspell(?:ing|ed)?\b|\bletter by letter\b|\bletter at a time\b")
 _READ_BACK: Final = re.compile(
     r"\b(?:read (?:that|it|this|those|these|everything) back|read back|let me confirm|to confirm|"
     r"is that (?:right|correct|all correct)|is this (?:right|correct)|did i get that right|have i got that right|"
@@ -387,6 +389,10 @@ def classify_prompt(text: str) -> Prompt:
     for kind, trailing_ok in ranked:
         for prompt, trailing in reversed(prompts):
             if prompt.kind is kind and (trailing_ok or not trailing):
+                if kind is PromptKind.SPELL and not prompt.fields:
+                    # "Letter by letter." after the question: what to spell is named in the question.
+                    named = [other.fields for other, _ in prompts if other.fields]
+                    return Prompt(PromptKind.SPELL, named[-1] if named else ())
                 return prompt
     return Prompt(PromptKind.UNKNOWN)
 
@@ -599,6 +605,14 @@ def trim_silence(mulaw: bytes, *, keep_frames: int = 2) -> bytes:
     return b"".join(frames[first:last])
 
 
+# The caller's ear decodes greedily over Whisper's whole 30 s window, as the
+# product did before its own decoding was tuned for speed: the ear is the
+# measuring instrument, so the product's tuning must not move it. (With the
+# product's beam and 20 s window, the ear now and then stopped after the first
+# sentence of an agent turn.)
+EAR_WHISPER: Final = {"window_s": 30.0, "full_window_s": 30.0, "beam_size": 1}
+
+
 class SpeechModels:
     """The caller's TTS and STT: loaded once per process, shared by concurrent calls.
 
@@ -614,7 +628,7 @@ class SpeechModels:
         from calls.providers.registry import stt_for, tts_for
 
         self.tts = tts if tts is not None else tts_for("offline")
-        self.stt = stt if stt is not None else stt_for("whisper")
+        self.stt = stt if stt is not None else stt_for("whisper", **EAR_WHISPER)
         self.line = line if line is not None and not line.is_clean else None
         self._voices: dict[str, bytes] = {}
         # Sum of squares and count of the clean speech samples synthesized so

@@ -102,6 +102,10 @@ def said(decision: Decision) -> str:
         ("Sorry, I didn't catch that, how can I help?", Prompt(PromptKind.SAY_AGAIN)),
         ("Sorry, I didn't hear anything. Is there anything else I can help with?", Prompt(PromptKind.OPEN)),
         ("Okay, sorry. Could you spell your name again? One letter at a time.", Prompt(PromptKind.SPELL, ("name",))),
+        # "spell" misheard: the name is asked for, and how is said after it.
+        ("Okay, thanks. Could you spill your name for me? Letter by letter.", Prompt(PromptKind.SPELL, ("name",))),
+        ("Could you smell your email? Letter by letter.", Prompt(PromptKind.SPELL, ("email",))),
+        ("Could you tell your name again, one letter at a time?", Prompt(PromptKind.SPELL, ("name",))),
         ("Take your time. Could I have your name?", Prompt(PromptKind.FIELDS, ("name",))),
         ("Sorry, I didn't catch that. Could I have your number?", Prompt(PromptKind.FIELDS, ("callback_number",))),
         ("Is there anything else? We also have a time slot on Monday.", Prompt(PromptKind.OPEN)),
