@@ -71,6 +71,7 @@ def test_every_scenario_passes(live_stack: ServerStack, tmp_path: Path) -> None:
     (tmp_path / "again").mkdir()
     again, output = _simulate([by_id[s] for s in missed], live_stack.base_url, tmp_path / "again", 1)
     print(f"called again alone:\n\n{output}")
+    # The calls as the caller heard them come first: CI shows the start of a failure's message.
     assert {s: call["mismatches"] or call["error"] for s, call in again.items() if not call["passed"]} == {}, (
-        f"server log tail ({live_stack.log_dir}):\n{live_stack.log_tail('daphne')}"
+        f"called again alone:\n{output}\nserver log tail ({live_stack.log_dir}):\n{live_stack.log_tail('daphne', 20)}"
     )
