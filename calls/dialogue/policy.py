@@ -607,6 +607,11 @@ class ReceptionistPolicy:
             self._set("name", first)  # half a name spelled beats a whole one misheard
             return self._say(" ".join([*notes, SPELL_LAST_PROMPT]), expect="spelling", question=SPELL_LAST_PROMPT)
         plain = None if spelled else extract_name(text, asked=True)
+        if plain and self._heard_otherwise(plain) and self.state.spell_attempts + 1 < MAX_SPELLING_ATTEMPTS:
+            # Said again rather than spelled, and heard differently ("Sofia Rossi", then "Sophia
+            # Russi"): neither hearing is to be trusted, so the spelling is asked for once more.
+            self.state.spell_attempts += 1
+            return self._say(" ".join([*notes, SPELL_RETRY]), expect="spelling", question=SPELL_RETRY)
         if spelled or plain:
             self._set("name", spelled or plain or "")
             self.state.spell_needed = False
@@ -620,6 +625,11 @@ class ReceptionistPolicy:
             self.state.spell_needed = False
             return self._next(notes)
         return self._say(" ".join([*notes, SPELL_RETRY]), expect="spelling", question=SPELL_RETRY)
+
+    def _heard_otherwise(self, name: str) -> bool:
+        """Whether ``name`` differs from the name first heard (letters only, any case)."""
+        first = re.sub(r"[^a-z]", "", self.state.name_heard.lower())
+        return bool(first) and re.sub(r"[^a-z]", "", name.lower()) != first
 
     def _on_last_name(self, text: str, notes: list[str]) -> Reply:
         """The answer to "your last name": spelled, said, or not given (the first name stays)."""

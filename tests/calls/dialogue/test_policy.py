@@ -1297,6 +1297,50 @@ def test_a_heard_known_name_survives_letters_that_garble_it(embedder: MiniLMEmbe
     assert policy.context.fields["name"] == "Nadia Benali"
 
 
+def asked_to_spell_sofia(embedder: MiniLMEmbedder) -> ReceptionistPolicy:
+    """Sofia Rossi's name was heard right but unsurely: she is asked to spell it."""
+    policy = acme(embedder)
+    said(policy.greet())
+    said(policy.respond(heard("I'd like to book a cleaning.")))
+    reply = said(policy.respond(heard("My name is Sofia Rossi.", confidence=0.5)))
+    assert reply.expect == "spelling"
+    return policy
+
+
+def test_a_name_said_again_and_heard_otherwise_is_asked_to_be_spelled_once_more(embedder: MiniLMEmbedder) -> None:
+    policy = asked_to_spell_sofia(embedder)
+
+    reply = said(policy.respond(heard("My name is Sophia Russi.")))
+
+    assert reply == Reply(
+        text="Sorry, could you spell your name again, one letter at a time?",
+        expect="spelling",
+        answer_hint="Sofia Rossi",
+    )
+    assert policy.context.fields["name"] == "Sofia Rossi"
+    said(policy.respond(heard("S, O, F, I, A. R, O, S, S, I.")))
+    assert policy.context.fields["name"] == "Sofia Rossi"
+
+
+def test_a_name_said_again_the_same_way_is_taken(embedder: MiniLMEmbedder) -> None:
+    policy = asked_to_spell_sofia(embedder)
+
+    reply = said(policy.respond(heard("It's Sofia Rossi.")))
+
+    assert reply.text == "Thank you. What's the best number to reach you on?"
+    assert policy.context.fields["name"] == "Sofia Rossi"
+
+
+def test_a_caller_who_will_not_spell_is_asked_once_more_only(embedder: MiniLMEmbedder) -> None:
+    policy = asked_to_spell_sofia(embedder)
+    said(policy.respond(heard("My name is Sophia Russi.")))
+
+    reply = said(policy.respond(heard("Sophia Rossi.")))
+
+    assert reply.text == "Thank you. What's the best number to reach you on?"
+    assert policy.context.fields["name"] == "Sophia Rossi"
+
+
 def test_a_hearing_that_did_not_pass_as_a_name_still_helps_rebuild_the_spelling(embedder: MiniLMEmbedder) -> None:
     policy = acme(embedder)
     said(policy.greet())
