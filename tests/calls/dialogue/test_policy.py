@@ -1286,29 +1286,25 @@ def test_a_time_said_in_passing_is_not_a_preferred_time(embedder: MiniLMEmbedder
     assert policy.context.fields["preferred_time"] == "Saturday morning"
 
 
-def test_a_heard_known_name_survives_letters_that_garble_it(embedder: MiniLMEmbedder) -> None:
+def asked_to_spell(embedder: MiniLMEmbedder, name_said: str) -> ReceptionistPolicy:
+    """A leak is reported and ``name_said`` heard unsurely: the caller is asked to spell the name."""
     policy = acme(embedder)
     said(policy.greet())
     said(policy.respond(heard("My sink is leaking.")))
-    reply = said(policy.respond(heard("My name is Nadia Benali.", confidence=0.5)))
+    reply = said(policy.respond(heard(name_said, confidence=0.5)))
     assert reply.expect == "spelling"
+    return policy
+
+
+def test_a_heard_known_name_survives_letters_that_garble_it(embedder: MiniLMEmbedder) -> None:
+    policy = asked_to_spell(embedder, "My name is Nadia Benali.")
     # "B" heard as "D" and "L" as "O": the letters spell nobody.
     said(policy.respond(heard("N, A, D, I, A. D, E, N, A, O, I.")))
     assert policy.context.fields["name"] == "Nadia Benali"
 
 
-def asked_to_spell_sofia(embedder: MiniLMEmbedder) -> ReceptionistPolicy:
-    """Sofia Rossi's name was heard right but unsurely: she is asked to spell it."""
-    policy = acme(embedder)
-    said(policy.greet())
-    said(policy.respond(heard("I'd like to book a cleaning.")))
-    reply = said(policy.respond(heard("My name is Sofia Rossi.", confidence=0.5)))
-    assert reply.expect == "spelling"
-    return policy
-
-
 def test_a_name_said_again_and_heard_otherwise_is_asked_to_be_spelled_once_more(embedder: MiniLMEmbedder) -> None:
-    policy = asked_to_spell_sofia(embedder)
+    policy = asked_to_spell(embedder, "My name is Sofia Rossi.")
 
     reply = said(policy.respond(heard("My name is Sophia Russi.")))
 
@@ -1323,7 +1319,7 @@ def test_a_name_said_again_and_heard_otherwise_is_asked_to_be_spelled_once_more(
 
 
 def test_a_name_said_again_the_same_way_is_taken(embedder: MiniLMEmbedder) -> None:
-    policy = asked_to_spell_sofia(embedder)
+    policy = asked_to_spell(embedder, "My name is Sofia Rossi.")
 
     reply = said(policy.respond(heard("It's Sofia Rossi.")))
 
@@ -1332,7 +1328,7 @@ def test_a_name_said_again_the_same_way_is_taken(embedder: MiniLMEmbedder) -> No
 
 
 def test_a_caller_who_will_not_spell_is_asked_once_more_only(embedder: MiniLMEmbedder) -> None:
-    policy = asked_to_spell_sofia(embedder)
+    policy = asked_to_spell(embedder, "My name is Sofia Rossi.")
     said(policy.respond(heard("My name is Sophia Russi.")))
 
     reply = said(policy.respond(heard("Sophia Rossi.")))
