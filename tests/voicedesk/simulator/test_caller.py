@@ -494,7 +494,7 @@ async def test_the_ear_hears_a_whole_read_back_cut_at_its_first_and_last_audible
     heard = await shared_speech_models().hear(audio)
 
     assert heard.startswith("Thank you. Let me read that back. James Wilson")
-    # Decoded with a beam, the question may run on from the number ("... 555-443333 is that right?").
+    # The question may run on from the number ("... 555-443333 is that right?"), as a beam decoded it.
     assert heard.lower().endswith("is that right?")
 
 
