@@ -19,6 +19,7 @@ from django.test import Client
 from django_tenants.utils import tenant_context
 
 from tenants.models import Tenant, User
+from tenants.services import TEMPLATE_SCHEMA
 
 PASSWORD = "correct horse battery staple"
 
@@ -62,6 +63,32 @@ def leftover_tenant_schemas_drop() -> list[str]:
     return leftovers
 
 
+# The template schema this process built, by oid. A transactional test's
+# flush removes the template's row but not its schema, and remaking the
+# schema runs every tenant migration again: about 2 s before each such test.
+_template_built: dict[str, int] = {}
+
+
+def _schema_oid(schema: str) -> int | None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT oid FROM pg_namespace WHERE nspname = %s", [schema])
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def _template_row_restore() -> None:
+    """Give the template built earlier in this run its row back when a flush removed only the row.
+
+    The same oid means no test dropped or remade the schema since, and the
+    run's migrations cannot change, so the schema is current.
+    """
+    oid = _schema_oid(TEMPLATE_SCHEMA)
+    if oid is None or _template_built.get(TEMPLATE_SCHEMA) != oid:
+        return
+    if not Tenant.objects.filter(schema_name=TEMPLATE_SCHEMA).exists():
+        Tenant.objects.create(schema_name=TEMPLATE_SCHEMA, name="Template", is_template=True)
+
+
 @pytest.fixture
 def leftover_tenant_schemas_dropped(django_db_blocker: Any) -> None:
     """Start with no schema that lost its tenant row (for tests that provision scenario businesses)."""
@@ -93,7 +120,9 @@ def ensure_test_platform() -> None:
     # A test that ran requests or async code before may have left this
     # connection on a tenant schema; tenants are made from public.
     connection.set_schema_to_public()
+    _template_row_restore()
     call_command("platform_init", stdout=io.StringIO())
+    _template_built[TEMPLATE_SCHEMA] = _schema_oid(TEMPLATE_SCHEMA) or 0
     for slug, name, number in TEST_TENANTS:
         if Tenant.objects.filter(schema_name=slug).exists():
             continue
