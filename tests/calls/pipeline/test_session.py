@@ -662,7 +662,12 @@ async def test_a_model_slow_to_start_gets_the_llm_receptionists_filler_and_not_t
     agent = [u["text"] for u in records.utterances if u["speaker"] == "agent"]
     assert agent[1:] == [f"{HOLD_ON} Okay, I've made a note of that. Could I have your name, please?"]
     assert llm.handovers == ["slow_first_token"]
-    assert records.finished["outcome"]["reason"] == "My kitchen sink is leaking"
+    # The reason is the caller's turn as heard, which this test is not about: once, in a full
+    # run on both cores, the turn was heard "My catch and sink is leaking."
+    heard = [u["text"] for u in records.utterances if u["speaker"] == "caller"]
+    assert len(heard) == 1
+    assert heard[0].lower().endswith("sink is leaking.")
+    assert records.finished["outcome"]["reason"] == heard[0].removesuffix(".")
     assert records.finished["outcome"]["llm_usage"] == {}  # the model never answered: no tokens
 
 
