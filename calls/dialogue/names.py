@@ -79,6 +79,18 @@ def _gap_cost(word: str, index: int) -> float:
     return VOWEL_GAP_COST if letter in "ae" else GAP_COST
 
 
+def _extra_cost(heard: str, index: int) -> float:
+    """Cost of ``heard[index]`` not being in the name: a letter Whisper heard that was not spelled.
+
+    Short vowels get lost, not invented: an extra "A" costs as much as any
+    letter, or "S, R, E, Y, A" would read as the name "Srey" with a stray A.
+    """
+    letter = heard[index]
+    if (index > 0 and heard[index - 1] == letter) or (index + 1 < len(heard) and heard[index + 1] == letter):
+        return DOUBLE_GAP_COST
+    return GAP_COST
+
+
 def letters_cost(heard: str, name: str) -> float:
     """How unlikely it is that ``name`` was spelled and ``heard`` came out (weighted edit distance).
 
@@ -91,11 +103,12 @@ def letters_cost(heard: str, name: str) -> float:
         rows[0].append(rows[0][j] + _gap_cost(name, j))
     for i, a in enumerate(heard, start=1):
         previous = rows[i - 1]
-        current = [previous[0] + _gap_cost(heard, i - 1)]
+        extra = _extra_cost(heard, i - 1)
+        current = [previous[0] + extra]
         for j, b in enumerate(name, start=1):
             current.append(
                 min(
-                    previous[j] + _gap_cost(heard, i - 1),
+                    previous[j] + extra,
                     current[j - 1] + _gap_cost(name, j - 1),
                     previous[j - 1] + _substitution_cost(a, b),
                 )

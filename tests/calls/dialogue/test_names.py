@@ -59,6 +59,8 @@ def test_shape_merges_letters_a_phone_line_confuses() -> None:
         ("nvak", "novak", GAP_COST),
         ("hnnah", "hannah", VOWEL_GAP_COST),
         ("chn", "chen", VOWEL_GAP_COST),
+        ("sreya", "srey", GAP_COST),  # short vowels get lost, not added
+        ("hannahh", "hannah", DOUBLE_GAP_COST),
         ("hanah", "hannah", DOUBLE_GAP_COST),
         ("linbqvift", "lindqvist", 2 * SAME_SHAPE_COST),
         ("tatatel", "patel", DOUBLE_GAP_COST + SAME_SHAPE_COST),  # a stuttered "T-A"
@@ -114,6 +116,18 @@ def test_a_letter_ending_one_word_and_starting_the_next_may_be_heard_once() -> N
     assert name_from_letters(["vikramalhotra"], lexicon=lexicon) == ["Vikram", "Malhotra"]
     # Both letters heard: the shared reading is not needed, and costs more than the plain split.
     assert name_from_letters(["vikram", "malhotra"], lexicon=lexicon) == ["Vikram", "Malhotra"]
+
+
+def test_a_spelled_vowel_is_not_dropped_to_reach_a_commoner_name() -> None:
+    # "F, R, E, Y, A. H, A, R, A, L, D, S, E, N." came through as "S, R, E, Y, A, H, A, ...";
+    # "Srey" (rank 1 in Cambodia) without the spelled A had beaten Freya with its rhyming F.
+    lexicon = NameLexicon(
+        [("first", "srey", "Srey", 1), ("first", "freya", "Freya", 233), ("last", "haraldsen", "Haraldsen", 232)]
+    )
+
+    assert name_from_letters(
+        ["sreyaharaldsen"], heard=["free", "harrelton"], heard_confidence=0.6, lexicon=lexicon
+    ) == ["Freya", "Haraldsen"]
 
 
 def test_a_vowelless_abbreviation_in_the_lexicon_is_no_name_of_its_own() -> None:
