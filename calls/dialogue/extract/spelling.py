@@ -257,6 +257,9 @@ HEARD_NAME_KEEP_COST = 2.7
 
 # The letter names that differ only in their first sound ("bee", "vee", "tee"...).
 _RHYMING = frozenset("bcdegptvz")
+# A word heard whole that no lexicon knows stands over its spelling a rhyming letter away only
+# from this length: the longer the word, the less likely Whisper made it up ("Deb" for "Zeb").
+RHYME_KEEP_MIN_LETTERS = 6
 
 
 def heard_words_kept(spelled: str, heard: str) -> str:
@@ -299,13 +302,18 @@ def _heard_word_kept(word: str, heard_word: str, lexicon: NameLexicon) -> str:
         and cost <= GAP_COST * lost + SAME_SHAPE_COST
     )
     # Two known names a rhyming letter apart ("Tan" from "B, A, N", "Van" heard): the letters
-    # fit either, and a whole word is heard more surely than one letter.
+    # fit either, and a whole word is heard more surely than one letter. So too for two
+    # long words neither of which the lexicon knows ("Dartholomew" spelled, "Bartholomew" heard).
     swapped = [(a, b) for a, b in zip(letters, heard_key, strict=False) if a != b]
+    neither_known = lexicon.rank(letters) is None and lexicon.rank(heard_key) is None
     rhyme_apart = (
         len(letters) == len(heard_key)
         and len(swapped) == 1
         and all(ch in _RHYMING for ch in swapped[0])
-        and lexicon.rank(heard_key) is not None
+        and (
+            lexicon.rank(heard_key) is not None
+            or (neither_known and len(letters) >= RHYME_KEEP_MIN_LETTERS and pronounceable(heard_key))
+        )
     )
     keep = (known_heard and cost <= HEARD_NAME_KEEP_COST) or lost_letter or letters_lost or rhyme_apart
     return title_word(heard_word) if keep else word

@@ -306,6 +306,10 @@ def test_a_vowelless_word_heard_is_not_kept_over_its_spelling() -> None:
         ("Siobhan Sullivan", "Siobhano Sullivan", "Siobhan Sullivan"),
         # Two known names a rhyming letter apart: the word heard whole stands ("B, A, N" chose Tan).
         ("Tran Tan Minh", "Tran Van Minh", "Tran Van Minh"),
+        # Neither word a known name, a rhyming letter apart: the long word heard whole stands.
+        ("Dartholomew Nakamura", "Bartholomew Nakamura", "Bartholomew Nakamura"),
+        # ...but not a short one, which Whisper may have made up.
+        ("Zepul Nakamura", "Depul Nakamura", "Zepul Nakamura"),
         # "I" and "Y" do not rhyme: the letters stand.
         ("Andi Azizi", "Andy Azizi", "Andi Azizi"),
     ],
