@@ -71,12 +71,16 @@ def _substitution_cost(a: str, b: str) -> float:
     return SAME_SHAPE_COST if shape(a) == shape(b) else OTHER_LETTER_COST
 
 
-def _gap_cost(word: str, index: int) -> float:
-    """Cost of ``word[index]`` missing from the other string (or being extra in it)."""
+def _doubled(word: str, index: int) -> bool:
     letter = word[index]
-    if (index > 0 and word[index - 1] == letter) or (index + 1 < len(word) and word[index + 1] == letter):
+    return (index > 0 and word[index - 1] == letter) or (index + 1 < len(word) and word[index + 1] == letter)
+
+
+def _gap_cost(word: str, index: int) -> float:
+    """Cost of the name's ``word[index]`` missing from what was heard."""
+    if _doubled(word, index):
         return DOUBLE_GAP_COST
-    return VOWEL_GAP_COST if letter in "ae" else GAP_COST
+    return VOWEL_GAP_COST if word[index] in "ae" else GAP_COST
 
 
 def _extra_cost(heard: str, index: int) -> float:
@@ -85,10 +89,7 @@ def _extra_cost(heard: str, index: int) -> float:
     Short vowels get lost, not invented: an extra "A" costs as much as any
     letter, or "S, R, E, Y, A" would read as the name "Srey" with a stray A.
     """
-    letter = heard[index]
-    if (index > 0 and heard[index - 1] == letter) or (index + 1 < len(heard) and heard[index + 1] == letter):
-        return DOUBLE_GAP_COST
-    return GAP_COST
+    return DOUBLE_GAP_COST if _doubled(heard, index) else GAP_COST
 
 
 def letters_cost(heard: str, name: str) -> float:
